@@ -1,0 +1,301 @@
+"""LMRegressor: the scikit-learn face of the pipeline.
+
+Thin on purpose: ``fit`` validates, then runs serialize -> tokenize -> codec ->
+model -> SFT; ``predict`` runs serialize -> tokenize -> constrained decoding ->
+decision rule. Each stage lives in its own module.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from .backbone import BackboneConfig, RegressionLM, build_backbone
+from .batching import Encoded
+from .codecs import make_codec
+from .decoding import DECISION_RULES, NumberGrammar, decide, sample_tokens
+from .serialize import Serializer, to_frame
+from .tokenizer import InputTokenizer
+from .training.sft import SFTConfig, train_sft
+
+
+def _resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was requested but CUDA is not available.")
+    return dev
+
+
+def _check_targets(y, n_rows: int) -> np.ndarray:
+    try:
+        y = np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"y must be numeric; could not convert it to float ({err}).") from None
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D (one target per row); got shape {y.shape}.")
+    if len(y) != n_rows:
+        raise ValueError(f"X and y have inconsistent lengths: X has {n_rows} rows, y has {len(y)}.")
+    if len(y) < 2:
+        raise ValueError(f"at least 2 samples are required to fit; got {len(y)}.")
+    bad = ~np.isfinite(y)
+    if bad.any():
+        kind = "NaN" if np.isnan(y[bad]).any() else "infinite"
+        raise ValueError(f"y contains {int(bad.sum())} {kind} value(s) (first at row "
+                         f"{int(np.flatnonzero(bad)[0])}); targets must be finite.")
+    return y
+
+
+class LMRegressor(RegressorMixin, BaseEstimator):
+    """A language model that reads rows of text, JSON or tables and writes numbers.
+
+    Inputs are serialized into typed fields and tokenized (BPE for text, one token
+    per categorical value, value embeddings for numbers); the target is encoded as a
+    short fixed-length token sequence by a number codec; a small transformer is
+    trained to emit it, and predictions are decoded under the codec's grammar.
+
+    Parameters
+    ----------
+    codec : {"digits", "p10"}, default="digits"
+        Number codec: ``"digits"`` writes the quantile-scaled target as bounded
+        base-10 digits; ``"p10"`` as sign, mantissa and exponent of the
+        standardised target.
+    n_digits : int, default=4
+        Digits (``digits``) or mantissa digits (``p10``) per number.
+    hidden_size, num_layers, num_heads : int, default=128, 4, 4
+        Size of the from-scratch Llama backbone (about 1.4M parameters by default).
+    batch_size : int, default=32
+    learning_rate : float, default=2e-3
+    max_epochs : int, default=200
+    max_time : float or None, default=300
+        Wall-clock budget of ``fit`` in seconds (tokenizer training, SFT and the
+        closing validation); no new optimizer step starts after it. ``None``:
+        limited by ``max_epochs`` and early stopping only.
+    validation_fraction : float, default=0.1
+        Share of rows (at most 2,000) held out for early stopping on validation MAE.
+    n_samples : int, default=16
+        Samples per input for the ``median`` and ``mean`` decision rules.
+    decision : {"median", "mean", "mode"}, default="median"
+        How samples become a prediction; ``mode`` decodes greedily.
+    temperature : float, default=1.0
+        Sampling temperature.
+    numeric : {"embed", "text"}, default="embed"
+        Numeric columns as value embeddings (one token each) or as digit text.
+    vocab_size : int, default=4000
+        BPE vocabulary learnt on the text columns.
+    max_length : int, default=384
+        Input tokens per row at most.
+    device : str, default="auto"
+        ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
+    n_threads : int or None, default=None
+        Torch CPU threads during fit and predict (None: leave torch's setting).
+    random_state : int, RandomState or None, default=None
+        Seeds initialisation, batching and sampling. With ``max_time=None`` a CPU
+        fit is bit-for-bit reproducible.
+    verbose : bool, default=False
+        Show a progress bar.
+
+    Attributes
+    ----------
+    model_ : RegressionLM
+    serializer_, tokenizer_, codec_ : fitted pipeline stages
+    fit_result_ : SFTResult
+        Steps, epochs, validation history and why training stopped.
+    fallback_ : bool
+        True when the model did not beat the median of the training targets on
+        validation rows; predictions are then that median (samples come from the
+        training targets).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str, only when X is a DataFrame
+
+    Examples
+    --------
+    >>> from lmreg import LMRegressor
+    >>> X = [f"{a} plus {b}" for a in range(8) for b in range(8)]
+    >>> y = [a + b for a in range(8) for b in range(8)]
+    >>> est = LMRegressor(max_time=5, random_state=0).fit(X, y)
+    >>> est.predict(["3 plus 4"]).shape
+    (1,)
+    """
+
+    def __init__(self, codec="digits", n_digits=4, hidden_size=128, num_layers=4, num_heads=4,
+                 batch_size=32, learning_rate=2e-3, max_epochs=200, max_time=300.0,
+                 validation_fraction=0.1, n_samples=16, decision="median", temperature=1.0,
+                 numeric="embed", vocab_size=4000, max_length=384, device="auto", n_threads=None,
+                 random_state=None, verbose=False):
+        self.codec = codec
+        self.n_digits = n_digits
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.max_epochs = max_epochs
+        self.max_time = max_time
+        self.validation_fraction = validation_fraction
+        self.n_samples = n_samples
+        self.decision = decision
+        self.temperature = temperature
+        self.numeric = numeric
+        self.vocab_size = vocab_size
+        self.max_length = max_length
+        self.device = device
+        self.n_threads = n_threads
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- helpers -----------------------------------------------------------------
+    def _validate_params(self):
+        if self.decision not in DECISION_RULES:
+            raise ValueError(f"decision must be one of {DECISION_RULES}; got {self.decision!r}.")
+        if self.max_time is not None and not self.max_time > 0:
+            raise ValueError(f"max_time must be positive or None; got {self.max_time!r}.")
+        if not 0 <= self.validation_fraction < 1:
+            raise ValueError(f"validation_fraction must be in [0, 1); got {self.validation_fraction!r}.")
+        for name in ("n_samples", "batch_size", "max_epochs", "n_digits"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+
+    def _set_threads(self):
+        if self.n_threads is not None:
+            torch.set_num_threads(int(self.n_threads))
+
+    def _encode(self, X) -> Encoded:
+        return Encoded(*self.tokenizer_.encode(self.serializer_.transform(X)))
+
+    @property
+    def grammar_(self) -> NumberGrammar:
+        if getattr(self, "_grammar", None) is None:
+            self._grammar = NumberGrammar(self.codec_.grammar(), device=self.device_)
+        return self._grammar
+
+    def _check_X(self, X, reset: bool):
+        frame = to_frame(X, flatten_json=False)
+        names = np.asarray(frame.columns, dtype=object)
+        from_frame = hasattr(X, "columns")
+        if reset:
+            self.n_features_in_ = frame.shape[1]
+            if from_frame:
+                self.feature_names_in_ = names
+            elif hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+        elif frame.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {frame.shape[1]} features, but LMRegressor was fitted with "
+                             f"{self.n_features_in_} features.")
+        return X
+
+    # -- fit / predict -----------------------------------------------------------
+    def fit(self, X, y):
+        """Train on rows ``X`` and numeric targets ``y``.
+
+        Parameters
+        ----------
+        X : str, list of str, dict, list of dict, DataFrame or 2-D array
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self
+        """
+        t0 = time.monotonic()
+        self._validate_params()
+        X = self._check_X(X, reset=True)
+        y = _check_targets(y, len(to_frame(X, flatten_json=False)))
+        self._set_threads()
+        self.device_ = _resolve_device(self.device)
+        self._grammar = None
+        rng = check_random_state(self.random_state)
+        self.seed_ = int(rng.randint(0, 2**31 - 1))
+
+        self.serializer_ = Serializer(numeric=self.numeric).fit(X)
+        table = self.serializer_.transform(X)
+        self.tokenizer_ = InputTokenizer(vocab_size=self.vocab_size, max_length=self.max_length).fit(table)
+        enc = Encoded(*self.tokenizer_.encode(table))
+        self.codec_ = make_codec(self.codec, **{
+            ("n_digits" if self.codec == "digits" else "n_mantissa"): self.n_digits}).fit(y)
+        targets = self.codec_.encode(y)
+
+        n = len(y)
+        n_val = min(int(round(self.validation_fraction * n)), 2000) if n >= 20 else 0
+        order = np.random.default_rng(self.seed_).permutation(n)
+        val_rows, train_rows = np.sort(order[:n_val]), np.sort(order[n_val:])
+
+        torch.manual_seed(self.seed_)
+        backbone_cfg = BackboneConfig(hidden_size=self.hidden_size, num_layers=self.num_layers,
+                                      num_heads=self.num_heads, intermediate_size=3 * self.hidden_size,
+                                      max_positions=max(1024, self.max_length + 64))
+        n_in, n_num = self.tokenizer_.n_tokens, len(self.codec_.vocab)
+        self.backbone_config_ = backbone_cfg
+        self.model_ = RegressionLM(build_backbone(backbone_cfg, n_in + n_num), n_in, n_num).to(self.device_)
+
+        deadline = None if self.max_time is None else t0 + float(self.max_time)
+        sft = SFTConfig(batch_size=self.batch_size, learning_rate=self.learning_rate,
+                        max_epochs=self.max_epochs)
+        self.fit_result_ = train_sft(
+            self.model_, enc, targets, y, self.codec_, self.grammar_, train_rows, val_rows,
+            self.tokenizer_.pad_id, sft, deadline=deadline, seed=self.seed_, device=self.device_,
+            verbose=self.verbose)
+
+        # Safe fallback: a model that cannot beat a constant on held-out rows is not used.
+        self.baseline_ = float(np.median(y[train_rows]))
+        self._train_targets = y[train_rows].copy()
+        self.fallback_ = False
+        if n_val:
+            base_mae = float(np.mean(np.abs(y[val_rows] - self.baseline_)))
+            self.fallback_ = not self.fit_result_.best_val_mae < base_mae
+        self.fit_seconds_ = time.monotonic() - t0
+        return self
+
+    def sample(self, X, n_samples=None) -> np.ndarray:
+        """Draw target samples from the model's predictive distribution.
+
+        Returns
+        -------
+        ndarray of shape (n_rows, n_samples)
+        """
+        check_is_fitted(self, "model_")
+        self._check_X(X, reset=False)
+        S = self.n_samples if n_samples is None else int(n_samples)
+        if S < 1:
+            raise ValueError(f"n_samples must be >= 1; got {n_samples!r}.")
+        enc = self._encode(X)
+        if self.fallback_:
+            rng = np.random.default_rng(self.seed_ + 1)
+            return rng.choice(self._train_targets, size=(len(enc), S), replace=True)
+        self._set_threads()
+        tokens = sample_tokens(self.model_, enc, self.grammar_, self.tokenizer_.pad_id, n_samples=S,
+                               temperature=self.temperature, seed=self.seed_ + 1, device=self.device_)
+        return self.codec_.decode(tokens)
+
+    def predict(self, X) -> np.ndarray:
+        """Predict one number per row with the configured decision rule."""
+        check_is_fitted(self, "model_")
+        if self.decision == "mode":
+            self._check_X(X, reset=False)
+            enc = self._encode(X)
+            if self.fallback_:
+                return np.full(len(enc), self.baseline_)
+            self._set_threads()
+            tokens = sample_tokens(self.model_, enc, self.grammar_, self.tokenizer_.pad_id,
+                                   greedy=True, device=self.device_)
+            return self.codec_.decode(tokens)[:, 0]
+        samples = self.sample(X)
+        if self.fallback_:
+            return np.full(len(samples), self.baseline_)
+        return decide(samples, self.decision)
+
+    # -- persistence -------------------------------------------------------------
+    def save(self, path) -> None:
+        """Write the fitted estimator to a directory (safetensors + JSON, atomically)."""
+        from .persistence import save
+
+        save(self, path)

@@ -1,0 +1,94 @@
+"""Pure-torch reference ops for grammar-constrained number decoding.
+
+These define the exact semantics that fused kernels must reproduce, and they are
+the CPU path. Both ops work on a *sub-vocabulary*: the output-projection rows of the
+token ids allowed at one position of the number grammar (``allowed``, typically
+10-25 ids), so the cost never depends on the size of the full vocabulary. All
+accumulation is in float32, whatever the input dtype.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def allowed_logits(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                   allowed: torch.Tensor) -> torch.Tensor:
+    """Logits over the allowed ids only: ``hidden @ weight[allowed].T (+ bias)``.
+
+    Parameters
+    ----------
+    hidden : Tensor [N, H]
+    weight : Tensor [V, H]
+        The full output projection; only ``allowed`` rows are read.
+    bias : Tensor [V] or None
+    allowed : LongTensor [A]
+
+    Returns
+    -------
+    Tensor [N, A], float32
+    """
+    logits = hidden.float() @ weight.index_select(0, allowed).float().t()
+    if bias is not None:
+        logits = logits + bias.index_select(0, allowed).float()
+    return logits
+
+
+def gumbel_noise(shape, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+    """Standard Gumbel noise ``-log(-log(U))`` (float32), U uniform on (0, 1)."""
+    u = torch.rand(shape, generator=generator, device=device, dtype=torch.float32)
+    u = u.clamp_(1e-10, 1.0 - 1e-7)
+    return -torch.log(-torch.log(u))
+
+
+def decode_step(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                allowed: torch.Tensor, temperature: float = 1.0,
+                noise: torch.Tensor | None = None, return_probs: bool = False):
+    """One constrained decode step: logits over ``allowed`` -> temperature -> sample.
+
+    Sampling is Gumbel-max: ``argmax(logits / T + noise)`` draws exactly from
+    ``softmax(logits / T)``. ``noise=None`` or ``temperature == 0`` is greedy.
+
+    Returns
+    -------
+    tokens : LongTensor [N]
+        Ids from ``allowed`` (full-vocabulary ids), never anything else.
+    logprob : Tensor [N], float32
+        Log-probability of the chosen token under ``softmax(logits / T)`` (under
+        ``softmax(logits)`` when greedy).
+    probs : Tensor [N, A] or None
+        The distribution over ``allowed`` when ``return_probs``.
+    """
+    logits = allowed_logits(hidden, weight, bias, allowed)
+    if temperature > 0:
+        logits = logits / temperature
+    logp = torch.log_softmax(logits, dim=-1)
+    if noise is None or temperature == 0:
+        choice = logp.argmax(dim=-1)
+    else:
+        choice = (logp + noise).argmax(dim=-1)
+    chosen = logp.gather(1, choice.unsqueeze(1)).squeeze(1)
+    return allowed[choice], chosen, (logp.exp() if return_probs else None)
+
+
+def allowed_logprobs(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                     allowed: torch.Tensor, targets: torch.Tensor,
+                     temperature: float = 1.0) -> torch.Tensor:
+    """Log-probabilities of target tokens over the allowed set (differentiable).
+
+    Parameters
+    ----------
+    hidden : Tensor [N, H]
+    weight, bias : the full output projection
+    allowed : LongTensor [A]
+    targets : LongTensor [N]
+        Indices *into* ``allowed`` (0 .. A-1), not vocabulary ids.
+
+    Returns
+    -------
+    Tensor [N], float32: ``log softmax(logits / T)[targets]``.
+    """
+    logits = allowed_logits(hidden, weight, bias, allowed)
+    if temperature != 1.0:
+        logits = logits / temperature
+    return torch.log_softmax(logits, dim=-1).gather(1, targets.unsqueeze(1)).squeeze(1)

@@ -1,0 +1,140 @@
+"""Save and load a fitted :class:`~lmreg.LMRegressor` without pickle.
+
+A saved model is a directory with ``config.json`` (parameters and every fitted
+stage as JSON: serializer schema, tokenizer with its BPE model, numeric maps, codec)
+and ``model.safetensors`` (weights). Loading executes no stored code. The directory
+is written next to its destination and renamed into place, so an interrupted save
+never leaves a half-written model where a good one was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from .backbone import BackboneConfig, RegressionLM, build_backbone
+from .codecs import codec_from_config
+from .serialize import Serializer
+from .tokenizer import InputTokenizer
+from .training.sft import SFTResult
+
+FORMAT_VERSION = 1
+CONFIG, WEIGHTS = "config.json", "model.safetensors"
+
+
+def _jsonable(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return None  # e.g. a RandomState instance: not reproducible through JSON
+
+
+def save(est, path) -> None:
+    """Write ``est`` to directory ``path`` (created or atomically replaced)."""
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(est, "model_")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    config = {
+        "format_version": FORMAT_VERSION,
+        "params": {k: _jsonable(v) for k, v in est.get_params().items()},
+        "serializer": est.serializer_.get_config(),
+        "tokenizer": est.tokenizer_.get_config(),
+        "codec": est.codec_.get_config(),
+        "backbone": est.backbone_config_.to_dict(),
+        "fitted": {
+            "n_features_in_": int(est.n_features_in_),
+            "feature_names_in_": (list(map(str, est.feature_names_in_))
+                                  if hasattr(est, "feature_names_in_") else None),
+            "seed_": est.seed_,
+            "baseline_": est.baseline_,
+            "fallback_": bool(est.fallback_),
+            "train_targets": est._train_targets.tolist(),
+            "fit_seconds_": est.fit_seconds_,
+            "fit_result_": {k: v for k, v in vars(est.fit_result_).items()},
+        },
+    }
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        state = {k: v.detach().cpu().contiguous() for k, v in est.model_.state_dict().items()}
+        save_file(state, str(tmp / WEIGHTS))
+        with open(tmp / CONFIG, "w") as f:
+            json.dump(config, f)
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+            os.rename(path, old / "model")
+            os.rename(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def load(path, device: str = "cpu"):
+    """Rebuild a fitted :class:`~lmreg.LMRegressor` from a directory written by ``save``.
+
+    Examples
+    --------
+    >>> import tempfile, lmreg
+    >>> est = lmreg.LMRegressor(max_time=3, random_state=0).fit(["a", "b", "c"], [1.0, 2.0, 3.0])
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     est.save(d + "/m")
+    ...     lmreg.load(d + "/m").predict(["a"]).shape
+    (1,)
+    """
+    from .estimator import LMRegressor, _resolve_device
+
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"no saved lmreg model at {str(path)!r} (expected a directory).")
+    for name in (CONFIG, WEIGHTS):
+        if not (path / name).is_file():
+            raise FileNotFoundError(f"saved model is incomplete: {str(path / name)!r} is missing.")
+    try:
+        with open(path / CONFIG) as f:
+            config = json.load(f)
+    except ValueError as err:
+        raise ValueError(f"{str(path / CONFIG)!r} is not valid JSON: {err}") from None
+    if config.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{str(path / CONFIG)!r} has format_version "
+                         f"{config.get('format_version')!r}; this lmreg reads {FORMAT_VERSION}.")
+    est = LMRegressor(**config["params"])
+    est.serializer_ = Serializer.from_config(config["serializer"])
+    est.tokenizer_ = InputTokenizer.from_config(config["tokenizer"])
+    est.codec_ = codec_from_config(config["codec"])
+    est.backbone_config_ = BackboneConfig(**config["backbone"])
+    fitted = config["fitted"]
+    est.n_features_in_ = fitted["n_features_in_"]
+    if fitted["feature_names_in_"] is not None:
+        est.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
+    est.seed_, est.baseline_, est.fallback_ = fitted["seed_"], fitted["baseline_"], fitted["fallback_"]
+    est._train_targets = np.asarray(fitted["train_targets"], dtype=float)
+    est.fit_seconds_ = fitted["fit_seconds_"]
+    est.fit_result_ = SFTResult(**fitted["fit_result_"])
+    est.device_ = _resolve_device(device)
+    est._grammar = None
+    n_in, n_num = est.tokenizer_.n_tokens, len(est.codec_.vocab)
+    model = RegressionLM(build_backbone(est.backbone_config_, n_in + n_num), n_in, n_num)
+    try:
+        state = load_file(str(path / WEIGHTS), device="cpu")
+    except Exception as err:  # safetensors raises its own error types
+        raise ValueError(f"could not read weights from {str(path / WEIGHTS)!r}: {err}") from None
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise ValueError(f"weights in {str(path / WEIGHTS)!r} do not match {CONFIG}: {err}") from None
+    est.model_ = model.to(est.device_).eval()
+    return est

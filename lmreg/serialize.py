@@ -1,0 +1,312 @@
+"""Rows of anything -> typed columns -> text.
+
+The first stage of the pipeline. A :class:`Serializer` accepts a string, a list of
+strings, a dict or a list of dicts (nested JSON), a pandas DataFrame of mixed dtypes
+or a 2-D numpy array, and turns it into a :class:`Table`: an ordered list of typed
+columns (``num``, ``cat`` or ``text``). The input tokenizer consumes the table
+column-wise (numbers become value embeddings, categories single tokens, text BPE
+pieces); :meth:`Serializer.to_text` renders the same rows as readable
+``"name: value"`` text for text-only consumers (baselines, pretrained tokenizers).
+
+Column kinds are inferred once in :meth:`Serializer.fit` and reused by
+:meth:`Serializer.transform`, so training and prediction always agree.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+KINDS = ("num", "cat", "text")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
+
+
+@dataclass
+class Column:
+    """One typed column of a :class:`Table`.
+
+    ``values`` holds floats (NaN = missing) for ``num`` columns and Python strings
+    (``None`` = missing) for ``cat`` and ``text`` columns.
+    """
+
+    name: str
+    kind: str
+    values: np.ndarray
+
+
+@dataclass
+class Table:
+    """Typed columns of equal length, in a fixed order."""
+
+    columns: list[Column] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.columns[0].values) if self.columns else 0
+
+
+def to_frame(X, *, flatten_json: bool = True) -> pd.DataFrame:
+    """Convert any supported input to a DataFrame with string column names.
+
+    Parameters
+    ----------
+    X : str, list of str, dict, list of dict, pandas.DataFrame, pandas.Series or 2-D array
+        A single string or dict counts as one row. Nested dicts are flattened into
+        ``parent.child`` columns.
+    flatten_json : bool, default=True
+        Expand string columns whose values are all JSON objects into sub-columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Examples
+    --------
+    >>> to_frame([{"a": 1, "b": {"c": "x"}}]).columns.tolist()
+    ['a', 'b.c']
+    >>> to_frame("hello").iloc[0, 0]
+    'hello'
+    """
+    if isinstance(X, (str, bytes)):
+        X = [X.decode() if isinstance(X, bytes) else X]
+    if isinstance(X, dict):
+        X = [X]
+    if isinstance(X, pd.Series):
+        frame = X.to_frame(name=str(X.name) if X.name is not None else "text")
+    elif isinstance(X, pd.DataFrame):
+        frame = X.copy()
+    elif isinstance(X, np.ndarray):
+        if X.ndim == 1:
+            frame = pd.DataFrame({"text" if X.dtype.kind in "OUS" else "x0": X})
+        elif X.ndim == 2:
+            frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+        else:
+            raise ValueError(f"X must be 1-D or 2-D, got an array with {X.ndim} dimensions.")
+    elif isinstance(X, (list, tuple)):
+        if len(X) == 0:
+            raise ValueError("X is empty: at least one row is required.")
+        if all(isinstance(r, dict) for r in X):
+            frame = pd.json_normalize(list(X), sep=".")
+        elif all(isinstance(r, str) or r is None for r in X):
+            frame = pd.DataFrame({"text": list(X)})
+        else:
+            frame = pd.DataFrame(np.asarray(X, dtype=object))
+            frame.columns = [f"x{i}" for i in range(frame.shape[1])]
+    else:
+        raise TypeError(
+            "X must be a str, list of str, dict, list of dict, pandas DataFrame/Series or "
+            f"numpy array; got {type(X).__name__}."
+        )
+    if frame.shape[0] == 0:
+        raise ValueError("X is empty: at least one row is required.")
+    if frame.shape[1] == 0:
+        raise ValueError("X has no columns: at least one feature is required.")
+    frame.columns = [str(c) for c in frame.columns]
+    frame = frame.reset_index(drop=True)
+    if flatten_json:
+        frame = _expand_json_columns(frame)
+    return frame
+
+
+def _parse_json_object(value):
+    if not isinstance(value, str) or not value.lstrip().startswith("{"):
+        return None
+    try:
+        obj = json.loads(value)
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def _expand_json_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Replace columns whose non-missing values all parse as JSON objects by their fields."""
+    out = []
+    for name in frame.columns:
+        col = frame[name]
+        if col.dtype.kind not in "OUS" and not isinstance(col.dtype, pd.StringDtype):
+            out.append(col)
+            continue
+        present = col.dropna()
+        parsed = [_parse_json_object(v) for v in present]
+        if len(parsed) == 0 or any(p is None for p in parsed):
+            out.append(col)
+            continue
+        rows = [{}] * len(col)
+        for i, p in zip(present.index, parsed):
+            rows[i] = p
+        sub = pd.json_normalize(rows, sep=".")
+        sub.columns = [f"{name}.{c}" for c in sub.columns]
+        out.extend(sub[c] for c in sub.columns)
+    return pd.concat(out, axis=1) if out else frame
+
+
+def _is_missing(v) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, float) and np.isnan(v):
+        return True
+    return v is pd.NA or v is pd.NaT
+
+
+def _as_text(v) -> str | None:
+    """Readable text of one cell; lists (from JSON) are comma-joined."""
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return ", ".join(str(x) for x in v)
+    if isinstance(v, dict):
+        return json.dumps(v, ensure_ascii=False, sort_keys=True)
+    if _is_missing(v):
+        return None
+    return str(v)
+
+
+def _to_year(values: pd.Series) -> np.ndarray:
+    """Datetimes -> fractional years (float; NaN where missing)."""
+    ts = pd.to_datetime(values, errors="coerce", utc=True)
+    years = ts.dt.year + (ts.dt.day_of_year - 1 + ts.dt.hour / 24.0) / 365.25
+    return years.to_numpy(dtype=float, na_value=np.nan)
+
+
+def _infer_kind(col: pd.Series, max_categories: int) -> str:
+    dtype = col.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "cat"
+    if pd.api.types.is_numeric_dtype(dtype):
+        return "num"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    present = col.dropna()
+    if len(present) == 0:
+        return "cat"
+    if any(isinstance(v, (list, tuple, dict, np.ndarray)) for v in present.iloc[:1000]):
+        return "text"
+    if all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in present.iloc[:1000]):
+        return "num"
+    sample = present.astype(str).iloc[:200]
+    if sample.map(lambda s: bool(_ISO_DATE.match(s.strip()))).all():
+        return "datetime"
+    n_unique = present.astype(str).nunique()
+    mean_words = sample.str.split().str.len().mean()
+    if n_unique <= max_categories and mean_words <= 4:
+        return "cat"
+    return "text"
+
+
+class Serializer:
+    """Turn rows of any supported input into typed columns, and render them as text.
+
+    Parameters
+    ----------
+    numeric : {"embed", "text"}, default="embed"
+        ``"embed"`` keeps numbers as floats (the model reads them through value
+        embeddings, one token per column); ``"text"`` renders them as digit strings.
+    precision : int, default=4
+        Significant digits when numbers are rendered as text.
+    missing : str, default="<missing>"
+        Text shown for a missing value.
+    template : str, default="{name}: {value}"
+        How one field renders in :meth:`to_text`.
+    separator : str, default=" | "
+        Between fields in :meth:`to_text`.
+    max_categories : int, default=64
+        A string column with at most this many distinct short values is categorical;
+        otherwise it is free text.
+    flatten_json : bool, default=True
+        Expand JSON-object text columns and nested dicts into ``parent.child`` fields.
+
+    Attributes
+    ----------
+    kinds_ : dict
+        Column name -> inferred kind (``num``, ``datetime``, ``cat`` or ``text``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"city": ["Oslo", "Rome"], "temp": [3.25, 18.0]})
+    >>> s = Serializer().fit(df)
+    >>> s.kinds_
+    {'city': 'cat', 'temp': 'num'}
+    >>> s.to_text(df)[0]
+    'city: Oslo | temp: 3.25'
+    """
+
+    def __init__(self, numeric="embed", precision=4, missing="<missing>",
+                 template="{name}: {value}", separator=" | ", max_categories=64,
+                 flatten_json=True):
+        self.numeric = numeric
+        self.precision = precision
+        self.missing = missing
+        self.template = template
+        self.separator = separator
+        self.max_categories = max_categories
+        self.flatten_json = flatten_json
+
+    def fit(self, X) -> "Serializer":
+        """Infer the column order and kinds from ``X``."""
+        if self.numeric not in ("embed", "text"):
+            raise ValueError(f"numeric must be 'embed' or 'text', got {self.numeric!r}.")
+        if "{value}" not in self.template:
+            raise ValueError("template must contain '{value}'.")
+        frame = to_frame(X, flatten_json=self.flatten_json)
+        self.kinds_ = {name: _infer_kind(frame[name], self.max_categories) for name in frame.columns}
+        return self
+
+    def transform(self, X) -> Table:
+        """Typed columns in the fitted order; unseen columns are ignored, absent ones missing."""
+        if not hasattr(self, "kinds_"):
+            raise RuntimeError("Serializer is not fitted: call fit first.")
+        frame = to_frame(X, flatten_json=self.flatten_json)
+        n = len(frame)
+        table = Table()
+        for name, kind in self.kinds_.items():
+            col = frame[name] if name in frame.columns else pd.Series([None] * n, dtype=object)
+            if kind in ("num", "datetime"):
+                values = _to_year(col) if kind == "datetime" else _to_float(col, name)
+                if self.numeric == "text":
+                    values = np.array([None if np.isnan(v) else self._fmt(v) for v in values], dtype=object)
+                    table.columns.append(Column(name, "text", values))
+                else:
+                    table.columns.append(Column(name, "num", values))
+            else:
+                values = np.array([_as_text(v) for v in col.tolist()], dtype=object)
+                table.columns.append(Column(name, kind, values))
+        return table
+
+    def to_text(self, X) -> list[str]:
+        """Render each row as ``name: value`` fields joined by ``separator``."""
+        table = self.transform(X)
+        parts = []
+        for col in table.columns:
+            if col.kind == "num":
+                vals = [self.missing if np.isnan(v) else self._fmt(v) for v in col.values]
+            else:
+                vals = [self.missing if v is None else v for v in col.values]
+            parts.append([self.template.format(name=col.name, value=v) for v in vals])
+        return [self.separator.join(row) for row in zip(*parts)]
+
+    def _fmt(self, v: float) -> str:
+        if float(v).is_integer() and abs(v) < 1e15:
+            return str(int(v))
+        return f"{v:.{self.precision}g}"
+
+    def get_config(self) -> dict:
+        """JSON-serializable parameters and fitted state."""
+        return {"params": {k: getattr(self, k) for k in (
+            "numeric", "precision", "missing", "template", "separator", "max_categories",
+            "flatten_json")}, "kinds": getattr(self, "kinds_", None)}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Serializer":
+        s = cls(**config["params"])
+        if config.get("kinds") is not None:
+            s.kinds_ = dict(config["kinds"])
+        return s
+
+
+def _to_float(col: pd.Series, name: str) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(col.dtype):
+        return col.astype(float).to_numpy()
+    values = pd.to_numeric(col, errors="coerce")
+    return values.to_numpy(dtype=float, na_value=np.nan)

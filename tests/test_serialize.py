@@ -1,0 +1,78 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lmreg.serialize import Serializer, to_frame
+
+
+def test_accepts_every_input_shape():
+    assert to_frame("one text").shape == (1, 1)
+    assert to_frame(["a", "b"]).columns.tolist() == ["text"]
+    assert to_frame({"a": 1, "b": {"c": [1, 2]}}).columns.tolist() == ["a", "b.c"]
+    assert to_frame([{"a": 1}, {"a": 2, "z": "x"}]).shape == (2, 2)
+    assert to_frame(np.zeros((3, 2))).columns.tolist() == ["x0", "x1"]
+    assert to_frame(pd.Series(["p", "q"], name="s")).columns.tolist() == ["s"]
+
+
+@pytest.mark.parametrize("bad", [[], np.zeros((0, 3)), pd.DataFrame()])
+def test_empty_input_is_an_error(bad):
+    with pytest.raises(ValueError, match="empty|no columns"):
+        to_frame(bad)
+
+
+def test_wrong_type_is_an_error():
+    with pytest.raises(TypeError, match="X must be"):
+        to_frame(42)
+
+
+def test_mixed_dataframe_kinds_and_text():
+    df = pd.DataFrame({
+        "title": ["a long free text about houses", "another rather long description here", None],
+        "color": pd.Categorical(["red", "blue", None]),
+        "rooms": [3, 4, np.nan],
+        "new": [True, False, True],
+        "when": pd.to_datetime(["2020-01-01", "2021-07-01", None]),
+        "stamp": ["2009-12-03T19:39:09Z", "2010-01-01T00:00:00Z", None],
+    })
+    s = Serializer(max_categories=2).fit(df)
+    assert s.kinds_ == {"title": "text", "color": "cat", "rooms": "num", "new": "cat",
+                        "when": "datetime", "stamp": "datetime"}
+    table = s.transform(df)
+    by_name = {c.name: c for c in table.columns}
+    assert by_name["when"].kind == "num" and 2020.0 <= by_name["when"].values[0] < 2020.01
+    assert np.isnan(by_name["rooms"].values[2])
+    assert by_name["title"].values[2] is None
+    text = s.to_text(df)
+    assert text[2].startswith("title: <missing> | color: <missing> | rooms: <missing> | new: True")
+    assert s.to_text(df) == text  # deterministic
+
+
+def test_json_text_column_is_expanded_and_readable():
+    docs = [json.dumps({"Title": "Up", "Year": 2009, "Genre": ["Animation", "Comedy"]}),
+            json.dumps({"Title": "Heat", "Year": 1995, "Genre": ["Crime"]})]
+    df = pd.DataFrame({"movie": docs})
+    s = Serializer().fit(df)
+    assert s.kinds_["movie.Year"] == "num"
+    assert s.to_text(df)[0] == "movie.Title: Up | movie.Year: 2009 | movie.Genre: Animation, Comedy"
+
+
+def test_numeric_as_text_precision_and_template():
+    df = pd.DataFrame({"x": [3.14159265, 12.0]})
+    s = Serializer(numeric="text", precision=3, template="{name}={value}").fit(df)
+    assert s.to_text(df) == ["x=3.14", "x=12"]
+    assert s.transform(df).columns[0].kind == "text"
+
+
+def test_unseen_and_absent_columns_at_transform():
+    s = Serializer().fit(pd.DataFrame({"a": [1.0, 2.0], "b": ["x", "y"]}))
+    table = s.transform(pd.DataFrame({"a": [5.0], "extra": [1]}))
+    assert [c.name for c in table.columns] == ["a", "b"]
+    assert table.columns[1].values[0] is None
+
+
+def test_config_round_trip():
+    s = Serializer(precision=2).fit(pd.DataFrame({"a": [1.5], "b": ["x"]}))
+    s2 = Serializer.from_config(json.loads(json.dumps(s.get_config())))
+    assert s2.kinds_ == s.kinds_ and s2.precision == 2

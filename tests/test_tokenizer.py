@@ -1,0 +1,56 @@
+import json
+
+import numpy as np
+import pandas as pd
+
+from lmreg.serialize import Serializer
+from lmreg.tokenizer import NUMBER, NUMBER_MISSING, InputTokenizer, QuantileNormal
+
+
+def _fit(df, **kw):
+    table = Serializer().fit(df).transform(df)
+    return InputTokenizer(**kw).fit(table), table
+
+
+def test_digits_are_split_and_fields_are_single_tokens():
+    df = pd.DataFrame({"note": [f"house {i} sold for 12345 dollars to buyer number {i}" for i in range(80)]})
+    tok, table = _fit(df, vocab_size=200)
+    ids, _, _ = tok.encode(table)
+    pieces = tok.decode(ids[0]).split()
+    assert pieces[:2] == ["<bos>", "<f:note>"] and pieces[-1] == "<sep>"
+    assert {"1", "2", "3", "4", "5"} <= set(pieces)  # one token per digit
+
+
+def test_numeric_slots_carry_normalised_values_and_missing_flag():
+    df = pd.DataFrame({"x": [1.0, 2.0, np.nan, 1000.0], "c": ["a", "b", "a", None]})
+    tok, table = _fit(df)
+    ids, values, kinds = tok.encode(table)
+    assert [len(r) for r in ids] == [4, 4, 4, 4]  # bos, x, c, sep
+    assert kinds[0][1] == NUMBER and kinds[2][1] == NUMBER_MISSING
+    assert values[0][1] < values[1][1] < values[3][1]  # monotone
+    assert all(abs(v) < 4 for r in values for v in r)  # bounded, heavy tail tamed
+    # categorical values are one token; unseen or missing ones share the "?" token
+    assert tok.decode(ids[3]).split()[2] == "<c:c=?>"
+
+
+def test_truncation_limits():
+    df = pd.DataFrame({"t": [" ".join(f"w{i}" for i in range(300))] * 3})
+    tok, table = _fit(df, max_field_tokens=10, max_length=8)
+    ids, _, _ = tok.encode(table)
+    assert all(len(r) == 8 for r in ids)
+
+
+def test_config_round_trip_encodes_identically():
+    df = pd.DataFrame({"t": ["hello world", "good bye"], "x": [1.0, 5.0], "c": ["u", "v"]})
+    tok, table = _fit(df)
+    tok2 = InputTokenizer.from_config(json.loads(json.dumps(tok.get_config())))
+    for a, b in zip(tok.encode(table), tok2.encode(table)):
+        assert all(np.array_equal(x, z) for x, z in zip(a, b))
+
+
+def test_quantile_normal_handles_ties_and_constant():
+    q = QuantileNormal().fit(np.array([0.0] * 90 + list(range(1, 11))))
+    z = q.transform(np.array([0.0, 10.0, np.nan]))
+    assert z[0] < z[1] and np.isnan(z[2])
+    const = QuantileNormal().fit(np.ones(5)).transform(np.array([1.0, 2.0]))
+    assert np.all(np.isfinite(const))
