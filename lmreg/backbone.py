@@ -120,6 +120,7 @@ class RegressionLM(nn.Module):
         self.n_number_tokens = n_number_tokens
         hidden = backbone.config.hidden_size
         self.values = ValueEmbedding(hidden)
+        self.dropout = nn.Dropout(getattr(backbone.config, "attention_dropout", 0.0))
         self.head = nn.Linear(hidden, n_number_tokens, bias=True)
         # transformers 5.x renamed ``past_key_values`` to ``cache``; accept both.
         params = inspect.signature(backbone.forward).parameters
@@ -135,7 +136,7 @@ class RegressionLM(nn.Module):
             present = (kinds == 1).unsqueeze(-1).to(x.dtype)
             missing = (kinds == 2).unsqueeze(-1).to(x.dtype)
             x = x + present * self.values(values.to(x.dtype)) + missing * self.values.missing
-        return x
+        return self.dropout(x)
 
     def embed_numbers(self, number_tokens: torch.Tensor) -> torch.Tensor:
         """Embeddings of emitted number tokens (sub-vocabulary ids)."""

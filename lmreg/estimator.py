@@ -72,8 +72,12 @@ class LMRegressor(RegressorMixin, BaseEstimator):
         Digits (``digits``) or mantissa digits (``p10``) per number.
     hidden_size, num_layers, num_heads : int, default=128, 4, 4
         Size of the from-scratch Llama backbone (about 1.4M parameters by default).
+    dropout : float, default=0.1
+        Dropout on input embeddings and attention weights.
     batch_size : int, default=32
     learning_rate : float, default=2e-3
+    weight_decay : float, default=0.01
+        AdamW weight decay.
     max_epochs : int, default=200
     max_time : float or None, default=300
         Wall-clock budget of ``fit`` in seconds (tokenizer training, SFT and the
@@ -127,7 +131,7 @@ class LMRegressor(RegressorMixin, BaseEstimator):
     """
 
     def __init__(self, codec="digits", n_digits=4, hidden_size=128, num_layers=4, num_heads=4,
-                 batch_size=32, learning_rate=2e-3, max_epochs=200, max_time=300.0,
+                 dropout=0.1, batch_size=32, learning_rate=2e-3, weight_decay=0.01, max_epochs=200, max_time=300.0,
                  validation_fraction=0.1, n_samples=16, decision="median", temperature=1.0,
                  numeric="embed", vocab_size=4000, max_length=384, device="auto", n_threads=None,
                  random_state=None, verbose=False):
@@ -136,8 +140,10 @@ class LMRegressor(RegressorMixin, BaseEstimator):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.num_heads = num_heads
+        self.dropout = dropout
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
         self.max_epochs = max_epochs
         self.max_time = max_time
         self.validation_fraction = validation_fraction
@@ -232,14 +238,15 @@ class LMRegressor(RegressorMixin, BaseEstimator):
         torch.manual_seed(self.seed_)
         backbone_cfg = BackboneConfig(hidden_size=self.hidden_size, num_layers=self.num_layers,
                                       num_heads=self.num_heads, intermediate_size=3 * self.hidden_size,
-                                      max_positions=max(1024, self.max_length + 64))
+                                      max_positions=max(1024, self.max_length + 64),
+                                      dropout=self.dropout)
         n_in, n_num = self.tokenizer_.n_tokens, len(self.codec_.vocab)
         self.backbone_config_ = backbone_cfg
         self.model_ = RegressionLM(build_backbone(backbone_cfg, n_in + n_num), n_in, n_num).to(self.device_)
 
         deadline = None if self.max_time is None else t0 + float(self.max_time)
         sft = SFTConfig(batch_size=self.batch_size, learning_rate=self.learning_rate,
-                        max_epochs=self.max_epochs)
+                        weight_decay=self.weight_decay, max_epochs=self.max_epochs)
         self.fit_result_ = train_sft(
             self.model_, enc, targets, y, self.codec_, self.grammar_, train_rows, val_rows,
             self.tokenizer_.pad_id, sft, deadline=deadline, seed=self.seed_, device=self.device_,

@@ -109,7 +109,11 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
     best_state, bad_evals = None, 0
     bar = tqdm(total=max_steps, disable=not verbose, desc="sft", unit="step", leave=False)
     model.train()
-    step, done, eval_cost = 0, False, 0.0
+    step, done = 0, False
+    # Until the first validation pass is timed, guess its cost from the training
+    # speed (forward-only greedy decoding of the validation prompts).
+    val_tokens = int(enc.lengths()[val_rows].sum()) if has_val else 0
+    eval_cost, train_tokens = 0.0, 0
     while not done:
         for local in length_batches(lengths, config.batch_size, rng):
             now = time.monotonic()
@@ -141,11 +145,18 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             opt.step()
             step += 1
+            train_tokens += int(batch.attention_mask.sum())
+            if not result.history and has_val:
+                eval_cost = 0.5 * val_tokens * (time.monotonic() - t0) / train_tokens
             bar.update(1)
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.1e}")
 
             if has_val and (step % eval_every == 0):
+                # An evaluation that would overrun the budget ends training instead.
+                if deadline is not None and time.monotonic() + eval_cost >= deadline:
+                    result.stopped, done = "time", True
+                    break
                 t_eval = time.monotonic()
                 mae = validation_mae(model, enc, val_rows, grammar, codec, y, pad_id, device)
                 eval_cost = time.monotonic() - t_eval
