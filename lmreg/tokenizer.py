@@ -93,8 +93,8 @@ class InputTokenizer:
     >>> table = Serializer().fit(df).transform(df)
     >>> tok = InputTokenizer(vocab_size=100).fit(table)
     >>> ids, values, kinds = tok.encode(table)
-    >>> tok.decode(ids[1])
-    '<bos> <f:note> small flat <f:rooms> <sep>'
+    >>> tok.decode(ids[1])  # two distinct short strings: a categorical column
+    '<bos> <c:note=small flat> <f:rooms> <sep>'
     >>> int(kinds[1][-2])  # the rooms field token carries a number
     1
     """

@@ -1,0 +1,126 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import r2_score
+
+from lmreg import LMRegressor, load
+
+FAST = dict(max_time=4, random_state=0, hidden_size=32, num_layers=1, num_heads=2)
+
+
+def test_learns_a_deterministic_function_of_text(spelled_numbers):
+    """Spelled-out numbers -> their value: cannot pass by luck (R^2 of the mean is 0)."""
+    X, y = spelled_numbers
+    est = LMRegressor(max_time=30, random_state=0).fit(X[:800], y[:800])
+    r2 = r2_score(y[800:], est.predict(X[800:]))
+    assert r2 > 0.95, f"held-out R^2 {r2:.3f}; fit: {est.fit_result_}"
+    assert not est.fallback_
+
+
+@pytest.mark.parametrize("X", [
+    [f"item {i}" for i in range(30)],
+    [{"a": i, "b": {"c": f"t{i % 3}"}} for i in range(30)],
+    np.arange(60, dtype=float).reshape(30, 2),
+    pd.DataFrame({"num": np.arange(30.0), "cat": ["x", "y", None] * 10,
+                  "txt": [f"some words {i}" for i in range(30)],
+                  "when": pd.date_range("2020-01-01", periods=30)}),
+])
+def test_accepts_every_input_kind(X):
+    y = np.arange(30.0)
+    est = LMRegressor(**FAST).fit(X, y)
+    pred = est.predict(X)
+    assert pred.shape == (30,) and np.all(np.isfinite(pred))
+    assert est.n_features_in_ >= 1
+
+
+def test_missing_values_in_X_are_data():
+    X = pd.DataFrame({"a": [1.0, np.nan, 3.0] * 10, "b": ["u", None, "v"] * 10})
+    pred = LMRegressor(**FAST).fit(X, np.arange(30.0)).predict(X)
+    assert np.all(np.isfinite(pred))
+
+
+@pytest.mark.parametrize("y, err, match", [
+    ([1.0, np.nan, 3.0], ValueError, "NaN"),
+    ([1.0, np.inf, 3.0], ValueError, "infinite"),
+    ([1.0, 2.0], ValueError, "inconsistent lengths"),
+    (["a", "b", "c"], TypeError, "numeric"),
+    (np.ones((3, 2)), ValueError, "1-D"),
+])
+def test_bad_targets(y, err, match):
+    with pytest.raises(err, match=match):
+        LMRegressor(**FAST).fit(["a", "b", "c"], y)
+
+
+def test_empty_input_and_unfitted_predict():
+    with pytest.raises(ValueError, match="empty"):
+        LMRegressor(**FAST).fit([], [])
+    with pytest.raises(NotFittedError):
+        LMRegressor().predict(["x"])
+
+
+@pytest.mark.parametrize("param, value", [("decision", "avg"), ("max_time", -1),
+                                          ("n_samples", 0), ("validation_fraction", 1.5)])
+def test_bad_parameters(param, value):
+    with pytest.raises(ValueError, match=param):
+        LMRegressor(**{**FAST, param: value}).fit(["a", "b", "c"], [1.0, 2.0, 3.0])
+
+
+def test_feature_count_checked_at_predict():
+    est = LMRegressor(**FAST).fit(np.zeros((10, 3)), np.arange(10.0))
+    with pytest.raises(ValueError, match="3 features"):
+        est.predict(np.zeros((2, 4)))
+
+
+def test_reproducible_under_random_state():
+    X = [f"row {i} of {i % 7}" for i in range(40)]
+    y = np.arange(40.0) % 7
+    kw = dict(FAST, max_time=None, max_epochs=3)
+    a = LMRegressor(**kw).fit(X, y)
+    b = LMRegressor(**kw).fit(X, y)
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    np.testing.assert_array_equal(a.sample(X, 4), b.sample(X, 4))
+
+
+def test_max_time_is_respected():
+    X = [f"text number {i} " * 10 for i in range(3000)]
+    est = LMRegressor(max_time=3, random_state=0).fit(X, np.arange(3000.0))
+    assert est.fit_result_.stopped == "time"
+    assert est.fit_seconds_ < 3 + 2.0  # within one step and one validation pass
+
+
+def test_sample_and_decision_rules():
+    X = [f"v {i % 5}" for i in range(50)]
+    y = (np.arange(50) % 5).astype(float)
+    est = LMRegressor(**FAST).fit(X, y)
+    s = est.sample(X[:3], n_samples=7)
+    assert s.shape == (3, 7)
+    lo, hi = est.codec_.representable_range()
+    assert np.all((s >= lo) & (s <= hi))
+    for rule in ("median", "mean", "mode"):
+        est.set_params(decision=rule)
+        assert est.predict(X[:3]).shape == (3,)
+
+
+def test_save_load_round_trip(tmp_path):
+    X = pd.DataFrame({"t": [f"w{i % 4}" for i in range(30)], "x": np.arange(30.0)})
+    est = LMRegressor(**FAST).fit(X, np.arange(30.0))
+    est.save(tmp_path / "m")
+    est.save(tmp_path / "m")  # overwriting an existing model is atomic
+    loaded = load(tmp_path / "m")
+    np.testing.assert_array_equal(est.predict(X), loaded.predict(X))
+    assert list(loaded.feature_names_in_) == ["t", "x"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temp leftovers
+
+
+def test_load_errors_name_the_file(tmp_path):
+    est = LMRegressor(**FAST).fit(["a", "b", "c"], [1.0, 2.0, 3.0])
+    est.save(tmp_path / "m")
+    (tmp_path / "m" / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="model.safetensors"):
+        load(tmp_path / "m")
+    (tmp_path / "m" / "config.json").unlink()
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        load(tmp_path / "m")
+    with pytest.raises(FileNotFoundError, match="no saved lmreg model"):
+        load(tmp_path / "nope")
