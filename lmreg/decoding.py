@@ -78,8 +78,11 @@ def constrained_logprobs(model, hidden: torch.Tensor, grammar: NumberGrammar,
 
 @torch.no_grad()
 def sample_batch(model, grammar: NumberGrammar, batch, n_samples: int = 1, temperature: float = 1.0,
-                 greedy: bool = False, generator: torch.Generator | None = None):
+                 greedy: bool = False, rng: np.random.Generator | None = None):
     """Decode ``n_samples`` numbers for every row of one (left-padded) batch.
+
+    Each step draws a fresh seed from ``rng`` for the sampler's noise (in-kernel
+    Philox on CUDA, a torch generator on CPU).
 
     Returns
     -------
@@ -98,12 +101,9 @@ def sample_batch(model, grammar: NumberGrammar, batch, n_samples: int = 1, tempe
         mask = mask.repeat_interleave(S, dim=0)
     tokens, total = [], torch.zeros(B * S, device=h.device)
     for p in range(grammar.length):
-        allowed = grammar.allowed[p]
-        noise = None
-        if not greedy:
-            noise = kernels.gumbel_noise((B * S, len(allowed)), generator).to(h.device)
-        tok, lp, _ = kernels.decode_step(h, model.head.weight, model.head.bias, allowed,
-                                         temperature=temperature, noise=noise)
+        seed = None if greedy else int(rng.integers(0, 2**31 - 1))
+        tok, lp, _ = kernels.decode_step(h, model.head.weight, model.head.bias, grammar.allowed[p],
+                                         temperature=temperature, seed=seed)
         tokens.append(tok)
         total += lp
         if p + 1 < grammar.length:
@@ -128,13 +128,13 @@ def sample_tokens(model, enc: Encoded, grammar: NumberGrammar, pad_id: int, n_sa
     was_training = model.training
     model.eval()
     S = 1 if greedy else n_samples
-    generator = torch.Generator().manual_seed(int(seed))
+    rng = np.random.default_rng(seed)
     out = np.zeros((len(enc), S, grammar.length), dtype=np.int64)
     rows_per_batch = max(1, max_sequences // S)
     try:
         for rows in length_batches(enc.lengths(), rows_per_batch):
             batch = collate(enc, rows, pad_id).to(device)
-            tokens, _ = sample_batch(model, grammar, batch, S, temperature, greedy, generator)
+            tokens, _ = sample_batch(model, grammar, batch, S, temperature, greedy, rng)
             out[rows] = tokens.cpu().numpy()
     finally:
         model.train(was_training)

@@ -1,7 +1,16 @@
 import os
+import sys
 
-import pytest
 import torch
+
+# Without a GPU, Triton kernels run in its interpreter; the flag must be set before
+# anything (transformers, peft) imports triton.
+if not torch.cuda.is_available():
+    if "triton" in sys.modules and os.environ.get("TRITON_INTERPRET") != "1":
+        raise RuntimeError("triton was imported before tests/conftest.py could set TRITON_INTERPRET=1")
+    os.environ["TRITON_INTERPRET"] = "1"
+
+import pytest  # noqa: E402
 
 # Two CI cores: one torch thread per test process avoids oversubscription when the
 # suite shares the machine with anything else.

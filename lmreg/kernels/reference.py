@@ -43,11 +43,15 @@ def gumbel_noise(shape, generator: torch.Generator | None = None, device=None) -
 
 def decode_step(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                 allowed: torch.Tensor, temperature: float = 1.0,
-                noise: torch.Tensor | None = None, return_probs: bool = False):
+                noise: torch.Tensor | None = None, seed: int | None = None,
+                return_probs: bool = False):
     """One constrained decode step: logits over ``allowed`` -> temperature -> sample.
 
     Sampling is Gumbel-max: ``argmax(logits / T + noise)`` draws exactly from
-    ``softmax(logits / T)``. ``noise=None`` or ``temperature == 0`` is greedy.
+    ``softmax(logits / T)``. ``noise`` is external Gumbel noise ``[N, A]``; without
+    it, ``seed`` draws fresh noise (from a torch generator here, from in-kernel
+    Philox in the Triton kernel: same distribution, different stream); with
+    neither, or ``temperature == 0``, decoding is greedy.
 
     Returns
     -------
@@ -55,20 +59,24 @@ def decode_step(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
         Ids from ``allowed`` (full-vocabulary ids), never anything else.
     logprob : Tensor [N], float32
         Log-probability of the chosen token under ``softmax(logits / T)`` (under
-        ``softmax(logits)`` when greedy).
+        ``softmax(logits)`` when ``temperature == 0``).
     probs : Tensor [N, A] or None
         The distribution over ``allowed`` when ``return_probs``.
     """
     logits = allowed_logits(hidden, weight, bias, allowed)
     if temperature > 0:
         logits = logits / temperature
-    logp = torch.log_softmax(logits, dim=-1)
+    lse = torch.logsumexp(logits, dim=-1)
+    if temperature > 0 and noise is None and seed is not None:
+        gen = torch.Generator(device=logits.device).manual_seed(int(seed))
+        noise = gumbel_noise(logits.shape, gen, device=logits.device)
     if noise is None or temperature == 0:
-        choice = logp.argmax(dim=-1)
+        choice = logits.argmax(dim=-1)
     else:
-        choice = (logp + noise).argmax(dim=-1)
-    chosen = logp.gather(1, choice.unsqueeze(1)).squeeze(1)
-    return allowed[choice], chosen, (logp.exp() if return_probs else None)
+        choice = (logits + noise.to(logits.device, torch.float32)).argmax(dim=-1)
+    chosen = logits.gather(1, choice.unsqueeze(1)).squeeze(1) - lse
+    probs = torch.exp(logits - lse.unsqueeze(1)) if return_probs else None
+    return allowed[choice], chosen, probs
 
 
 def allowed_logprobs(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,

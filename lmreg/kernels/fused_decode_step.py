@@ -1,0 +1,143 @@
+"""Fused, grammar-constrained decode step (Triton).
+
+One program handles ``BLOCK_N`` rows. For each chunk of ``BLOCK_A`` allowed ids it
+gathers those rows of the output projection straight from the full ``[V, H]``
+matrix (the id table lives on the device), accumulates the logits in float32 over
+``BLOCK_H``-wide slices of the hidden state, applies the temperature, and keeps an
+online log-sum-exp and a running Gumbel-max winner. Nothing of size ``V`` is ever
+read or written, and no mask is built on the host.
+
+Semantics are those of :func:`lmreg.kernels.reference.decode_step`: the chosen id is
+``allowed[argmax(logits / T + noise)]`` and its log-probability is taken under
+``softmax(logits / T)``. Noise is external (``noise``: identical tokens to the
+reference), in-kernel Philox (``seed``), or absent (greedy).
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+_GREEDY, _EXTERNAL, _PHILOX = 0, 1, 2
+
+
+@triton.jit
+def _chunk_logits(hidden_ptr, weight_ptr, bias_ptr, ids, rows, row_ok, col_ok, H, stride_hn, stride_wv,
+                  HAS_BIAS: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_A: tl.constexpr,
+                  BLOCK_H: tl.constexpr):
+    """float32 ``hidden[rows] @ weight[ids].T (+ bias[ids])`` for one chunk of allowed ids."""
+    acc = tl.zeros([BLOCK_N, BLOCK_A], tl.float32)
+    for h0 in range(0, H, BLOCK_H):
+        hh = h0 + tl.arange(0, BLOCK_H)
+        h_ok = hh < H
+        x = tl.load(hidden_ptr + rows[:, None] * stride_hn + hh[None, :],
+                    mask=row_ok[:, None] & h_ok[None, :], other=0.0).to(tl.float32)
+        w = tl.load(weight_ptr + ids[None, :].to(tl.int64) * stride_wv + hh[:, None],
+                    mask=col_ok[None, :] & h_ok[:, None], other=0.0).to(tl.float32)
+        acc += tl.dot(x, w, input_precision="ieee")
+    if HAS_BIAS:
+        acc += tl.load(bias_ptr + ids, mask=col_ok, other=0.0).to(tl.float32)[None, :]
+    return acc
+
+
+@triton.jit
+def _decode_step_kernel(
+    hidden_ptr, weight_ptr, bias_ptr, allowed_ptr, noise_ptr,
+    token_ptr, logprob_ptr, probs_ptr,
+    N, A, H, stride_hn, stride_wv, inv_temp, seed,
+    HAS_BIAS: tl.constexpr, NOISE_MODE: tl.constexpr, WRITE_PROBS: tl.constexpr,
+    BLOCK_N: tl.constexpr, BLOCK_A: tl.constexpr, BLOCK_H: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    rows = pid * BLOCK_N + tl.arange(0, BLOCK_N)
+    row_ok = rows < N
+    run_max = tl.full([BLOCK_N], float("-inf"), tl.float32)
+    run_sum = tl.zeros([BLOCK_N], tl.float32)
+    best_score = tl.full([BLOCK_N], float("-inf"), tl.float32)
+    best_logit = tl.zeros([BLOCK_N], tl.float32)
+    best_idx = tl.zeros([BLOCK_N], tl.int32)
+
+    for a0 in range(0, A, BLOCK_A):
+        cols = a0 + tl.arange(0, BLOCK_A)
+        col_ok = cols < A
+        ids = tl.load(allowed_ptr + cols, mask=col_ok, other=0)
+        acc = _chunk_logits(hidden_ptr, weight_ptr, bias_ptr, ids, rows, row_ok, col_ok, H, stride_hn,
+                            stride_wv, HAS_BIAS, BLOCK_N, BLOCK_A, BLOCK_H)
+        logits = tl.where(col_ok[None, :], acc * inv_temp, float("-inf"))
+
+        # Online log-sum-exp across chunks of the allowed set.
+        new_max = tl.maximum(run_max, tl.max(logits, axis=1))
+        run_sum = run_sum * tl.exp(run_max - new_max) + tl.sum(tl.exp(logits - new_max[:, None]), axis=1)
+        run_max = new_max
+
+        if NOISE_MODE == 1:
+            g = tl.load(noise_ptr + rows[:, None] * A + cols[None, :],
+                        mask=row_ok[:, None] & col_ok[None, :], other=0.0)
+            score = logits + g
+        elif NOISE_MODE == 2:
+            u = tl.rand(seed, rows[:, None] * A + cols[None, :])
+            u = tl.minimum(tl.maximum(u, 1e-10), 1.0 - 1e-7)
+            score = logits - tl.log(-tl.log(u))
+        else:
+            score = logits
+        score = tl.where(col_ok[None, :], score, float("-inf"))
+        chunk_best = tl.max(score, axis=1)
+        chunk_arg = tl.argmax(score, axis=1)
+        chunk_logit = tl.sum(tl.where(cols[None, :] == (a0 + chunk_arg)[:, None], logits, 0.0), axis=1)
+        better = chunk_best > best_score
+        best_score = tl.where(better, chunk_best, best_score)
+        best_logit = tl.where(better, chunk_logit, best_logit)
+        best_idx = tl.where(better, a0 + chunk_arg, best_idx)
+
+    lse = run_max + tl.log(run_sum)
+    token = tl.load(allowed_ptr + best_idx, mask=row_ok, other=0)
+    tl.store(token_ptr + rows, token, mask=row_ok)
+    tl.store(logprob_ptr + rows, best_logit - lse, mask=row_ok)
+
+    if WRITE_PROBS:  # second pass: the normalised distribution over the allowed set
+        for a0 in range(0, A, BLOCK_A):
+            cols = a0 + tl.arange(0, BLOCK_A)
+            col_ok = cols < A
+            ids = tl.load(allowed_ptr + cols, mask=col_ok, other=0)
+            acc = _chunk_logits(hidden_ptr, weight_ptr, bias_ptr, ids, rows, row_ok, col_ok, H, stride_hn,
+                                stride_wv, HAS_BIAS, BLOCK_N, BLOCK_A, BLOCK_H)
+            p = tl.exp(acc * inv_temp - lse[:, None])
+            tl.store(probs_ptr + rows[:, None] * A + cols[None, :], p,
+                     mask=row_ok[:, None] & col_ok[None, :])
+
+
+def decode_step(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                allowed: torch.Tensor, temperature: float = 1.0, noise: torch.Tensor | None = None,
+                seed: int | None = None, return_probs: bool = False,
+                block_n: int = 16, block_a: int = 16, block_h: int = 64):
+    """Triton implementation of :func:`lmreg.kernels.reference.decode_step`.
+
+    ``noise`` (float32 ``[N, A]`` Gumbel noise) takes precedence over ``seed``
+    (in-kernel Philox); with neither, or ``temperature == 0``, decoding is greedy.
+    """
+    N, H = hidden.shape
+    A = allowed.numel()
+    hidden = hidden.contiguous()
+    weight = weight if weight.stride(1) == 1 else weight.contiguous()
+    allowed = allowed.to(torch.int32).contiguous()
+    greedy = temperature == 0 or (noise is None and seed is None)
+    mode = _GREEDY if greedy else (_EXTERNAL if noise is not None else _PHILOX)
+    if mode == _EXTERNAL:
+        noise = noise.to(device=hidden.device, dtype=torch.float32).contiguous()
+        if noise.shape != (N, A):
+            raise ValueError(f"noise must have shape {(N, A)}, got {tuple(noise.shape)}.")
+    tokens = torch.empty(N, dtype=torch.int32, device=hidden.device)
+    logprob = torch.empty(N, dtype=torch.float32, device=hidden.device)
+    probs = torch.empty((N, A) if return_probs else (1,), dtype=torch.float32, device=hidden.device)
+    inv_temp = 1.0 if temperature == 0 else 1.0 / float(temperature)
+    grid = (triton.cdiv(N, block_n),)
+    _decode_step_kernel[grid](
+        hidden, weight, bias if bias is not None else weight, allowed,
+        noise if mode == _EXTERNAL else logprob,
+        tokens, logprob, probs,
+        N, A, H, hidden.stride(0), weight.stride(0), inv_temp, int(seed or 0),
+        HAS_BIAS=bias is not None, NOISE_MODE=mode, WRITE_PROBS=return_probs,
+        BLOCK_N=block_n, BLOCK_A=block_a, BLOCK_H=block_h,
+    )
+    return tokens.long(), logprob, (probs if return_probs else None)
