@@ -8,12 +8,14 @@ from lmreg.batching import Encoded, collate
 from lmreg.decoding import NumberGrammar, constrained_logprobs, sample_tokens
 from lmreg.kernels import backend_for
 
+from .common import DEVICE
+
 
 def _tiny():
     torch.manual_seed(0)
     cfg = BackboneConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
-    model = RegressionLM(build_backbone(cfg, 40 + 12), 40, 12).eval()
-    grammar = NumberGrammar(np.array([[True] * 2 + [False] * 10] + [[False] * 2 + [True] * 10] * 3))
+    model = RegressionLM(build_backbone(cfg, 40 + 12), 40, 12).to(DEVICE).eval()
+    grammar = NumberGrammar(np.array([[True] * 2 + [False] * 10] + [[False] * 2 + [True] * 10] * 3), device=DEVICE)
     rng = np.random.default_rng(0)
     ids = [rng.integers(1, 40, n).astype(np.int32) for n in (3, 5, 4)]
     enc = Encoded(ids, [np.zeros(len(i), np.float32) for i in ids], [np.zeros(len(i), np.int8) for i in ids])
@@ -26,20 +28,20 @@ def test_backend_selection(monkeypatch):
     monkeypatch.setenv("LMREG_KERNELS", "triton")
     assert backend_for(torch.zeros(1)) == "triton"
     monkeypatch.setenv("LMREG_KERNELS", "auto")
-    assert backend_for(torch.zeros(1)) == "reference"
+    assert backend_for(torch.zeros(1)) == "reference"  # CPU tensors: always the reference
 
 
 def test_greedy_decoding_and_training_loss_agree_across_backends(monkeypatch):
     model, grammar, enc = _tiny()
     out, losses = {}, {}
-    targets = torch.tensor([[0, 3, 4, 5], [1, 2, 2, 2], [0, 11, 10, 9]])
+    targets = torch.tensor([[0, 3, 4, 5], [1, 2, 2, 2], [0, 11, 10, 9]], device=DEVICE)
     for backend in ("reference", "triton"):
         monkeypatch.setenv("LMREG_KERNELS", backend)
-        out[backend] = sample_tokens(model, enc, grammar, pad_id=0, greedy=True)
-        batch = collate(enc, np.arange(3), 0)
+        out[backend] = sample_tokens(model, enc, grammar, pad_id=0, greedy=True, device=DEVICE)
+        batch = collate(enc, np.arange(3), 0).to(DEVICE)
         hidden, _ = model(batch.ids, batch.values, batch.kinds, batch.attention_mask, number_tokens=targets[:, :-1])
         losses[backend] = constrained_logprobs(model, hidden[:, -4:], grammar, targets)
     np.testing.assert_array_equal(out["reference"], out["triton"])
     torch.testing.assert_close(losses["triton"], losses["reference"], atol=1e-5, rtol=0)
-    samples = sample_tokens(model, enc, grammar, pad_id=0, n_samples=3, seed=1)
+    samples = sample_tokens(model, enc, grammar, pad_id=0, n_samples=3, seed=1, device=DEVICE)
     assert samples.shape == (3, 3, 4) and np.isin(samples[:, :, 0], [0, 1]).all()
