@@ -141,19 +141,36 @@ def sample_tokens(model, enc: Encoded, grammar: NumberGrammar, pad_id: int, n_sa
     return out
 
 
-def decide(samples: np.ndarray, rule: str = "median") -> np.ndarray:
+def decide(samples: np.ndarray, rule="median") -> np.ndarray:
     """Reduce samples ``[n, S]`` to one prediction per row.
 
     ``median`` minimises absolute error, ``mean`` squared error (RAFT, Lukasik et
-    al. 2025). ``mode`` is handled by greedy decoding, not by this function.
+    al. 2025), a float ``q`` in (0, 1) the pinball loss at level ``q`` (the sample
+    quantile). ``mode`` is handled by greedy decoding, not by this function.
 
     Examples
     --------
     >>> decide(np.array([[1.0, 2.0, 9.0]]), "median").tolist()
     [2.0]
+    >>> decide(np.array([[1.0, 2.0, 9.0]]), 0.5).tolist()
+    [2.0]
     """
+    check_rule(rule)
     if rule == "median":
         return np.median(samples, axis=1)
     if rule == "mean":
         return samples.mean(axis=1)
-    raise ValueError(f"decision rule must be one of {DECISION_RULES}; got {rule!r}.")
+    if rule == "mode":
+        raise ValueError("the 'mode' rule decodes greedily; it does not reduce samples.")
+    return np.quantile(samples, float(rule), axis=1)
+
+
+def check_rule(rule) -> None:
+    """Raise ValueError unless ``rule`` is a known decision rule or a level in (0, 1)."""
+    if isinstance(rule, str):
+        if rule not in DECISION_RULES:
+            raise ValueError(f"decision must be one of {DECISION_RULES} or a quantile level in (0, 1); "
+                             f"got {rule!r}.")
+    elif not (isinstance(rule, (float, int, np.floating)) and not isinstance(rule, bool) and 0 < rule < 1):
+        raise ValueError(f"decision must be one of {DECISION_RULES} or a quantile level in (0, 1); "
+                         f"got {rule!r}.")

@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from .backbone import BackboneConfig, RegressionLM, build_backbone
 from .batching import Encoded
 from .codecs import make_codec
-from .decoding import DECISION_RULES, NumberGrammar, decide, sample_tokens
+from .decoding import NumberGrammar, check_rule, decide, sample_tokens
 from .serialize import Serializer, to_frame
 from .tokenizer import InputTokenizer
 from .training.sft import SFTConfig, train_sft
@@ -87,8 +87,10 @@ class LMRegressor(RegressorMixin, BaseEstimator):
         Share of rows (at most 2,000) held out for early stopping on validation MAE.
     n_samples : int, default=16
         Samples per input for the ``median`` and ``mean`` decision rules.
-    decision : {"median", "mean", "mode"}, default="median"
-        How samples become a prediction; ``mode`` decodes greedily.
+    decision : {"median", "mean", "mode"} or float, default="median"
+        How samples become a prediction: ``median`` (for absolute error), ``mean``
+        (squared error), a quantile level in (0, 1) (pinball loss), or ``mode``
+        (greedy decoding).
     temperature : float, default=1.0
         Sampling temperature.
     numeric : {"embed", "text"}, default="embed"
@@ -160,8 +162,7 @@ class LMRegressor(RegressorMixin, BaseEstimator):
 
     # -- helpers -----------------------------------------------------------------
     def _validate_params(self):
-        if self.decision not in DECISION_RULES:
-            raise ValueError(f"decision must be one of {DECISION_RULES}; got {self.decision!r}.")
+        check_rule(self.decision)
         if self.max_time is not None and not self.max_time > 0:
             raise ValueError(f"max_time must be positive or None; got {self.max_time!r}.")
         if not 0 <= self.validation_fraction < 1:
@@ -283,22 +284,58 @@ class LMRegressor(RegressorMixin, BaseEstimator):
                                temperature=self.temperature, seed=self.seed_ + 1, device=self.device_)
         return self.codec_.decode(tokens)
 
-    def predict(self, X) -> np.ndarray:
-        """Predict one number per row with the configured decision rule."""
+    def predict(self, X, return_std=False):
+        """Predict one number per row with the configured decision rule.
+
+        Parameters
+        ----------
+        X : rows in any supported input form
+        return_std : bool, default=False
+            Also return the standard deviation of the predictive samples.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_rows,)
+        y_std : ndarray of shape (n_rows,), only when ``return_std``
+        """
         check_is_fitted(self, "model_")
+        check_rule(self.decision)
         if self.decision == "mode":
-            self._check_X(X, reset=False)
-            enc = self._encode(X)
-            if self.fallback_:
-                return np.full(len(enc), self.baseline_)
-            self._set_threads()
-            tokens = sample_tokens(self.model_, enc, self.grammar_, self.tokenizer_.pad_id,
-                                   greedy=True, device=self.device_)
-            return self.codec_.decode(tokens)[:, 0]
+            pred = self._greedy(X)
+            return (pred, self.sample(X).std(axis=1)) if return_std else pred
         samples = self.sample(X)
+        pred = np.full(len(samples), self.baseline_) if self.fallback_ else decide(samples, self.decision)
+        return (pred, samples.std(axis=1)) if return_std else pred
+
+    def _greedy(self, X) -> np.ndarray:
+        self._check_X(X, reset=False)
+        enc = self._encode(X)
         if self.fallback_:
-            return np.full(len(samples), self.baseline_)
-        return decide(samples, self.decision)
+            return np.full(len(enc), self.baseline_)
+        self._set_threads()
+        tokens = sample_tokens(self.model_, enc, self.grammar_, self.tokenizer_.pad_id,
+                               greedy=True, device=self.device_)
+        return self.codec_.decode(tokens)[:, 0]
+
+    def predict_quantiles(self, X, quantiles=(0.1, 0.5, 0.9)) -> np.ndarray:
+        """Quantiles of the predictive distribution, from ``n_samples`` samples per row.
+
+        Returns
+        -------
+        ndarray of shape (n_rows, len(quantiles)), non-decreasing along axis 1
+        when ``quantiles`` is sorted.
+
+        Examples
+        --------
+        >>> from lmreg import LMRegressor
+        >>> est = LMRegressor(max_time=3, random_state=0).fit([f"n {i}" for i in range(20)], range(20))
+        >>> est.predict_quantiles(["n 3"], [0.1, 0.9]).shape
+        (1, 2)
+        """
+        q = np.asarray(quantiles, dtype=float).ravel()
+        if q.size == 0 or not np.all((q > 0) & (q < 1)):
+            raise ValueError(f"quantiles must be levels in (0, 1); got {quantiles!r}.")
+        return np.quantile(self.sample(X), q, axis=1).T
 
     # -- persistence -------------------------------------------------------------
     def save(self, path) -> None:

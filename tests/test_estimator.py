@@ -59,7 +59,7 @@ def test_empty_input_and_unfitted_predict():
         LMRegressor().predict(["x"])
 
 
-@pytest.mark.parametrize("param, value", [("decision", "avg"), ("max_time", -1),
+@pytest.mark.parametrize("param, value", [("decision", "avg"), ("decision", 1.5), ("max_time", -1),
                                           ("n_samples", 0), ("validation_fraction", 1.5)])
 def test_bad_parameters(param, value):
     with pytest.raises(ValueError, match=param):
@@ -124,3 +124,17 @@ def test_load_errors_name_the_file(tmp_path):
         load(tmp_path / "m")
     with pytest.raises(FileNotFoundError, match="no saved lmreg model"):
         load(tmp_path / "nope")
+
+
+def test_uncertainty_api():
+    X = [f"v {i % 5}" for i in range(50)]
+    y = (np.arange(50) % 5).astype(float)
+    est = LMRegressor(**FAST).fit(X, y)
+    q = est.predict_quantiles(X[:4], [0.1, 0.5, 0.9])
+    assert q.shape == (4, 3) and np.all(np.diff(q, axis=1) >= 0)
+    pred, std = est.predict(X[:4], return_std=True)
+    assert pred.shape == std.shape == (4,) and np.all(std >= 0)
+    est.set_params(decision=0.9)
+    np.testing.assert_allclose(est.predict(X[:4]), q[:, 2])
+    with pytest.raises(ValueError, match="quantiles"):
+        est.predict_quantiles(X[:1], [0.0, 1.2])
