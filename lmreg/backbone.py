@@ -72,17 +72,24 @@ def build_backbone(config: BackboneConfig, vocab_size: int) -> nn.Module:
 
 
 class ValueEmbedding(nn.Module):
-    """Map a normalised scalar to a hidden-size vector (periodic features + MLP)."""
+    """Map a normalised scalar to a hidden-size vector, per feature.
 
-    def __init__(self, hidden_size: int, n_frequencies: int = 16, sigma: float = 1.0):
+    Periodic features with *per-column* learnt frequencies followed by a shared MLP
+    (the "PLR" embeddings of Gorishniy et al., 2022): each numeric column gets its own
+    frequency vector and its own "missing" vector, indexed by its field token id.
+    """
+
+    def __init__(self, hidden_size: int, n_tokens: int, n_frequencies: int = 16, sigma: float = 1.0):
         super().__init__()
-        self.frequencies = nn.Parameter(torch.randn(n_frequencies) * sigma)
+        self.frequencies = nn.Embedding(n_tokens, n_frequencies)
+        nn.init.normal_(self.frequencies.weight, std=sigma)
         self.proj = nn.Sequential(
             nn.Linear(2 * n_frequencies + 1, hidden_size), nn.GELU(), nn.Linear(hidden_size, hidden_size))
-        self.missing = nn.Parameter(torch.zeros(hidden_size))
+        self.missing = nn.Embedding(n_tokens, hidden_size)
+        nn.init.zeros_(self.missing.weight)
 
-    def forward(self, values: torch.Tensor) -> torch.Tensor:
-        angles = 2 * math.pi * values.unsqueeze(-1) * self.frequencies
+    def forward(self, values: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        angles = 2 * math.pi * values.unsqueeze(-1) * self.frequencies(ids)
         feats = torch.cat([values.unsqueeze(-1), torch.sin(angles), torch.cos(angles)], dim=-1)
         return self.proj(feats)
 
@@ -119,7 +126,7 @@ class RegressionLM(nn.Module):
         self.n_input_tokens = n_input_tokens
         self.n_number_tokens = n_number_tokens
         hidden = backbone.config.hidden_size
-        self.values = ValueEmbedding(hidden)
+        self.values = ValueEmbedding(hidden, n_input_tokens)
         self.dropout = nn.Dropout(getattr(backbone.config, "attention_dropout", 0.0))
         self.head = nn.Linear(hidden, n_number_tokens, bias=True)
         # transformers 5.x renamed ``past_key_values`` to ``cache``; accept both.
@@ -135,7 +142,8 @@ class RegressionLM(nn.Module):
         if bool((kinds > 0).any()):
             present = (kinds == 1).unsqueeze(-1).to(x.dtype)
             missing = (kinds == 2).unsqueeze(-1).to(x.dtype)
-            x = x + present * self.values(values.to(x.dtype)) + missing * self.values.missing
+            slots = ids.clamp_max(self.n_input_tokens - 1)  # number tokens carry no value
+            x = x + present * self.values(values.to(x.dtype), slots) + missing * self.values.missing(slots)
         return self.dropout(x)
 
     def embed_numbers(self, number_tokens: torch.Tensor) -> torch.Tensor:

@@ -1,14 +1,33 @@
-"""Command line: ``lmreg demo`` (also ``python -m lmreg demo``).
+"""Command line: ``lmreg demo|fit|predict|evaluate`` (also ``python -m lmreg ...``).
 
 ``demo`` fits LMRegressor on a bundled dataset within a time budget and prints the
 test R^2, MAE and fit time next to a TF-IDF + ridge baseline on the same rows.
+
+``fit`` trains on a table file (CSV, parquet, or JSON lines, chosen by extension)
+and saves the model directory; ``predict`` writes predictions (and optionally
+quantiles) for a table to CSV or parquet; ``evaluate`` prints point and
+probabilistic metrics against a target column. User errors (missing files or
+columns, unsupported extensions, unknown parameters, unreadable models) print
+``lmreg: error: ...`` to stderr and return exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import json
+import os
 import sys
 import time
+from pathlib import Path
+
+#: Table readers by file extension (``.json`` is read as JSON lines, one object per line).
+READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet",
+           ".jsonl": "json", ".ndjson": "json", ".json": "json"}
+#: Output formats of ``predict`` by file extension.
+WRITERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+#: Written by ``fit`` next to the saved model: ``{"target": COL}``.
+CLI_FILE = "cli.json"
 
 
 def _demo(args) -> int:
@@ -52,7 +71,252 @@ def _demo(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
+# -- helpers ---------------------------------------------------------------------
+def parse_value(text: str):
+    """Parse a ``--param`` value: int, float, true/false, none, else the string itself.
+
+    Examples
+    --------
+    >>> [parse_value(v) for v in ["8", "-2", "1e-3", "0.5", "True", "false", "none", "p10"]]
+    [8, -2, 0.001, 0.5, True, False, None, 'p10']
+    """
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_params(items) -> dict:
+    """Turn ``["name=value", ...]`` into LMRegressor keyword arguments, checking the names.
+
+    Examples
+    --------
+    >>> parse_params(["n_samples=8", "codec=p10"])
+    {'n_samples': 8, 'codec': 'p10'}
+    """
+    from .estimator import LMRegressor
+
+    valid = sorted(LMRegressor().get_params())
+    params = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ValueError(f"--param expects NAME=VALUE, got {item!r}.")
+        if name not in valid:
+            close = difflib.get_close_matches(name, valid, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"unknown parameter {name!r} in --param{hint}; valid names: {', '.join(valid)}.")
+        if name in params:
+            raise ValueError(f"--param {name} is given twice.")
+        params[name] = parse_value(value)
+    return params
+
+
+def _parse_quantiles(text: str) -> list[float]:
+    try:
+        levels = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"--quantiles expects comma-separated levels such as 0.1,0.9; got {text!r}.") from None
+    if not levels or not all(0 < q < 1 for q in levels) or len(set(levels)) != len(levels):
+        raise ValueError(f"--quantiles must be distinct levels in (0, 1); got {text!r}.")
+    return levels
+
+
+def read_table(path):
+    """Read a CSV, parquet (.parquet/.pq) or JSON lines (.jsonl/.ndjson/.json) file into a DataFrame."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{str(path)!r}: no such file.")
+    if path.is_dir():
+        raise ValueError(f"{str(path)!r} is a directory, expected a data file.")
+    kind = READERS.get(path.suffix.lower())
+    if kind is None:
+        raise ValueError(f"{str(path)!r}: unsupported file extension {path.suffix or '(none)'!r}; "
+                         "use .csv, .parquet/.pq, or JSON lines (.jsonl/.ndjson/.json).")
+    try:
+        if kind == "csv":
+            return pd.read_csv(path)
+        if kind == "parquet":
+            return pd.read_parquet(path)
+        # dtype=False: keep strings as strings (no date guessing from column names).
+        extra = {} if int(pd.__version__.split(".")[0]) >= 3 else {"convert_dates": False}
+        return pd.read_json(path, lines=True, dtype=False, **extra)
+    except Exception as err:  # pandas / pyarrow parser errors of many types
+        hint = " (expected JSON lines: one object per line)" if kind == "json" else ""
+        raise ValueError(f"could not read {str(path)!r} as {kind}{hint}: {err}") from None
+
+
+def _output_path(out: str, formats: dict) -> Path:
+    path = Path(out)
+    if path.suffix.lower() not in formats:
+        raise ValueError(f"--out {out!r}: unsupported file extension {path.suffix or '(none)'!r}; "
+                         f"use {', '.join(formats)}.")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"--out {out!r}: folder {str(path.parent)!r} does not exist.")
+    return path
+
+
+def _model_out_dir(out: str) -> Path:
+    from .persistence import CONFIG
+
+    path = Path(out).expanduser().resolve()
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out {out!r} exists and is not a directory.")
+    if path.is_dir() and any(path.iterdir()) and not (path / CONFIG).is_file():
+        raise ValueError(f"refusing to replace {out!r}: it is a non-empty directory that is not a "
+                         "saved lmreg model; choose a new --out.")
+    return path
+
+
+def _load_model(model_dir: str):
+    from .persistence import load
+
+    est = load(model_dir)
+    meta_path = Path(model_dir) / CLI_FILE
+    meta = {}
+    if meta_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text())
+        except ValueError as err:
+            raise ValueError(f"{str(meta_path)!r} is not valid JSON: {err}") from None
+    return est, meta
+
+
+def _check_target(df, target: str, source: str) -> None:
+    if target not in df.columns:
+        raise KeyError(f"target column {target!r} not found in {source!r}; available columns: "
+                       f"{', '.join(map(str, df.columns))}.")
+
+
+def _features(est, df, drop, source: str):
+    """The model's input columns from ``df``, in training order; ``drop`` columns are ignored."""
+    df = df.drop(columns=[c for c in drop if c in df.columns])
+    names = getattr(est, "feature_names_in_", None)
+    if names is not None:
+        names, cols = [str(n) for n in names], [str(c) for c in df.columns]
+        missing = [n for n in names if n not in cols]
+        if missing:
+            raise KeyError(f"{source!r} lacks column(s) the model was trained on: {', '.join(missing)}; "
+                           f"available columns: {', '.join(cols)}.")
+        extra = [c for c in cols if c not in names]
+        if extra:
+            raise ValueError(f"{source!r} has column(s) the model was not trained on: {', '.join(extra)}; "
+                             f"expected: {', '.join(names)}.")
+        df = df.set_axis(cols, axis=1)[names]
+    if len(df) == 0:
+        raise ValueError(f"{source!r} has no rows.")
+    return df
+
+
+# -- subcommands -----------------------------------------------------------------
+def _fit(args) -> int:
+    from .estimator import LMRegressor
+
+    kwargs = parse_params(args.param)
+    for flag, name, value in (("--time", "max_time", args.time), ("--threads", "n_threads", args.threads)):
+        if value is not None:
+            if name in kwargs:
+                raise ValueError(f"give {name} either as {flag} or as --param {name}=..., not both.")
+            kwargs[name] = value
+    kwargs.setdefault("verbose", not args.quiet)
+    est = LMRegressor(**kwargs)
+    out = _model_out_dir(args.out)
+    df = read_table(args.data)
+    _check_target(df, args.target, args.data)
+    X = df.drop(columns=[args.target])
+    if X.shape[1] == 0:
+        raise ValueError(f"{args.data!r} has only the target column {args.target!r}; nothing to learn from.")
+    est.fit(X, df[args.target])
+    est.save(out)
+    (out / CLI_FILE).write_text(json.dumps({"target": args.target}))
+    if not args.quiet:
+        r, fallback = est.fit_result_, ", FALLBACK to the median" if est.fallback_ else ""
+        print(f"lmreg: fitted on {len(X)} rows x {X.shape[1]} columns in {est.fit_seconds_:.1f} s "
+              f"({r.steps} steps, stopped by {r.stopped}{fallback}); saved to {args.out}")
+    return 0
+
+
+def _predict(args) -> int:
+    import numpy as np
+    import pandas as pd
+
+    quantiles = _parse_quantiles(args.quantiles) if args.quantiles else []
+    out = _output_path(args.out, WRITERS)
+    est, meta = _load_model(args.model)
+    if args.threads is not None:
+        est.set_params(n_threads=args.threads)
+    X = _features(est, read_table(args.data), [meta.get("target")], args.data)
+    t = time.perf_counter()
+    if len(X) > 2000 and not args.quiet:
+        print(f"lmreg: predicting {len(X)} rows ({est.n_samples} samples each)...", file=sys.stderr, flush=True)
+    result = pd.DataFrame({"prediction": est.predict(X)})
+    if quantiles:
+        qp = np.asarray(est.predict_quantiles(X, quantiles), dtype=float)
+        for j, q in enumerate(quantiles):
+            result[f"q{q}"] = qp[:, j]
+    if WRITERS[out.suffix.lower()] == "csv":
+        result.to_csv(out, index=False)
+    else:
+        result.to_parquet(out, index=False)
+    if not args.quiet:
+        print(f"lmreg: wrote {len(result)} predictions to {args.out} ({time.perf_counter() - t:.1f} s)")
+    return 0
+
+
+def _evaluate(args) -> int:
+    import warnings
+
+    import numpy as np
+    from scipy.stats import spearmanr
+    from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
+
+    from .metrics import crps, interval_coverage
+
+    est, meta = _load_model(args.model)
+    if args.threads is not None:
+        est.set_params(n_threads=args.threads)
+    target = args.target or meta.get("target")
+    if not target:
+        raise ValueError(f"--target is required: {args.model!r} does not record its target column.")
+    df = read_table(args.data)
+    _check_target(df, target, args.data)
+    try:
+        y = df[target].to_numpy(dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"target column {target!r} in {args.data!r} is not numeric.") from None
+    if not np.isfinite(y).all():
+        raise ValueError(f"target column {target!r} in {args.data!r} has {int((~np.isfinite(y)).sum())} "
+                         "missing or non-finite value(s).")
+    X = _features(est, df, [target, meta.get("target")], args.data)
+    pred = est.predict(X)
+    samples = est.sample(X, est.n_samples)
+    lower, upper = np.quantile(samples, [0.1, 0.9], axis=1)
+    with warnings.catch_warnings():  # constant predictions (fallback): rho is NaN, say so below
+        warnings.simplefilter("ignore")
+        rho = float(spearmanr(y, pred)[0])
+    rows = [("rows", f"{len(y)}"), ("R2", f"{r2_score(y, pred):.4f}"),
+            ("MAE", f"{mean_absolute_error(y, pred):.4g}"), ("RMSE", f"{root_mean_squared_error(y, pred):.4g}"),
+            ("Spearman", f"{rho:.4f}" + (" (constant predictions)" if np.isnan(rho) else "")),
+            ("CRPS", f"{crps(y, samples):.4g}"),
+            ("coverage80", f"{interval_coverage(y, lower, upper):.3f}  "
+                           f"(10%-90% of {samples.shape[1]} samples per row)")]
+    for name, value in rows:
+        print(f"{name:<11} {value}")
+    return 0
+
+
+# -- entry point -----------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lmreg", description="Language-model regression.")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="fit on a bundled dataset and compare with TF-IDF + ridge")
@@ -61,8 +325,61 @@ def main(argv=None) -> int:
     demo.add_argument("--threads", type=int, default=2)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--verbose", action="store_true")
-    args = parser.parse_args(argv)
-    return _demo(args)
+
+    data_help = "table: .csv, .parquet/.pq, or JSON lines (.jsonl/.ndjson/.json)"
+    fit = sub.add_parser("fit", help="fit on a table file and save the model directory",
+                         description="Fit LMRegressor on DATA and save it to DIR.")
+    fit.add_argument("data", metavar="DATA", help=data_help)
+    fit.add_argument("--target", required=True, metavar="COL", help="target column (numeric)")
+    fit.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
+    fit.add_argument("--time", type=float, metavar="S", help="fit budget in seconds (default: 300)")
+    fit.add_argument("--param", nargs="+", action="extend", default=[], metavar="NAME=VALUE",
+                     help="LMRegressor parameters, e.g. --param n_samples=8 codec=p10 "
+                          "(values: int, float, true/false, none, else string)")
+    fit.add_argument("--threads", type=int, metavar="N", help="torch CPU threads")
+    fit.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+    predict = sub.add_parser("predict", help="predict a table with a saved model",
+                             description="Write a 'prediction' column (and quantile columns) for DATA.")
+    predict.add_argument("model", metavar="DIR", help="model directory written by 'lmreg fit'")
+    predict.add_argument("data", metavar="DATA", help=data_help)
+    predict.add_argument("--out", required=True, metavar="FILE", help="output .csv or .parquet/.pq")
+    predict.add_argument("--quantiles", metavar="Q1,Q2", help="also write columns qQ1, qQ2, e.g. 0.1,0.9")
+    predict.add_argument("--threads", type=int, metavar="N", help="torch CPU threads")
+    predict.add_argument("--quiet", action="store_true", help="no summary line")
+
+    evaluate = sub.add_parser("evaluate", help="score a saved model on a labelled table",
+                              description="Print R2, MAE, RMSE, Spearman, CRPS and 80%% interval coverage.")
+    evaluate.add_argument("model", metavar="DIR", help="model directory written by 'lmreg fit'")
+    evaluate.add_argument("data", metavar="DATA", help=data_help)
+    evaluate.add_argument("--target", metavar="COL", help="target column (default: the one used by fit)")
+    evaluate.add_argument("--threads", type=int, metavar="N", help="torch CPU threads")
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit code (0 success, 2 usage or input error)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2, already printed)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    if args.command == "demo":
+        return _demo(args)
+    commands = {"fit": _fit, "predict": _predict, "evaluate": _evaluate}
+    try:
+        return commands[args.command](args)
+    except KeyboardInterrupt:
+        print("lmreg: interrupted", file=sys.stderr)
+        return 130
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        if os.environ.get("LMREG_DEBUG"):
+            raise
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        if isinstance(err, OSError) and not isinstance(err, FileNotFoundError) and err.filename:
+            message = f"{err.strerror}: {err.filename!r}"
+        print(f"lmreg: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,0 +1,182 @@
+"""End-to-end tests of ``lmreg fit|predict|evaluate`` run in-process through ``main``."""
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import mean_absolute_error
+
+import lmreg
+from lmreg import LMRegressor
+from lmreg.cli import main, parse_params, parse_value, read_table
+from lmreg.datasets import load_dataset
+
+TARGET = "log10_retweets"
+FAST = ["--time", "3", "--threads", "1", "--param", "hidden_size=32", "num_layers=1", "num_heads=2",
+        "n_samples=4", "random_state=0"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    X, y = load_dataset("tweets_engagement", max_rows=60)
+    frame = X.assign(**{TARGET: y})
+    frame.to_csv(folder / "data.csv", index=False)
+    frame.to_parquet(folder / "data.parquet", index=False)
+    frame.drop(columns=[TARGET]).to_parquet(folder / "inputs.pq", index=False)
+    (folder / "data.txt").write_text("not a table\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    """One CSV fit shared by the tests: (model dir, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(["fit", str(data / "data.csv"), "--target", TARGET, "--out", str(data / "model"), *FAST])
+    assert rc == 0, err.getvalue()
+    return data / "model", out.getvalue(), err.getvalue()
+
+
+def test_fit_saves_a_loadable_model_and_its_target(fitted):
+    model, out, _ = fitted
+    assert json.loads((model / "cli.json").read_text()) == {"target": TARGET}
+    est = lmreg.load(model)
+    assert list(est.feature_names_in_) == ["created_at", "source", "is_reply", "text"]
+    assert est.get_params()["hidden_size"] == 32 and est.n_samples == 4 and est.max_time == 3
+    assert "fitted on 60 rows x 4 columns" in out and "saved to" in out
+
+
+def test_fit_from_parquet_quiet_replaces_a_saved_model(data, fitted, tmp_path, capsys):
+    model = tmp_path / "m"
+    args = ["fit", str(data / "data.parquet"), "--target", TARGET, "--out", str(model), "--quiet", *FAST]
+    assert main(args) == 0
+    assert main(args) == 0  # an existing model directory is replaced
+    captured = capsys.readouterr()
+    assert captured.out == "" and "error" not in captured.err
+    assert lmreg.load(model).predict(pd.read_parquet(data / "inputs.pq")).shape == (60,)
+
+
+def test_predict_csv_ignores_the_training_target(data, fitted, capsys):
+    model, _, _ = fitted
+    out = data / "pred.csv"
+    assert main(["predict", str(model), str(data / "data.csv"), "--out", str(out)]) == 0
+    assert "wrote 60 predictions" in capsys.readouterr().out
+    pred = pd.read_csv(out)
+    assert list(pred.columns) == ["prediction"] and len(pred) == 60
+    assert np.all(np.isfinite(pred["prediction"]))
+    expected = lmreg.load(model).predict(pd.read_csv(data / "data.csv").drop(columns=[TARGET]))
+    np.testing.assert_allclose(pred["prediction"], expected)
+
+
+def test_predict_parquet_with_quantiles(data, fitted):
+    if not hasattr(LMRegressor, "predict_quantiles"):
+        pytest.skip("LMRegressor.predict_quantiles is not available yet")
+    model, _, _ = fitted
+    out = data / "pred.parquet"
+    args = ["predict", str(model), str(data / "inputs.pq"), "--out", str(out), "--quantiles", "0.1,0.9",
+            "--quiet"]
+    assert main(args) == 0
+    pred = pd.read_parquet(out)
+    assert list(pred.columns) == ["prediction", "q0.1", "q0.9"] and len(pred) == 60
+    assert np.all(np.isfinite(pred.to_numpy())) and np.all(pred["q0.1"] <= pred["q0.9"])
+
+
+def test_evaluate_prints_the_metrics(data, fitted, capsys):
+    model, _, _ = fitted
+    assert main(["evaluate", str(model), str(data / "data.csv"), "--target", TARGET]) == 0
+    lines = dict(line.split(None, 1) for line in capsys.readouterr().out.strip().splitlines())
+    assert set(lines) == {"rows", "R2", "MAE", "RMSE", "Spearman", "CRPS", "coverage80"}
+    values = {k: float(v.split()[0]) for k, v in lines.items()}
+    assert values["rows"] == 60 and values["MAE"] <= values["RMSE"] and values["CRPS"] >= 0
+    assert 0 <= values["coverage80"] <= 1
+    frame = pd.read_csv(data / "data.csv")
+    mae = mean_absolute_error(frame[TARGET], lmreg.load(model).predict(frame.drop(columns=[TARGET])))
+    assert values["MAE"] == pytest.approx(mae, rel=1e-3)
+    # Without --target: the column recorded by fit.
+    assert main(["evaluate", str(model), str(data / "data.parquet")]) == 0
+    assert "CRPS" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["fit", "{d}/missing.csv", "--target", TARGET, "--out", "{d}/m"], "'{d}/missing.csv': no such file"),
+    (["fit", "{d}/data.csv", "--target", "likes", "--out", "{d}/m"],
+     "target column 'likes' not found in '{d}/data.csv'; available columns: created_at, source, is_reply, "
+     "text, log10_retweets"),
+    (["fit", "{d}/data.txt", "--target", TARGET, "--out", "{d}/m"], "unsupported file extension '.txt'"),
+    (["fit", "{d}/data.csv", "--target", TARGET, "--out", "{d}/m", "--param", "hiden_size=32"],
+     "unknown parameter 'hiden_size' in --param (did you mean 'hidden_size'?); valid names: batch_size,"),
+    (["fit", "{d}/data.csv", "--target", TARGET, "--out", "{d}/m", "--param", "hidden_size"],
+     "--param expects NAME=VALUE"),
+    (["fit", "{d}/data.csv", "--target", TARGET, "--out", "{d}/m", "--time", "3", "--param", "max_time=3"],
+     "give max_time either as --time or as --param"),
+    (["fit", "{d}/data.csv", "--target", TARGET, "--out", "{d}"], "refusing to replace"),
+    (["predict", "{d}/no_model", "{d}/data.csv", "--out", "{d}/p.csv"],
+     "no saved lmreg model at '{d}/no_model'"),
+    (["predict", "{d}/model", "{d}/missing.parquet", "--out", "{d}/p.csv"], "no such file"),
+    (["predict", "{d}/model", "{d}/data.csv", "--out", "{d}/p.xlsx"], "unsupported file extension '.xlsx'"),
+    (["predict", "{d}/model", "{d}/data.csv", "--out", "{d}/nowhere/p.csv"], "does not exist"),
+    (["predict", "{d}/model", "{d}/data.csv", "--out", "{d}/p.csv", "--quantiles", "0.1,1.5"], "in (0, 1)"),
+    (["predict", "{d}/model", "{d}/lacks_text.csv", "--out", "{d}/p.csv"],
+     "lacks column(s) the model was trained on: text"),
+    (["evaluate", "{d}/model", "{d}/inputs.pq", "--target", TARGET], f"target column '{TARGET}' not found"),
+    (["evaluate", "{d}/model", "{d}/data.txt", "--target", TARGET], "unsupported file extension"),
+])
+def test_user_errors_exit_2_with_a_message(data, fitted, capsys, argv, expected):
+    pd.read_csv(data / "data.csv").drop(columns=["text"]).to_csv(data / "lacks_text.csv", index=False)
+    assert main([a.format(d=data) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lmreg: error: ") and expected.format(d=data) in err
+    assert "Traceback" not in err
+
+
+def test_usage_errors_and_help_return_codes(capsys):
+    assert main(["fit", "data.csv"]) == 2  # argparse: --target and --out are required
+    assert "required" in capsys.readouterr().err
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(cmd in out for cmd in ("demo", "fit", "predict", "evaluate"))
+    assert main(["demo", "--help"]) == 0 and "--max-time" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("text, value", [
+    ("8", 8), ("-3", -3), ("0.5", 0.5), ("1e-3", 1e-3), ("true", True), ("False", False),
+    ("none", None), ("None", None), ("p10", "p10"), ("median", "median"), ("", ""),
+])
+def test_parse_value(text, value):
+    parsed = parse_value(text)
+    assert parsed == value and type(parsed) is type(value)
+
+
+def test_parse_params():
+    assert parse_params(["n_samples=8", "codec=p10", "max_time=none"]) == {
+        "n_samples": 8, "codec": "p10", "max_time": None}
+    with pytest.raises(ValueError, match="given twice"):
+        parse_params(["n_samples=8", "n_samples=9"])
+
+
+def test_read_table_formats(tmp_path):
+    frame = pd.DataFrame({"when": ["2009-12-03T19:39:09Z", "2010-01-01T00:00:00Z"], "n": [1, 2],
+                          "x": [0.5, None], "code": ["007", "abc"]})
+    frame.to_json(tmp_path / "a.jsonl", orient="records", lines=True)
+    (tmp_path / "a.json").write_text((tmp_path / "a.jsonl").read_text())
+    frame.to_parquet(tmp_path / "a.pq")
+    for name in ("a.jsonl", "a.json", "a.pq"):
+        got = read_table(tmp_path / name)
+        assert list(got["when"]) == list(frame["when"]) and list(got["code"]) == ["007", "abc"]
+        assert got["n"].dtype.kind == "i" and got["x"].dtype.kind == "f"
+    (tmp_path / "bad.json").write_text('[{"a": 1}, \n')
+    with pytest.raises(ValueError, match="expected JSON lines"):
+        read_table(tmp_path / "bad.json")
+
+
+def test_python_m_lmreg_help():
+    proc = subprocess.run([sys.executable, "-m", "lmreg", "--help"], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "evaluate" in proc.stdout
