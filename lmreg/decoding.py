@@ -9,6 +9,8 @@ allows at that position, so every sample is a valid number.
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import torch
 
@@ -78,11 +80,11 @@ def constrained_logprobs(model, hidden: torch.Tensor, grammar: NumberGrammar,
 
 @torch.no_grad()
 def sample_batch(model, grammar: NumberGrammar, batch, n_samples: int = 1, temperature: float = 1.0,
-                 greedy: bool = False, rng: np.random.Generator | None = None):
+                 greedy: bool = False, seed: int = 0, row_seeds: torch.Tensor | None = None):
     """Decode ``n_samples`` numbers for every row of one (left-padded) batch.
 
-    Each step draws a fresh seed from ``rng`` for the sampler's noise (in-kernel
-    Philox on CUDA, a torch generator on CPU).
+    The sampler's noise is a pure function of (``seed``, position, the row's seed,
+    sample index), so a row's samples do not depend on the rows batched with it.
 
     Returns
     -------
@@ -95,15 +97,19 @@ def sample_batch(model, grammar: NumberGrammar, batch, n_samples: int = 1, tempe
     mask = batch.attention_mask
     B = h.shape[0]
     S = 1 if greedy else n_samples
+    if row_seeds is None:
+        row_seeds = torch.arange(B)
+    sample_seeds = kernels.reference.mix32(
+        row_seeds.long().repeat_interleave(S) * 0x9E3779B9 + torch.arange(S).repeat(B)).to(h.device)
     if S > 1:  # share the prefill between all samples of an input
         cache.batch_repeat_interleave(S)
         h = h.repeat_interleave(S, dim=0)
         mask = mask.repeat_interleave(S, dim=0)
     tokens, total = [], torch.zeros(B * S, device=h.device)
     for p in range(grammar.length):
-        seed = None if greedy else int(rng.integers(0, 2**31 - 1))
+        step_seed = None if greedy else (int(seed) * 1000003 + p) & 0x7FFFFFFF
         tok, lp, _ = kernels.decode_step(h, model.head.weight, model.head.bias, grammar.allowed[p],
-                                         temperature=temperature, seed=seed)
+                                         temperature=temperature, seed=step_seed, row_seeds=sample_seeds)
         tokens.append(tok)
         total += lp
         if p + 1 < grammar.length:
@@ -128,13 +134,16 @@ def sample_tokens(model, enc: Encoded, grammar: NumberGrammar, pad_id: int, n_sa
     was_training = model.training
     model.eval()
     S = 1 if greedy else n_samples
-    rng = np.random.default_rng(seed)
+    # Each row's seed comes from its content: duplicates and reorderings sample alike.
+    row_seeds = torch.tensor([zlib.crc32(i.tobytes() + v.tobytes()) for i, v in zip(enc.ids, enc.values)],
+                             dtype=torch.int64)
     out = np.zeros((len(enc), S, grammar.length), dtype=np.int64)
     rows_per_batch = max(1, max_sequences // S)
     try:
         for rows in length_batches(enc.lengths(), rows_per_batch):
             batch = collate(enc, rows, pad_id).to(device)
-            tokens, _ = sample_batch(model, grammar, batch, S, temperature, greedy, rng)
+            tokens, _ = sample_batch(model, grammar, batch, S, temperature, greedy, seed,
+                                     row_seeds[torch.as_tensor(rows)])
             out[rows] = tokens.cpu().numpy()
     finally:
         model.train(was_training)

@@ -8,10 +8,13 @@ decision rule. Each stage lives in its own module.
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.exceptions import DataConversionWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
@@ -34,18 +37,26 @@ def _resolve_device(device: str) -> torch.device:
 
 
 def _check_targets(y, n_rows: int) -> np.ndarray:
+    if y is None:
+        raise ValueError("LMRegressor requires y to be passed, but the target y is None.")
+    if not isinstance(y, np.ndarray):
+        y = np.asarray(y)
+    if np.iscomplexobj(y):
+        raise ValueError("Complex data not supported: y must be real numbers.")
     try:
         y = np.asarray(y, dtype=np.float64)
     except (TypeError, ValueError) as err:
         raise TypeError(f"y must be numeric; could not convert it to float ({err}).") from None
     if y.ndim == 2 and y.shape[1] == 1:
+        warnings.warn("A column-vector y was passed when a 1d array was expected; it is raveled.",
+                      DataConversionWarning, stacklevel=3)
         y = y[:, 0]
     if y.ndim != 1:
         raise ValueError(f"y must be 1-D (one target per row); got shape {y.shape}.")
     if len(y) != n_rows:
         raise ValueError(f"X and y have inconsistent lengths: X has {n_rows} rows, y has {len(y)}.")
     if len(y) < 2:
-        raise ValueError(f"at least 2 samples are required to fit; got {len(y)}.")
+        raise ValueError(f"at least 2 samples are required to fit; got {len(y)} sample.")
     bad = ~np.isfinite(y)
     if bad.any():
         kind = "NaN" if np.isnan(y[bad]).any() else "infinite"
@@ -160,6 +171,17 @@ class LMRegressor(RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True        # text columns and lists of strings are native input
+        tags.input_tags.dict = True
+        tags.input_tags.categorical = True
+        tags.input_tags.allow_nan = True     # missing values in X are data
+        tags.regressor_tags.poor_score = True  # a few seconds of training is not a fitted model
+        # A fit cut by a wall-clock budget depends on the machine's speed.
+        tags.non_deterministic = self.max_time is not None
+        return tags
+
     # -- helpers -----------------------------------------------------------------
     def _validate_params(self):
         check_rule(self.decision)
@@ -187,17 +209,28 @@ class LMRegressor(RegressorMixin, BaseEstimator):
 
     def _check_X(self, X, reset: bool):
         frame = to_frame(X, flatten_json=False)
-        names = np.asarray(frame.columns, dtype=object)
         from_frame = hasattr(X, "columns")
+        names = np.asarray(frame.columns, dtype=object)
         if reset:
             self.n_features_in_ = frame.shape[1]
             if from_frame:
                 self.feature_names_in_ = names
             elif hasattr(self, "feature_names_in_"):
                 del self.feature_names_in_
-        elif frame.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {frame.shape[1]} features, but LMRegressor was fitted with "
-                             f"{self.n_features_in_} features.")
+            return X
+        if frame.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {frame.shape[1]} features, but LMRegressor is expecting "
+                             f"{self.n_features_in_} features as input.")
+        fitted_names = getattr(self, "feature_names_in_", None)
+        if from_frame and fitted_names is not None and list(names) != list(fitted_names):
+            raise ValueError("The feature names should match those that were passed during fit: "
+                             f"expected {list(fitted_names)}, got {list(names)}.")
+        if from_frame and fitted_names is None and isinstance(X, pd.DataFrame):
+            warnings.warn("X has feature names, but LMRegressor was fitted without feature names",
+                          UserWarning, stacklevel=3)
+        if not from_frame and fitted_names is not None and isinstance(X, np.ndarray):
+            warnings.warn("X does not have valid feature names, but LMRegressor was fitted with "
+                          "feature names", UserWarning, stacklevel=3)
         return X
 
     # -- fit / predict -----------------------------------------------------------

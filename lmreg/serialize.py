@@ -70,8 +70,13 @@ def to_frame(X, *, flatten_json: bool = True) -> pd.DataFrame:
     >>> to_frame("hello").iloc[0, 0]
     'hello'
     """
+    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+        raise TypeError("Sparse data was passed for X, but dense data is required. Use '.toarray()' "
+                        "to convert to a dense numpy array.")
     if isinstance(X, (str, bytes)):
         X = [X.decode() if isinstance(X, bytes) else X]
+    if not isinstance(X, (list, tuple, dict, pd.DataFrame, pd.Series, np.ndarray)) and hasattr(X, "__array__"):
+        X = np.asarray(X)
     if isinstance(X, dict):
         X = [X]
     if isinstance(X, pd.Series):
@@ -79,15 +84,20 @@ def to_frame(X, *, flatten_json: bool = True) -> pd.DataFrame:
     elif isinstance(X, pd.DataFrame):
         frame = X.copy()
     elif isinstance(X, np.ndarray):
-        if X.ndim == 1:
-            frame = pd.DataFrame({"text" if X.dtype.kind in "OUS" else "x0": X})
+        if np.iscomplexobj(X):
+            raise ValueError("Complex data not supported: X must hold real numbers, strings or objects.")
+        if X.ndim == 1 and X.dtype.kind in "OUS":
+            frame = pd.DataFrame({"text": X})
+        elif X.ndim == 1:
+            raise ValueError("Expected 2D array, got 1D array instead. Reshape your data with "
+                             "array.reshape(-1, 1) if it has a single feature, or pass strings for text.")
         elif X.ndim == 2:
             frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
         else:
-            raise ValueError(f"X must be 1-D or 2-D, got an array with {X.ndim} dimensions.")
+            raise ValueError(f"X must be 1-D (text) or 2-D, got an array with {X.ndim} dimensions.")
     elif isinstance(X, (list, tuple)):
         if len(X) == 0:
-            raise ValueError("X is empty: at least one row is required.")
+            raise ValueError("X is empty: found 0 sample(s) while a minimum of 1 is required.")
         if all(isinstance(r, dict) for r in X):
             frame = pd.json_normalize(list(X), sep=".")
         elif all(isinstance(r, str) or r is None for r in X):
@@ -101,9 +111,11 @@ def to_frame(X, *, flatten_json: bool = True) -> pd.DataFrame:
             f"numpy array; got {type(X).__name__}."
         )
     if frame.shape[0] == 0:
-        raise ValueError("X is empty: at least one row is required.")
+        raise ValueError(f"X is empty: found 0 sample(s) (shape={frame.shape}) while a minimum of 1 "
+                         "is required.")
     if frame.shape[1] == 0:
-        raise ValueError("X has no columns: at least one feature is required.")
+        raise ValueError(f"X has no columns: 0 feature(s) (shape={frame.shape}) while a minimum of 1 "
+                         "is required.")
     frame.columns = [str(c) for c in frame.columns]
     frame = frame.reset_index(drop=True)
     if flatten_json:

@@ -53,7 +53,7 @@ def test_bad_targets(y, err, match):
 
 
 def test_empty_input_and_unfitted_predict():
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(ValueError, match="0 sample"):
         LMRegressor(**FAST).fit([], [])
     with pytest.raises(NotFittedError):
         LMRegressor().predict(["x"])

@@ -45,13 +45,14 @@ def backend_for(tensor: torch.Tensor) -> str:
 
 
 def decode_step(hidden, weight, bias, allowed, temperature=1.0, noise=None, seed=None,
-                return_probs=False):
+                row_seeds=None, return_probs=False):
     """Sample (or pick greedily) one number token per row; see ``reference.decode_step``."""
     if backend_for(hidden) == "triton":
         from .fused_decode_step import decode_step as fused
 
-        return fused(hidden, weight, bias, allowed, temperature, noise, seed, return_probs)
-    return reference.decode_step(hidden, weight, bias, allowed, temperature, noise, seed, return_probs)
+        return fused(hidden, weight, bias, allowed, temperature, noise, seed, row_seeds, return_probs)
+    return reference.decode_step(hidden, weight, bias, allowed, temperature, noise, seed, row_seeds,
+                                 return_probs)
 
 
 def allowed_logprobs(hidden, weight, bias, allowed, targets, temperature=1.0):

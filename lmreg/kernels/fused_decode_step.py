@@ -43,7 +43,7 @@ def _chunk_logits(hidden_ptr, weight_ptr, bias_ptr, ids, rows, row_ok, col_ok, H
 
 @triton.jit
 def _decode_step_kernel(
-    hidden_ptr, weight_ptr, bias_ptr, allowed_ptr, noise_ptr,
+    hidden_ptr, weight_ptr, bias_ptr, allowed_ptr, noise_ptr, row_seed_ptr,
     token_ptr, logprob_ptr, probs_ptr,
     N, A, H, stride_hn, stride_wv, inv_temp, seed,
     HAS_BIAS: tl.constexpr, NOISE_MODE: tl.constexpr, WRITE_PROBS: tl.constexpr,
@@ -76,7 +76,10 @@ def _decode_step_kernel(
                         mask=row_ok[:, None] & col_ok[None, :], other=0.0)
             score = logits + g
         elif NOISE_MODE == 2:
-            u = tl.rand(seed, rows[:, None] * A + cols[None, :])
+            # Philox keyed by the step seed, counter from the row's own seed: a row's
+            # draw does not depend on its batch.
+            row_seed = tl.load(row_seed_ptr + rows, mask=row_ok, other=0).to(tl.uint32)
+            u = tl.rand(seed, row_seed[:, None] * A + cols[None, :].to(tl.uint32))
             u = tl.minimum(tl.maximum(u, 1e-10), 1.0 - 1e-7)
             score = logits - tl.log(-tl.log(u))
         else:
@@ -109,12 +112,13 @@ def _decode_step_kernel(
 
 def decode_step(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                 allowed: torch.Tensor, temperature: float = 1.0, noise: torch.Tensor | None = None,
-                seed: int | None = None, return_probs: bool = False,
+                seed: int | None = None, row_seeds: torch.Tensor | None = None, return_probs: bool = False,
                 block_n: int = 16, block_a: int = 16, block_h: int = 64):
     """Triton implementation of :func:`lmreg.kernels.reference.decode_step`.
 
     ``noise`` (float32 ``[N, A]`` Gumbel noise) takes precedence over ``seed``
-    (in-kernel Philox); with neither, or ``temperature == 0``, decoding is greedy.
+    (in-kernel Philox, counter from ``row_seeds``, default ``0..N-1``); with
+    neither, or ``temperature == 0``, decoding is greedy.
     """
     N, H = hidden.shape
     A = allowed.numel()
@@ -127,6 +131,9 @@ def decode_step(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
         noise = noise.to(device=hidden.device, dtype=torch.float32).contiguous()
         if noise.shape != (N, A):
             raise ValueError(f"noise must have shape {(N, A)}, got {tuple(noise.shape)}.")
+    if mode == _PHILOX:
+        row_seeds = (torch.arange(N, device=hidden.device) if row_seeds is None else row_seeds)
+        row_seeds = (row_seeds.to(hidden.device).long() & 0x7FFFFFFF).to(torch.int32).contiguous()
     tokens = torch.empty(N, dtype=torch.int32, device=hidden.device)
     logprob = torch.empty(N, dtype=torch.float32, device=hidden.device)
     probs = torch.empty((N, A) if return_probs else (1,), dtype=torch.float32, device=hidden.device)
@@ -134,7 +141,7 @@ def decode_step(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
     grid = (triton.cdiv(N, block_n),)
     _decode_step_kernel[grid](
         hidden, weight, bias if bias is not None else weight, allowed,
-        noise if mode == _EXTERNAL else logprob,
+        noise if mode == _EXTERNAL else logprob, row_seeds if mode == _PHILOX else tokens,
         tokens, logprob, probs,
         N, A, H, hidden.stride(0), weight.stride(0), inv_temp, int(seed or 0),
         HAS_BIAS=bias is not None, NOISE_MODE=mode, WRITE_PROBS=return_probs,

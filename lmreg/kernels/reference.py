@@ -34,6 +34,32 @@ def allowed_logits(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
     return logits
 
 
+_M32 = 0xFFFFFFFF
+
+
+def mix32(x: torch.Tensor) -> torch.Tensor:
+    """murmur3's 32-bit finaliser on int64 tensors holding values in [0, 2**32)."""
+    x = x & _M32
+    x = x ^ (x >> 16)
+    x = (x * 0x85EBCA6B) & _M32  # int64 products wrap, their low 32 bits stay exact
+    x = x ^ (x >> 13)
+    x = (x * 0xC2B2AE35) & _M32
+    return x ^ (x >> 16)
+
+
+def counter_gumbel(seed: int, row_seeds: torch.Tensor, n_cols: int) -> torch.Tensor:
+    """Gumbel noise ``[N, n_cols]`` that is a pure function of (seed, row seed, column).
+
+    A counter-based generator: a row's noise does not depend on which other rows share
+    its batch or in which order, so sampled predictions are invariant to batching.
+    """
+    cols = torch.arange(n_cols, device=row_seeds.device, dtype=torch.int64)
+    key = mix32(torch.full_like(row_seeds, int(seed) & _M32) ^ mix32(row_seeds.long()))
+    x = mix32(mix32(key.unsqueeze(1) + cols * 0x9E3779B9) + 0x632BE5AB)
+    u = (x.double() + 0.5) / 2.0**32
+    return (-torch.log(-torch.log(u))).float()
+
+
 def gumbel_noise(shape, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
     """Standard Gumbel noise ``-log(-log(U))`` (float32), U uniform on (0, 1)."""
     u = torch.rand(shape, generator=generator, device=device, dtype=torch.float32)
@@ -44,14 +70,15 @@ def gumbel_noise(shape, generator: torch.Generator | None = None, device=None) -
 def decode_step(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                 allowed: torch.Tensor, temperature: float = 1.0,
                 noise: torch.Tensor | None = None, seed: int | None = None,
-                return_probs: bool = False):
+                row_seeds: torch.Tensor | None = None, return_probs: bool = False):
     """One constrained decode step: logits over ``allowed`` -> temperature -> sample.
 
     Sampling is Gumbel-max: ``argmax(logits / T + noise)`` draws exactly from
-    ``softmax(logits / T)``. ``noise`` is external Gumbel noise ``[N, A]``; without
-    it, ``seed`` draws fresh noise (from a torch generator here, from in-kernel
-    Philox in the Triton kernel: same distribution, different stream); with
-    neither, or ``temperature == 0``, decoding is greedy.
+    ``softmax(logits / T)``. ``noise`` is external Gumbel noise ``[N, A]``. Without
+    it, ``seed`` (one per step) and ``row_seeds`` (one per row, default ``0..N-1``)
+    key a counter-based generator (:func:`counter_gumbel` here, Philox in the Triton
+    kernel: same distribution, different streams), so a row's draw never depends on
+    its batch. With neither, or ``temperature == 0``, decoding is greedy.
 
     Returns
     -------
@@ -68,8 +95,9 @@ def decode_step(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
         logits = logits / temperature
     lse = torch.logsumexp(logits, dim=-1)
     if temperature > 0 and noise is None and seed is not None:
-        gen = torch.Generator(device=logits.device).manual_seed(int(seed))
-        noise = gumbel_noise(logits.shape, gen, device=logits.device)
+        if row_seeds is None:
+            row_seeds = torch.arange(logits.shape[0], device=logits.device)
+        noise = counter_gumbel(seed, row_seeds.to(logits.device), logits.shape[1])
     if noise is None or temperature == 0:
         choice = logits.argmax(dim=-1)
     else:

@@ -1,0 +1,99 @@
+"""LMRegressor as a scikit-learn citizen: estimator checks and composition."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.compose import ColumnTransformer
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from lmreg import LMRegressor
+
+# A fit cut by a wall-clock budget depends on the machine's speed, so the checks
+# (several compare two fits) run a deterministic budget: 3 epochs, no time limit.
+# With max_time set, the estimator's `non_deterministic` tag says so honestly.
+CHECKED = LMRegressor(max_time=None, max_epochs=3, random_state=0, hidden_size=32, num_layers=1,
+                      num_heads=2)
+
+# Every check passes; the dict is kept (empty) so that a future failure must be listed
+# here with its reason.
+EXPECTED_FAILED_CHECKS: dict[str, str] = {}
+
+
+@parametrize_with_checks([CHECKED], expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+TINY = dict(max_time=None, max_epochs=2, random_state=0, hidden_size=32, num_layers=1, num_heads=2)
+
+
+@pytest.fixture(scope="module")
+def frame():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40),
+                      "note": [f"word{i % 4} and more" for i in range(40)]})
+    return X, 2 * X["a"].to_numpy() + (np.arange(40) % 4)
+
+
+def test_time_budget_is_declared_non_deterministic():
+    assert LMRegressor(max_time=2).__sklearn_tags__().non_deterministic
+    assert not LMRegressor(max_time=None).__sklearn_tags__().non_deterministic
+
+
+def test_pipeline_and_column_transformer(frame):
+    X, y = frame
+    pre = ColumnTransformer([("num", StandardScaler(), ["a", "b"])], remainder="passthrough",
+                            verbose_feature_names_out=False).set_output(transform="pandas")
+    pipe = Pipeline([("pre", pre), ("reg", LMRegressor(**TINY))]).fit(X, y)
+    assert pipe.predict(X).shape == (40,)
+    assert list(pipe[-1].feature_names_in_) == ["a", "b", "note"]
+
+
+def test_grid_search_over_nested_parameters(frame):
+    X, y = frame
+    pipe = Pipeline([("reg", LMRegressor(**TINY))])
+    search = GridSearchCV(pipe, {"reg__decision": ["median", "mean"], "reg__n_samples": [2, 4]}, cv=2)
+    search.fit(X, y)
+    assert search.best_params_["reg__n_samples"] in (2, 4)
+
+
+def test_cross_val_score_and_clone(frame):
+    X, y = frame
+    scores = cross_val_score(LMRegressor(**TINY), X, y, cv=2, scoring="neg_mean_absolute_error")
+    assert scores.shape == (2,) and np.all(np.isfinite(scores))
+    est = LMRegressor(**TINY).fit(X, y)
+    fresh = clone(est)
+    assert fresh.get_params() == est.get_params() and not hasattr(fresh, "model_")
+
+
+@pytest.mark.parametrize("roundtrip", [lambda e, p: pickle.loads(pickle.dumps(e)),
+                                       lambda e, p: (joblib.dump(e, p / "m.joblib"), joblib.load(p / "m.joblib"))[1]],
+                         ids=["pickle", "joblib"])
+def test_pickle_and_joblib_give_identical_predictions(frame, roundtrip, tmp_path):
+    X, y = frame
+    est = LMRegressor(**TINY).fit(X, y)
+    np.testing.assert_array_equal(roundtrip(est, tmp_path).predict(X), est.predict(X))
+
+
+def test_feature_names_are_checked(frame):
+    X, y = frame
+    est = LMRegressor(**TINY).fit(X, y)
+    with pytest.raises(ValueError, match="feature names should match"):
+        est.predict(X[["b", "a", "note"]])
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        est.predict(X.to_numpy(dtype=object))
+
+
+def test_predictions_do_not_depend_on_batching(frame):
+    X, y = frame
+    est = LMRegressor(**TINY).fit(X, y)
+    full = est.predict(X)
+    np.testing.assert_allclose([est.predict(X.iloc[[i]])[0] for i in (0, 7, 31)], full[[0, 7, 31]])
+    np.testing.assert_allclose(est.predict(X.iloc[::-1])[::-1], full)
