@@ -390,9 +390,75 @@ def make_codec(name: str = "digits", **kwargs) -> NumberCodec:
     return _CODECS[name](**kwargs)
 
 
-def codec_from_config(config: dict) -> NumberCodec:
+class MultiTargetCodec:
+    """Several targets written one after another, each with its own fitted codec.
+
+    The number for target ``t`` occupies its own block of positions, so the grammar
+    is the concatenation of the per-target grammars and the model knows from the
+    position which target it is writing. All codecs must share one vocabulary.
+
+    Examples
+    --------
+    >>> codec = MultiTargetCodec([make_codec("digits"), make_codec("digits")])
+    >>> Y = np.array([[1.0, 100.0], [2.0, 300.0], [3.0, 200.0]])
+    >>> codec.fit(Y).encode(Y).shape
+    (3, 8)
+    >>> np.round(codec.decode(codec.encode(Y)), 1).tolist()
+    [[1.0, 100.0], [2.0, 300.0], [3.0, 200.0]]
+    """
+
+    name = "multi"
+
+    def __init__(self, codecs):
+        self.codecs = list(codecs)
+        if not self.codecs or any(c.vocab != self.codecs[0].vocab for c in self.codecs):
+            raise ValueError("MultiTargetCodec needs at least one codec, all with the same vocabulary.")
+        bounds = np.cumsum([0] + [c.length for c in self.codecs])
+        self._blocks = list(zip(bounds[:-1], bounds[1:]))
+
+    def fit(self, Y) -> "MultiTargetCodec":
+        Y = np.asarray(Y, dtype=float)
+        if Y.ndim != 2 or Y.shape[1] != len(self.codecs):
+            raise ValueError(f"Y must have shape (n, {len(self.codecs)}); got {Y.shape}.")
+        for t, codec in enumerate(self.codecs):
+            codec.fit(Y[:, t])
+        return self
+
+    @property
+    def vocab(self) -> list[str]:
+        return self.codecs[0].vocab
+
+    @property
+    def length(self) -> int:
+        return self._blocks[-1][1]
+
+    def grammar(self) -> np.ndarray:
+        return np.concatenate([c.grammar() for c in self.codecs], axis=0)
+
+    def encode(self, Y) -> np.ndarray:
+        Y = np.asarray(Y, dtype=float)
+        return np.concatenate([c.encode(Y[..., t]) for t, c in enumerate(self.codecs)], axis=-1)
+
+    def decode(self, tokens) -> np.ndarray:
+        tokens = np.asarray(tokens)
+        return np.stack([c.decode(tokens[..., a:b]) for c, (a, b) in zip(self.codecs, self._blocks)], axis=-1)
+
+    def representable_range(self) -> list[tuple[float, float]]:
+        return [c.representable_range() for c in self.codecs]
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "codecs": [c.get_config() for c in self.codecs]}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "MultiTargetCodec":
+        return cls([codec_from_config(c) for c in config["codecs"]])
+
+
+def codec_from_config(config: dict):
     """Inverse of :meth:`NumberCodec.get_config`; dispatches on ``config["name"]``."""
     name = config.get("name") if isinstance(config, dict) else None
+    if name == MultiTargetCodec.name:
+        return MultiTargetCodec.from_config(config)
     if name not in _CODECS:
         raise ValueError(f"unknown codec {name!r} in config; available: {sorted(_CODECS)}")
     return _CODECS[name].from_config(config)

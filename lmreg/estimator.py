@@ -14,17 +14,16 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.exceptions import DataConversionWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .backbone import BackboneConfig, RegressionLM, build_backbone
 from .batching import Encoded
-from .codecs import make_codec
+from .codecs import MultiTargetCodec, make_codec
 from .decoding import NumberGrammar, check_rule, decide, sample_tokens
 from .serialize import Serializer, to_frame
 from .tokenizer import InputTokenizer
-from .training.sft import SFTConfig, train_sft
+from .training.sft import SFTConfig, target_error, target_scale, train_sft
 
 
 def _resolve_device(device: str) -> torch.device:
@@ -47,12 +46,9 @@ def _check_targets(y, n_rows: int) -> np.ndarray:
         y = np.asarray(y, dtype=np.float64)
     except (TypeError, ValueError) as err:
         raise TypeError(f"y must be numeric; could not convert it to float ({err}).") from None
-    if y.ndim == 2 and y.shape[1] == 1:
-        warnings.warn("A column-vector y was passed when a 1d array was expected; it is raveled.",
-                      DataConversionWarning, stacklevel=3)
-        y = y[:, 0]
-    if y.ndim != 1:
-        raise ValueError(f"y must be 1-D (one target per row); got shape {y.shape}.")
+    if y.ndim not in (1, 2) or (y.ndim == 2 and y.shape[1] == 0):
+        raise ValueError(f"y must be 1-D (one target per row) or 2-D (several targets per row); "
+                         f"got shape {y.shape}.")
     if len(y) != n_rows:
         raise ValueError(f"X and y have inconsistent lengths: X has {n_rows} rows, y has {len(y)}.")
     if len(y) < 2:
@@ -177,6 +173,7 @@ class LMRegressor(RegressorMixin, BaseEstimator):
         tags.input_tags.dict = True
         tags.input_tags.categorical = True
         tags.input_tags.allow_nan = True     # missing values in X are data
+        tags.target_tags.multi_output = True  # a 2-D y is decoded natively
         tags.regressor_tags.poor_score = True  # a few seconds of training is not a fitted model
         # A fit cut by a wall-clock budget depends on the machine's speed.
         tags.non_deterministic = self.max_time is not None
@@ -240,7 +237,8 @@ class LMRegressor(RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : str, list of str, dict, list of dict, DataFrame or 2-D array
-        y : array-like of shape (n_samples,)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Several targets per row are written one after another by the model.
 
         Returns
         -------
@@ -260,8 +258,11 @@ class LMRegressor(RegressorMixin, BaseEstimator):
         table = self.serializer_.transform(X)
         self.tokenizer_ = InputTokenizer(vocab_size=self.vocab_size, max_length=self.max_length).fit(table)
         enc = Encoded(*self.tokenizer_.encode(table))
-        self.codec_ = make_codec(self.codec, **{
-            ("n_digits" if self.codec == "digits" else "n_mantissa"): self.n_digits}).fit(y)
+        kw = {("n_digits" if self.codec == "digits" else "n_mantissa"): self.n_digits}
+        if y.ndim == 1:
+            self.codec_ = make_codec(self.codec, **kw).fit(y)
+        else:  # several targets, decoded natively one after another
+            self.codec_ = MultiTargetCodec([make_codec(self.codec, **kw) for _ in range(y.shape[1])]).fit(y)
         targets = self.codec_.encode(y)
 
         n = len(y)
@@ -287,11 +288,12 @@ class LMRegressor(RegressorMixin, BaseEstimator):
             verbose=self.verbose)
 
         # Safe fallback: a model that cannot beat a constant on held-out rows is not used.
-        self.baseline_ = float(np.median(y[train_rows]))
+        self.baseline_ = np.median(y[train_rows], axis=0)
         self._train_targets = y[train_rows].copy()
         self.fallback_ = False
         if n_val:
-            base_mae = float(np.mean(np.abs(y[val_rows] - self.baseline_)))
+            base = np.broadcast_to(self.baseline_, y[val_rows].shape)
+            base_mae = target_error(base, y[val_rows], target_scale(y))
             self.fallback_ = not self.fit_result_.best_val_mae < base_mae
         self.fit_seconds_ = time.monotonic() - t0
         return self
@@ -301,7 +303,7 @@ class LMRegressor(RegressorMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of shape (n_rows, n_samples)
+        ndarray of shape (n_rows, n_samples), or (n_rows, n_samples, n_targets) for a 2-D ``y``
         """
         check_is_fitted(self, "model_")
         self._check_X(X, reset=False)
@@ -311,7 +313,7 @@ class LMRegressor(RegressorMixin, BaseEstimator):
         enc = self._encode(X)
         if self.fallback_:
             rng = np.random.default_rng(self.seed_ + 1)
-            return rng.choice(self._train_targets, size=(len(enc), S), replace=True)
+            return self._train_targets[rng.integers(0, len(self._train_targets), size=(len(enc), S))]
         self._set_threads()
         tokens = sample_tokens(self.model_, enc, self.grammar_, self.tokenizer_.pad_id, n_samples=S,
                                temperature=self.temperature, seed=self.seed_ + 1, device=self.device_)
@@ -337,14 +339,17 @@ class LMRegressor(RegressorMixin, BaseEstimator):
             pred = self._greedy(X)
             return (pred, self.sample(X).std(axis=1)) if return_std else pred
         samples = self.sample(X)
-        pred = np.full(len(samples), self.baseline_) if self.fallback_ else decide(samples, self.decision)
+        pred = self._constant(len(samples)) if self.fallback_ else decide(samples, self.decision)
         return (pred, samples.std(axis=1)) if return_std else pred
+
+    def _constant(self, n: int) -> np.ndarray:
+        return np.tile(self.baseline_, (n,) + (1,) * np.ndim(self.baseline_)).astype(float)
 
     def _greedy(self, X) -> np.ndarray:
         self._check_X(X, reset=False)
         enc = self._encode(X)
         if self.fallback_:
-            return np.full(len(enc), self.baseline_)
+            return self._constant(len(enc))
         self._set_threads()
         tokens = sample_tokens(self.model_, enc, self.grammar_, self.tokenizer_.pad_id,
                                greedy=True, device=self.device_)
@@ -355,8 +360,8 @@ class LMRegressor(RegressorMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of shape (n_rows, len(quantiles)), non-decreasing along axis 1
-        when ``quantiles`` is sorted.
+        ndarray of shape (n_rows, len(quantiles)) (``(n_rows, len(quantiles), n_targets)``
+        for a 2-D ``y``), non-decreasing along axis 1 when ``quantiles`` is sorted.
 
         Examples
         --------
@@ -368,7 +373,7 @@ class LMRegressor(RegressorMixin, BaseEstimator):
         q = np.asarray(quantiles, dtype=float).ravel()
         if q.size == 0 or not np.all((q > 0) & (q < 1)):
             raise ValueError(f"quantiles must be levels in (0, 1); got {quantiles!r}.")
-        return np.quantile(self.sample(X), q, axis=1).T
+        return np.moveaxis(np.quantile(self.sample(X), q, axis=1), 0, 1)
 
     # -- persistence -------------------------------------------------------------
     def save(self, path) -> None:

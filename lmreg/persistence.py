@@ -58,7 +58,7 @@ def save(est, path) -> None:
             "feature_names_in_": (list(map(str, est.feature_names_in_))
                                   if hasattr(est, "feature_names_in_") else None),
             "seed_": est.seed_,
-            "baseline_": est.baseline_,
+            "baseline_": np.asarray(est.baseline_).tolist(),
             "fallback_": bool(est.fallback_),
             "train_targets": est._train_targets.tolist(),
             "fit_seconds_": est.fit_seconds_,
@@ -120,7 +120,8 @@ def load(path, device: str = "cpu"):
     est.n_features_in_ = fitted["n_features_in_"]
     if fitted["feature_names_in_"] is not None:
         est.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
-    est.seed_, est.baseline_, est.fallback_ = fitted["seed_"], fitted["baseline_"], fitted["fallback_"]
+    est.seed_, est.fallback_ = fitted["seed_"], fitted["fallback_"]
+    est.baseline_ = np.asarray(fitted["baseline_"], dtype=float)
     est._train_targets = np.asarray(fitted["train_targets"], dtype=float)
     est.fit_seconds_ = fitted["fit_seconds_"]
     est.fit_result_ = SFTResult(**fitted["fit_result_"])

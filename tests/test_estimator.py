@@ -45,7 +45,7 @@ def test_missing_values_in_X_are_data():
     ([1.0, np.inf, 3.0], ValueError, "infinite"),
     ([1.0, 2.0], ValueError, "inconsistent lengths"),
     (["a", "b", "c"], TypeError, "numeric"),
-    (np.ones((3, 2)), ValueError, "1-D"),
+    (np.ones((3, 2, 2)), ValueError, "1-D"),
 ])
 def test_bad_targets(y, err, match):
     with pytest.raises(err, match=match):
@@ -138,3 +138,19 @@ def test_uncertainty_api():
     np.testing.assert_allclose(est.predict(X[:4]), q[:, 2])
     with pytest.raises(ValueError, match="quantiles"):
         est.predict_quantiles(X[:1], [0.0, 1.2])
+
+
+def test_multi_target_is_decoded_natively(tmp_path):
+    X = [f"a {i % 6} b {i % 4}" for i in range(60)]
+    Y = np.stack([np.arange(60) % 6, 100.0 * (np.arange(60) % 4)], axis=1)
+    est = LMRegressor(**FAST).fit(X, Y)
+    assert est.codec_.length == 2 * 4  # two 4-digit numbers in one sequence
+    pred = est.predict(X)
+    assert pred.shape == (60, 2)
+    assert est.sample(X[:3], 5).shape == (3, 5, 2)
+    assert est.predict_quantiles(X[:3], [0.1, 0.9]).shape == (3, 2, 2)
+    # each target stays inside its own fitted range
+    for t, (lo, hi) in enumerate(est.codec_.representable_range()):
+        assert np.all((pred[:, t] >= lo) & (pred[:, t] <= hi))
+    est.save(tmp_path / "m")
+    np.testing.assert_array_equal(load(tmp_path / "m").predict(X), pred)

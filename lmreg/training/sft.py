@@ -65,11 +65,26 @@ def _lr_factor(progress: float, step: int, cfg: SFTConfig) -> float:
     return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def target_error(pred: np.ndarray, y: np.ndarray, scale=None) -> float:
+    """MAE in target units; with several targets, the mean of per-target MAE / ``scale``."""
+    err = np.abs(pred - y)
+    if y.ndim == 2:
+        err = err / scale
+    return float(np.mean(err))
+
+
 def validation_mae(model, enc: Encoded, rows, grammar: NumberGrammar, codec, y, pad_id, device) -> float:
-    """MAE (target units) of greedy decodes on ``rows``."""
+    """:func:`target_error` of greedy decodes on ``rows``."""
     sub = Encoded([enc.ids[r] for r in rows], [enc.values[r] for r in rows], [enc.kinds[r] for r in rows])
     tokens = sample_tokens(model, sub, grammar, pad_id, greedy=True, device=device)[:, 0]
-    return float(np.mean(np.abs(codec.decode(tokens) - y[rows])))
+    return target_error(codec.decode(tokens), y[rows], target_scale(y))
+
+
+def target_scale(y: np.ndarray):
+    """Per-target spread used to put several targets' errors on one scale."""
+    if y.ndim == 1:
+        return None
+    return np.maximum(y.std(axis=0), 1e-12)
 
 
 def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, grammar: NumberGrammar,

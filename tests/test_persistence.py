@@ -1,0 +1,82 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import lmreg
+from lmreg import LMRegressor, load
+from lmreg import persistence
+
+FAST = dict(max_time=None, max_epochs=2, random_state=0, hidden_size=32, num_layers=1, num_heads=2)
+X = [f"item {i % 5} costs {i}" for i in range(30)]
+y = np.arange(30.0)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return LMRegressor(**FAST).fit(X, y)
+
+
+def test_load_in_a_fresh_process_gives_identical_predictions(fitted, tmp_path):
+    fitted.save(tmp_path / "m")
+    code = ("import json, sys, lmreg; est = lmreg.load(sys.argv[1]); "
+            "print(json.dumps(est.predict(json.loads(sys.argv[2])).tolist()))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m"), json.dumps(X)],
+                         capture_output=True, text=True, check=True)
+    np.testing.assert_array_equal(np.array(json.loads(out.stdout.strip().splitlines()[-1])),
+                                  fitted.predict(X))
+
+
+def test_saved_files_are_json_and_safetensors_only(fitted, tmp_path):
+    fitted.save(tmp_path / "m")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "model.safetensors"]
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["codec"]["name"] == "digits" and "tokenizer" in config
+
+
+def test_a_crash_mid_save_leaves_the_previous_model_intact(fitted, tmp_path, monkeypatch):
+    fitted.save(tmp_path / "m")
+    before = load(tmp_path / "m").predict(X)
+
+    def crash(*args, **kwargs):
+        with open(args[1], "wb") as f:
+            f.write(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(persistence, "save_file", crash)
+    other = LMRegressor(**{**FAST, "random_state": 1}).fit(X, y[::-1].copy())
+    with pytest.raises(OSError, match="disk full"):
+        other.save(tmp_path / "m")
+    np.testing.assert_array_equal(load(tmp_path / "m").predict(X), before)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temporary leftovers
+
+
+def test_corrupted_config_names_the_file(fitted, tmp_path):
+    fitted.save(tmp_path / "m")
+    (tmp_path / "m" / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match="config.json.*not valid JSON"):
+        load(tmp_path / "m")
+
+
+def test_weights_that_do_not_match_the_config(fitted, tmp_path):
+    fitted.save(tmp_path / "a")
+    LMRegressor(**{**FAST, "hidden_size": 16}).fit(X, y).save(tmp_path / "b")
+    (tmp_path / "a" / "model.safetensors").write_bytes((tmp_path / "b" / "model.safetensors").read_bytes())
+    with pytest.raises(ValueError, match="do not match"):
+        load(tmp_path / "a")
+
+
+def test_unfitted_estimator_cannot_be_saved(tmp_path):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        LMRegressor().save(tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+
+
+def test_load_maps_weights_to_the_requested_device(fitted, tmp_path):
+    fitted.save(tmp_path / "m")
+    est = lmreg.load(tmp_path / "m", device="cpu")
+    assert next(est.model_.parameters()).device.type == "cpu"
