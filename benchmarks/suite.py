@@ -27,6 +27,7 @@ from scipy.stats import spearmanr
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
 from lmreg import LMRegressor, __version__, list_datasets, load_dataset
+from lmreg.metrics import crps, interval_coverage, quantile_coverage
 
 
 def environment(threads: int) -> dict:
@@ -52,8 +53,13 @@ def run_one(name: str, args) -> dict:
     t = time.perf_counter()
     pred = est.predict(Xt)
     predict_s = time.perf_counter() - t
+    samples = est.sample(Xt)
+    levels = [0.1, 0.5, 0.9]
+    qpred = np.quantile(samples, levels, axis=1).T
     r = est.fit_result_
     return {
+        "crps": crps(yt, samples), "coverage80": interval_coverage(yt, qpred[:, 0], qpred[:, 2]),
+        "quantile_coverage": {str(k): v for k, v in quantile_coverage(yt, qpred, levels).items()},
         "dataset": name, "n_train": len(y), "n_test": len(yt),
         "r2": r2_score(yt, pred), "spearman": float(spearmanr(yt, pred).statistic),
         "mae": mean_absolute_error(yt, pred), "rmse": float(np.sqrt(mean_squared_error(yt, pred))),
@@ -82,7 +88,8 @@ def main(argv=None):
         records.append(rec)
         print(f"{name:20s} R2 {rec['r2']:.3f}  Spearman {rec['spearman']:.3f}  MAE {rec['mae']:.4g}  "
               f"fit {rec['fit_s']:.0f}s  predict {rec['predict_s']:.1f}s  steps {rec['steps']} "
-              f"({rec['stopped']})", flush=True)
+              f"({rec['stopped']})  CRPS {rec['crps']:.4g}  cov80 {rec['coverage80']:.3f}  "
+              f"q-cov {rec['quantile_coverage']}", flush=True)
         os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
         with open(args.out, "w") as f:
             json.dump(records, f, indent=1)

@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+
+from lmreg.metrics import crps_per_row
+from lmreg.training import rewards as R
+
+
+def test_pointwise_rewards_on_hand_computed_cases():
+    p = np.array([1.0, 3.0, 6.0])
+    np.testing.assert_allclose(R.neg_abs_error(p, 3.0, scale=2.0), [-1.0, 0.0, -1.5])
+    np.testing.assert_allclose(R.neg_squared_error(p, 3.0, scale=2.0), [-1.0, 0.0, -2.25])
+    np.testing.assert_allclose(R.neg_relative_error(p, 2.0), [-0.5, -0.5, -2.0])
+    np.testing.assert_allclose(R.neg_log_error(np.array([0.0, -5.0]), np.e - 1), [-1.0, -1.0])
+    np.testing.assert_allclose(R.gaussian_kernel(np.array([3.0, 3.5]), 3.0, scale=2.0, bandwidth=0.25),
+                               [1.0, np.exp(-0.5)])
+
+
+def test_rank_reward():
+    out = R.rank(np.array([[10.0, 0.0, 4.0, 4.0]]), np.array([5.0]))
+    np.testing.assert_allclose(out, [[1 / 6, 1 / 6, 5 / 6, 5 / 6]])  # errors 5, 5, 1, 1: tied ranks
+    assert R.rank(np.array([[1.0]]), np.array([0.0])).tolist() == [[1.0]]
+
+
+def test_crps_loo_matches_brute_force():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, 6))
+    y = rng.normal(size=4)
+    out = R.crps_loo(x, y, scale=2.0)
+    full = crps_per_row(y, x)
+    for i in range(6):
+        loo = crps_per_row(y, np.delete(x, i, axis=1))
+        np.testing.assert_allclose(out[:, i], (loo - full) / 2.0, atol=1e-12)
+    with pytest.raises(ValueError, match="at least 3"):
+        R.crps_loo(x[:, :2], y)
+
+
+def test_trl_signature():
+    f = R.trl_reward("squared", scale=1.0)
+    assert f(prompts=["a", "b"], completions=["1", "x"], target=[3.0, 0.0]) == [-4.0, -np.inf]
+    conversational = [[{"role": "assistant", "content": "2.5"}]]
+    assert R.trl_reward("abs")(prompts=["a"], completions=conversational, target=[2.0]) == [-0.5]
+    assert R.trl_reward("gaussian")(prompts=["a"], completions=["?"], target=[1.0]) == [0.0]
+    with pytest.raises(ValueError, match="group rewards"):
+        R.trl_reward("crps_loo")
+
+
+def test_every_reward_has_a_decision_rule():
+    assert set(R.DECISION_FOR_REWARD) == set(R.REWARDS)
