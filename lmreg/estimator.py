@@ -7,6 +7,7 @@ decision rule. Each stage lives in its own module.
 
 from __future__ import annotations
 
+import copy
 import time
 import warnings
 
@@ -23,7 +24,11 @@ from .codecs import MultiTargetCodec, make_codec
 from .decoding import NumberGrammar, check_rule, decide, sample_tokens
 from .serialize import Serializer, to_frame
 from .tokenizer import InputTokenizer
-from .training.sft import SFTConfig, target_error, target_scale, train_sft
+from .training.rl import RLConfig, train_rl
+from .training.sft import SFTConfig, target_error, target_scale, train_sft, validation_mae
+
+#: Share of ``max_time`` given to the RL stage when ``rl_steps > 0``.
+RL_TIME_SHARE = 0.25
 
 
 def _resolve_device(device: str) -> torch.device:
@@ -106,6 +111,19 @@ class LMRegressor(RegressorMixin, BaseEstimator):
         BPE vocabulary learnt on the text columns.
     max_length : int, default=384
         Input tokens per row at most.
+    rl_steps : int, default=0
+        Steps of the RL stage after SFT (0: no RL). With RL on and a ``max_time``,
+        SFT gets the first 75% of the budget and RL the rest; RL weights are kept
+        only if they lower the validation error.
+    rl_reward : str or callable, default="abs"
+        Reward on decoded numbers: a name in ``lmreg.training.rewards.REWARDS``
+        (``abs``, ``squared``, ``relative``, ``log``, ``gaussian``, ``rank``,
+        ``crps_loo``) or ``f(pred, target, scale)``. Pair it with the matching
+        ``decision`` (median for ``abs``, mean for ``squared``).
+    rl_variant : {"grpo", "dr_grpo", "remax"}, default="grpo"
+    rl_config : dict or None, default=None
+        Further :class:`~lmreg.training.rl.RLConfig` fields (group size, learning
+        rate, KL coefficient, ...).
     device : str, default="auto"
         ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
     n_threads : int or None, default=None
@@ -142,7 +160,8 @@ class LMRegressor(RegressorMixin, BaseEstimator):
     def __init__(self, codec="digits", n_digits=4, hidden_size=128, num_layers=4, num_heads=4,
                  dropout=0.1, batch_size=32, learning_rate=2e-3, weight_decay=0.01, max_epochs=200, max_time=300.0,
                  validation_fraction=0.1, n_samples=16, decision="median", temperature=1.0,
-                 numeric="embed", vocab_size=4000, max_length=384, device="auto", n_threads=None,
+                 numeric="embed", vocab_size=4000, max_length=384, rl_steps=0, rl_reward="abs",
+                 rl_variant="grpo", rl_config=None, device="auto", n_threads=None,
                  random_state=None, verbose=False):
         self.codec = codec
         self.n_digits = n_digits
@@ -162,6 +181,10 @@ class LMRegressor(RegressorMixin, BaseEstimator):
         self.numeric = numeric
         self.vocab_size = vocab_size
         self.max_length = max_length
+        self.rl_steps = rl_steps
+        self.rl_reward = rl_reward
+        self.rl_variant = rl_variant
+        self.rl_config = rl_config
         self.device = device
         self.n_threads = n_threads
         self.random_state = random_state
@@ -186,6 +209,8 @@ class LMRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"max_time must be positive or None; got {self.max_time!r}.")
         if not 0 <= self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in [0, 1); got {self.validation_fraction!r}.")
+        if not isinstance(self.rl_steps, (int, np.integer)) or self.rl_steps < 0:
+            raise ValueError(f"rl_steps must be a non-negative integer; got {self.rl_steps!r}.")
         for name in ("n_samples", "batch_size", "max_epochs", "n_digits"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < 1:
@@ -280,12 +305,18 @@ class LMRegressor(RegressorMixin, BaseEstimator):
         self.model_ = RegressionLM(build_backbone(backbone_cfg, n_in + n_num), n_in, n_num).to(self.device_)
 
         deadline = None if self.max_time is None else t0 + float(self.max_time)
+        sft_deadline = deadline
+        if self.rl_steps and deadline is not None:
+            sft_deadline = t0 + (1 - RL_TIME_SHARE) * float(self.max_time)
         sft = SFTConfig(batch_size=self.batch_size, learning_rate=self.learning_rate,
                         weight_decay=self.weight_decay, max_epochs=self.max_epochs)
         self.fit_result_ = train_sft(
             self.model_, enc, targets, y, self.codec_, self.grammar_, train_rows, val_rows,
-            self.tokenizer_.pad_id, sft, deadline=deadline, seed=self.seed_, device=self.device_,
+            self.tokenizer_.pad_id, sft, deadline=sft_deadline, seed=self.seed_, device=self.device_,
             verbose=self.verbose)
+        self.rl_result_ = None
+        if self.rl_steps:
+            self._fit_rl(enc, y, train_rows, val_rows, deadline)
 
         # Safe fallback: a model that cannot beat a constant on held-out rows is not used.
         self.baseline_ = np.median(y[train_rows], axis=0)
@@ -297,6 +328,22 @@ class LMRegressor(RegressorMixin, BaseEstimator):
             self.fallback_ = not self.fit_result_.best_val_mae < base_mae
         self.fit_seconds_ = time.monotonic() - t0
         return self
+
+    def _fit_rl(self, enc, y, train_rows, val_rows, deadline):
+        """RL after SFT; kept only when it lowers the validation error."""
+        config = RLConfig(variant=self.rl_variant, reward=self.rl_reward, **(self.rl_config or {}))
+        before = copy.deepcopy(self.model_.state_dict())
+        result = train_rl(self.model_, enc, y, self.codec_, self.grammar_, train_rows,
+                          self.tokenizer_.pad_id, config, int(self.rl_steps), deadline=deadline,
+                          seed=self.seed_ + 7, device=self.device_)
+        if len(val_rows):
+            result.val_mae = validation_mae(self.model_, enc, val_rows, self.grammar_, self.codec_, y,
+                                            self.tokenizer_.pad_id, self.device_)
+            if not result.val_mae < self.fit_result_.best_val_mae:
+                self.model_.load_state_dict(before)
+                result.kept = False
+        self.model_.eval()
+        self.rl_result_ = result
 
     def sample(self, X, n_samples=None) -> np.ndarray:
         """Draw target samples from the model's predictive distribution.

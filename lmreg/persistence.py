@@ -23,6 +23,7 @@ from .backbone import BackboneConfig, RegressionLM, build_backbone
 from .codecs import codec_from_config
 from .serialize import Serializer
 from .tokenizer import InputTokenizer
+from .training.rl import RLResult
 from .training.sft import SFTResult
 
 FORMAT_VERSION = 1
@@ -62,7 +63,8 @@ def save(est, path) -> None:
             "fallback_": bool(est.fallback_),
             "train_targets": est._train_targets.tolist(),
             "fit_seconds_": est.fit_seconds_,
-            "fit_result_": {k: v for k, v in vars(est.fit_result_).items()},
+            "fit_result_": dict(vars(est.fit_result_)),
+            "rl_result_": dict(vars(est.rl_result_)) if getattr(est, "rl_result_", None) else None,
         },
     }
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
@@ -125,6 +127,7 @@ def load(path, device: str = "cpu"):
     est._train_targets = np.asarray(fitted["train_targets"], dtype=float)
     est.fit_seconds_ = fitted["fit_seconds_"]
     est.fit_result_ = SFTResult(**fitted["fit_result_"])
+    est.rl_result_ = RLResult(**fitted["rl_result_"]) if fitted.get("rl_result_") else None
     est.device_ = _resolve_device(device)
     est._grammar = None
     n_in, n_num = est.tokenizer_.n_tokens, len(est.codec_.vocab)
