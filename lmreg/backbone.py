@@ -37,7 +37,7 @@ class BackboneConfig:
 
     arch: str = "llama"
     hidden_size: int = 128
-    num_layers: int = 4
+    num_layers: int = 2
     num_heads: int = 4
     intermediate_size: int = 384
     max_positions: int = 1024

@@ -124,7 +124,7 @@ def sample_batch(model, grammar: NumberGrammar, batch, n_samples: int = 1, tempe
 @torch.no_grad()
 def sample_tokens(model, enc: Encoded, grammar: NumberGrammar, pad_id: int, n_samples: int = 1,
                   temperature: float = 1.0, greedy: bool = False, seed: int = 0,
-                  max_sequences: int = 1024, device="cpu") -> np.ndarray:
+                  max_sequences: int = 1024, max_rows: int = 64, device="cpu") -> np.ndarray:
     """Decode every encoded row; rows are batched by length (dynamic padding).
 
     Returns
@@ -138,7 +138,9 @@ def sample_tokens(model, enc: Encoded, grammar: NumberGrammar, pad_id: int, n_sa
     row_seeds = torch.tensor([zlib.crc32(i.tobytes() + v.tobytes()) for i, v in zip(enc.ids, enc.values)],
                              dtype=torch.int64)
     out = np.zeros((len(enc), S, grammar.length), dtype=np.int64)
-    rows_per_batch = max(1, max_sequences // S)
+    # Few rows per prefill keep length-sorted batches tight (padding is wasted
+    # compute); many samples per row fill the decode steps instead.
+    rows_per_batch = max(1, min(max_rows, max_sequences // S))
     try:
         for rows in length_batches(enc.lengths(), rows_per_batch):
             batch = collate(enc, rows, pad_id).to(device)

@@ -82,8 +82,11 @@ class LMRegressor(RegressorMixin, BaseEstimator):
         standardised target.
     n_digits : int, default=4
         Digits (``digits``) or mantissa digits (``p10``) per number.
-    hidden_size, num_layers, num_heads : int, default=128, 4, 4
-        Size of the from-scratch Llama backbone (about 1.4M parameters by default).
+    hidden_size, num_layers, num_heads : int, default=128, 2, 4
+        Size of the from-scratch Llama backbone (about 0.45M parameters in the
+        transformer blocks and head, plus ~0.5-1M in the embedding tables, which
+        grow with the vocabulary). Two layers beat four under a CPU time budget
+        (more updates per second; see docs/benchmarks.md).
     dropout : float, default=0.1
         Dropout on input embeddings and attention weights.
     batch_size : int, default=32
@@ -111,6 +114,8 @@ class LMRegressor(RegressorMixin, BaseEstimator):
         BPE vocabulary learnt on the text columns.
     max_length : int, default=384
         Input tokens per row at most.
+    max_field_tokens : int, default=48
+        BPE tokens kept per text field (the rest of a long field is cut).
     rl_steps : int, default=0
         Steps of the RL stage after SFT (0: no RL). With RL on and a ``max_time``,
         SFT gets the first 75% of the budget and RL the rest; RL weights are kept
@@ -157,12 +162,12 @@ class LMRegressor(RegressorMixin, BaseEstimator):
     (1,)
     """
 
-    def __init__(self, codec="digits", n_digits=4, hidden_size=128, num_layers=4, num_heads=4,
-                 dropout=0.1, batch_size=32, learning_rate=2e-3, weight_decay=0.01, max_epochs=200, max_time=300.0,
-                 validation_fraction=0.1, n_samples=16, decision="median", temperature=1.0,
-                 numeric="embed", vocab_size=4000, max_length=384, rl_steps=0, rl_reward="abs",
-                 rl_variant="grpo", rl_config=None, device="auto", n_threads=None,
-                 random_state=None, verbose=False):
+    def __init__(self, codec="digits", n_digits=4, hidden_size=128, num_layers=2, num_heads=4,
+                 dropout=0.1, batch_size=32, learning_rate=2e-3, weight_decay=0.01, max_epochs=200,
+                 max_time=300.0, validation_fraction=0.1, n_samples=16, decision="median",
+                 temperature=1.0, numeric="embed", vocab_size=4000, max_length=384,
+                 max_field_tokens=48, rl_steps=0, rl_reward="abs", rl_variant="grpo", rl_config=None,
+                 device="auto", n_threads=None, random_state=None, verbose=False):
         self.codec = codec
         self.n_digits = n_digits
         self.hidden_size = hidden_size
@@ -181,6 +186,7 @@ class LMRegressor(RegressorMixin, BaseEstimator):
         self.numeric = numeric
         self.vocab_size = vocab_size
         self.max_length = max_length
+        self.max_field_tokens = max_field_tokens
         self.rl_steps = rl_steps
         self.rl_reward = rl_reward
         self.rl_variant = rl_variant
@@ -281,7 +287,8 @@ class LMRegressor(RegressorMixin, BaseEstimator):
 
         self.serializer_ = Serializer(numeric=self.numeric).fit(X)
         table = self.serializer_.transform(X)
-        self.tokenizer_ = InputTokenizer(vocab_size=self.vocab_size, max_length=self.max_length).fit(table)
+        self.tokenizer_ = InputTokenizer(vocab_size=self.vocab_size, max_length=self.max_length,
+                                         max_field_tokens=self.max_field_tokens).fit(table)
         enc = Encoded(*self.tokenizer_.encode(table))
         kw = {("n_digits" if self.codec == "digits" else "n_mantissa"): self.n_digits}
         if y.ndim == 1:
