@@ -23,10 +23,16 @@ _GREEDY, _EXTERNAL, _PHILOX = 0, 1, 2
 
 
 @triton.jit
-def _chunk_logits(hidden_ptr, weight_ptr, bias_ptr, ids, rows, row_ok, col_ok, H, stride_hn, stride_wv,
-                  HAS_BIAS: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_A: tl.constexpr,
-                  BLOCK_H: tl.constexpr):
-    """float32 ``hidden[rows] @ weight[ids].T (+ bias[ids])`` for one chunk of allowed ids."""
+def _allowed_chunk(hidden_ptr, weight_ptr, bias_ptr, allowed_ptr, a0, rows, row_ok, A, H, stride_hn,
+                   stride_wv, inv_temp, HAS_BIAS: tl.constexpr, BLOCK_N: tl.constexpr,
+                   BLOCK_A: tl.constexpr, BLOCK_H: tl.constexpr):
+    """float32 ``(hidden[rows] @ weight[allowed[a0:a0+BLOCK_A]].T + bias) / T``, -inf past A.
+
+    The allowed rows of ``weight`` are gathered here, ``BLOCK_H`` columns at a time.
+    """
+    cols = a0 + tl.arange(0, BLOCK_A)
+    col_ok = cols < A
+    ids = tl.load(allowed_ptr + cols, mask=col_ok, other=0)
     acc = tl.zeros([BLOCK_N, BLOCK_A], tl.float32)
     for h0 in range(0, H, BLOCK_H):
         hh = h0 + tl.arange(0, BLOCK_H)
@@ -38,7 +44,15 @@ def _chunk_logits(hidden_ptr, weight_ptr, bias_ptr, ids, rows, row_ok, col_ok, H
         acc += tl.dot(x, w, input_precision="ieee")
     if HAS_BIAS:
         acc += tl.load(bias_ptr + ids, mask=col_ok, other=0.0).to(tl.float32)[None, :]
-    return acc
+    return cols, col_ok, tl.where(col_ok[None, :], acc * inv_temp, float("-inf"))
+
+
+@triton.jit
+def _online_lse(run_max, run_sum, logits):
+    """Fold one chunk of logits into a running (max, sum of exp) pair."""
+    new_max = tl.maximum(run_max, tl.max(logits, axis=1))
+    run_sum = run_sum * tl.exp(run_max - new_max) + tl.sum(tl.exp(logits - new_max[:, None]), axis=1)
+    return new_max, run_sum
 
 
 @triton.jit
@@ -59,17 +73,10 @@ def _decode_step_kernel(
     best_idx = tl.zeros([BLOCK_N], tl.int32)
 
     for a0 in range(0, A, BLOCK_A):
-        cols = a0 + tl.arange(0, BLOCK_A)
-        col_ok = cols < A
-        ids = tl.load(allowed_ptr + cols, mask=col_ok, other=0)
-        acc = _chunk_logits(hidden_ptr, weight_ptr, bias_ptr, ids, rows, row_ok, col_ok, H, stride_hn,
-                            stride_wv, HAS_BIAS, BLOCK_N, BLOCK_A, BLOCK_H)
-        logits = tl.where(col_ok[None, :], acc * inv_temp, float("-inf"))
-
-        # Online log-sum-exp across chunks of the allowed set.
-        new_max = tl.maximum(run_max, tl.max(logits, axis=1))
-        run_sum = run_sum * tl.exp(run_max - new_max) + tl.sum(tl.exp(logits - new_max[:, None]), axis=1)
-        run_max = new_max
+        cols, col_ok, logits = _allowed_chunk(hidden_ptr, weight_ptr, bias_ptr, allowed_ptr, a0, rows, row_ok,
+                                              A, H, stride_hn, stride_wv, inv_temp,
+                                              HAS_BIAS, BLOCK_N, BLOCK_A, BLOCK_H)
+        run_max, run_sum = _online_lse(run_max, run_sum, logits)
 
         if NOISE_MODE == 1:
             g = tl.load(noise_ptr + rows[:, None] * A + cols[None, :],
@@ -100,12 +107,10 @@ def _decode_step_kernel(
 
     if WRITE_PROBS:  # second pass: the normalised distribution over the allowed set
         for a0 in range(0, A, BLOCK_A):
-            cols = a0 + tl.arange(0, BLOCK_A)
-            col_ok = cols < A
-            ids = tl.load(allowed_ptr + cols, mask=col_ok, other=0)
-            acc = _chunk_logits(hidden_ptr, weight_ptr, bias_ptr, ids, rows, row_ok, col_ok, H, stride_hn,
-                                stride_wv, HAS_BIAS, BLOCK_N, BLOCK_A, BLOCK_H)
-            p = tl.exp(acc * inv_temp - lse[:, None])
+            cols, col_ok, logits = _allowed_chunk(hidden_ptr, weight_ptr, bias_ptr, allowed_ptr, a0, rows,
+                                                  row_ok, A, H, stride_hn, stride_wv, inv_temp,
+                                                  HAS_BIAS, BLOCK_N, BLOCK_A, BLOCK_H)
+            p = tl.exp(logits - lse[:, None])
             tl.store(probs_ptr + rows[:, None] * A + cols[None, :], p,
                      mask=row_ok[:, None] & col_ok[None, :])
 

@@ -15,7 +15,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .fused_decode_step import _chunk_logits
+from .fused_decode_step import _allowed_chunk, _online_lse
 
 
 @triton.jit
@@ -32,15 +32,10 @@ def _logprob_fwd_kernel(
     run_sum = tl.zeros([BLOCK_N], tl.float32)
     target_logit = tl.zeros([BLOCK_N], tl.float32)
     for a0 in range(0, A, BLOCK_A):
-        cols = a0 + tl.arange(0, BLOCK_A)
-        col_ok = cols < A
-        ids = tl.load(allowed_ptr + cols, mask=col_ok, other=0)
-        acc = _chunk_logits(hidden_ptr, weight_ptr, bias_ptr, ids, rows, row_ok, col_ok, H, stride_hn,
-                            stride_wv, HAS_BIAS, BLOCK_N, BLOCK_A, BLOCK_H)
-        logits = tl.where(col_ok[None, :], acc * inv_temp, float("-inf"))
-        new_max = tl.maximum(run_max, tl.max(logits, axis=1))
-        run_sum = run_sum * tl.exp(run_max - new_max) + tl.sum(tl.exp(logits - new_max[:, None]), axis=1)
-        run_max = new_max
+        cols, col_ok, logits = _allowed_chunk(hidden_ptr, weight_ptr, bias_ptr, allowed_ptr, a0, rows, row_ok,
+                                              A, H, stride_hn, stride_wv, inv_temp,
+                                              HAS_BIAS, BLOCK_N, BLOCK_A, BLOCK_H)
+        run_max, run_sum = _online_lse(run_max, run_sum, logits)
         target_logit += tl.sum(tl.where(cols[None, :] == target[:, None], logits, 0.0), axis=1)
     lse = run_max + tl.log(run_sum)
     tl.store(logprob_ptr + rows, target_logit - lse, mask=row_ok)
