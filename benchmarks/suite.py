@@ -27,6 +27,7 @@ from scipy.stats import spearmanr
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
 from lmreg import LMRegressor, __version__, list_datasets, load_dataset
+from lmreg.cli import parse_params
 from lmreg.metrics import crps, interval_coverage, quantile_coverage
 
 
@@ -46,7 +47,7 @@ def run_one(name: str, args) -> dict:
     X, y = load_dataset(name, "train")
     Xt, yt = load_dataset(name, "test")
     est = LMRegressor(max_time=args.max_time, random_state=args.seed, n_threads=args.threads,
-                      n_samples=args.n_samples, **dict(kv.split("=", 1) for kv in args.param or []))
+                      n_samples=args.n_samples, **parse_params(args.param or []))
     t = time.perf_counter()
     est.fit(X, y)
     fit_s = time.perf_counter() - t
@@ -66,6 +67,7 @@ def run_one(name: str, args) -> dict:
         "fit_s": fit_s, "predict_s": predict_s, "steps": r.steps, "epochs": r.epochs,
         "stopped": r.stopped, "best_val_mae": r.best_val_mae, "fallback": est.fallback_,
         "max_time": args.max_time, "n_samples": est.n_samples,
+        "params": {k: v for k, v in est.get_params().items() if isinstance(v, (int, float, str, type(None)))},
     }
 
 
@@ -76,7 +78,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--n-samples", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--param", nargs="*", help="extra LMRegressor parameters as key=value (strings)")
+    p.add_argument("--param", nargs="*", help="extra LMRegressor parameters as name=value")
     p.add_argument("--out", default="benchmarks/results/suite.json")
     args = p.parse_args(argv)
     names = args.datasets or list_datasets()

@@ -7,6 +7,7 @@ decision rule. Each stage lives in its own module.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 import warnings
@@ -132,7 +133,8 @@ class LMRegressor(RegressorMixin, BaseEstimator):
     device : str, default="auto"
         ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
     n_threads : int or None, default=None
-        Torch CPU threads during fit and predict (None: leave torch's setting).
+        Torch CPU threads during fit and predict, restored afterwards (None: leave
+        torch's setting). On 2 busy cores, 1 thread can beat 2.
     random_state : int, RandomState or None, default=None
         Seeds initialisation, batching and sampling. With ``max_time=None`` a CPU
         fit is bit-for-bit reproducible.
@@ -222,9 +224,16 @@ class LMRegressor(RegressorMixin, BaseEstimator):
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive integer; got {value!r}.")
 
-    def _set_threads(self):
+    @contextlib.contextmanager
+    def _threads(self):
+        """Use ``n_threads`` torch threads inside the block, then restore the previous setting."""
+        previous = torch.get_num_threads()
         if self.n_threads is not None:
             torch.set_num_threads(int(self.n_threads))
+        try:
+            yield
+        finally:
+            torch.set_num_threads(previous)
 
     def _encode(self, X) -> Encoded:
         return Encoded(*self.tokenizer_.encode(self.serializer_.transform(X)))
@@ -235,7 +244,8 @@ class LMRegressor(RegressorMixin, BaseEstimator):
             self._grammar = NumberGrammar(self.codec_.grammar(), device=self.device_)
         return self._grammar
 
-    def _check_X(self, X, reset: bool):
+    def _check_X(self, X, reset: bool) -> int:
+        """Check (or, with ``reset``, record) the feature count and names; return the row count."""
         frame = to_frame(X, flatten_json=False)
         from_frame = hasattr(X, "columns")
         names = np.asarray(frame.columns, dtype=object)
@@ -245,7 +255,7 @@ class LMRegressor(RegressorMixin, BaseEstimator):
                 self.feature_names_in_ = names
             elif hasattr(self, "feature_names_in_"):
                 del self.feature_names_in_
-            return X
+            return len(frame)
         if frame.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {frame.shape[1]} features, but LMRegressor is expecting "
                              f"{self.n_features_in_} features as input.")
@@ -259,7 +269,7 @@ class LMRegressor(RegressorMixin, BaseEstimator):
         if not from_frame and fitted_names is not None and isinstance(X, np.ndarray):
             warnings.warn("X does not have valid feature names, but LMRegressor was fitted with "
                           "feature names", UserWarning, stacklevel=3)
-        return X
+        return len(frame)
 
     # -- fit / predict -----------------------------------------------------------
     def fit(self, X, y):
@@ -277,9 +287,11 @@ class LMRegressor(RegressorMixin, BaseEstimator):
         """
         t0 = time.monotonic()
         self._validate_params()
-        X = self._check_X(X, reset=True)
-        y = _check_targets(y, len(to_frame(X, flatten_json=False)))
-        self._set_threads()
+        y = _check_targets(y, self._check_X(X, reset=True))
+        with self._threads():
+            return self._fit(X, y, t0)
+
+    def _fit(self, X, y, t0):
         self.device_ = _resolve_device(self.device)
         self._grammar = None
         rng = check_random_state(self.random_state)
@@ -368,9 +380,9 @@ class LMRegressor(RegressorMixin, BaseEstimator):
         if self.fallback_:
             rng = np.random.default_rng(self.seed_ + 1)
             return self._train_targets[rng.integers(0, len(self._train_targets), size=(len(enc), S))]
-        self._set_threads()
-        tokens = sample_tokens(self.model_, enc, self.grammar_, self.tokenizer_.pad_id, n_samples=S,
-                               temperature=self.temperature, seed=self.seed_ + 1, device=self.device_)
+        with self._threads():
+            tokens = sample_tokens(self.model_, enc, self.grammar_, self.tokenizer_.pad_id, n_samples=S,
+                                   temperature=self.temperature, seed=self.seed_ + 1, device=self.device_)
         return self.codec_.decode(tokens)
 
     def predict(self, X, return_std=False):
@@ -404,9 +416,9 @@ class LMRegressor(RegressorMixin, BaseEstimator):
         enc = self._encode(X)
         if self.fallback_:
             return self._constant(len(enc))
-        self._set_threads()
-        tokens = sample_tokens(self.model_, enc, self.grammar_, self.tokenizer_.pad_id,
-                               greedy=True, device=self.device_)
+        with self._threads():
+            tokens = sample_tokens(self.model_, enc, self.grammar_, self.tokenizer_.pad_id,
+                                   greedy=True, device=self.device_)
         return self.codec_.decode(tokens)[:, 0]
 
     def predict_quantiles(self, X, quantiles=(0.1, 0.5, 0.9)) -> np.ndarray:

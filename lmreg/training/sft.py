@@ -132,8 +132,8 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
     while not done:
         for local in length_batches(lengths, config.batch_size, rng):
             now = time.monotonic()
-            # Leave room for the closing validation pass inside the budget.
-            if deadline is not None and now + eval_cost >= deadline:
+            # Leave room (with a margin: its time varies) for the closing validation pass.
+            if deadline is not None and now + 1.5 * eval_cost >= deadline:
                 result.stopped, done = "time", True
                 break
             progress = step / max_steps
@@ -169,7 +169,7 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
 
             if has_val and (step % eval_every == 0):
                 # An evaluation that would overrun the budget ends training instead.
-                if deadline is not None and time.monotonic() + eval_cost >= deadline:
+                if deadline is not None and time.monotonic() + 1.5 * eval_cost >= deadline:
                     result.stopped, done = "time", True
                     break
                 t_eval = time.monotonic()
