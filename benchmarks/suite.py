@@ -66,6 +66,9 @@ def run_one(name: str, args) -> dict:
         "mae": mean_absolute_error(yt, pred), "rmse": float(np.sqrt(mean_squared_error(yt, pred))),
         "fit_s": fit_s, "predict_s": predict_s, "steps": r.steps, "epochs": r.epochs,
         "stopped": r.stopped, "best_val_mae": r.best_val_mae, "fallback": est.fallback_,
+        "rl_steps_done": est.rl_result_.steps if est.rl_result_ else 0,
+        "rl_kept": est.rl_result_.kept if est.rl_result_ else None,
+        "rl_val_mae": est.rl_result_.val_mae if est.rl_result_ else None,
         "max_time": args.max_time, "n_samples": est.n_samples,
         "params": {k: v for k, v in est.get_params().items() if isinstance(v, (int, float, str, type(None)))},
     }
