@@ -73,13 +73,20 @@ def _demo(args) -> int:
 
 # -- helpers ---------------------------------------------------------------------
 def parse_value(text: str):
-    """Parse a ``--param`` value: int, float, true/false, none, else the string itself.
+    """Parse a ``--param`` value: int, float, true/false, none, a JSON object, else the string.
 
     Examples
     --------
     >>> [parse_value(v) for v in ["8", "-2", "1e-3", "0.5", "True", "false", "none", "p10"]]
     [8, -2, 0.001, 0.5, True, False, None, 'p10']
+    >>> parse_value('{"group_size": 4}')
+    {'group_size': 4}
     """
+    if text.lstrip().startswith("{"):
+        try:
+            return json.loads(text)
+        except ValueError as err:
+            raise ValueError(f"--param value {text!r} looks like JSON but does not parse: {err}") from None
     low = text.strip().lower()
     if low in ("true", "false"):
         return low == "true"

@@ -219,6 +219,8 @@ class LMRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"validation_fraction must be in [0, 1); got {self.validation_fraction!r}.")
         if not isinstance(self.rl_steps, (int, np.integer)) or self.rl_steps < 0:
             raise ValueError(f"rl_steps must be a non-negative integer; got {self.rl_steps!r}.")
+        if self.rl_config is not None and not isinstance(self.rl_config, dict):
+            raise ValueError(f"rl_config must be a dict of RLConfig fields or None; got {self.rl_config!r}.")
         for name in ("n_samples", "batch_size", "max_epochs", "n_digits"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < 1:

@@ -106,3 +106,5 @@ def test_rl_argument_errors():
             [f"n {i}" for i in range(30)], np.arange(30.0))
     with pytest.raises(ValueError, match="rl_steps"):
         LMRegressor(rl_steps=-1).fit(["a", "b"], [1.0, 2.0])
+    with pytest.raises(ValueError, match="rl_config"):
+        LMRegressor(rl_steps=1, rl_config="{}").fit(["a", "b"], [1.0, 2.0])
