@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -80,11 +80,6 @@ class RLConfig:
     std_floor: float = 0.05
     temperature: float = 1.0
     grad_clip: float = 1.0
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["reward"] = self.reward if isinstance(self.reward, str) else getattr(self.reward, "__name__", "callable")
-        return d
 
 
 @dataclass

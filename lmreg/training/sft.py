@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -42,9 +42,6 @@ class SFTConfig:
     eval_every: int | None = None   # steps; None = twice per epoch (at least every 25 steps)
     patience: int = 8               # evaluations without improvement before stopping
     max_eval_rows: int = 1000
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass
