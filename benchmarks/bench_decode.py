@@ -20,6 +20,7 @@ import statistics
 import time
 
 import torch
+from sklearn.metrics import r2_score
 
 from lmreg import LMRegressor, load_dataset
 from lmreg.kernels import backend_for
@@ -38,9 +39,12 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     X, y = load_dataset(args.dataset, "train")
-    Xt, _ = load_dataset(args.dataset, "test", max_rows=args.rows)
+    Xt, yt = load_dataset(args.dataset, "test", max_rows=args.rows)
     est = LMRegressor(max_time=args.fit_time, random_state=0, n_threads=args.threads,
                       device=args.device, n_samples=args.n_samples).fit(X, y)
+    t = time.perf_counter()
+    test_r2 = r2_score(yt, est.predict(Xt))  # a sanity check of the fit, not a benchmark
+    first_predict_s = time.perf_counter() - t
     timings = {}
     for name, fn in {"sample": lambda: est.sample(Xt, args.n_samples),
                      "predict_greedy": lambda: est.set_params(decision="mode").predict(Xt)}.items():
@@ -59,6 +63,7 @@ def main(argv=None):
         "samples_per_s": n * args.n_samples / timings["sample"],
         "greedy_s": timings["predict_greedy"], "greedy_rows_per_s": n / timings["predict_greedy"],
         "backend": backend_for(next(est.model_.parameters())), "device": args.device,
+        "fit_s": args.fit_time, "test_r2": test_r2, "first_predict_s": first_predict_s,
         "threads": args.threads, "machine": platform.processor() or platform.machine(),
         "torch": torch.__version__, "params": sum(q.numel() for q in est.model_.parameters()),
     }

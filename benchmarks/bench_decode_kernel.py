@@ -101,8 +101,8 @@ def main(argv=None):
         grid = [(256, 128, 512, 10), (1024, 128, 32000, 25)]
         dtypes = [torch.float32]
     else:
-        grid = [(B, H, V, 25) for V in (512, 32000, 152000) for H in (128, 1024, 4096)
-                for B in (256, 4096, 65536)] + [(4096, 1024, 152000, 10)]
+        grid = [(B, H, V, 25) for V in (32000, 152000) for H in (1024, 4096)
+                for B in (256, 4096, 65536)] + [(4096, 128, 512, 25), (4096, 1024, 152000, 10)]
         dtypes = [torch.float32, torch.bfloat16]
     rows = []
     for dtype in dtypes:
@@ -117,9 +117,9 @@ def main(argv=None):
             rows.append(row)
             print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}),
                   flush=True)
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(rows, f, indent=1)
+            if args.out:  # rewritten after every case so a cut-off run keeps what it measured
+                with open(args.out, "w") as f:
+                    json.dump(rows, f, indent=1)
 
 
 if __name__ == "__main__":
