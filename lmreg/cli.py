@@ -1,4 +1,4 @@
-"""Command line: ``lmreg demo|fit|predict|evaluate`` (also ``python -m lmreg ...``).
+"""Command line: ``lmreg demo|fit|predict|evaluate|bench`` (also ``python -m lmreg ...``).
 
 ``demo`` fits LMRegressor on a bundled dataset within a time budget and prints the
 test R^2, MAE and fit time next to a TF-IDF + ridge baseline on the same rows.
@@ -6,7 +6,8 @@ test R^2, MAE and fit time next to a TF-IDF + ridge baseline on the same rows.
 ``fit`` trains on a table file (CSV, parquet, or JSON lines, chosen by extension)
 and saves the model directory; ``predict`` writes predictions (and optionally
 quantiles) for a table to CSV or parquet; ``evaluate`` prints point and
-probabilistic metrics against a target column. User errors (missing files or
+probabilistic metrics against a target column; ``bench`` runs :mod:`lmreg.bench`
+(lmreg next to the classical baselines on the bundled suite). User errors (missing files or
 columns, unsupported extensions, unknown parameters, unreadable models) print
 ``lmreg: error: ...`` to stderr and return exit code 2.
 """
@@ -361,11 +362,22 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("data", metavar="DATA", help=data_help)
     evaluate.add_argument("--target", metavar="COL", help="target column (default: the one used by fit)")
     evaluate.add_argument("--threads", type=int, metavar="N", help="torch CPU threads")
+
+    sub.add_parser("bench", add_help=False,
+                           help="lmreg vs the classical baselines on the bundled suite (see 'lmreg bench -h')")
     return parser
 
 
 def main(argv=None) -> int:
     """Run the command line; returns the exit code (0 success, 2 usage or input error)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:  # its own parser: every option passes through untouched
+        from .bench import main as bench_main
+
+        try:
+            return bench_main(argv[1:])
+        except SystemExit as exc:  # the benchmark's --help or a usage error (already printed)
+            return exc.code if isinstance(exc.code, int) else 0
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

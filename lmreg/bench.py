@@ -1,0 +1,230 @@
+"""Accuracy benchmark: lmreg next to the classical baselines on the bundled suite.
+
+``lmreg bench`` (and ``benchmarks/accuracy.py``) fits :class:`~lmreg.LMRegressor`
+and any of the baselines of :mod:`lmreg.baselines` on each dataset's fixed train
+split and scores them on its test split. One JSON record per dataset x model:
+R^2, Spearman, RMSE, MAE, fit and predict seconds and peak resident-memory growth;
+for lmreg also CRPS, 80%-interval coverage, quantile reliability, optimizer steps
+and the test predictions (for plots). The file is rewritten after every record, so
+an interrupted run keeps what it measured. Hardware, thread count, library versions
+and the git commit go into every record.
+
+Examples
+--------
+>>> recs = run_benchmark(["diabetes"], models=["mean", "ridge_tfidf"], out=None, verbose=False)
+>>> sorted(r["model"] for r in recs)
+['mean', 'ridge_tfidf']
+>>> print(markdown_table(recs).splitlines()[0])
+| dataset | model | R^2 | Spearman | RMSE | MAE | CRPS | cov80 | fit s | predict s | peak MB |
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import spearmanr
+from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+__all__ = ["MODELS", "RELIABILITY_LEVELS", "environment", "run_benchmark", "markdown_table", "main"]
+
+#: Every model name the harness knows; ``lmreg`` plus the baselines.
+MODELS = ("lmreg", "mean", "ridge_tfidf", "knn", "hgb", "lgbm")
+#: Nominal quantile levels of the reliability record (and plot).
+RELIABILITY_LEVELS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+
+
+def environment(threads: int) -> dict:
+    """Machine, thread count, library versions and git commit of this run."""
+    import sklearn
+    import torch
+    import transformers
+
+    from . import __version__
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=False, cwd=Path(__file__).parent).stdout.strip()
+    except OSError:
+        commit = ""
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    return {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "gpu": gpu,
+            "threads": threads, "python": platform.python_version(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "sklearn": sklearn.__version__,
+            "lmreg": __version__, "commit": commit}
+
+
+class _PeakRSS:
+    """Peak growth of this process's resident memory while the block runs (sampled every 20 ms)."""
+
+    def __enter__(self):
+        import psutil
+
+        self._proc = psutil.Process()
+        self.start = self.peak = self._proc.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def _poll(self):
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, self._proc.memory_info().rss)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._proc.memory_info().rss)
+        self.mb = (self.peak - self.start) / 2**20
+
+
+def _point_metrics(y, pred) -> dict:
+    # Spearman is undefined for a constant prediction; 0 (no ranking skill) by convention.
+    rho = float(spearmanr(y, pred).statistic) if np.ptp(pred) > 0 else 0.0
+    return {"r2": float(r2_score(y, pred)), "spearman": rho,
+            "rmse": float(np.sqrt(mean_squared_error(y, pred))), "mae": float(mean_absolute_error(y, pred))}
+
+
+def _make(name: str, args_params: dict, max_time: float, threads: int, seed: int, n_samples: int):
+    if name == "lmreg":
+        from . import LMRegressor
+
+        return LMRegressor(max_time=max_time, random_state=seed, n_threads=threads,
+                           n_samples=n_samples, **args_params)
+    from .baselines import make_baseline
+
+    return make_baseline(name)
+
+
+def _lmreg_extras(est, Xt, yt) -> dict:
+    from .metrics import crps, interval_coverage, quantile_coverage
+
+    samples = est.sample(Xt)
+    q = np.quantile(samples, RELIABILITY_LEVELS, axis=1).T
+    lo, hi = RELIABILITY_LEVELS.index(0.1), RELIABILITY_LEVELS.index(0.9)
+    r = est.fit_result_
+    rl = est.rl_result_
+    return {"crps": crps(yt, samples), "coverage80": interval_coverage(yt, q[:, lo], q[:, hi]),
+            "reliability": {str(k): v for k, v in quantile_coverage(yt, q, list(RELIABILITY_LEVELS)).items()},
+            "steps": r.steps, "epochs": r.epochs, "stopped": r.stopped, "best_val_mae": r.best_val_mae,
+            "fallback": bool(est.fallback_), "rl_steps_done": rl.steps if rl else 0,
+            "rl_kept": rl.kept if rl else None,
+            "params": {k: v for k, v in est.get_params().items()
+                       if isinstance(v, (int, float, str, bool, type(None)))}}
+
+
+def evaluate(name, X, y, Xt, yt, *, params=None, max_time=600.0, threads=1, seed=0, n_samples=16):
+    """Fit one model on ``(X, y)``, score it on ``(Xt, yt)``; returns the record."""
+    from threadpoolctl import threadpool_limits
+
+    est = _make(name, params or {}, max_time, threads, seed, n_samples)
+    with threadpool_limits(threads), _PeakRSS() as mem:
+        t = time.perf_counter()
+        est.fit(X, y)
+        fit_s = time.perf_counter() - t
+        t = time.perf_counter()
+        pred = np.asarray(est.predict(Xt), dtype=float)
+        predict_s = time.perf_counter() - t
+        rec = {"model": name, "n_train": len(y), "n_test": len(yt), **_point_metrics(yt, pred),
+               "fit_s": fit_s, "predict_s": predict_s}
+        if name == "lmreg":
+            rec.update(_lmreg_extras(est, Xt, yt))
+            rec["y_test"] = np.asarray(yt, float).tolist()
+            rec["pred"] = pred.tolist()
+    rec["peak_mb"] = mem.mb
+    return rec
+
+
+def run_benchmark(datasets=None, models=MODELS, *, max_time=600.0, threads=1, seed=0, n_samples=16,
+                  params=None, out="benchmarks/results/accuracy.json", verbose=True) -> list:
+    """Run ``models`` on ``datasets`` (default: all bundled); returns the records.
+
+    ``lgbm`` is skipped with a note when LightGBM is not installed. Records are
+    appended to ``out`` (JSON, rewritten after each) when it is given.
+    """
+    from .datasets import list_datasets, load_dataset
+
+    names = list(datasets or list_datasets())
+    unknown = sorted(set(models) - set(MODELS))
+    if unknown:
+        raise ValueError(f"unknown model(s) {unknown}; choose from {list(MODELS)}.")
+    env = environment(threads)
+    records = []
+    for ds in names:
+        X, y = load_dataset(ds, "train")
+        Xt, yt = load_dataset(ds, "test")
+        for name in models:
+            try:
+                rec = evaluate(name, X, y, Xt, yt, params=params, max_time=max_time, threads=threads,
+                               seed=seed, n_samples=n_samples)
+            except ImportError as err:
+                if verbose:
+                    print(f"{ds:20s} {name:12s} skipped: {err}", flush=True)
+                continue
+            rec.update(dataset=ds, max_time=max_time if name == "lmreg" else None, env=env)
+            records.append(rec)
+            if verbose:
+                print(f"{ds:20s} {name:12s} R2 {rec['r2']:7.3f}  MAE {rec['mae']:.4g}  fit {rec['fit_s']:.1f}s"
+                      f"  predict {rec['predict_s']:.1f}s  peak {rec['peak_mb']:.0f} MB", flush=True)
+            if out:
+                os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+                tmp = f"{out}.tmp"
+                with open(tmp, "w") as f:
+                    json.dump(records, f, indent=1)
+                os.replace(tmp, out)
+    return records
+
+
+def markdown_table(records) -> str:
+    """One markdown row per record, grouped by dataset; the best R^2 of each dataset in bold."""
+    cols = "| dataset | model | R^2 | Spearman | RMSE | MAE | CRPS | cov80 | fit s | predict s | peak MB |"
+    lines = [cols, "|" + "---|" * 2 + "---:|" * 9]
+    best = {}
+    for r in records:
+        best[r["dataset"]] = max(best.get(r["dataset"], -np.inf), r["r2"])
+    fmt = lambda v, spec: "" if v is None else format(v, spec)  # noqa: E731
+    for r in sorted(records, key=lambda r: (r["dataset"], MODELS.index(r["model"]))):
+        r2 = f"{r['r2']:.3f}"
+        if r["r2"] == best[r["dataset"]]:
+            r2 = f"**{r2}**"
+        lines.append(f"| {r['dataset']} | {r['model']} | {r2} | {r['spearman']:.3f} | {r['rmse']:.4g} | "
+                     f"{r['mae']:.4g} | {fmt(r.get('crps'), '.4g')} | {fmt(r.get('coverage80'), '.2f')} | "
+                     f"{r['fit_s']:.1f} | {r['predict_s']:.1f} | {r['peak_mb']:.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    from .cli import parse_params
+
+    p = argparse.ArgumentParser(prog="lmreg bench", description=__doc__.splitlines()[0])
+    p.add_argument("--datasets", nargs="*", default=None, help="default: every bundled dataset")
+    p.add_argument("--models", nargs="*", default=list(MODELS), choices=MODELS)
+    p.add_argument("--max-time", type=float, default=600.0, help="lmreg's fit budget per dataset (s)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--n-samples", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--param", nargs="*", default=[], help="LMRegressor parameters as name=value")
+    p.add_argument("--out", default="benchmarks/results/accuracy.json")
+    p.add_argument("--markdown", default=None, help="also write the table to this file")
+    p.add_argument("--plots", default=None, help="folder for the PNG plots (needs matplotlib)")
+    args = p.parse_args(argv)
+    records = run_benchmark(args.datasets, args.models, max_time=args.max_time, threads=args.threads,
+                            seed=args.seed, n_samples=args.n_samples, params=parse_params(args.param),
+                            out=args.out)
+    table = markdown_table(records)
+    print("\n" + table)
+    if args.markdown:
+        Path(args.markdown).write_text(table + "\n")
+    if args.plots:
+        from .plots import plot_all
+
+        for path in plot_all(records, args.plots):
+            print(f"wrote {path}")
+    return 0

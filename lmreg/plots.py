@@ -1,0 +1,132 @@
+"""Plots of benchmark records (matplotlib, written as PNG files).
+
+Four figures from the records of :func:`lmreg.bench.run_benchmark`:
+
+* ``r2_by_dataset.png``: test R^2 of every model, grouped by dataset;
+* ``pred_vs_actual.png``: lmreg's predictions against the targets, one panel per dataset;
+* ``reliability.png``: nominal vs observed coverage of lmreg's predictive quantiles;
+* ``time_vs_accuracy.png``: fit seconds (log scale) against R^2, one marker per model.
+
+Examples
+--------
+>>> import tempfile
+>>> from lmreg.bench import run_benchmark
+>>> recs = run_benchmark(["diabetes"], models=["mean", "ridge_tfidf"], out=None, verbose=False)
+>>> [p.name for p in plot_all(recs, tempfile.mkdtemp())]
+['r2_by_dataset.png', 'time_vs_accuracy.png']
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["plot_all"]
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError as err:
+        raise ImportError("plots need matplotlib: pip install 'lmreg[bench]'.") from err
+    matplotlib.use("Agg")  # files only; never needs a display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _models(records):
+    from .bench import MODELS
+
+    present = {r["model"] for r in records}
+    return [m for m in MODELS if m in present]
+
+
+def _r2_by_dataset(plt, records, datasets, path):
+    models = _models(records)
+    r2 = {(r["dataset"], r["model"]): r["r2"] for r in records}
+    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(datasets)), 4))
+    width = 0.8 / len(models)
+    x = np.arange(len(datasets))
+    for i, m in enumerate(models):
+        vals = [max(r2.get((d, m), np.nan), -0.2) for d in datasets]  # clip very negative R^2
+        ax.bar(x + (i - (len(models) - 1) / 2) * width, vals, width, label=m)
+    ax.set_xticks(x, datasets, rotation=25, ha="right")
+    ax.set_ylabel("test R$^2$ (clipped at -0.2)")
+    ax.axhline(0, color="black", lw=0.6)
+    ax.legend(ncol=len(models), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 1.15))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _pred_vs_actual(plt, lm, path):
+    n = len(lm)
+    cols = min(4, n)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.1 * rows), squeeze=False)
+    for ax, r in zip(axes.flat, lm):
+        y, p = np.asarray(r["y_test"]), np.asarray(r["pred"])
+        ax.scatter(y, p, s=4, alpha=0.35)
+        lo, hi = np.nanmin([y.min(), p.min()]), np.nanmax([y.max(), p.max()])
+        ax.plot([lo, hi], [lo, hi], color="black", lw=0.8)
+        ax.set_title(f"{r['dataset']} (R$^2$ {r['r2']:.3f})", fontsize=9)
+        ax.set_xlabel("actual", fontsize=8)
+        ax.set_ylabel("predicted", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _reliability(plt, lm, path):
+    fig, ax = plt.subplots(figsize=(4.6, 4.4))
+    for r in lm:
+        levels = sorted(float(k) for k in r["reliability"])
+        ax.plot(levels, [r["reliability"][str(k)] for k in levels], marker="o", ms=3, label=r["dataset"])
+    ax.plot([0, 1], [0, 1], color="black", lw=0.8, ls="--", label="ideal")
+    ax.set_xlabel("nominal quantile level")
+    ax.set_ylabel("observed fraction of targets below")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _time_vs_accuracy(plt, records, path):
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for m in _models(records):
+        rs = [r for r in records if r["model"] == m]
+        ax.scatter([max(r["fit_s"], 1e-3) for r in rs], [max(r["r2"], -0.2) for r in rs], label=m, s=22)
+    ax.set_xscale("log")
+    ax.set_xlabel("fit seconds (log scale)")
+    ax.set_ylabel("test R$^2$ (clipped at -0.2)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_all(records, out_dir) -> list[Path]:
+    """Write the figures for ``records`` into ``out_dir``; returns the paths written.
+
+    The lmreg-only figures are skipped when the records hold no lmreg run.
+    """
+    plt = _pyplot()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    datasets = list(dict.fromkeys(r["dataset"] for r in records))
+    lm = [r for r in records if r["model"] == "lmreg"]
+    written = [out / "r2_by_dataset.png"]
+    _r2_by_dataset(plt, records, datasets, written[-1])
+    if lm:
+        written.append(out / "pred_vs_actual.png")
+        _pred_vs_actual(plt, lm, written[-1])
+        written.append(out / "reliability.png")
+        _reliability(plt, lm, written[-1])
+    written.append(out / "time_vs_accuracy.png")
+    _time_vs_accuracy(plt, records, written[-1])
+    return written
