@@ -64,6 +64,8 @@ def main(argv=None):
         "greedy_s": timings["predict_greedy"], "greedy_rows_per_s": n / timings["predict_greedy"],
         "backend": backend_for(next(est.model_.parameters())), "device": args.device,
         "fit_s": args.fit_time, "test_r2": test_r2, "first_predict_s": first_predict_s,
+        "fit_steps": est.fit_result_.steps, "fit_stopped": est.fit_result_.stopped,
+        "fit_history": est.fit_result_.history, "fallback": bool(est.fallback_),
         "threads": args.threads, "machine": platform.processor() or platform.machine(),
         "torch": torch.__version__, "params": sum(q.numel() for q in est.model_.parameters()),
     }

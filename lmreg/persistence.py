@@ -2,7 +2,9 @@
 
 A saved model is a directory with ``config.json`` (parameters and every fitted
 stage as JSON: serializer schema, tokenizer with its BPE model, numeric maps, codec)
-and ``model.safetensors`` (weights). Loading executes no stored code. The directory
+and ``model.safetensors`` (weights). With a pretrained backbone and LoRA only the
+trained tensors are written (adapters, number embedding and head); the frozen
+weights are reloaded from the backbone's local source. Loading executes no stored code. The directory
 is written next to its destination and renamed into place, so an interrupted save
 never leaves a half-written model where a good one was.
 """
@@ -13,15 +15,18 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from .backbone import BackboneConfig, RegressionLM, build_backbone
+from .backbone import BackboneConfig
 from .codecs import codec_from_config
+from .pretrained import PretrainedSource, make_text_tokenizer, trainable_state
 from .serialize import Serializer
+from .tasks import TaskScaler
 from .tokenizer import InputTokenizer
 from .training.rl import RLResult
 from .training.sft import SFTResult
@@ -54,6 +59,8 @@ def save(est, path) -> None:
         "tokenizer": est.tokenizer_.get_config(),
         "codec": est.codec_.get_config(),
         "backbone": est.backbone_config_.to_dict(),
+        "pretrained": asdict(est.pretrained_) if getattr(est, "pretrained_", None) else None,
+        "tasks": est.tasks_.get_config() if getattr(est, "tasks_", None) else None,
         "fitted": {
             "n_features_in_": int(est.n_features_in_),
             "feature_names_in_": (list(map(str, est.feature_names_in_))
@@ -69,7 +76,10 @@ def save(est, path) -> None:
     }
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
-        state = {k: v.detach().cpu().contiguous() for k, v in est.model_.state_dict().items()}
+        if getattr(est, "pretrained_", None) and est.lora_r:
+            state = trainable_state(est.model_)  # adapters + number head; the trunk reloads from source
+        else:
+            state = {k: v.detach().cpu().contiguous() for k, v in est.model_.state_dict().items()}
         save_file(state, str(tmp / WEIGHTS))
         with open(tmp / CONFIG, "w") as f:
             json.dump(config, f)
@@ -115,9 +125,19 @@ def load(path, device: str = "cpu"):
                          f"{config.get('format_version')!r}; this lmreg reads {FORMAT_VERSION}.")
     est = LMRegressor(**config["params"])
     est.serializer_ = Serializer.from_config(config["serializer"])
-    est.tokenizer_ = InputTokenizer.from_config(config["tokenizer"])
     est.codec_ = codec_from_config(config["codec"])
     est.backbone_config_ = BackboneConfig(**config["backbone"])
+    est.tasks_ = TaskScaler.from_config(config["tasks"]) if config.get("tasks") else None
+    est.pretrained_ = None
+    if config.get("pretrained"):
+        source = PretrainedSource(**config["pretrained"])
+        if not Path(source.path).is_dir():
+            raise FileNotFoundError(f"the model's pretrained backbone {source.name!r} is no longer at "
+                                    f"{source.path!r}; install or copy it there to load this model.")
+        est.pretrained_ = source
+        est.tokenizer_ = make_text_tokenizer(source, est.serializer_, config["tokenizer"]["max_length"])
+    else:
+        est.tokenizer_ = InputTokenizer.from_config(config["tokenizer"])
     fitted = config["fitted"]
     est.n_features_in_ = fitted["n_features_in_"]
     if fitted["feature_names_in_"] is not None:
@@ -130,15 +150,19 @@ def load(path, device: str = "cpu"):
     est.rl_result_ = RLResult(**fitted["rl_result_"]) if fitted.get("rl_result_") else None
     est.device_ = _resolve_device(device)
     est._grammar = None
-    n_in, n_num = est.tokenizer_.n_tokens, len(est.codec_.vocab)
-    model = RegressionLM(build_backbone(est.backbone_config_, n_in + n_num), n_in, n_num)
+    model = est._build_model()
     try:
         state = load_file(str(path / WEIGHTS), device="cpu")
     except Exception as err:  # safetensors raises its own error types
         raise ValueError(f"could not read weights from {str(path / WEIGHTS)!r}: {err}") from None
+    partial = est.pretrained_ is not None and bool(est.lora_r)
     try:
-        model.load_state_dict(state)
+        missing, unexpected = model.load_state_dict(state, strict=not partial)
     except RuntimeError as err:
         raise ValueError(f"weights in {str(path / WEIGHTS)!r} do not match {CONFIG}: {err}") from None
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    if unexpected or trainable & set(missing):  # only frozen pretrained tensors may be absent
+        raise ValueError(f"weights in {str(path / WEIGHTS)!r} do not match {CONFIG}: missing "
+                         f"{sorted(trainable & set(missing))[:5]}, unexpected {sorted(unexpected)[:5]}.")
     est.model_ = model.to(est.device_).eval()
     return est

@@ -288,7 +288,10 @@ class Serializer:
 
     def to_text(self, X) -> list[str]:
         """Render each row as ``name: value`` fields joined by ``separator``."""
-        table = self.transform(X)
+        return self.render(self.transform(X))
+
+    def render(self, table: Table) -> list[str]:
+        """Render a :class:`Table` (from :meth:`transform`) as one text line per row."""
         parts = []
         for col in table.columns:
             if col.kind == "num":

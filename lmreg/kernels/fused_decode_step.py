@@ -1,6 +1,6 @@
 """Fused, grammar-constrained decode step (Triton).
 
-One program handles ``BLOCK_N`` rows. For each chunk of ``BLOCK_A`` allowed ids it
+One program handles ``BLOCK_N`` rows (tile sizes from :func:`launch_config`). For each chunk of ``BLOCK_A`` allowed ids it
 gathers those rows of the output projection straight from the full ``[V, H]``
 matrix (the id table lives on the device), accumulates the logits in float32 over
 ``BLOCK_H``-wide slices of the hidden state, applies the temperature, and keeps an
@@ -15,6 +15,8 @@ reference), in-kernel Philox (``seed``), or absent (greedy).
 
 from __future__ import annotations
 
+import os
+
 import torch
 import triton
 import triton.language as tl
@@ -24,11 +26,15 @@ _GREEDY, _EXTERNAL, _PHILOX = 0, 1, 2
 
 @triton.jit
 def _allowed_chunk(hidden_ptr, weight_ptr, bias_ptr, allowed_ptr, a0, rows, row_ok, A, H, stride_hn,
-                   stride_wv, inv_temp, HAS_BIAS: tl.constexpr, BLOCK_N: tl.constexpr,
-                   BLOCK_A: tl.constexpr, BLOCK_H: tl.constexpr):
+                   stride_wv, inv_temp, HAS_BIAS: tl.constexpr, FP32_DOT: tl.constexpr,
+                   BLOCK_N: tl.constexpr, BLOCK_A: tl.constexpr, BLOCK_H: tl.constexpr):
     """float32 ``(hidden[rows] @ weight[allowed[a0:a0+BLOCK_A]].T + bias) / T``, -inf past A.
 
     The allowed rows of ``weight`` are gathered here, ``BLOCK_H`` columns at a time.
+    float32 inputs are multiplied in IEEE float32 (no TF32: the logits must match the
+    reference closely enough that Gumbel-max picks the same token); 16-bit inputs go
+    to the tensor cores as they are, with float32 accumulation (their products are
+    exact in float32, so only the summation order differs from the reference).
     """
     cols = a0 + tl.arange(0, BLOCK_A)
     col_ok = cols < A
@@ -38,13 +44,33 @@ def _allowed_chunk(hidden_ptr, weight_ptr, bias_ptr, allowed_ptr, a0, rows, row_
         hh = h0 + tl.arange(0, BLOCK_H)
         h_ok = hh < H
         x = tl.load(hidden_ptr + rows[:, None] * stride_hn + hh[None, :],
-                    mask=row_ok[:, None] & h_ok[None, :], other=0.0).to(tl.float32)
+                    mask=row_ok[:, None] & h_ok[None, :], other=0.0)
         w = tl.load(weight_ptr + ids[None, :].to(tl.int64) * stride_wv + hh[:, None],
-                    mask=col_ok[None, :] & h_ok[:, None], other=0.0).to(tl.float32)
-        acc += tl.dot(x, w, input_precision="ieee")
+                    mask=col_ok[None, :] & h_ok[:, None], other=0.0)
+        if FP32_DOT:
+            acc += tl.dot(x.to(tl.float32), w.to(tl.float32), input_precision="ieee")
+        else:
+            acc += tl.dot(x, w)
     if HAS_BIAS:
         acc += tl.load(bias_ptr + ids, mask=col_ok, other=0.0).to(tl.float32)[None, :]
     return cols, col_ok, tl.where(col_ok[None, :], acc * inv_temp, float("-inf"))
+
+
+def launch_config(N: int, A: int, hidden: torch.Tensor, weight: torch.Tensor,
+                  block_n=None, block_a=None, block_h=None) -> dict:
+    """Tile sizes (and the dot precision) for ``N`` rows and ``A`` allowed ids.
+
+    One chunk should cover the whole allowed set (grammars allow 2-20 ids per
+    position): every extra chunk re-reads the rows' hidden states. Many rows per
+    program amortise the gathered ``[A, H]`` slice of ``W`` over the rows.
+    """
+    fp32_dot = not (hidden.dtype == weight.dtype and hidden.dtype in (torch.bfloat16, torch.float16))
+    # Triton's CPU interpreter multiplies 16-bit tiles wrongly; it gets the float32 path.
+    fp32_dot = fp32_dot or os.environ.get("TRITON_INTERPRET") == "1"
+    return {"BLOCK_N": block_n or (64 if N >= 2048 else 16),
+            "BLOCK_A": block_a or min(64, max(16, triton.next_power_of_2(A))),
+            "BLOCK_H": block_h or (64 if fp32_dot else 128),
+            "FP32_DOT": fp32_dot}
 
 
 @triton.jit
@@ -60,7 +86,7 @@ def _decode_step_kernel(
     hidden_ptr, weight_ptr, bias_ptr, allowed_ptr, noise_ptr, row_seed_ptr,
     token_ptr, logprob_ptr, probs_ptr,
     N, A, H, stride_hn, stride_wv, inv_temp, seed,
-    HAS_BIAS: tl.constexpr, NOISE_MODE: tl.constexpr, WRITE_PROBS: tl.constexpr,
+    HAS_BIAS: tl.constexpr, NOISE_MODE: tl.constexpr, WRITE_PROBS: tl.constexpr, FP32_DOT: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_A: tl.constexpr, BLOCK_H: tl.constexpr,
 ):
     pid = tl.program_id(0)
@@ -75,7 +101,7 @@ def _decode_step_kernel(
     for a0 in range(0, A, BLOCK_A):
         cols, col_ok, logits = _allowed_chunk(hidden_ptr, weight_ptr, bias_ptr, allowed_ptr, a0, rows, row_ok,
                                               A, H, stride_hn, stride_wv, inv_temp,
-                                              HAS_BIAS, BLOCK_N, BLOCK_A, BLOCK_H)
+                                              HAS_BIAS, FP32_DOT, BLOCK_N, BLOCK_A, BLOCK_H)
         run_max, run_sum = _online_lse(run_max, run_sum, logits)
 
         if NOISE_MODE == 1:
@@ -109,7 +135,7 @@ def _decode_step_kernel(
         for a0 in range(0, A, BLOCK_A):
             cols, col_ok, logits = _allowed_chunk(hidden_ptr, weight_ptr, bias_ptr, allowed_ptr, a0, rows,
                                                   row_ok, A, H, stride_hn, stride_wv, inv_temp,
-                                                  HAS_BIAS, BLOCK_N, BLOCK_A, BLOCK_H)
+                                                  HAS_BIAS, FP32_DOT, BLOCK_N, BLOCK_A, BLOCK_H)
             p = tl.exp(logits - lse[:, None])
             tl.store(probs_ptr + rows[:, None] * A + cols[None, :], p,
                      mask=row_ok[:, None] & col_ok[None, :])
@@ -118,12 +144,13 @@ def _decode_step_kernel(
 def decode_step(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                 allowed: torch.Tensor, temperature: float = 1.0, noise: torch.Tensor | None = None,
                 seed: int | None = None, row_seeds: torch.Tensor | None = None, return_probs: bool = False,
-                block_n: int = 16, block_a: int = 16, block_h: int = 64):
+                block_n: int | None = None, block_a: int | None = None, block_h: int | None = None):
     """Triton implementation of :func:`lmreg.kernels.reference.decode_step`.
 
     ``noise`` (float32 ``[N, A]`` Gumbel noise) takes precedence over ``seed``
     (in-kernel Philox, counter from ``row_seeds``, default ``0..N-1``); with
-    neither, or ``temperature == 0``, decoding is greedy.
+    neither, or ``temperature == 0``, decoding is greedy. ``block_*`` override the
+    tile sizes of :func:`launch_config`.
     """
     N, H = hidden.shape
     A = allowed.numel()
@@ -143,13 +170,13 @@ def decode_step(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
     logprob = torch.empty(N, dtype=torch.float32, device=hidden.device)
     probs = torch.empty((N, A) if return_probs else (1,), dtype=torch.float32, device=hidden.device)
     inv_temp = 1.0 if temperature == 0 else 1.0 / float(temperature)
-    grid = (triton.cdiv(N, block_n),)
+    cfg = launch_config(N, A, hidden, weight, block_n, block_a, block_h)
+    grid = (triton.cdiv(N, cfg["BLOCK_N"]),)
     _decode_step_kernel[grid](
         hidden, weight, bias if bias is not None else weight, allowed,
         noise if mode == _EXTERNAL else logprob, row_seeds if mode == _PHILOX else tokens,
         tokens, logprob, probs,
         N, A, H, hidden.stride(0), weight.stride(0), inv_temp, int(seed or 0),
-        HAS_BIAS=bias is not None, NOISE_MODE=mode, WRITE_PROBS=return_probs,
-        BLOCK_N=block_n, BLOCK_A=block_a, BLOCK_H=block_h,
+        HAS_BIAS=bias is not None, NOISE_MODE=mode, WRITE_PROBS=return_probs, **cfg,
     )
     return tokens.long(), logprob, (probs if return_probs else None)

@@ -15,14 +15,15 @@ import torch
 import triton
 import triton.language as tl
 
-from .fused_decode_step import _allowed_chunk, _online_lse
+from .fused_decode_step import _allowed_chunk, _online_lse, launch_config
 
 
 @triton.jit
 def _logprob_fwd_kernel(
     hidden_ptr, weight_ptr, bias_ptr, allowed_ptr, target_ptr, logprob_ptr, lse_ptr,
     N, A, H, stride_hn, stride_wv, inv_temp,
-    HAS_BIAS: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_A: tl.constexpr, BLOCK_H: tl.constexpr,
+    HAS_BIAS: tl.constexpr, FP32_DOT: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_A: tl.constexpr,
+    BLOCK_H: tl.constexpr,
 ):
     pid = tl.program_id(0)
     rows = pid * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -34,7 +35,7 @@ def _logprob_fwd_kernel(
     for a0 in range(0, A, BLOCK_A):
         cols, col_ok, logits = _allowed_chunk(hidden_ptr, weight_ptr, bias_ptr, allowed_ptr, a0, rows, row_ok,
                                               A, H, stride_hn, stride_wv, inv_temp,
-                                              HAS_BIAS, BLOCK_N, BLOCK_A, BLOCK_H)
+                                              HAS_BIAS, FP32_DOT, BLOCK_N, BLOCK_A, BLOCK_H)
         run_max, run_sum = _online_lse(run_max, run_sum, logits)
         target_logit += tl.sum(tl.where(cols[None, :] == target[:, None], logits, 0.0), axis=1)
     lse = run_max + tl.log(run_sum)
@@ -54,11 +55,12 @@ class SubvocabLogprob(torch.autograd.Function):
         allowed32 = allowed.to(torch.int32).contiguous()
         logprob = torch.empty(N, dtype=torch.float32, device=hidden.device)
         lse = torch.empty(N, dtype=torch.float32, device=hidden.device)
-        _logprob_fwd_kernel[(triton.cdiv(N, block_n),)](
+        cfg = launch_config(N, A, hidden_c, weight_c, block_n, block_a, block_h)
+        _logprob_fwd_kernel[(triton.cdiv(N, cfg["BLOCK_N"]),)](
             hidden_c, weight_c, bias if bias is not None else weight_c, allowed32,
             targets.to(torch.int32).contiguous(), logprob, lse,
             N, A, H, hidden_c.stride(0), weight_c.stride(0), 1.0 / float(temperature),
-            HAS_BIAS=bias is not None, BLOCK_N=block_n, BLOCK_A=block_a, BLOCK_H=block_h)
+            HAS_BIAS=bias is not None, **cfg)
         ctx.save_for_backward(hidden, weight, bias, allowed, targets, lse)
         ctx.temperature = float(temperature)
         return logprob
@@ -77,9 +79,11 @@ class SubvocabLogprob(torch.autograd.Function):
         g_hidden = (g_logits @ w_a).to(hidden.dtype) if ctx.needs_input_grad[0] else None
         g_weight = g_bias = None
         if ctx.needs_input_grad[1]:
-            g_weight = torch.zeros_like(weight, dtype=torch.float32)
-            g_weight.index_add_(0, allowed, g_logits.t() @ hidden.float())
-            g_weight = g_weight.to(weight.dtype)
+            # Allowed ids are distinct: each gradient row lands once on a zero row, so
+            # adding in the weight's own dtype loses nothing (and a 16-bit [V, H]
+            # buffer is half a float32 one).
+            g_weight = torch.zeros_like(weight)
+            g_weight.index_add_(0, allowed, (g_logits.t() @ hidden.float()).to(weight.dtype))
         if bias is not None and ctx.needs_input_grad[2]:
             g_bias = torch.zeros_like(bias, dtype=torch.float32)
             g_bias.index_add_(0, allowed, g_logits.sum(0))
@@ -89,7 +93,8 @@ class SubvocabLogprob(torch.autograd.Function):
 
 def allowed_logprobs(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                      allowed: torch.Tensor, targets: torch.Tensor, temperature: float = 1.0,
-                     block_n: int = 16, block_a: int = 16, block_h: int = 64) -> torch.Tensor:
+                     block_n: int | None = None, block_a: int | None = None,
+                     block_h: int | None = None) -> torch.Tensor:
     """Triton implementation of :func:`lmreg.kernels.reference.allowed_logprobs`."""
     return SubvocabLogprob.apply(hidden, weight, bias, allowed, targets, temperature,
                                  block_n, block_a, block_h)

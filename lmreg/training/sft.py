@@ -125,7 +125,7 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
     # Until the first validation pass is timed, guess its cost from the training
     # speed (forward-only greedy decoding of the validation prompts).
     val_tokens = int(enc.lengths()[val_rows].sum()) if has_val else 0
-    eval_cost, train_tokens = 0.0, 0
+    eval_cost, train_tokens, t_warm = 0.0, 0, t0
     while not done:
         for local in length_batches(lengths, config.batch_size, rng):
             now = time.monotonic()
@@ -157,9 +157,15 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             opt.step()
             step += 1
-            train_tokens += int(batch.attention_mask.sum())
-            if not result.history and has_val:
-                eval_cost = 0.5 * val_tokens * (time.monotonic() - t0) / train_tokens
+            if step == 1:
+                # The first step carries one-off costs (CUDA context, Triton JIT compiles:
+                # seconds on a GPU); counting it would overestimate the evaluation cost and
+                # let the deadline guard stop training at once.
+                t_warm = time.monotonic()
+            else:
+                train_tokens += int(batch.attention_mask.sum())
+                if not result.history and has_val:
+                    eval_cost = 0.5 * val_tokens * (time.monotonic() - t_warm) / train_tokens
             bar.update(1)
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.1e}")

@@ -10,7 +10,7 @@ from .common import TOLERANCES, make_case
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-@pytest.mark.parametrize("case", [dict(A=10), dict(A=25, V=1000), dict(A=40, H=100, bias=False)])
+@pytest.mark.parametrize("case", [dict(A=10), dict(A=25, V=1000), dict(A=40, H=100, bias=False), dict(N=2100, A=12)])
 @pytest.mark.parametrize("temperature", [1.0, 0.5])
 def test_values_and_gradients(case, dtype, temperature):
     hidden, weight, bias, allowed = make_case(dtype=dtype, **case)
@@ -26,6 +26,8 @@ def test_values_and_gradients(case, dtype, temperature):
         grads = torch.autograd.grad((lp * upstream).sum(), inputs)
         results.append((lp, grads))
     tol_v, tol_g = TOLERANCES[dtype]
+    # W's gradient sums over all rows in a different order: rounding grows like sqrt(N).
+    tol_g *= max(1.0, hidden.shape[0] / 16) ** 0.5
     torch.testing.assert_close(results[1][0], results[0][0], atol=tol_v, rtol=0)
     for g_ref, g_out in zip(results[0][1], results[1][1]):
         assert g_out.dtype == g_ref.dtype

