@@ -139,7 +139,41 @@ def _parse_quantiles(text: str) -> list[float]:
 
 
 def read_table(path):
-    """Read a CSV, parquet (.parquet/.pq) or JSON lines (.jsonl/.ndjson/.json) file into a DataFrame."""
+    """Read a CSV, parquet (.parquet/.pq) or JSON lines (.jsonl/.ndjson/.json) file into a DataFrame.
+
+    The format follows the extension (see ``READERS``). JSON strings stay strings:
+    no dates are guessed from the values or the column names.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist.
+    ValueError
+        For a directory, an unsupported extension, or a file its parser rejects.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import pandas as pd
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "rows.jsonl")
+    ...     pd.DataFrame({"date": ["2020-01-01"], "y": [1.5]}).to_json(path, orient="records", lines=True)
+    ...     df = read_table(path)
+    >>> df["date"].tolist(), df["y"].tolist()
+    (['2020-01-01'], [1.5])
+    >>> read_table("no/such/table.csv")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: 'no/such/table.csv': no such file.
+    """
     import pandas as pd
 
     path = Path(path)
@@ -325,6 +359,24 @@ def _evaluate(args) -> int:
 
 # -- entry point -----------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
+    """The ``lmreg`` argument parser, with subcommands demo, fit, predict, evaluate and bench.
+
+    ``bench`` is only listed here; :func:`main` hands its arguments to
+    :mod:`lmreg.bench` untouched.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+
+    Examples
+    --------
+    >>> args = build_parser().parse_args(["fit", "data.csv", "--target", "price", "--out", "model",
+    ...                                   "--param", "n_samples=8", "codec=p10"])
+    >>> args.command, args.target, args.param, args.time
+    ('fit', 'price', ['n_samples=8', 'codec=p10'], None)
+    >>> build_parser().parse_args(["demo"]).max_time
+    200.0
+    """
     parser = argparse.ArgumentParser(prog="lmreg", description="Language-model regression.")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="fit on a bundled dataset and compare with TF-IDF + ridge")
@@ -369,7 +421,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Run the command line; returns the exit code (0 success, 2 usage or input error)."""
+    """Run the command line; returns the exit code (0 success, 2 usage or input error).
+
+    Parameters
+    ----------
+    argv : list of str or None, default=None
+        Arguments after the program name; None reads ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        0 on success, 2 on a usage or input error (the message, ``lmreg: error:
+        ...``, goes to stderr), 130 on interrupt. ``bench`` returns its own code.
+
+    Examples
+    --------
+    >>> import contextlib, io, os, tempfile
+    >>> with tempfile.TemporaryDirectory() as d, contextlib.redirect_stderr(io.StringIO()) as err:
+    ...     code = main(["predict", os.path.join(d, "no-model"), "data.csv", "--out", "p.csv"])
+    >>> code, err.getvalue().startswith("lmreg: error: no saved lmreg model at")
+    (2, True)
+    >>> with contextlib.redirect_stderr(io.StringIO()) as err:
+    ...     code = main(["frobnicate"])  # argparse usage error
+    >>> code, "invalid choice" in err.getvalue()
+    (2, True)
+    """
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:  # its own parser: every option passes through untouched
         from .bench import main as bench_main

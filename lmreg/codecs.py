@@ -455,7 +455,37 @@ class MultiTargetCodec:
 
 
 def codec_from_config(config: dict):
-    """Inverse of :meth:`NumberCodec.get_config`; dispatches on ``config["name"]``."""
+    """Inverse of :meth:`NumberCodec.get_config`; dispatches on ``config["name"]``.
+
+    Parameters
+    ----------
+    config : dict
+        Output of ``get_config`` of any codec (``"digits"``, ``"p10"``, or
+        ``"multi"`` for a :class:`MultiTargetCodec`), possibly through JSON.
+
+    Returns
+    -------
+    NumberCodec or MultiTargetCodec
+        Fitted when the config was.
+
+    Raises
+    ------
+    ValueError
+        When ``config`` names no known codec.
+
+    Examples
+    --------
+    >>> import json
+    >>> codec = make_codec("p10", n_mantissa=3).fit([1.0, 2.0, 3.0])
+    >>> clone = codec_from_config(json.loads(json.dumps(codec.get_config())))
+    >>> clone
+    P10Codec(n_mantissa=3, min_exponent=-6, max_exponent=3, scaling='standard')
+    >>> np.array_equal(clone.encode([2.5, 7.0]), codec.encode([2.5, 7.0]))
+    True
+    >>> multi = MultiTargetCodec([make_codec("digits"), make_codec("digits")])
+    >>> type(codec_from_config(multi.get_config())).__name__
+    'MultiTargetCodec'
+    """
     name = config.get("name") if isinstance(config, dict) else None
     if name == MultiTargetCodec.name:
         return MultiTargetCodec.from_config(config)

@@ -59,16 +59,39 @@ def constrained_logprobs(model, hidden: torch.Tensor, grammar: NumberGrammar,
                          targets: torch.Tensor) -> torch.Tensor:
     """Log-probabilities of the target number tokens under the constrained policy.
 
+    Differentiable (the training loss of SFT and RL); each position is normalised
+    over the tokens its grammar allows.
+
     Parameters
     ----------
+    model : RegressionLM
+        Supplies the number head.
     hidden : Tensor [B, length, H]
         Hidden state that predicts each number position.
+    grammar : NumberGrammar
     targets : LongTensor [B, length]
         Number-token ids.
 
     Returns
     -------
     Tensor [B, length], float32
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from lmreg.backbone import BackboneConfig, RegressionLM, build_backbone
+    >>> _ = torch.manual_seed(0)
+    >>> cfg = BackboneConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
+    >>> model = RegressionLM(build_backbone(cfg, 20 + 10), 20, 10).eval()
+    >>> allowed = np.zeros((2, 10), dtype=bool)
+    >>> allowed[0, :2] = allowed[1, 2:] = True  # position 0: ids 0-1; position 1: ids 2-9
+    >>> grammar = NumberGrammar(allowed)
+    >>> hidden = torch.randn(1, 2, 32).repeat(2, 1, 1)  # the same states for both rows
+    >>> lp = constrained_logprobs(model, hidden, grammar, torch.tensor([[0, 2], [1, 9]]))
+    >>> lp.shape, lp.dtype
+    (torch.Size([2, 2]), torch.float32)
+    >>> round(lp[:, 0].exp().sum().item(), 5)  # ids 0 and 1 share all the mass at position 0
+    1.0
     """
     out = []
     for p in range(grammar.length):
@@ -86,11 +109,50 @@ def sample_batch(model, grammar: NumberGrammar, batch, n_samples: int = 1, tempe
     The sampler's noise is a pure function of (``seed``, position, the row's seed,
     sample index), so a row's samples do not depend on the rows batched with it.
 
+    Parameters
+    ----------
+    model : RegressionLM
+    grammar : NumberGrammar
+    batch : Batch
+        Left-padded prompts (:func:`~lmreg.batching.collate`) on the model's device.
+    n_samples : int, default=1
+        Samples per row; the prompt's KV cache is shared between them.
+    temperature : float, default=1.0
+    greedy : bool, default=False
+        Pick the most likely allowed token at each position (one sample per row).
+    seed : int, default=0
+    row_seeds : LongTensor [B] or None, default=None
+        One seed per row; ``None`` means ``0 .. B-1``.
+
     Returns
     -------
     tokens : LongTensor [B, n_samples, length]
     logprob : Tensor [B, n_samples]
         Sum over positions of the chosen tokens' log-probabilities.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from lmreg.backbone import BackboneConfig, RegressionLM, build_backbone
+    >>> _ = torch.manual_seed(0)
+    >>> cfg = BackboneConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
+    >>> model = RegressionLM(build_backbone(cfg, 20 + 10), 20, 10).eval()
+    >>> allowed = np.zeros((2, 10), dtype=bool)
+    >>> allowed[0, :2] = allowed[1, 2:] = True  # position 0: ids 0-1; position 1: ids 2-9
+    >>> grammar = NumberGrammar(allowed)
+    >>> from lmreg.batching import Encoded, collate
+    >>> ids = [np.array([2, 5, 3]), np.array([2, 7, 3, 4])]
+    >>> enc = Encoded(ids, [np.zeros(len(r), np.float32) for r in ids],
+    ...               [np.zeros(len(r), np.int8) for r in ids])
+    >>> tokens, logprob = sample_batch(model, grammar, collate(enc, [0, 1], 0), n_samples=4, seed=1)
+    >>> tokens.shape, logprob.shape
+    (torch.Size([2, 4, 2]), torch.Size([2, 4]))
+    >>> bool((tokens[..., 0] < 2).all() and (tokens[..., 1] >= 2).all())  # grammar holds
+    True
+    >>> alone, _ = sample_batch(model, grammar, collate(enc, [1], 0), n_samples=4, seed=1,
+    ...                         row_seeds=torch.tensor([1]))
+    >>> torch.equal(alone[0], tokens[1])  # row 1 samples alike without row 0
+    True
     """
     hidden, cache = model(batch.ids, batch.values, batch.kinds, batch.attention_mask, use_cache=True)
     h = hidden[:, -1]
@@ -127,9 +189,49 @@ def sample_tokens(model, enc: Encoded, grammar: NumberGrammar, pad_id: int, n_sa
                   max_sequences: int = 1024, max_rows: int = 64, device="cpu") -> np.ndarray:
     """Decode every encoded row; rows are batched by length (dynamic padding).
 
+    Each row's seed is a hash of its content, so duplicate rows, and the same row
+    in another order or batch, get the same samples. The model is put in eval
+    mode for the call and its mode restored afterwards.
+
+    Parameters
+    ----------
+    model : RegressionLM
+    enc : Encoded
+    grammar : NumberGrammar
+    pad_id : int
+    n_samples, temperature, greedy, seed
+        As in :func:`sample_batch`.
+    max_sequences : int, default=1024
+        Rows times samples decoded together at most.
+    max_rows : int, default=64
+        Prompts per prefill at most.
+    device : str or torch.device, default="cpu"
+
     Returns
     -------
     ndarray [n_rows, n_samples (1 if greedy), length] of number-token ids, in input order.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from lmreg.backbone import BackboneConfig, RegressionLM, build_backbone
+    >>> _ = torch.manual_seed(0)
+    >>> cfg = BackboneConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
+    >>> model = RegressionLM(build_backbone(cfg, 20 + 10), 20, 10).eval()
+    >>> allowed = np.zeros((2, 10), dtype=bool)
+    >>> allowed[0, :2] = allowed[1, 2:] = True  # position 0: ids 0-1; position 1: ids 2-9
+    >>> grammar = NumberGrammar(allowed)
+    >>> ids = [np.array([2, 5, 3]), np.array([2, 7, 3, 4])]
+    >>> enc = Encoded(ids, [np.zeros(len(r), np.float32) for r in ids],
+    ...               [np.zeros(len(r), np.int8) for r in ids])
+    >>> out = sample_tokens(model, enc, grammar, pad_id=0, n_samples=3, seed=1)
+    >>> out.shape, out.dtype
+    ((2, 3, 2), dtype('int64'))
+    >>> swapped = Encoded(enc.ids[::-1], enc.values[::-1], enc.kinds[::-1])
+    >>> np.array_equal(sample_tokens(model, swapped, grammar, 0, n_samples=3, seed=1), out[::-1])
+    True
+    >>> sample_tokens(model, enc, grammar, pad_id=0, greedy=True).shape
+    (2, 1, 2)
     """
     was_training = model.training
     model.eval()
@@ -177,7 +279,22 @@ def decide(samples: np.ndarray, rule="median") -> np.ndarray:
 
 
 def check_rule(rule) -> None:
-    """Raise ValueError unless ``rule`` is a known decision rule or a level in (0, 1)."""
+    """Raise ValueError unless ``rule`` is a known decision rule or a level in (0, 1).
+
+    Parameters
+    ----------
+    rule : {"median", "mean", "mode"} or float
+        A decision rule name, or a quantile level strictly between 0 and 1.
+
+    Examples
+    --------
+    >>> check_rule("median"), check_rule(0.9)
+    (None, None)
+    >>> check_rule(1.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: decision must be one of ('median', 'mean', 'mode') or a quantile level in (0, 1); got 1.5.
+    """
     if isinstance(rule, str):
         if rule not in DECISION_RULES:
             raise ValueError(f"decision must be one of {DECISION_RULES} or a quantile level in (0, 1); "

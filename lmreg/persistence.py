@@ -46,7 +46,35 @@ def _jsonable(value):
 
 
 def save(est, path) -> None:
-    """Write ``est`` to directory ``path`` (created or atomically replaced)."""
+    """Write ``est`` to directory ``path`` (created or atomically replaced).
+
+    The directory holds ``config.json`` and ``model.safetensors`` (see the module
+    docstring); :func:`load` reads it back. ``LMRegressor.save`` calls this.
+
+    Parameters
+    ----------
+    est : LMRegressor
+        A fitted estimator.
+    path : str or path-like
+        Directory to write; missing parents are created, an existing directory is
+        replaced.
+
+    Raises
+    ------
+    sklearn.exceptions.NotFittedError
+        When ``est`` is not fitted.
+
+    Examples
+    --------
+    >>> import os, tempfile, lmreg
+    >>> est = lmreg.LMRegressor(hidden_size=16, num_layers=1, num_heads=2, max_epochs=1,
+    ...                         random_state=0).fit(["a", "b", "c"], [1.0, 2.0, 3.0])
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     save(est, os.path.join(d, "m"))
+    ...     save(est, os.path.join(d, "m"))  # replaces it, leaving no temporary folders
+    ...     sorted(os.listdir(d)), sorted(os.listdir(os.path.join(d, "m")))
+    (['m'], ['config.json', 'model.safetensors'])
+    """
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(est, "model_")

@@ -29,8 +29,24 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z
 class Column:
     """One typed column of a :class:`Table`.
 
-    ``values`` holds floats (NaN = missing) for ``num`` columns and Python strings
-    (``None`` = missing) for ``cat`` and ``text`` columns.
+    Parameters
+    ----------
+    name : str
+        Column name (nested JSON fields read ``parent.child``).
+    kind : {"num", "cat", "text"}
+    values : ndarray of shape (n_rows,)
+        Floats (NaN = missing) for ``num`` columns, Python strings (``None`` =
+        missing) for ``cat`` and ``text`` columns.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"city": ["Oslo", None], "temp": [3.25, None]})
+    >>> city, temp = Serializer().fit(df).transform(df).columns
+    >>> city.kind, city.values.tolist()
+    ('cat', ['Oslo', None])
+    >>> temp.kind, temp.values.dtype, temp.values.tolist()
+    ('num', dtype('float64'), [3.25, nan])
     """
 
     name: str
@@ -40,7 +56,28 @@ class Column:
 
 @dataclass
 class Table:
-    """Typed columns of equal length, in a fixed order."""
+    """Typed columns of equal length, in a fixed order.
+
+    Built by :meth:`Serializer.transform` (columns in the fitted order) and read
+    column-wise by :class:`~lmreg.tokenizer.InputTokenizer`; ``len(table)`` is the
+    number of rows.
+
+    Parameters
+    ----------
+    columns : list of Column
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> s = Serializer().fit(pd.DataFrame({"city": ["Oslo", "Rome"], "temp": [3.25, 18.0]}))
+    >>> table = s.transform([{"temp": 7.0, "wind": 3}])  # "wind" unseen, "city" absent
+    >>> len(table), [(c.name, c.kind) for c in table.columns]
+    (1, [('city', 'cat'), ('temp', 'num')])
+    >>> s.render(table)
+    ['city: <missing> | temp: 7']
+    >>> len(Table())
+    0
+    """
 
     columns: list[Column] = field(default_factory=list)
 

@@ -51,12 +51,37 @@ class QuantileNormal:
     its knots, so it saves as JSON. Ties are averaged the way scikit-learn's
     ``QuantileTransformer`` does, so a column that is mostly zero maps zero to
     the middle of its tied mass.
+
+    Parameters
+    ----------
+    n_quantiles : int, default=256
+        Knots of the map, at evenly spaced levels in ``[0, 1]``.
+
+    Attributes
+    ----------
+    quantiles_ : ndarray of shape (n_quantiles,)
+        Empirical quantiles of the finite fitted values (zeros if there were none).
+    references_ : ndarray of shape (n_quantiles,)
+        Their levels, ``linspace(0, 1, n_quantiles)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> q = QuantileNormal(n_quantiles=5).fit(np.array([0.0, 1.0, 2.0, 3.0, 1e6, np.nan]))
+    >>> q.quantiles_.tolist()
+    [0.0, 1.0, 2.0, 3.0, 1000000.0]
+    >>> q.transform(np.array([2.0, 0.0, 1e6, 1e9, np.nan])).round(2).tolist()  # 1e9 clipped
+    [0.0, -3.72, 3.72, 3.72, nan]
+    >>> zeros = QuantileNormal().fit(np.array([0.0] * 8 + [1.0, 5.0]))
+    >>> zeros.transform(np.array([0.0, 5.0])).round(2).tolist()  # 0 sits mid-way in its ties
+    [-0.28, 3.72]
     """
 
     def __init__(self, n_quantiles: int = 256):
         self.n_quantiles = n_quantiles
 
     def fit(self, x: np.ndarray) -> "QuantileNormal":
+        """Store the quantiles of the finite values of ``x`` (NaN and inf are ignored)."""
         x = x[np.isfinite(x)]
         refs = np.linspace(0.0, 1.0, self.n_quantiles)
         self.quantiles_ = np.quantile(x, refs) if len(x) else np.zeros_like(refs)
@@ -64,6 +89,7 @@ class QuantileNormal:
         return self
 
     def transform(self, x: np.ndarray) -> np.ndarray:
+        """Map ``x`` to z-scores in about ``[-3.72, 3.72]``; NaN stays NaN."""
         q, r = self.quantiles_, self.references_
         x = np.clip(x, q[0], q[-1])  # also tames +-inf; NaN stays NaN
         u = 0.5 * (np.interp(x, q, r) - np.interp(-x, -q[::-1], -r[::-1]))

@@ -110,7 +110,7 @@ def test_evaluate_prints_the_metrics(data, fitted, capsys):
      "text, log10_retweets"),
     (["fit", "{d}/data.txt", "--target", TARGET, "--out", "{d}/m"], "unsupported file extension '.txt'"),
     (["fit", "{d}/data.csv", "--target", TARGET, "--out", "{d}/m", "--param", "hiden_size=32"],
-     "unknown parameter 'hiden_size' in --param (did you mean 'hidden_size'?); valid names: batch_size,"),
+     "unknown parameter 'hiden_size' in --param (did you mean 'hidden_size'?); valid names: backbone, batch_size,"),
     (["fit", "{d}/data.csv", "--target", TARGET, "--out", "{d}/m", "--param", "hidden_size"],
      "--param expects NAME=VALUE"),
     (["fit", "{d}/data.csv", "--target", TARGET, "--out", "{d}/m", "--time", "3", "--param", "max_time=3"],

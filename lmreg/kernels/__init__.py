@@ -24,7 +24,30 @@ __all__ = ["allowed_logits", "allowed_logprobs", "decode_step", "gumbel_noise", 
 
 
 def backend_for(tensor: torch.Tensor) -> str:
-    """``"triton"`` or ``"reference"``: which implementation serves this tensor."""
+    """``"triton"`` or ``"reference"``: which implementation serves this tensor.
+
+    Decided by the tensor's device and the ``LMREG_KERNELS`` environment variable
+    (see the module docstring).
+
+    Raises
+    ------
+    ValueError
+        When ``LMREG_KERNELS`` is not ``auto``, ``triton`` or ``reference``.
+    RuntimeError
+        For ``LMREG_KERNELS=triton`` on a CPU tensor without ``TRITON_INTERPRET=1``.
+
+    Examples
+    --------
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"LMREG_KERNELS": "auto"}):
+    ...     backend_for(torch.zeros(1))  # CPU tensors: the torch reference
+    'reference'
+    >>> with mock.patch.dict(os.environ, {"LMREG_KERNELS": "fast"}):
+    ...     backend_for(torch.zeros(1))
+    Traceback (most recent call last):
+    ...
+    ValueError: LMREG_KERNELS must be auto, triton or reference; got 'fast'.
+    """
     mode = os.environ.get("LMREG_KERNELS", "auto")
     if mode not in ("auto", "triton", "reference"):
         raise ValueError(f"LMREG_KERNELS must be auto, triton or reference; got {mode!r}.")
@@ -46,7 +69,21 @@ def backend_for(tensor: torch.Tensor) -> str:
 
 def decode_step(hidden, weight, bias, allowed, temperature=1.0, noise=None, seed=None,
                 row_seeds=None, return_probs=False):
-    """Sample (or pick greedily) one number token per row; see ``reference.decode_step``."""
+    """Sample (or pick greedily) one number token per row; see ``reference.decode_step``.
+
+    Same arguments and results as :func:`lmreg.kernels.reference.decode_step`, served
+    by the backend :func:`backend_for` picks for ``hidden``.
+
+    Examples
+    --------
+    >>> weight = torch.eye(4)  # logits = hidden over a vocabulary of 4 ids
+    >>> hidden = torch.tensor([[0.0, 5.0, 1.0, 9.0], [3.0, 0.0, 2.0, 0.0]])
+    >>> tokens, logprob, _ = decode_step(hidden, weight, None, torch.tensor([0, 2]), temperature=0)
+    >>> tokens.tolist()  # the best *allowed* id: 1 and 3 score higher but are not allowed
+    [2, 0]
+    >>> [round(p, 4) for p in logprob.exp().tolist()]
+    [0.7311, 0.7311]
+    """
     if backend_for(hidden) == "triton":
         from .fused_decode_step import decode_step as fused
 
@@ -56,7 +93,19 @@ def decode_step(hidden, weight, bias, allowed, temperature=1.0, noise=None, seed
 
 
 def allowed_logprobs(hidden, weight, bias, allowed, targets, temperature=1.0):
-    """Differentiable log-probs of targets over the allowed ids; see ``reference``."""
+    """Differentiable log-probs of targets over the allowed ids; see ``reference``.
+
+    Same arguments and result as :func:`lmreg.kernels.reference.allowed_logprobs`,
+    served by the backend :func:`backend_for` picks for ``hidden``.
+
+    Examples
+    --------
+    >>> hidden = torch.tensor([[0.0, 5.0, 1.0, 9.0], [3.0, 0.0, 2.0, 0.0]])
+    >>> allowed = torch.tensor([0, 2])
+    >>> lp = allowed_logprobs(hidden, torch.eye(4), None, allowed, targets=torch.tensor([1, 1]))
+    >>> [round(p, 4) for p in lp.exp().tolist()]  # targets index allowed: both are id 2
+    [0.7311, 0.2689]
+    """
     if backend_for(hidden) == "triton":
         from .fused_logprob import allowed_logprobs as fused
 

@@ -27,6 +27,14 @@ def allowed_logits(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
     Returns
     -------
     Tensor [N, A], float32
+
+    Examples
+    --------
+    >>> weight, bias = torch.eye(4), torch.tensor([0.0, 0.0, 10.0, 0.0])
+    >>> hidden = torch.tensor([[1.0, 2.0, 3.0, 4.0]], dtype=torch.float16)
+    >>> logits = allowed_logits(hidden, weight, bias, torch.tensor([3, 2]))
+    >>> logits.tolist(), logits.dtype  # columns follow the order of allowed
+    ([[4.0, 13.0]], torch.float32)
     """
     logits = hidden.float() @ weight.index_select(0, allowed).float().t()
     if bias is not None:
@@ -38,7 +46,17 @@ _M32 = 0xFFFFFFFF
 
 
 def mix32(x: torch.Tensor) -> torch.Tensor:
-    """murmur3's 32-bit finaliser on int64 tensors holding values in [0, 2**32)."""
+    """murmur3's 32-bit finaliser on int64 tensors holding values in [0, 2**32).
+
+    Only the low 32 bits of the input count; the result is in ``[0, 2**32)``.
+
+    Examples
+    --------
+    >>> mix32(torch.tensor([0, 1, 2, 2**32 - 1])).tolist()
+    [0, 1364076727, 821347078, 2180083513]
+    >>> mix32(torch.tensor([1 + 2**32])).tolist()  # same low 32 bits as 1
+    [1364076727]
+    """
     x = x & _M32
     x = x ^ (x >> 16)
     x = (x * 0x85EBCA6B) & _M32  # int64 products wrap, their low 32 bits stay exact
@@ -52,6 +70,28 @@ def counter_gumbel(seed: int, row_seeds: torch.Tensor, n_cols: int) -> torch.Ten
 
     A counter-based generator: a row's noise does not depend on which other rows share
     its batch or in which order, so sampled predictions are invariant to batching.
+
+    Parameters
+    ----------
+    seed : int
+        One per decode step.
+    row_seeds : LongTensor [N]
+        One per row.
+    n_cols : int
+
+    Returns
+    -------
+    Tensor [N, n_cols], float32
+
+    Examples
+    --------
+    >>> noise = counter_gumbel(7, torch.tensor([10, 11, 12]), n_cols=5)
+    >>> noise.shape, noise.dtype
+    (torch.Size([3, 5]), torch.float32)
+    >>> torch.equal(counter_gumbel(7, torch.tensor([12]), 5)[0], noise[2])  # row 12 alone
+    True
+    >>> torch.equal(counter_gumbel(8, torch.tensor([12]), 5)[0], noise[2])  # another seed
+    False
     """
     cols = torch.arange(n_cols, device=row_seeds.device, dtype=torch.int64)
     key = mix32(torch.full_like(row_seeds, int(seed) & _M32) ^ mix32(row_seeds.long()))
@@ -61,7 +101,18 @@ def counter_gumbel(seed: int, row_seeds: torch.Tensor, n_cols: int) -> torch.Ten
 
 
 def gumbel_noise(shape, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
-    """Standard Gumbel noise ``-log(-log(U))`` (float32), U uniform on (0, 1)."""
+    """Standard Gumbel noise ``-log(-log(U))`` (float32), U uniform on (0, 1).
+
+    ``U`` is clamped to ``[1e-10, 1 - 1e-7]``, so the noise is always finite.
+
+    Examples
+    --------
+    >>> noise = gumbel_noise((10000,), generator=torch.Generator().manual_seed(0))
+    >>> noise.dtype, bool(torch.isfinite(noise).all())
+    (torch.float32, True)
+    >>> abs(noise.mean().item() - 0.5772) < 0.05  # the Gumbel mean: Euler's constant
+    True
+    """
     u = torch.rand(shape, generator=generator, device=device, dtype=torch.float32)
     u = u.clamp_(1e-10, 1.0 - 1e-7)
     return -torch.log(-torch.log(u))
@@ -89,6 +140,24 @@ def decode_step(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
         ``softmax(logits)`` when ``temperature == 0``).
     probs : Tensor [N, A] or None
         The distribution over ``allowed`` when ``return_probs``.
+
+    Examples
+    --------
+    >>> weight = torch.eye(4)  # logits = hidden over a vocabulary of 4 ids
+    >>> hidden = torch.tensor([[0.0, 5.0, 1.0, 9.0], [3.0, 0.0, 2.0, 0.0]])
+    >>> allowed = torch.tensor([0, 2])
+    >>> tokens, logprob, probs = decode_step(hidden, weight, None, allowed, return_probs=True)
+    >>> tokens.tolist(), probs.shape  # neither noise nor seed: greedy
+    ([2, 0], torch.Size([2, 2]))
+    >>> torch.allclose(probs.sum(dim=1), torch.ones(2))
+    True
+    >>> many, _, _ = decode_step(hidden.repeat(50, 1), weight, None, allowed, seed=3)
+    >>> sorted(set(many.tolist()))  # sampled: both allowed ids occur, nothing else
+    [0, 2]
+    >>> pair, _, _ = decode_step(hidden, weight, None, allowed, seed=3)
+    >>> alone, _, _ = decode_step(hidden[1:], weight, None, allowed, seed=3, row_seeds=torch.tensor([1]))
+    >>> alone.item() == pair[1].item()  # row 1's draw does not depend on row 0
+    True
     """
     logits = allowed_logits(hidden, weight, bias, allowed)
     if temperature > 0:
@@ -123,6 +192,16 @@ def allowed_logprobs(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Ten
     Returns
     -------
     Tensor [N], float32: ``log softmax(logits / T)[targets]``.
+
+    Examples
+    --------
+    >>> hidden = torch.tensor([[0.0, 5.0, 1.0, 9.0]], requires_grad=True)
+    >>> lp = allowed_logprobs(hidden, torch.eye(4), None, torch.tensor([0, 2]), torch.tensor([1]))
+    >>> round(lp.exp().item(), 4)  # softmax([0, 1])[1]
+    0.7311
+    >>> lp.sum().backward()
+    >>> [round(g, 4) for g in hidden.grad[0].tolist()]  # no gradient through disallowed ids
+    [-0.2689, 0.0, 0.2689, 0.0]
     """
     logits = allowed_logits(hidden, weight, bias, allowed)
     if temperature != 1.0:

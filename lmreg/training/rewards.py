@@ -165,3 +165,51 @@ def trl_reward(name_or_fn, **params):
 
     reward.__name__ = getattr(fn, "__name__", "reward")
     return reward
+
+
+def model_reward(estimator, make_row=None, transform=None):
+    """A fitted :class:`~lmreg.LMRegressor` as a learned reward model in TRL's signature.
+
+    RL engineers train lmreg on (prompt, completion) -> score data, then hand the
+    returned function to a TRL trainer as ``reward_funcs``: each completion's reward is
+    the estimator's prediction for its row.
+
+    Parameters
+    ----------
+    estimator : fitted LMRegressor
+    make_row : callable, optional
+        ``make_row(prompt, completion, **columns) -> row`` (any input lmreg accepts);
+        default ``{"prompt": prompt, "completion": completion}``. Chat-format
+        prompts and completions (lists of messages) are reduced to their last message's text.
+    transform : callable, optional
+        Applied to the predictions (e.g. a standardisation).
+
+    Examples
+    --------
+    >>> from lmreg import LMRegressor
+    >>> rows = [{"prompt": "rate", "completion": "good " * k} for k in range(1, 21)]
+    >>> est = LMRegressor(max_time=3, random_state=0).fit(rows, list(range(1, 21)))
+    >>> reward = model_reward(est)
+    >>> scores = reward(prompts=["rate", "rate"], completions=["good", "good good good"])
+    >>> len(scores), all(isinstance(s, float) for s in scores)
+    (2, True)
+    """
+    def text(x):
+        return x if isinstance(x, str) else x[-1]["content"]
+
+    def build(prompt, completion, **columns):
+        return {"prompt": text(prompt), "completion": text(completion)}
+
+    make_row = make_row or build
+
+    def reward(prompts, completions, **kwargs):
+        per_row = [{k: v[i] for k, v in kwargs.items() if isinstance(v, (list, tuple))}
+                   for i in range(len(completions))]
+        rows = [make_row(p, c, **cols) for p, c, cols in zip(prompts, completions, per_row)]
+        pred = np.asarray(estimator.predict(rows), dtype=float)
+        if transform is not None:
+            pred = np.asarray(transform(pred), dtype=float)
+        return [float(v) for v in pred]
+
+    reward.__name__ = "lmreg_model_reward"
+    return reward

@@ -1,0 +1,56 @@
+"""Multi-task fitting: one model on several datasets, targets scaled per task."""
+
+import numpy as np
+import pytest
+
+import lmreg
+from lmreg import LMRegressor
+from lmreg.tasks import TaskScaler
+
+
+def _two_tasks(spelled_numbers, n=300):
+    """The same spelled numbers as two tasks whose targets differ by scale and offset."""
+    X, y = spelled_numbers
+    rows, targets = [], []
+    for i in range(n):
+        task = "small" if i % 2 else "large"
+        rows.append({"task": task, "text": X[i]})
+        targets.append(y[i] / 100.0 if task == "small" else 5e4 + 100.0 * y[i])
+    return rows, np.array(targets)
+
+
+def test_scaler_round_trip_and_errors():
+    X = [{"task": t} for t in "aabbb"]
+    y = np.array([1.0, 3.0, 10.0, 20.0, 40.0])
+    s = TaskScaler("task").fit(X, y)
+    np.testing.assert_allclose(s.inverse(X, s.transform(X, y)), y)
+    samples = np.stack([s.transform(X, y)] * 3, axis=1)            # [n, S]
+    np.testing.assert_allclose(s.inverse(X, samples), np.stack([y] * 3, axis=1))
+    with pytest.raises(ValueError, match="unknown task"):
+        s.transform([{"task": "c"}], [1.0])
+    with pytest.raises(ValueError, match="is not a column"):
+        TaskScaler("name").fit(X, y)
+    with pytest.raises(ValueError, match="missing values"):
+        TaskScaler("task").fit([{"task": "a"}, {"task": None}], [1.0, 2.0])
+
+
+def test_one_model_learns_two_tasks_on_their_own_scales(spelled_numbers, tmp_path):
+    X, y = _two_tasks(spelled_numbers)
+    est = LMRegressor(task_column="task", max_time=None, max_epochs=40, random_state=0, n_samples=8)
+    est.fit(X[:250], y[:250])
+    pred, y_test = est.predict(X[250:]), y[250:]
+    task_train = np.array([r["task"] for r in X[:250]])
+    task_test = np.array([r["task"] for r in X[250:]])
+    # Each task's predictions land on its own scale ...
+    assert pred[task_test == "small"].max() < 20 and pred[task_test == "large"].min() > 4e4
+    # ... and track its targets far better than that task's training mean does.
+    for task in ("small", "large"):
+        m = task_test == task
+        mean_mae = np.abs(y_test[m] - y[:250][task_train == task].mean()).mean()
+        assert np.abs(pred[m] - y_test[m]).mean() < 0.5 * mean_mae
+    q = est.predict_quantiles(X[250:260], [0.1, 0.9])
+    assert (q[:, 0] <= q[:, 1]).all()
+    est.save(tmp_path / "m")
+    np.testing.assert_allclose(lmreg.load(tmp_path / "m").predict(X[250:260]), est.predict(X[250:260]))
+    with pytest.raises(ValueError, match="unknown task"):
+        est.predict([{"task": "other", "text": "one"}])
