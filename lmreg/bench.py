@@ -49,11 +49,16 @@ def environment(threads: int) -> dict:
 
     from . import __version__
 
+    here = Path(__file__).parent
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, check=False, cwd=Path(__file__).parent).stdout.strip()
+                                text=True, check=False, cwd=here).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                    capture_output=True, text=True, check=False, cwd=here).stdout.strip())
     except OSError:
-        commit = ""
+        commit, dirty = "", False
+    if commit and dirty:
+        commit += "+uncommitted"
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
     return {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "gpu": gpu,
             "threads": threads, "python": platform.python_version(), "torch": torch.__version__,
@@ -143,8 +148,11 @@ def evaluate(name, X, y, Xt, yt, *, params=None, max_time=600.0, threads=1, seed
 
 
 def run_benchmark(datasets=None, models=MODELS, *, max_time=600.0, threads=1, seed=0, n_samples=16,
-                  params=None, out="benchmarks/results/accuracy.json", verbose=True) -> list:
+                  params=None, out="benchmarks/results/accuracy.json", train_rows=None, test_rows=None,
+                  verbose=True) -> list:
     """Run ``models`` on ``datasets`` (default: all bundled); returns the records.
+
+    ``train_rows`` / ``test_rows`` keep only the first rows of each split (quick runs).
 
     ``lgbm`` is skipped with a note when LightGBM is not installed. Records are
     appended to ``out`` (JSON, rewritten after each) when it is given.
@@ -158,8 +166,8 @@ def run_benchmark(datasets=None, models=MODELS, *, max_time=600.0, threads=1, se
     env = environment(threads)
     records = []
     for ds in names:
-        X, y = load_dataset(ds, "train")
-        Xt, yt = load_dataset(ds, "test")
+        X, y = load_dataset(ds, "train", max_rows=train_rows)
+        Xt, yt = load_dataset(ds, "test", max_rows=test_rows)
         for name in models:
             try:
                 rec = evaluate(name, X, y, Xt, yt, params=params, max_time=max_time, threads=threads,
@@ -168,7 +176,8 @@ def run_benchmark(datasets=None, models=MODELS, *, max_time=600.0, threads=1, se
                 if verbose:
                     print(f"{ds:20s} {name:12s} skipped: {err}", flush=True)
                 continue
-            rec.update(dataset=ds, max_time=max_time if name == "lmreg" else None, env=env)
+            rec.update(dataset=ds, max_time=max_time if name == "lmreg" else None, env=env,
+                       train_rows=train_rows, test_rows=test_rows)
             records.append(rec)
             if verbose:
                 print(f"{ds:20s} {name:12s} R2 {rec['r2']:7.3f}  MAE {rec['mae']:.4g}  fit {rec['fit_s']:.1f}s"
@@ -211,13 +220,15 @@ def main(argv=None) -> int:
     p.add_argument("--n-samples", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--param", nargs="*", default=[], help="LMRegressor parameters as name=value")
+    p.add_argument("--train-rows", type=int, default=None, help="keep the first N training rows")
+    p.add_argument("--test-rows", type=int, default=None, help="keep the first N test rows")
     p.add_argument("--out", default="benchmarks/results/accuracy.json")
     p.add_argument("--markdown", default=None, help="also write the table to this file")
     p.add_argument("--plots", default=None, help="folder for the PNG plots (needs matplotlib)")
     args = p.parse_args(argv)
     records = run_benchmark(args.datasets, args.models, max_time=args.max_time, threads=args.threads,
                             seed=args.seed, n_samples=args.n_samples, params=parse_params(args.param),
-                            out=args.out)
+                            out=args.out, train_rows=args.train_rows, test_rows=args.test_rows)
     table = markdown_table(records)
     print("\n" + table)
     if args.markdown:

@@ -175,6 +175,10 @@ class LMRegressor(RegressorMixin, BaseEstimator):
         True when the model did not beat the median of the training targets on
         validation rows; predictions are then that median (samples come from the
         training targets).
+    pretrained_ : PretrainedSource or None
+        Where the pretrained backbone was found and its kind (None from scratch).
+    tasks_ : TaskScaler or None
+        Per-task target scaling, when ``task_column`` is set.
     n_features_in_ : int
     feature_names_in_ : ndarray of str, only when X is a DataFrame
 

@@ -1,0 +1,65 @@
+"""The benchmark harness: every model, JSON + markdown + plots, and the CLI entry point."""
+
+import json
+
+import numpy as np
+import pytest
+
+from lmreg.baselines import BASELINES, TabularFeatures, make_baseline
+from lmreg.bench import MODELS, markdown_table, run_benchmark
+from lmreg.cli import main
+from lmreg.datasets import load_dataset
+
+
+def test_every_baseline_fits_mixed_rows():
+    X, y = load_dataset("tweets_engagement", max_rows=300)   # text + datetime + category
+    Xt, _ = load_dataset("tweets_engagement", "test", max_rows=20)
+    for name in BASELINES:
+        pred = make_baseline(name).fit(X, y).predict(Xt)
+        assert pred.shape == (20,) and np.isfinite(pred).all(), name
+    with pytest.raises(ValueError, match="unknown baseline"):
+        make_baseline("xgboost")
+
+
+def test_tabular_features_mark_categories_and_embed_text():
+    X, _ = load_dataset("tweets_engagement", max_rows=200)
+    f = TabularFeatures(svd_components=4).fit(X)
+    F = f.transform(X)
+    assert F.shape == (200, len(f.categorical_mask_)) and f.categorical_mask_.any()
+    # unseen category -> NaN, not an error
+    unseen = X.head(1).copy()
+    unseen["source"] = "never seen"
+    col = int(np.flatnonzero(f.categorical_mask_)[0])
+    assert np.isnan(f.transform(unseen)[0, col])
+
+
+def test_run_writes_records_table_and_plots(tmp_path):
+    out = tmp_path / "acc.json"
+    records = run_benchmark(["diabetes"], models=list(MODELS), max_time=4, n_samples=4, out=str(out),
+                            train_rows=200, test_rows=40, verbose=False)
+    saved = json.loads(out.read_text())
+    assert [r["model"] for r in saved] == list(MODELS) == [r["model"] for r in records]
+    for r in saved:
+        assert {"r2", "spearman", "rmse", "mae", "fit_s", "predict_s", "peak_mb", "env"} <= set(r)
+        assert r["env"]["threads"] == 1 and r["n_train"] == 200 and r["n_test"] == 40
+    lm = saved[0]
+    assert {"crps", "coverage80", "reliability", "steps", "y_test", "pred"} <= set(lm)
+    assert len(lm["pred"]) == 40 and set(lm["reliability"]) >= {"0.1", "0.5", "0.9"}
+    table = markdown_table(saved).splitlines()
+    assert len(table) == 2 + len(MODELS) and table[2].startswith("| diabetes | lmreg |")
+    from lmreg.plots import plot_all
+
+    paths = plot_all(saved, tmp_path / "img")
+    assert [p.name for p in paths] == ["r2_by_dataset.png", "pred_vs_actual.png", "reliability.png",
+                                       "time_vs_accuracy.png"]
+    assert all(p.stat().st_size > 5000 for p in paths)
+
+
+def test_cli_bench(tmp_path, capsys):
+    out, md = tmp_path / "b.json", tmp_path / "b.md"
+    code = main(["bench", "--datasets", "diabetes", "--models", "mean", "ridge_tfidf",
+                 "--out", str(out), "--markdown", str(md)])
+    assert code == 0
+    assert len(json.loads(out.read_text())) == 2 and md.read_text().startswith("| dataset |")
+    assert main(["bench", "--models", "nope"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
