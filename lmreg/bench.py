@@ -42,7 +42,14 @@ RELIABILITY_LEVELS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 
 def environment(threads: int) -> dict:
-    """Machine, thread count, library versions and git commit of this run."""
+    """Machine, thread count, library versions and git commit of this run.
+
+    Examples
+    --------
+    >>> env = environment(threads=1)
+    >>> env["threads"], sorted(env)[:3]
+    (1, ['commit', 'cpus', 'gpu'])
+    """
     import sklearn
     import torch
     import transformers
@@ -126,7 +133,17 @@ def _lmreg_extras(est, Xt, yt) -> dict:
 
 
 def evaluate(name, X, y, Xt, yt, *, params=None, max_time=600.0, threads=1, seed=0, n_samples=16):
-    """Fit one model on ``(X, y)``, score it on ``(Xt, yt)``; returns the record."""
+    """Fit one model on ``(X, y)``, score it on ``(Xt, yt)``; returns the record.
+
+    Examples
+    --------
+    >>> from lmreg import load_dataset
+    >>> X, y = load_dataset("diabetes")
+    >>> Xt, yt = load_dataset("diabetes", "test")
+    >>> rec = evaluate("hgb", X, y, Xt, yt)
+    >>> rec["model"], rec["n_test"], rec["r2"] > 0.2
+    ('hgb', 88, True)
+    """
     from threadpoolctl import threadpool_limits
 
     est = _make(name, params or {}, max_time, threads, seed, n_samples)
@@ -192,7 +209,10 @@ def run_benchmark(datasets=None, models=MODELS, *, max_time=600.0, threads=1, se
 
 
 def markdown_table(records) -> str:
-    """One markdown row per record, grouped by dataset; the best R^2 of each dataset in bold."""
+    """One markdown row per record, grouped by dataset; the best R^2 of each dataset in bold.
+
+    Example: the module docstring.
+    """
     cols = "| dataset | model | R^2 | Spearman | RMSE | MAE | CRPS | cov80 | fit s | predict s | peak MB |"
     lines = [cols, "|" + "---|" * 2 + "---:|" * 9]
     best = {}
@@ -210,6 +230,14 @@ def markdown_table(records) -> str:
 
 
 def main(argv=None) -> int:
+    """``lmreg bench``: parse the command line, run, print (and write) the table and plots.
+
+    Examples
+    --------
+    >>> main(["--datasets", "diabetes", "--models", "mean", "--out", ""])  # doctest: +ELLIPSIS
+    diabetes             mean         R2  ...
+    0
+    """
     from .cli import parse_params
 
     p = argparse.ArgumentParser(prog="lmreg bench", description=__doc__.splitlines()[0])

@@ -62,7 +62,13 @@ CAUSAL_PROMPT_SUFFIX = "\nvalue:"
 
 @dataclass
 class PretrainedSource:
-    """Where a pretrained backbone lives and what kind it is."""
+    """Where a pretrained backbone lives and what kind it is.
+
+    Examples
+    --------
+    >>> PretrainedSource("smollm2", "/models/smollm2", "model.gguf", "causal").load_kwargs()
+    {'local_files_only': True, 'gguf_file': 'model.gguf'}
+    """
 
     name: str                 # what the user passed (a shortcut or a path)
     path: str                 # local directory
@@ -134,6 +140,21 @@ class TextTokenizer:
 
     Rows arrive as a :class:`~lmreg.serialize.Table` whose numbers are already text
     (``Serializer(numeric="text")``) and are rendered as ``name: value | ...``.
+
+    Examples
+    --------
+    >>> from tokenizers import Tokenizer, models, pre_tokenizers
+    >>> from transformers import PreTrainedTokenizerFast
+    >>> from lmreg.serialize import Serializer
+    >>> vocab = {w: i for i, w in enumerate(["<pad>", "<unk>", "size", ":", "3", "4"])}
+    >>> core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    >>> core.pre_tokenizer = pre_tokenizers.Whitespace()
+    >>> hf = PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", unk_token="<unk>")
+    >>> rows = [{"size": 3}, {"size": 4}]
+    >>> tok = TextTokenizer(hf, Serializer(numeric="text").fit(rows), max_length=16)
+    >>> ids, values, kinds = tok.encode(tok.serializer.transform(rows))
+    >>> ids[1].tolist(), tok.pad_id
+    ([2, 3, 5], 0)
     """
 
     def __init__(self, hf_tokenizer, serializer, max_length: int, suffix: str = ""):
@@ -164,7 +185,11 @@ class TextTokenizer:
 
 
 def make_text_tokenizer(source: PretrainedSource, serializer, max_length: int) -> TextTokenizer:
-    """The backbone's own tokenizer, cut to what both lmreg and the model accept."""
+    """The backbone's own tokenizer, cut to what both lmreg and the model accept.
+
+    Causal LMs get :data:`CAUSAL_PROMPT_SUFFIX` after each row, so the number reads as
+    the continuation of the text. ``build_pretrained_model`` shows a full example.
+    """
     from transformers import AutoTokenizer
 
     hf = AutoTokenizer.from_pretrained(source.path, **source.load_kwargs())
@@ -174,7 +199,13 @@ def make_text_tokenizer(source: PretrainedSource, serializer, max_length: int) -
 
 
 def symbol_text(symbol: str) -> str:
-    """Text form of a codec symbol: ``<d7>`` -> ``7``, ``<E-3>`` -> ``e-3``, ``<+>`` -> ``+``."""
+    """Text form of a codec symbol, used to find its native tokens.
+
+    Examples
+    --------
+    >>> [symbol_text(s) for s in ("<d7>", "<E-3>", "<+>")]
+    ['7', 'e-3', '+']
+    """
     s = symbol.strip("<>")
     if s.startswith("d") and s[1:].isdigit():
         return s[1:]
@@ -201,8 +232,8 @@ class EncoderRegressionLM(RegressionLM):
     """A pretrained encoder reads the prompt; a small causal decoder writes the number."""
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, n_number_tokens: int):
-        emb = nn.Embedding(n_number_tokens, decoder.config.hidden_size)
-        super().__init__(decoder, 0, n_number_tokens, value_embedding=False, number_embedding=emb)
+        # The decoder's own vocabulary is exactly the number tokens (no input tokens).
+        super().__init__(decoder, 0, n_number_tokens, value_embedding=False)
         self.encoder = encoder
         self.proj = nn.Linear(encoder.config.hidden_size if hasattr(encoder.config, "hidden_size")
                               else encoder.config.d_model, decoder.config.hidden_size)
@@ -218,6 +249,14 @@ class EncoderRegressionLM(RegressionLM):
 
 @dataclass
 class LoraSettings:
+    """LoRA knobs passed to ``peft`` (``r=0``: no adapters, every weight trains).
+
+    Examples
+    --------
+    >>> LoraSettings(r=4).alpha
+    16.0
+    """
+
     r: int = 8
     alpha: float = 16.0
     dropout: float = 0.05
@@ -252,7 +291,34 @@ def _quiet_loading():
 
 def build_pretrained_model(source: PretrainedSource, tokenizer, symbols, number_tokens: str,
                            lora: LoraSettings, decoder_config: BackboneConfig, seed: int = 0) -> RegressionLM:
-    """The regressor's model around a pretrained trunk (see the module docstring)."""
+    """The regressor's model around a pretrained trunk (see the module docstring).
+
+    Examples
+    --------
+    A tiny random Llama saved locally stands in for a real checkpoint:
+
+    >>> import tempfile
+    >>> from tokenizers import Tokenizer, models, pre_tokenizers
+    >>> from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    >>> from lmreg.serialize import Serializer
+    >>> words = ["<pad>", "<unk>", "x", ":", "value"] + [str(d) for d in range(10)]
+    >>> core = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    >>> core.pre_tokenizer = pre_tokenizers.Whitespace()
+    >>> hf = PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", unk_token="<unk>")
+    >>> path = tempfile.mkdtemp()
+    >>> cfg = LlamaConfig(vocab_size=len(words), hidden_size=16, num_hidden_layers=1,
+    ...                   num_attention_heads=2, intermediate_size=32)
+    >>> LlamaForCausalLM(cfg).save_pretrained(path); hf.save_pretrained(path)  # doctest: +ELLIPSIS
+    (...)
+    >>> source = resolve_backbone(path)
+    >>> tok = make_text_tokenizer(source, Serializer(numeric="text").fit([{"x": 1}]), 64)
+    >>> model = build_pretrained_model(source, tok.hf, [f"<d{d}>" for d in range(10)], "native",
+    ...                                LoraSettings(r=2), BackboneConfig())
+    >>> source.kind, model.head.weight.shape, len(lora_state(model)) > 0
+    ('causal', torch.Size([10, 16]), True)
+    >>> sorted(trainable_state(model))[:2]
+    ['backbone.layers.0.self_attn.q_proj.lora_A.default.weight', 'backbone.layers.0.self_attn.q_proj.lora_B.default.weight']
+    """
     with _quiet_loading():
         return _build(source, tokenizer, symbols, number_tokens, lora, decoder_config, seed)
 
@@ -295,14 +361,14 @@ def trainable_state(model: nn.Module) -> dict:
 
     With LoRA that is the adapters plus lmreg's own number embedding, head (and, for
     encoders, projection and decoder); the frozen pretrained weights are reloaded
-    from their source.
+    from their source. Example: :func:`build_pretrained_model`.
     """
     names = {n for n, p in model.named_parameters() if p.requires_grad}
     return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if k in names}
 
 
 def lora_state(model: nn.Module) -> dict:
-    """Only the LoRA adapter tensors (for inspection and tests)."""
+    """Only the LoRA adapter tensors (for inspection and tests); see :func:`build_pretrained_model`."""
     return {k: v for k, v in model.state_dict().items() if "lora_" in k}
 
 

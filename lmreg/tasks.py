@@ -12,8 +12,8 @@ Examples
 >>> import numpy as np
 >>> X = [{"task": "a", "x": 1}, {"task": "a", "x": 2}, {"task": "b", "x": 1}, {"task": "b", "x": 2}]
 >>> s = TaskScaler("task").fit(X, np.array([1.0, 3.0, 100.0, 300.0]))
->>> s.transform(X, np.array([1.0, 3.0, 100.0, 300.0])).tolist()
-[-1.0, 1.0, -1.0, 1.0]
+>>> s.transform(X, np.array([1.0, 3.0, 100.0, 300.0])).round(3).tolist()
+[-1.349, 1.349, -1.349, 1.349]
 >>> s.inverse(X, np.array([0.0, 0.0, 0.0, 0.0])).tolist()
 [2.0, 2.0, 200.0, 200.0]
 """
@@ -40,6 +40,12 @@ class TaskScaler:
     center_, scale_ : dict
         Task name -> median and spread (IQR / 1.349, else the standard deviation,
         else 1) of its training targets.
+
+    Examples
+    --------
+    >>> s = TaskScaler("task").fit([{"task": "a"}, {"task": "a"}, {"task": "a"}], [1.0, 2.0, 9.0])
+    >>> s.center_, round(s.scale_["a"], 3)
+    ({'a': 2.0}, 2.965)
     """
 
     def __init__(self, column: str):
