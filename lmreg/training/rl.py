@@ -68,6 +68,10 @@ class RLConfig:
         Sampling temperature of the rollouts.
     grad_clip : float
         Gradient-norm clipping.
+    updates_per_rollout : int
+        Optimizer steps on each rollout (GRPO's mu, Shao et al. 2024; PPO's epochs):
+        more learning per sampled group, with the clipped ratio keeping later
+        updates near the sampling policy.
 
     Examples
     --------
@@ -89,6 +93,7 @@ class RLConfig:
     std_floor: float = 0.05
     temperature: float = 1.0
     grad_clip: float = 1.0
+    updates_per_rollout: int = 1
 
 
 @dataclass
@@ -314,16 +319,19 @@ def train_rl(model, enc: Encoded, y: np.ndarray, codec, grammar: NumberGrammar, 
             flat = tokens.reshape(-1, grammar.length)
             rep = collate(enc, np.repeat(picked, G), pad_id).to(device)
             ref_lp = _sequence_logprobs(reference, grammar, rep, flat)
-        new_lp = _sequence_logprobs(model, grammar, rep, flat)
-        # One update per rollout: the sampling policy is the current one, so its
-        # log-probs are the learner's, detached (the ratio is exactly 1).
-        old_lp = new_lp.sum(dim=1).detach()
-        loss = policy_loss(new_lp, old_lp, ref_lp, adv, config.clip_eps, config.kl_coef)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        opt.step()
+        old_lp = None
+        for _ in range(max(1, int(config.updates_per_rollout))):
+            new_lp = _sequence_logprobs(model, grammar, rep, flat)
+            if old_lp is None:
+                # The sampling policy is the learner before its first update on this
+                # rollout: its log-probs, detached (the first ratio is exactly 1).
+                old_lp = new_lp.sum(dim=1).detach()
+            loss = policy_loss(new_lp, old_lp, ref_lp, adv, config.clip_eps, config.kl_coef)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            opt.step()
         with torch.no_grad():
             kl = float(((ref_lp - new_lp).exp() - (ref_lp - new_lp) - 1).sum(1).mean())
         result.history.append({"step": step + 1, "reward": float(r.mean()), "loss": float(loss.item()),

@@ -108,3 +108,18 @@ def test_rl_argument_errors():
         LMRegressor(rl_steps=-1).fit(["a", "b"], [1.0, 2.0])
     with pytest.raises(ValueError, match="rl_config"):
         LMRegressor(rl_steps=1, rl_config="{}").fit(["a", "b"], [1.0, 2.0])
+
+
+def test_several_updates_per_rollout(monkeypatch):
+    """GRPO's mu: each rollout feeds `updates_per_rollout` optimizer steps, later ones off-policy."""
+    X = [f"n {i % 6}" for i in range(60)]
+    y = (np.arange(60) % 6).astype(float)
+    est = LMRegressor(max_epochs=2, validation_fraction=0.0, **TINY).fit(X, y)
+    calls = []
+    real_step = torch.optim.AdamW.step
+    monkeypatch.setattr(torch.optim.AdamW, "step", lambda self, *a, **k: calls.append(1) or real_step(self, *a, **k))
+    res = train_rl(est.model_, est._encode(X), y, est.codec_, est.grammar_, np.arange(60), est.tokenizer_.pad_id,
+                   RLConfig(group_size=4, prompts_per_step=4, updates_per_rollout=3, learning_rate=1e-3),
+                   max_steps=2, seed=0)
+    assert res.steps == 2 and len(calls) == 6
+    assert all(np.isfinite(h["loss"]) for h in res.history)
