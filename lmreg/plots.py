@@ -114,6 +114,13 @@ def plot_all(records, out_dir) -> list[Path]:
     """Write the figures for ``records`` into ``out_dir``; returns the paths written.
 
     The lmreg-only figures are skipped when the records hold no lmreg run.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> recs = [dict(dataset="d", model=m, r2=r2, fit_s=t) for m, r2, t in (("mean", 0.0, 0.01), ("hgb", 0.4, 1.0))]
+    >>> [p.name for p in plot_all(recs, tempfile.mkdtemp())]
+    ['r2_by_dataset.png', 'time_vs_accuracy.png']
     """
     plt = _pyplot()
     out = Path(out_dir)

