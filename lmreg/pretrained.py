@@ -276,8 +276,10 @@ def _apply_lora(trunk: nn.Module, lora: LoraSettings) -> nn.Module:
     targets = lora.target_modules
     if targets is None:
         targets = DEFAULTS.get(getattr(trunk.config, "model_type", ""), "all-linear")
+    # GPT-2 style Conv1D layers store weights transposed; peft must be told.
+    fan_in_fan_out = any(type(m).__name__ == "Conv1D" for m in trunk.modules())
     config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                        target_modules=targets)
+                        target_modules=targets, fan_in_fan_out=fan_in_fan_out)
     return inject_adapter_in_model(config, trunk)  # freezes everything but the adapters
 
 
@@ -339,7 +341,7 @@ def _build(source, tokenizer, symbols, number_tokens, lora, decoder_config, seed
     n_num = len(symbols)
     if source.kind == "causal":
         lm = AutoModelForCausalLM.from_pretrained(source.path, **kw)
-        trunk = lm.get_decoder()
+        trunk = lm.base_model  # the decoder stack without its LM head (any architecture)
         emb, head = lm.get_input_embeddings().weight, lm.get_output_embeddings().weight
         number_emb = nn.Embedding(n_num, emb.shape[1])
         with torch.no_grad():

@@ -30,9 +30,9 @@ def _tokenizer():
 
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory):
-    """A tiny random Llama (causal), T5 (encoder-decoder) and BERT (encoder), saved locally."""
-    from transformers import (BertConfig, BertModel, LlamaConfig, LlamaForCausalLM, T5Config,
-                              T5ForConditionalGeneration)
+    """Tiny random Llama and GPT-2 (causal), T5 (encoder-decoder) and BERT (encoder), saved locally."""
+    from transformers import (BertConfig, BertModel, GPT2Config, GPT2LMHeadModel, LlamaConfig,
+                              LlamaForCausalLM, T5Config, T5ForConditionalGeneration)
 
     tok = _tokenizer()
     V = len(tok)
@@ -43,6 +43,8 @@ def tiny_models(tmp_path_factory):
                                               intermediate_size=64, max_position_embeddings=128)),
         "t5": T5ForConditionalGeneration(T5Config(vocab_size=V, d_model=32, d_kv=16, d_ff=64, num_layers=1,
                                                   num_heads=2, decoder_start_token_id=0, pad_token_id=0)),
+        "gpt2": GPT2LMHeadModel(GPT2Config(vocab_size=V, n_embd=32, n_layer=1, n_head=2, n_positions=128,
+                                           bos_token_id=2, eos_token_id=2)),
         "bert": BertModel(BertConfig(vocab_size=V, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                                      intermediate_size=64, max_position_embeddings=128)),
     }
@@ -67,7 +69,8 @@ def _fit(path, data, **kw):
     return LMRegressor(**{**params, **kw}).fit(X, y)
 
 
-@pytest.mark.parametrize("name, kind", [("llama", "causal"), ("t5", "encoder_decoder"), ("bert", "encoder")])
+@pytest.mark.parametrize("name, kind", [("llama", "causal"), ("gpt2", "causal"), ("t5", "encoder_decoder"),
+                                        ("bert", "encoder")])
 def test_backbone_kind_is_read_from_the_config(tiny_models, name, kind):
     assert resolve_backbone(tiny_models[name]).kind == kind
 
@@ -77,7 +80,7 @@ def _frozen_pretrained_unchanged(est, path, kind):
     from transformers import AutoModel, AutoModelForCausalLM
 
     if kind == "causal":
-        original = AutoModelForCausalLM.from_pretrained(path).get_decoder().state_dict()
+        original = AutoModelForCausalLM.from_pretrained(path).base_model.state_dict()
         trunk = est.model_.backbone
     else:
         original = AutoModel.from_pretrained(path).get_encoder().state_dict()
@@ -88,7 +91,7 @@ def _frozen_pretrained_unchanged(est, path, kind):
     return all(torch.equal(original[k], fitted[k].cpu()) for k in shared)
 
 
-@pytest.mark.parametrize("name, kind", [("llama", "causal"), ("t5", "encoder_decoder")])
+@pytest.mark.parametrize("name, kind", [("llama", "causal"), ("gpt2", "causal"), ("t5", "encoder_decoder")])
 def test_lora_fit_trains_only_adapters_and_save_load_keeps_them(tiny_models, spelled_numbers, tmp_path, name, kind):
     data = _data(spelled_numbers)
     est = _fit(tiny_models[name], data)
