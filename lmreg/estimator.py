@@ -412,6 +412,11 @@ class LMRegressor(RegressorMixin, BaseEstimator):
             self.model_, enc, targets, y, self.codec_, self.grammar_, train_rows, val_rows,
             self.tokenizer_.pad_id, sft, deadline=sft_deadline, seed=self.seed_, device=self.device_,
             verbose=self.verbose)
+        if self.fit_result_.steps == 0:
+            warnings.warn(f"max_time={self.max_time} s was used up before the first training step "
+                          f"({time.monotonic() - t0:.0f} s went into preparing the data and loading the "
+                          "model); predictions fall back to the training median. Raise max_time.",
+                          UserWarning, stacklevel=3)
         self.rl_result_ = None
         if self.rl_steps:
             self._fit_rl(enc, y, train_rows, val_rows, deadline)

@@ -37,6 +37,7 @@ initialises them as fresh tokens (the mean of all embeddings plus small noise, a
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import inspect
 from dataclasses import asdict, dataclass
@@ -102,8 +103,6 @@ def resolve_backbone(backbone: str) -> PretrainedSource:
     ...
     ValueError: backbone='some-org/some-model' is not a local path or a known shortcut (minilm, smollm2). lmreg never downloads models: save one with `save_pretrained(DIR)` (or download it where a network is available) and pass backbone=DIR.
     """
-    from transformers import AutoConfig
-
     if backbone in SHORTCUTS:
         path, gguf = _shortcut_dir(backbone)
     else:
@@ -117,9 +116,8 @@ def resolve_backbone(backbone: str) -> PretrainedSource:
                 f"backbone={backbone!r} is not a local path or a known shortcut "
                 f"({', '.join(SHORTCUTS)}). lmreg never downloads models: save one with "
                 "`save_pretrained(DIR)` (or download it where a network is available) and pass backbone=DIR.")
-    kw = {"local_files_only": True, **({"gguf_file": gguf} if gguf else {})}
     try:
-        config = AutoConfig.from_pretrained(path, **kw)
+        config = _load_config(path, gguf)
     except (OSError, ValueError) as err:
         raise ValueError(f"could not read a Hugging Face config from {path!r}: {err}") from None
     if getattr(config, "is_encoder_decoder", False):
@@ -184,6 +182,36 @@ class TextTokenizer:
         return {"max_length": self.max_length, "suffix": self.suffix}
 
 
+# Reading a GGUF file's config or tokenizer parses the whole file (10-15 s for SmolLM2 on
+# one core); both are immutable here, so repeated fits in one process reuse them (keyed
+# by the files' modification times, so a replaced model is read again).
+def _stamp(path: str, gguf: str | None) -> int:
+    p = Path(path) / (gguf or "config.json")
+    return p.stat().st_mtime_ns if p.exists() else 0
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_config(path: str, gguf: str | None, stamp: int):
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(path, local_files_only=True, **({"gguf_file": gguf} if gguf else {}))
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_tokenizer(path: str, gguf: str | None, stamp: int):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path, local_files_only=True, **({"gguf_file": gguf} if gguf else {}))
+
+
+def _load_config(path, gguf):
+    return _cached_config(path, gguf, _stamp(path, gguf))
+
+
+def _load_tokenizer(path, gguf):
+    return _cached_tokenizer(path, gguf, _stamp(path, gguf))
+
+
 def make_text_tokenizer(source: PretrainedSource, serializer, max_length: int) -> TextTokenizer:
     """The backbone's own tokenizer, cut to what both lmreg and the model accept.
 
@@ -196,9 +224,7 @@ def make_text_tokenizer(source: PretrainedSource, serializer, max_length: int) -
 
         tok = make_text_tokenizer(resolve_backbone("minilm"), Serializer(numeric="text").fit(X), 256)
     """
-    from transformers import AutoTokenizer
-
-    hf = AutoTokenizer.from_pretrained(source.path, **source.load_kwargs())
+    hf = _load_tokenizer(source.path, source.gguf_file)
     limit = hf.model_max_length if hf.model_max_length and hf.model_max_length < 1e6 else max_length
     suffix = CAUSAL_PROMPT_SUFFIX if source.kind == "causal" else ""
     return TextTokenizer(hf, serializer, min(int(max_length), int(limit)), suffix)

@@ -154,3 +154,11 @@ def test_multi_target_is_decoded_natively(tmp_path):
         assert np.all((pred[:, t] >= lo) & (pred[:, t] <= hi))
     est.save(tmp_path / "m")
     np.testing.assert_array_equal(load(tmp_path / "m").predict(X), pred)
+
+
+def test_a_budget_spent_before_training_warns_and_falls_back():
+    X, y = [f"n {i}" for i in range(50)], np.arange(50.0)
+    with pytest.warns(UserWarning, match="before the first training step"):
+        est = LMRegressor(max_time=1e-4, random_state=0).fit(X, y)
+    assert est.fit_result_.steps == 0 and est.fallback_
+    np.testing.assert_allclose(est.predict(X[:3]), np.full(3, est.baseline_))

@@ -339,7 +339,8 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
                 break
     bar.close()
 
-    if has_val and (not result.history or result.history[-1]["step"] != step):
+    # No step ran (the budget was gone before the first one): nothing to validate.
+    if has_val and step > 0 and (not result.history or result.history[-1]["step"] != step):
         mae = validation_mae(model, enc, val_rows, grammar, codec, y, pad_id, device)
         result.history.append({"step": step, "seconds": time.monotonic() - t0, "val_mae": mae})
         if mae < result.best_val_mae:
