@@ -124,8 +124,8 @@ class LMRegressor(RegressorMixin, BaseEstimator):
         BPE tokens kept per text field (the rest of a long field is cut).
     rl_steps : int, default=0
         Steps of the RL stage after SFT (0: no RL). With RL on and a ``max_time``,
-        SFT gets the first 75% of the budget and RL the rest; RL weights are kept
-        only if they lower the validation error.
+        SFT may use the first 75% of the budget and RL runs from SFT's end to the
+        deadline; RL weights are kept only if they lower the validation error.
     rl_reward : str or callable, default="abs"
         Reward on decoded numbers: a name in ``lmreg.training.rewards.REWARDS``
         (``abs``, ``squared``, ``relative``, ``log``, ``gaussian``, ``rank``,
