@@ -162,3 +162,16 @@ def test_a_budget_spent_before_training_warns_and_falls_back():
         est = LMRegressor(max_time=1e-4, random_state=0).fit(X, y)
     assert est.fit_result_.steps == 0 and est.fallback_
     np.testing.assert_allclose(est.predict(X[:3]), np.full(3, est.baseline_))
+
+
+def test_validation_is_subsampled_when_it_would_eat_the_budget():
+    """A large validation share on a short budget: one pass may cost ~5% of it, not more."""
+    rng = np.random.default_rng(0)
+    X = [" ".join(rng.choice(["alpha", "beta", "gamma", "delta"], 20)) for _ in range(2000)]
+    y = rng.normal(size=2000)
+    est = LMRegressor(max_time=20, validation_fraction=0.9, batch_size=2, random_state=0, n_threads=1)
+    est.fit(X, y)
+    # 1,000 rows (the cap) held out; at 2 rows per step one pass would cost >> 5% of 20 s
+    assert est.fit_result_.steps > 2
+    assert 32 <= est.fit_result_.val_rows < 1000
+    assert est.fit_seconds_ < 20 + 2.5

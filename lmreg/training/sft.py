@@ -94,6 +94,9 @@ class SFTResult:
     history : list of dict
         One entry per validation pass: ``step``, ``seconds``, ``val_mae`` (and
         ``loss``, the last training loss, except for the closing pass).
+    val_rows : int
+        Validation rows actually scored (fewer than held out when a slow model would
+        have spent more than ``EVAL_SHARE`` of the budget on one pass).
 
     Examples
     --------
@@ -111,6 +114,7 @@ class SFTResult:
     stopped: str = "epochs"
     seconds: float = 0.0
     history: list = field(default_factory=list)
+    val_rows: int = 0
 
 
 def _lr_factor(progress: float, step: int, cfg: SFTConfig) -> float:
@@ -118,6 +122,11 @@ def _lr_factor(progress: float, step: int, cfg: SFTConfig) -> float:
         return (step + 1) / cfg.warmup_steps
     progress = min(max(progress, 0.0), 1.0)
     return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+#: Largest share of the time budget one validation pass should cost; a larger
+#: validation set is subsampled once the training speed is known.
+EVAL_SHARE = 0.05
 
 
 def target_error(pred: np.ndarray, y: np.ndarray, scale=None) -> float:
@@ -312,6 +321,14 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
                 train_tokens += int(batch.attention_mask.sum())
                 if not result.history and has_val:
                     eval_cost = 0.5 * val_tokens * (time.monotonic() - t_warm) / train_tokens
+                    if step == 2 and budget is not None and eval_cost > EVAL_SHARE * budget and len(val_rows) > 32:
+                        # A slow model (a pretrained backbone on a CPU) would spend the budget
+                        # validating: validate on a random subset that costs ~EVAL_SHARE of it.
+                        keep = max(32, int(len(val_rows) * EVAL_SHARE * budget / eval_cost))
+                        val_rows = np.sort(rng.choice(val_rows, min(keep, len(val_rows)), replace=False))
+                        val_tokens_new = int(enc.lengths()[val_rows].sum())
+                        eval_cost *= val_tokens_new / val_tokens
+                        val_tokens = val_tokens_new
             bar.update(1)
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.1e}")
@@ -349,6 +366,7 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
         model.load_state_dict(best_state)
     model.eval()
     result.steps = step
+    result.val_rows = len(val_rows) if has_val else 0
     result.epochs = step / steps_per_epoch
     result.seconds = time.monotonic() - t0
     return result
