@@ -147,9 +147,10 @@ class LMRegressor(RegressorMixin, BaseEstimator):
     lora_dropout : float, default=0.05
     lora_target_modules : list of str, "all-linear" or None, default=None
         Modules that get adapters (None: peft's default for the model type).
-    number_tokens : {"native", "new"}, default="native"
-        With a pretrained backbone, initialise the number tokens from the
-        tokenizer's own digit tokens (``"native"``) or as fresh tokens (``"new"``).
+    number_tokens : {"new", "native"}, default="new"
+        With a pretrained backbone, initialise the number tokens as fresh tokens
+        (``"new"``) or from the tokenizer's own digit tokens (``"native"``). ``"new"``
+        measured better (SmolLM2, docs/benchmarks.md), on thin evidence.
     task_column : str or None, default=None
         Multi-task fitting: the column of ``X`` naming each row's task (dataset).
         The task name stays in the prompt, targets are standardised per task
@@ -198,7 +199,7 @@ class LMRegressor(RegressorMixin, BaseEstimator):
                  temperature=1.0, numeric="embed", vocab_size=4000, max_length=384,
                  max_field_tokens=48, rl_steps=0, rl_reward="abs", rl_variant="grpo", rl_config=None,
                  backbone=None, lora_r=8, lora_alpha=16.0, lora_dropout=0.05, lora_target_modules=None,
-                 number_tokens="native", task_column=None, device="auto", n_threads=None,
+                 number_tokens="new", task_column=None, device="auto", n_threads=None,
                  random_state=None, verbose=False):
         self.codec = codec
         self.n_digits = n_digits

@@ -28,10 +28,10 @@ Three kinds of trunk, chosen from the model's config:
 Number tokens get their own small embedding table and head (``n_number`` rows)
 instead of resized vocabulary matrices, so the pretrained weights stay frozen and
 bit-identical under LoRA and the fused kernels only ever see the number rows.
-``number_tokens="native"`` initialises them from the tokenizer's own digit tokens
-(the mean embedding of each symbol's text, e.g. ``"7"`` or ``"e-3"``); ``"new"``
-initialises them as fresh tokens (the mean of all embeddings plus small noise, as
-``resize_token_embeddings`` does).
+``number_tokens="new"`` (the estimator's default) initialises them as fresh tokens
+(the mean of all embeddings plus small noise, as ``resize_token_embeddings`` does);
+``"native"`` from the tokenizer's own digit tokens (the mean embedding of each
+symbol's text, e.g. ``"7"`` or ``"e-3"``).
 """
 
 from __future__ import annotations
