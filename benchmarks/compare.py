@@ -18,7 +18,7 @@ import json
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("runs", nargs="+", help="NAME=PATH of suite.py JSON files; the first is the reference")
+    p.add_argument("runs", nargs="+", help="NAME=PATH[,PATH...] of lmreg bench JSON files; the first is the reference")
     args = p.parse_args(argv)
     runs = {}
     for item in args.runs:

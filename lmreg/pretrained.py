@@ -40,7 +40,7 @@ import contextlib
 import functools
 import importlib.util
 import inspect
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -420,7 +420,3 @@ def lora_state(model: nn.Module) -> dict:
     {}
     """
     return {k: v for k, v in model.state_dict().items() if "lora_" in k}
-
-
-def settings_dict(source: PretrainedSource, lora: LoraSettings) -> dict:
-    return {"source": asdict(source), "lora": asdict(lora)}
