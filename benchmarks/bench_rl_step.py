@@ -7,6 +7,11 @@ Two measurements, both mirroring ``tests/training/test_rl.py`` and
   LM head (``V`` rows of ``H``) for ``N`` sampled sequences of ``L`` number
   positions, through ``fused`` (Triton), ``reference`` (torch, same sub-vocabulary
   maths) and ``full_vocab`` (log-softmax over all V, what a generic RL trainer does);
+* ``prompt``: the learner's log-probs of one rollout (``--prompts`` prompts x
+  ``--group-size`` sampled numbers), forward + backward through the fitted model,
+  computed the way ``train_rl`` does (each prompt once, its KV cache repeated for the
+  group: :func:`~lmreg.training.rl.group_logprobs`) and the plain way (every
+  prompt + number sequence whole), as in ``test_group_logprobs_equal_whole_sequences_with_gradients``;
 * ``step``: whole :func:`lmreg.training.rl.train_rl` steps (rollout, rewards,
   reference and learner log-probs, backward, AdamW) on a model fitted for
   ``--fit-time`` seconds on a bundled dataset, with ``LMREG_KERNELS`` set to each
@@ -33,7 +38,9 @@ import torch
 
 from lmreg import LMRegressor, load_dataset
 from lmreg.kernels import reference
-from lmreg.training.rl import RLConfig, train_rl
+from lmreg.batching import collate
+from lmreg.decoding import sample_batch
+from lmreg.training.rl import RLConfig, _sequence_logprobs, group_logprobs, train_rl
 
 
 def _sync(device):
@@ -97,11 +104,37 @@ def bench_loss(N, H, V, A, L, dtype, device, reps):
     return row
 
 
-def bench_steps(args, backends):
+def bench_prompt_sharing(est, enc, args, reps):
+    """Learner log-probs, forward + backward: prompt shared by the group vs whole sequences."""
+    model, G = est.model_.eval(), args.group_size
+    picked = np.arange(args.prompts)
+    batch = collate(enc, picked, est.tokenizer_.pad_id).to(args.device)
+    tokens, _ = sample_batch(model, est.grammar_, batch, G, seed=0)
+    flat = tokens.reshape(-1, est.grammar_.length)
+    whole = collate(enc, np.repeat(picked, G), est.tokenizer_.pad_id).to(args.device)
+    paths = {"shared": lambda: group_logprobs(model, est.grammar_, batch, flat, G),
+             "whole": lambda: _sequence_logprobs(model, est.grammar_, whole, flat)}
+    row = {"prompts": args.prompts, "group_size": G, "prompt_tokens": int(batch.ids.shape[1]),
+           "number_tokens": est.grammar_.length}
+    for name, fn in paths.items():
+        def step(fn=fn):
+            fn().sum().backward()
+            model.zero_grad(set_to_none=True)
+
+        row[f"{name}_ms"], row[f"{name}_peak_bytes"] = _measure(step, args.device, reps)
+    row["speedup"] = row["whole_ms"] / row["shared_ms"]
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def fitted(args):
     X, y = load_dataset(args.dataset, "train", max_rows=args.rows)
     est = LMRegressor(max_time=args.fit_time, random_state=0, n_threads=args.threads,
                       device=args.device).fit(X, y)
-    enc = est._encode(X)
+    return est, est._encode(X), y
+
+
+def bench_steps(args, backends, est, enc, y):
     rows = np.arange(len(y))
     out = []
     for backend in backends:
@@ -146,7 +179,7 @@ def main(argv=None):
         dtypes, reps = [torch.float32, torch.bfloat16], 10
     torch.set_num_threads(args.threads)
     record = {"device": torch.cuda.get_device_name() if args.device == "cuda" else platform.processor(),
-              "torch": torch.__version__, "threads": args.threads, "loss": [], "step": []}
+              "torch": torch.__version__, "threads": args.threads, "loss": [], "prompt": None, "step": []}
     for dtype in dtypes:
         for N, H, V, A, L in grid:
             row = bench_loss(N, H, V, A, L, dtype, args.device, reps)
@@ -154,7 +187,9 @@ def main(argv=None):
             print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}),
                   flush=True)
     backends = ["triton", "reference"] if args.device == "cuda" else ["reference"]
-    record["step"] = bench_steps(args, backends)
+    est, enc, y = fitted(args)
+    record["prompt"] = bench_prompt_sharing(est, enc, args, reps)
+    record["step"] = bench_steps(args, backends, est, enc, y)
     if args.out:
         with open(args.out, "w") as f:
             json.dump(record, f, indent=1)

@@ -191,3 +191,30 @@ def test_smollm2_smoke(spelled_numbers):
 
 if os.environ.get("LMREG_SLOW") != "1":
     test_smollm2_smoke = pytest.mark.skip(reason="slow: set LMREG_SLOW=1")(test_smollm2_smoke)
+
+
+@pytest.mark.parametrize("name", ["llama", "gpt2", "t5", "bert"])
+def test_rl_group_logprobs_share_the_prompt_on_every_backbone(tiny_models, spelled_numbers, name):
+    """The RL loss runs each prompt once and repeats its KV cache for the group: values and
+    LoRA gradients must equal running every (prompt, number) sequence whole."""
+    from lmreg.batching import collate
+    from lmreg.training.rl import _sequence_logprobs, group_logprobs
+
+    X, y = _data(spelled_numbers, n=24)
+    est = _fit(tiny_models[name], (X, y), max_epochs=1)
+    model, G = est.model_.eval(), 3
+    tokens = torch.as_tensor(est.codec_.encode(y[:6]))  # 2 prompts x 3 numbers
+    enc = est._encode(X)
+    out = []
+    for fn, rows in ((group_logprobs, [0, 1]), (_sequence_logprobs, [0, 0, 0, 1, 1, 1])):
+        model.zero_grad()
+        batch = collate(enc, np.array(rows), est.tokenizer_.pad_id)
+        lp = fn(model, est.grammar_, batch, tokens, G) if fn is group_logprobs else fn(
+            model, est.grammar_, batch, tokens)
+        (lp * torch.arange(1.0, 7.0)[:, None]).sum().backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.requires_grad and p.grad is not None]
+        out.append((lp.detach(), grads))
+    torch.testing.assert_close(out[0][0], out[1][0], atol=1e-5, rtol=1e-5)
+    assert len(out[0][1]) == len(out[1][1]) > 0
+    for a, b in zip(out[0][1], out[1][1]):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from lmreg import LMRegressor
-from lmreg.training.rl import RLConfig, _sequence_logprobs, group_advantages, policy_loss, train_rl
+from lmreg.training.rl import (RLConfig, _sequence_logprobs, group_advantages, group_logprobs, policy_loss,
+                               train_rl)
 
 TINY = dict(max_time=None, random_state=0, hidden_size=32, num_layers=1, num_heads=2)
 
@@ -64,6 +65,29 @@ def test_rl_loss_through_the_fused_logprob_matches_the_reference(monkeypatch):
     torch.testing.assert_close(out["triton"][1], out["reference"][1], atol=1e-5, rtol=1e-4)
 
 
+def test_group_logprobs_equal_whole_sequences_with_gradients():
+    """Sharing the prompt's KV cache across a group changes the cost, not the maths."""
+    X = [f"n {i % 5} " * (1 + i % 3) for i in range(20)]  # prompts of different lengths: padding
+    est = LMRegressor(max_epochs=1, **TINY).fit(X, np.arange(20.0) % 5)
+    enc, model, G = est._encode(X), est.model_.eval(), 4
+    from lmreg.batching import collate
+
+    tokens = torch.as_tensor(est.codec_.encode(np.arange(12.0) % 5))  # 3 prompts x 4 numbers
+    weights = torch.randn(12, tokens.shape[1], generator=torch.Generator().manual_seed(0))
+    out = []
+    for rows in ([0, 1, 2], np.repeat([0, 1, 2], G)):
+        model.zero_grad()
+        batch = collate(enc, np.asarray(rows), est.tokenizer_.pad_id)
+        lp = (group_logprobs(model, est.grammar_, batch, tokens, G) if len(rows) == 3
+              else _sequence_logprobs(model, est.grammar_, batch, tokens))
+        (lp * weights).sum().backward()
+        out.append((lp.detach(), [p.grad for p in model.parameters() if p.grad is not None]))
+    torch.testing.assert_close(out[0][0], out[1][0], atol=1e-5, rtol=1e-5)
+    assert len(out[0][1]) == len(out[1][1]) > 5
+    for a, b in zip(out[0][1], out[1][1]):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
 def test_rl_with_the_exact_reward_fixes_noisy_sft_labels():
     """SFT sees labels shifted by +3 on 60% of rows, so its median is wrong by ~3;
     RL rewarded with the clean targets must move the median back."""
@@ -75,7 +99,7 @@ def test_rl_with_the_exact_reward_fixes_noisy_sft_labels():
     est = LMRegressor(max_epochs=15, validation_fraction=0.0, **TINY).fit(X, noisy)
     before = np.abs(est.predict(X[::30]) - clean[::30]).mean()
     res = train_rl(est.model_, est._encode(X), clean, est.codec_, est.grammar_, np.arange(len(k)),
-                   est.tokenizer_.pad_id, RLConfig(learning_rate=3e-3, kl_coef=0.0, prompts_per_step=10),
+                   est.tokenizer_.pad_id, RLConfig(reward="abs", learning_rate=3e-3, kl_coef=0.0, prompts_per_step=10),
                    max_steps=40, seed=0)
     after = np.abs(est.predict(X[::30]) - clean[::30]).mean()
     assert before > 1.0, before
@@ -123,3 +147,107 @@ def test_several_updates_per_rollout(monkeypatch):
                    max_steps=2, seed=0)
     assert res.steps == 2 and len(calls) == 6
     assert all(np.isfinite(h["loss"]) for h in res.history)
+
+
+def test_reinforce_runs_rl_on_a_fitted_model_and_reverts_when_validation_gets_worse():
+    X = [f"n {i % 6}" for i in range(60)]
+    y = (np.arange(60) % 6).astype(float)
+    est = LMRegressor(max_epochs=3, **TINY).fit(X, y)
+    sft = {k: v.clone() for k, v in est.model_.state_dict().items()}
+    # A learning rate this high wrecks the policy: the check must refuse the RL weights.
+    est.set_params(rl_steps=6, rl_config={"group_size": 4, "prompts_per_step": 8, "learning_rate": 1.0})
+    est.reinforce(X, y)
+    res = est.rl_result_
+    assert res.steps == 6 and set(res.val_before) == set(res.val_after) == {"error", "crps"}
+    assert not res.kept
+    assert res.val_after["error"] > res.val_before["error"] or res.val_after["crps"] > res.val_before["crps"]
+    assert all(torch.equal(v, sft[k]) for k, v in est.model_.state_dict().items())
+    # a gentle stage is kept only when both numbers improve
+    est.set_params(rl_config={"group_size": 4, "prompts_per_step": 8, "learning_rate": 1e-3}).reinforce(X, y)
+    res = est.rl_result_
+    assert res.kept == (res.val_after["error"] < res.val_before["error"]
+                        and res.val_after["crps"] <= res.val_before["crps"])
+
+
+def test_reinforce_argument_errors():
+    from sklearn.exceptions import NotFittedError
+
+    X, y = [f"n {i}" for i in range(30)], np.arange(30.0)
+    with pytest.raises(NotFittedError):
+        LMRegressor(rl_steps=1).reinforce(X, y)
+    est = LMRegressor(max_epochs=1, **TINY).fit(X, y)
+    with pytest.raises(ValueError, match="rl_steps > 0"):
+        est.reinforce(X, y)
+    with pytest.raises(ValueError, match="max_time"):
+        est.set_params(rl_steps=1).reinforce(X, y, max_time=0)
+    with pytest.raises(ValueError, match="prompt_rows"):
+        est.set_params(rl_config={"prompt_rows": "test"}).reinforce(X, y)
+    with pytest.raises(ValueError, match="validation rows"):
+        LMRegressor(max_epochs=1, validation_fraction=0.0, rl_steps=1, rl_config={"prompt_rows": "holdout"},
+                    **TINY).fit(X, y)
+
+
+@pytest.mark.parametrize("where", ["train", "holdout", "both"])
+def test_rl_prompt_rows(monkeypatch, where):
+    """'holdout' draws RL prompts from half of the validation rows and checks on the other half."""
+    import lmreg.estimator as E
+
+    seen = {}
+    real_rl, real_check = E.train_rl, E.LMRegressor._rl_check
+
+    def train_rl(model, enc, y, codec, grammar, rows, *args, **kw):
+        seen["rows"] = rows
+        return real_rl(model, enc, y, codec, grammar, rows, *args, **kw)
+
+    def check(self, enc, y, rows):
+        seen["check"] = rows
+        return real_check(self, enc, y, rows)
+
+    monkeypatch.setattr(E, "train_rl", train_rl)
+    monkeypatch.setattr(E.LMRegressor, "_rl_check", check)
+    X, y = [f"n {i % 6}" for i in range(80)], (np.arange(80) % 6).astype(float)
+    est = LMRegressor(max_epochs=1, validation_fraction=0.25, rl_steps=1,
+                      rl_config={"prompt_rows": where, "group_size": 4, "prompts_per_step": 4}, **TINY).fit(X, y)
+    train_rows, val_rows = est._split(80)
+    rows, check = set(seen["rows"].tolist()), set(seen["check"].tolist())
+    assert not rows & check and check <= set(val_rows.tolist())
+    held = rows & set(val_rows.tolist())
+    assert (rows >= set(train_rows.tolist())) == (where != "holdout")
+    assert len(held) == (0 if where == "train" else 10) and len(check) == (20 if where == "train" else 10)
+
+
+def test_rl_checkpoints_keep_the_best_validated_weights():
+    X = [f"n {i % 6}" for i in range(60)]
+    y = (np.arange(60) % 6).astype(float)
+    est = LMRegressor(max_epochs=2, **TINY).fit(X, y)
+    est.set_params(rl_steps=6, rl_config={"group_size": 4, "prompts_per_step": 8, "learning_rate": 3e-3,
+                                          "checks": 3}).reinforce(X, y)
+    res, base = est.rl_result_, est.rl_result_.val_before
+    assert [c["step"] for c in res.checks] == [2, 4, 6]
+    eligible = [c for c in res.checks if c["error"] < base["error"] and c["crps"] <= base["crps"]]
+    assert res.kept == bool(eligible)
+    best = min(eligible, key=lambda c: c["error"]) if eligible else {"step": 0, **base}
+    assert res.best_step == best["step"]
+    # the weights in place are the ones that scored `best` (the check's sampling seed is fixed)
+    _, val_rows = est._split(len(y))
+    assert est._rl_check(est._encode(X), y, val_rows) == (best["error"], best["crps"])
+
+
+def test_sft_term_is_the_cross_entropy_of_the_true_numbers():
+    """pg_coef=0, kl_coef=0: the RL step's loss is SFT's cross-entropy on the prompts' targets."""
+    from lmreg.batching import collate
+
+    X, y = ["n 1 a", "n 2 b"] * 10, np.array([3.0, 5.0] * 10)
+    est = LMRegressor(max_epochs=1, validation_fraction=0.0, **TINY).fit(X, y)
+    enc = est._encode(X)
+    with torch.no_grad():
+        lp = _sequence_logprobs(est.model_.eval(), est.grammar_, collate(enc, np.arange(2), est.tokenizer_.pad_id),
+                                torch.as_tensor(est.codec_.encode(y[:2])))
+    expected = -lp.sum(1).mean().item()  # 2 prompts per step, one of each kind
+    res = train_rl(est.model_, enc, y, est.codec_, est.grammar_, np.arange(2), est.tokenizer_.pad_id,
+                   RLConfig(group_size=4, prompts_per_step=2, pg_coef=0.0, kl_coef=0.0, sft_coef=1.0),
+                   max_steps=1)
+    assert res.history[0]["loss"] == pytest.approx(expected, rel=1e-5)
+    res = train_rl(est.model_, enc, y, est.codec_, est.grammar_, np.arange(2), est.tokenizer_.pad_id,
+                   RLConfig(group_size=4, prompts_per_step=2, sft_coef=0.5, learning_rate=1e-3), max_steps=2)
+    assert res.steps == 2 and all(np.isfinite(h["loss"]) for h in res.history)

@@ -1,0 +1,122 @@
+"""RL against the very SFT model it starts from: paired arms on the bundled suite.
+
+``rl_arms.sh`` trains a new SFT model for every arm; the learning-rate schedule
+follows the clock, so two fits with the same budget differ by a few percent and
+hide RL effects of that size. Here each dataset's SFT model is fitted once
+(``max_time = --sft-time``, no RL), saved under ``--cache`` and scored; every arm
+then loads that same model and runs only the RL stage on it
+(:meth:`lmreg.LMRegressor.reinforce`, ``max_time = --rl-time``). The difference
+between an arm and the ``sft`` row is RL and nothing else.
+
+Each arm is ``NAME=JSON`` of estimator parameters (``rl_reward``, ``rl_variant``,
+``rl_config``); ``rl_steps`` defaults to "until the RL time is up". The records
+(one per dataset x arm, ``sft`` included) hold the test MAE, RMSE, R^2, Spearman,
+CRPS, 80% coverage, RL steps, whether the RL weights were kept, and the
+validation error / CRPS before and after RL (what the keep-or-revert check saw,
+also when the weights were reverted).
+
+Usage::
+
+    python benchmarks/rl_paired.py --datasets tweets_engagement diabetes --sft-time 150 \\
+        --rl-time 50 --cache benchmarks/results/sft_cache --out results/rl_paired.json \\
+        --arm 'abs={"rl_reward": "abs"}' --arm 'crps={"rl_reward": "crps_loo"}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lmreg import LMRegressor, load, load_dataset
+from lmreg.bench import _point_metrics, environment
+from lmreg.datasets import list_datasets
+from lmreg.decoding import decide
+from lmreg.metrics import crps, interval_coverage
+
+
+def score(est, Xt, yt) -> dict:
+    """Test metrics from one set of samples (prediction = the estimator's decision rule)."""
+    samples = est.sample(Xt)
+    pred = est.predict(Xt) if est.fallback_ else decide(samples, est.decision)
+    lo, hi = np.quantile(samples, [0.1, 0.9], axis=1)
+    return {**_point_metrics(yt, pred), "crps": crps(yt, samples), "coverage80": interval_coverage(yt, lo, hi)}
+
+
+def sft_model(ds, X, y, args) -> tuple[LMRegressor, float]:
+    """The dataset's SFT model: loaded from the cache, else fitted and saved there."""
+    path = Path(args.cache) / f"{ds}_t{args.sft_time:g}_s{args.seed}"
+    if path.exists():
+        return load(path), float("nan")
+    est = LMRegressor(max_time=args.sft_time, random_state=args.seed, n_threads=args.threads)
+    t = time.perf_counter()
+    est.fit(X, y)
+    fit_s = time.perf_counter() - t
+    est.save(path)
+    return est, fit_s
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--datasets", nargs="*", default=None)
+    p.add_argument("--sft-time", type=float, default=150.0)
+    p.add_argument("--rl-time", type=float, default=50.0)
+    p.add_argument("--arm", action="append", default=[], help="NAME=JSON estimator parameters")
+    p.add_argument("--cache", default="benchmarks/results/sft_cache")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="benchmarks/results/rl_paired.json")
+    args = p.parse_args(argv)
+    arms = {}
+    for item in args.arm:
+        name, _, params = item.partition("=")
+        arms[name] = {"rl_steps": 1_000_000, **json.loads(params)}
+    import torch
+
+    torch.set_num_threads(args.threads)
+    env = environment(args.threads)
+    records = []
+
+    def emit(rec):
+        records.append(rec)
+        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+        with open(f"{args.out}.tmp", "w") as f:
+            json.dump(records, f, indent=1)
+        os.replace(f"{args.out}.tmp", args.out)
+
+    for ds in args.datasets or list_datasets():
+        X, y = load_dataset(ds, "train")
+        Xt, yt = load_dataset(ds, "test")
+        est, fit_s = sft_model(ds, X, y, args)
+        base = score(est, Xt, yt)
+        emit({"dataset": ds, "arm": "sft", **base, "sft_time": args.sft_time, "fit_s": fit_s,
+              "sft_steps": est.fit_result_.steps, "fallback": bool(est.fallback_), "env": env})
+        print(f"{ds:20s} sft       MAE {base['mae']:.4g}  cov80 {base['coverage80']:.2f}  "
+              f"CRPS {base['crps']:.4g}", flush=True)
+        path = Path(args.cache) / f"{ds}_t{args.sft_time:g}_s{args.seed}"
+        for name, params in arms.items():
+            est = load(path)
+            est.set_params(n_threads=args.threads, **params)
+            t = time.perf_counter()
+            est.reinforce(X, y, max_time=args.rl_time)
+            rl_s = time.perf_counter() - t
+            res = score(est, Xt, yt)
+            r = est.rl_result_
+            rec = {"dataset": ds, "arm": name, "params": params, **res, "rl_time": args.rl_time, "rl_s": rl_s,
+                   "rl_steps": r.steps, "kept": r.kept, "val_before": r.val_before, "val_after": r.val_after,
+                   "d_mae": res["mae"] / base["mae"] - 1, "d_cov80": res["coverage80"] - base["coverage80"],
+                   "d_crps": res["crps"] / base["crps"] - 1, "env": env}
+            emit(rec)
+            vb, va = r.val_before.get("error", np.nan), r.val_after.get("error", np.nan)
+            print(f"{ds:20s} {name:9s} MAE {res['mae']:.4g} ({100 * rec['d_mae']:+.1f}%)  "
+                  f"cov80 {res['coverage80']:.2f} ({100 * rec['d_cov80']:+.1f})  CRPS {100 * rec['d_crps']:+.1f}%  "
+                  f"steps {r.steps}  kept {r.kept}  val {vb:.4g}->{va:.4g}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
