@@ -166,17 +166,19 @@ def main(argv=None):
     p.add_argument("--rows", type=int, default=2000)
     p.add_argument("--fit-time", type=float, default=20.0)
     p.add_argument("--steps", type=int, default=12)
-    p.add_argument("--prompts", type=int, default=64)
+    p.add_argument("--prompts", type=int, default=None, help="prompts per RL step (64; 8 with --quick)")
     p.add_argument("--group-size", type=int, default=8)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     if args.quick:
-        args.device, args.rows, args.fit_time, args.steps, args.prompts = "cpu", 200, 3.0, 3, 8
+        args.device, args.rows, args.fit_time, args.steps = "cpu", 200, 3.0, 3
+        args.prompts = args.prompts or 8
         grid, dtypes, reps = [(64, 128, 2000, 12, 6)], [torch.float32], 3
     else:
         grid = [(N, H, V, 12, 6) for N in (512, 4096) for H, V in ((576, 49152), (1024, 152000))]
         dtypes, reps = [torch.float32, torch.bfloat16], 10
+        args.prompts = args.prompts or 64
     torch.set_num_threads(args.threads)
     record = {"device": torch.cuda.get_device_name() if args.device == "cuda" else platform.processor(),
               "torch": torch.__version__, "threads": args.threads, "loss": [], "prompt": None, "step": []}

@@ -9,13 +9,14 @@ then loads that same model and runs only the RL stage on it
 between an arm and the ``sft`` row is RL and nothing else.
 
 Each arm is ``NAME=JSON`` of estimator parameters (``rl_reward``, ``rl_variant``,
-``rl_config``); ``rl_steps`` defaults to "until the RL time is up". The records
+``rl_config``) on top of the estimator's current RL defaults (not those the cached model
+was saved with); ``rl_steps`` defaults to "until the RL time is up". The records
 (one per dataset x arm, ``sft`` included) hold the test MAE, RMSE, R^2, Spearman,
 CRPS, 80% coverage, RL steps, whether the RL weights were kept, and the
 validation error / CRPS before and after RL (what the keep-or-revert check saw,
 also when the weights were reverted).
 
-Usage::
+Usage (``--table FILE ... [--by-arm]`` prints the markdown table of earlier runs)::
 
     python benchmarks/rl_paired.py --datasets tweets_engagement diabetes --sft-time 150 \\
         --rl-time 50 --cache benchmarks/results/sft_cache --out results/rl_paired.json \\
@@ -39,6 +40,10 @@ from lmreg.decoding import decide
 from lmreg.metrics import crps, interval_coverage
 
 
+#: The estimator's RL parameters as they default now; every arm starts from them.
+RL_DEFAULTS = {k: v for k, v in LMRegressor().get_params().items() if k.startswith("rl_")}
+
+
 def score(est, Xt, yt) -> dict:
     """Test metrics from one set of samples (prediction = the estimator's decision rule)."""
     samples = est.sample(Xt)
@@ -60,8 +65,40 @@ def sft_model(ds, X, y, args) -> tuple[LMRegressor, float]:
     return est, fit_s
 
 
+def _cell(r) -> str:
+    if r is None:
+        return "-"
+    kept = "kept" if r["kept"] else "reverted"
+    return (f"{100 * r['d_mae']:+.1f}% / {100 * r['d_cov80']:+.1f} / {100 * r['d_crps']:+.1f}% "
+            f"({r['rl_steps']}, {kept})")
+
+
+def table(records, by_arm=False) -> str:
+    """Markdown, cells ``ΔMAE / Δcov80 / ΔCRPS (steps, kept)`` against the sft row.
+
+    One row per dataset (the sft MAE and coverage, then a column per arm), or with
+    ``by_arm`` one row per arm and a column per dataset.
+    """
+    arms = list(dict.fromkeys(r["arm"] for r in records if r["arm"] != "sft"))
+    by = {(r["dataset"], r["arm"]): r for r in records}
+    datasets = [d for d in dict.fromkeys(r["dataset"] for r in records) if (d, "sft") in by]
+    if by_arm:
+        lines = ["| arm | " + " | ".join(datasets) + " |", "|---|" + "---|" * len(datasets)]
+        lines += ["| " + " | ".join([a] + [_cell(by.get((d, a))) for d in datasets]) + " |" for a in arms]
+        return "\n".join(lines)
+    lines = ["| " + " | ".join(["dataset", "sft MAE", "sft cov80"] + arms) + " |", "|---|---:|---:|" + "---|" * len(arms)]
+    for d in datasets:
+        base = by[d, "sft"]
+        cells = [d, f"{base['mae']:.4g}", f"{base['coverage80']:.2f}"] + [_cell(by.get((d, a))) for a in arms]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--table", nargs="+", default=None, metavar="JSON",
+                   help="print the markdown table of earlier runs (files are merged) and exit")
+    p.add_argument("--by-arm", action="store_true", help="with --table: one row per arm")
     p.add_argument("--datasets", nargs="*", default=None)
     p.add_argument("--sft-time", type=float, default=150.0)
     p.add_argument("--rl-time", type=float, default=50.0)
@@ -71,6 +108,13 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="benchmarks/results/rl_paired.json")
     args = p.parse_args(argv)
+    if args.table:
+        records = []
+        for path in args.table:
+            with open(path) as f:
+                records += json.load(f)
+        print(table(records, by_arm=args.by_arm))
+        return 0
     arms = {}
     for item in args.arm:
         name, _, params = item.partition("=")
@@ -100,7 +144,8 @@ def main(argv=None) -> int:
         path = Path(args.cache) / f"{ds}_t{args.sft_time:g}_s{args.seed}"
         for name, params in arms.items():
             est = load(path)
-            est.set_params(n_threads=args.threads, **params)
+            # The cached model carries the RL parameters it was saved with: start from today's defaults.
+            est.set_params(**{**RL_DEFAULTS, "n_threads": args.threads, **params})
             t = time.perf_counter()
             est.reinforce(X, y, max_time=args.rl_time)
             rl_s = time.perf_counter() - t
@@ -108,6 +153,7 @@ def main(argv=None) -> int:
             r = est.rl_result_
             rec = {"dataset": ds, "arm": name, "params": params, **res, "rl_time": args.rl_time, "rl_s": rl_s,
                    "rl_steps": r.steps, "kept": r.kept, "val_before": r.val_before, "val_after": r.val_after,
+                   "checks": r.checks, "best_step": r.best_step,
                    "d_mae": res["mae"] / base["mae"] - 1, "d_cov80": res["coverage80"] - base["coverage80"],
                    "d_crps": res["crps"] / base["crps"] - 1, "env": env}
             emit(rec)

@@ -63,3 +63,28 @@ def test_cli_bench(tmp_path, capsys):
     assert len(json.loads(out.read_text())) == 2 and md.read_text().startswith("| dataset |")
     assert main(["bench", "--models", "nope"]) == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_paired_rl_benchmark_reuses_one_sft_model(tmp_path, capsys):
+    """benchmarks/rl_paired.py: SFT once (cached), every arm starts from it; then the table."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "rl_paired.py"
+    spec = importlib.util.spec_from_file_location("rl_paired", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out, cache = tmp_path / "rl.json", tmp_path / "cache"
+    args = ["--datasets", "diabetes", "--sft-time", "4", "--rl-time", "3", "--cache", str(cache),
+            "--out", str(out), "--arm", 'a={"rl_config": {"group_size": 4, "prompts_per_step": 4}}']
+    assert mod.main(args) == 0
+    recs = json.loads(out.read_text())
+    assert [r["arm"] for r in recs] == ["sft", "a"] and list(cache.iterdir())
+    assert recs[1]["rl_steps"] > 0 and set(recs[1]["val_before"]) == {"error", "crps"}
+    assert recs[1]["d_mae"] == pytest.approx(recs[1]["mae"] / recs[0]["mae"] - 1)
+    # a second run loads the cached SFT model instead of fitting again
+    assert mod.main(args) == 0 and np.isnan(json.loads(out.read_text())[0]["fit_s"])
+    capsys.readouterr()
+    assert mod.main(["--table", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert table.startswith("| dataset | sft MAE | sft cov80 | a |") and "diabetes" in table

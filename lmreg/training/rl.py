@@ -115,7 +115,7 @@ class RLConfig:
     grad_clip: float = 1.0
     updates_per_rollout: int = 1
     prompt_rows: str = "train"
-    checks: int = 3
+    checks: int = 1
     sft_coef: float = 0.0
     pg_coef: float = 1.0
 
