@@ -128,7 +128,8 @@ class LMRegressor(RegressorMixin, BaseEstimator):
     rl_steps : int, default=0
         Steps of the RL stage after SFT (0: no RL). With RL on and a ``max_time``,
         SFT may use the first 75% of the budget and RL runs from SFT's end to the
-        deadline; RL weights are kept only if they lower the validation error.
+        deadline; RL weights are kept only if they lower the validation error
+        without raising the validation CRPS. ``reinforce`` runs RL on a fitted model.
     rl_reward : str or callable, default="crps_loo"
         Reward on decoded numbers: a name in ``lmreg.training.rewards.REWARDS``
         (``abs``, ``squared``, ``relative``, ``log``, ``gaussian``, ``rank``,

@@ -159,7 +159,7 @@ class RLResult:
     seconds: float = 0.0
     history: list = field(default_factory=list)
     kept: bool = True              # False when the estimator reverted to the SFT weights
-    val_mae: float = float("nan")  # validation error after RL
+    val_mae: float = float("nan")  # validation error of the weights kept
     val_before: dict = field(default_factory=dict)  # {"error", "crps"} of the SFT weights
     val_after: dict = field(default_factory=dict)   # the same at the end of RL
     checks: list = field(default_factory=list)      # {"step", "error", "crps"} per checkpoint
