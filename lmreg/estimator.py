@@ -8,7 +8,6 @@ decision rule. Each stage lives in its own module.
 from __future__ import annotations
 
 import contextlib
-import copy
 import os
 import time
 import warnings
@@ -29,13 +28,12 @@ from .pretrained import LoraSettings, build_pretrained_model, make_text_tokenize
 from .serialize import Serializer, to_frame
 from .tasks import TaskScaler
 from .tokenizer import InputTokenizer
-from .training.rl import RLConfig, train_rl
+from .training.rl import RLConfig
+from .training.rl_stage import run_stage, stage_rows
 from .training.sft import SFTConfig, target_error, target_scale, train_sft
 
 #: Share of ``max_time`` given to the RL stage when ``rl_steps > 0``.
 RL_TIME_SHARE = 0.25
-#: Validation rows (at most) scored before and after RL to keep or revert its weights.
-RL_CHECK_ROWS = 512
 
 
 def _resolve_device(device: str) -> torch.device:
@@ -458,55 +456,13 @@ class LMRegressor(RegressorMixin, BaseEstimator):
         return target_error(point, y[rows]), crps(y[rows], samples)
 
     def _fit_rl(self, enc, y, train_rows, val_rows, deadline):
-        """RL after SFT; kept only when it lowers the validation error and CRPS."""
+        """RL after SFT, kept only if it lowers the validation error without raising its CRPS."""
         config = RLConfig(variant=self.rl_variant, reward=self.rl_reward, **(self.rl_config or {}))
-        rng = np.random.default_rng(self.seed_ + 5)
-        prompts, check_rows = train_rows, val_rows
-        if config.prompt_rows not in ("train", "holdout", "both"):
-            raise ValueError(f"rl_config prompt_rows must be 'train', 'holdout' or 'both'; "
-                             f"got {config.prompt_rows!r}.")
-        if config.prompt_rows != "train":
-            if len(val_rows) < 4:
-                raise ValueError(f"rl_config prompt_rows={config.prompt_rows!r} draws RL prompts from the "
-                                 f"validation rows, but there are {len(val_rows)}; raise validation_fraction.")
-            shuffled = rng.permutation(val_rows)
-            held, check_rows = np.sort(shuffled[: len(val_rows) // 2]), np.sort(shuffled[len(val_rows) // 2:])
-            prompts = held if config.prompt_rows == "holdout" else np.concatenate([train_rows, held])
-        if len(check_rows) > RL_CHECK_ROWS:
-            check_rows = np.sort(rng.choice(check_rows, RL_CHECK_ROWS, replace=False))
+        prompts, check = stage_rows(config.prompt_rows, train_rows, val_rows, np.random.default_rng(self.seed_ + 5))
         self.model_.eval()
-        kw = dict(seed=self.seed_ + 7, device=self.device_)
         args = (enc, y, self.codec_, self.grammar_, prompts, self.tokenizer_.pad_id, config, int(self.rl_steps))
-        if not len(check_rows):  # nothing to check on: the RL weights stay
-            self.rl_result_ = train_rl(self.model_, *args, deadline=deadline, **kw)
-            self.model_.eval()
-            return
-        sft_state = copy.deepcopy(self.model_.state_dict())
-        t = time.monotonic()
-        base = self._rl_check(enc, y, check_rows)
-        cost = time.monotonic() - t
-        best = {"error": base[0], "state": None, "step": 0}
-        checks = []
-
-        def on_check(model, step):
-            error, score = self._rl_check(enc, y, check_rows)
-            checks.append({"step": step, "error": error, "crps": score})
-            # A lower point error bought by a collapsed distribution (higher CRPS) is refused.
-            if error < best["error"] and score <= base[1]:
-                best.update(error=error, state=copy.deepcopy(model.state_dict()), step=step)
-
-        # The closing check runs inside the budget: RL stops one check's cost early.
-        result = train_rl(self.model_, *args, deadline=None if deadline is None else deadline - cost,
-                          on_check=on_check, **kw)
-        self.model_.eval()
-        on_check(self.model_, result.steps)
-        result.val_before = {"error": base[0], "crps": base[1]}
-        result.val_after = {k: checks[-1][k] for k in ("error", "crps")}
-        result.checks, result.best_step = checks, best["step"]
-        result.kept = best["state"] is not None
-        result.val_mae = best["error"]
-        self.model_.load_state_dict(best["state"] if result.kept else sft_state)
-        self.rl_result_ = result
+        score = (lambda: self._rl_check(enc, y, check)) if len(check) else None
+        self.rl_result_ = run_stage(self.model_, args, score, deadline, seed=self.seed_ + 7, device=self.device_)
 
     def reinforce(self, X, y, max_time=None):
         """Run the RL stage on an already fitted model (SFT is not repeated).
@@ -546,13 +502,9 @@ class LMRegressor(RegressorMixin, BaseEstimator):
         y = _check_targets(y, self._check_X(X, reset=False))
         if y.ndim != 1:
             raise ValueError("the RL stage supports one target per row; y is 2-D.")
+        y = y if self.tasks_ is None else self.tasks_.transform(X, y)
         with self._threads():
-            if self.tasks_ is not None:
-                y = self.tasks_.transform(X, y)
-            enc = self._encode(X)
-            train_rows, val_rows = self._split(len(y))
-            deadline = None if max_time is None else t0 + float(max_time)
-            self._fit_rl(enc, y, train_rows, val_rows, deadline)
+            self._fit_rl(self._encode(X), y, *self._split(len(y)), None if max_time is None else t0 + max_time)
         return self
 
     def sample(self, X, n_samples=None) -> np.ndarray:

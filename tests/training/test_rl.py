@@ -191,9 +191,10 @@ def test_reinforce_argument_errors():
 def test_rl_prompt_rows(monkeypatch, where):
     """'holdout' draws RL prompts from half of the validation rows and checks on the other half."""
     import lmreg.estimator as E
+    import lmreg.training.rl_stage as S
 
     seen = {}
-    real_rl, real_check = E.train_rl, E.LMRegressor._rl_check
+    real_rl, real_check = S.train_rl, E.LMRegressor._rl_check
 
     def train_rl(model, enc, y, codec, grammar, rows, *args, **kw):
         seen["rows"] = rows
@@ -203,7 +204,7 @@ def test_rl_prompt_rows(monkeypatch, where):
         seen["check"] = rows
         return real_check(self, enc, y, rows)
 
-    monkeypatch.setattr(E, "train_rl", train_rl)
+    monkeypatch.setattr(S, "train_rl", train_rl)
     monkeypatch.setattr(E.LMRegressor, "_rl_check", check)
     X, y = [f"n {i % 6}" for i in range(80)], (np.arange(80) % 6).astype(float)
     est = LMRegressor(max_epochs=1, validation_fraction=0.25, rl_steps=1,
