@@ -52,9 +52,13 @@ def score(est, Xt, yt) -> dict:
     return {**_point_metrics(yt, pred), "crps": crps(yt, samples), "coverage80": interval_coverage(yt, lo, hi)}
 
 
+def cache_path(ds, args) -> Path:
+    return Path(args.cache) / f"{ds}_t{args.sft_time:g}_s{args.seed}"
+
+
 def sft_model(ds, X, y, args) -> tuple[LMRegressor, float]:
     """The dataset's SFT model: loaded from the cache, else fitted and saved there."""
-    path = Path(args.cache) / f"{ds}_t{args.sft_time:g}_s{args.seed}"
+    path = cache_path(ds, args)
     if path.exists():
         return load(path), float("nan")
     est = LMRegressor(max_time=args.sft_time, random_state=args.seed, n_threads=args.threads)
@@ -86,7 +90,8 @@ def table(records, by_arm=False) -> str:
         lines = ["| arm | " + " | ".join(datasets) + " |", "|---|" + "---|" * len(datasets)]
         lines += ["| " + " | ".join([a] + [_cell(by.get((d, a))) for d in datasets]) + " |" for a in arms]
         return "\n".join(lines)
-    lines = ["| " + " | ".join(["dataset", "sft MAE", "sft cov80"] + arms) + " |", "|---|---:|---:|" + "---|" * len(arms)]
+    lines = ["| " + " | ".join(["dataset", "sft MAE", "sft cov80"] + arms) + " |",
+             "|---|---:|---:|" + "---|" * len(arms)]
     for d in datasets:
         base = by[d, "sft"]
         cells = [d, f"{base['mae']:.4g}", f"{base['coverage80']:.2f}"] + [_cell(by.get((d, a))) for a in arms]
@@ -141,9 +146,8 @@ def main(argv=None) -> int:
               "sft_steps": est.fit_result_.steps, "fallback": bool(est.fallback_), "env": env})
         print(f"{ds:20s} sft       MAE {base['mae']:.4g}  cov80 {base['coverage80']:.2f}  "
               f"CRPS {base['crps']:.4g}", flush=True)
-        path = Path(args.cache) / f"{ds}_t{args.sft_time:g}_s{args.seed}"
         for name, params in arms.items():
-            est = load(path)
+            est = load(cache_path(ds, args))
             # The cached model carries the RL parameters it was saved with: start from today's defaults.
             est.set_params(**{**RL_DEFAULTS, "n_threads": args.threads, **params})
             t = time.perf_counter()

@@ -33,6 +33,8 @@ class Encoded:
     ...               [np.zeros(len(r), np.int8) for r in ids])
     >>> len(enc), enc.lengths().tolist()
     (2, [3, 2])
+    >>> enc.subset([1]).ids[0].tolist()
+    [2, 3]
     """
 
     ids: list
@@ -45,6 +47,10 @@ class Encoded:
     def lengths(self) -> np.ndarray:
         """Tokens per row, int64 ``[n_rows]``."""
         return np.fromiter((len(r) for r in self.ids), dtype=np.int64, count=len(self.ids))
+
+    def subset(self, rows) -> "Encoded":
+        """The rows ``rows`` (an index sequence), in that order; arrays are shared, not copied."""
+        return Encoded([self.ids[r] for r in rows], [self.values[r] for r in rows], [self.kinds[r] for r in rows])
 
 
 @dataclass

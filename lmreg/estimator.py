@@ -448,9 +448,9 @@ class LMRegressor(RegressorMixin, BaseEstimator):
 
         The same seed before and after RL, so an unchanged model scores the same.
         """
-        sub = Encoded([enc.ids[r] for r in rows], [enc.values[r] for r in rows], [enc.kinds[r] for r in rows])
-        tokens = sample_tokens(self.model_, sub, self.grammar_, self.tokenizer_.pad_id, n_samples=self.n_samples,
-                               temperature=self.temperature, seed=self.seed_ + 3, device=self.device_)
+        tokens = sample_tokens(self.model_, enc.subset(rows), self.grammar_, self.tokenizer_.pad_id,
+                               n_samples=self.n_samples, temperature=self.temperature, seed=self.seed_ + 3,
+                               device=self.device_)
         samples = self.codec_.decode(tokens)
         point = decide(samples, "median" if self.decision == "mode" else self.decision)
         return target_error(point, y[rows]), crps(y[rows], samples)

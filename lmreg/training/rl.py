@@ -424,7 +424,7 @@ def train_rl(model, enc: Encoded, y: np.ndarray, codec, grammar: NumberGrammar, 
                 flat = torch.cat([tokens, true], dim=1).reshape(-1, grammar.length)
         old_lp = None
         for _ in range(max(1, int(config.updates_per_rollout))):
-            new_lp = group_logprobs(model, grammar, batch, flat, flat.shape[0] // len(picked))
+            new_lp = group_logprobs(model, grammar, batch, flat, G + bool(config.sft_coef))
             sft_loss = 0.0
             if config.sft_coef:
                 new_lp = new_lp.view(len(picked), G + 1, -1)

@@ -84,8 +84,7 @@ def run_stage(model, train_args: tuple, score, deadline: float | None, **train_k
     best = {"error": base[0], "state": None, "step": 0}
     checks = []
 
-    def on_check(model, step):
-        model.eval()
+    def on_check(model, step):  # train_rl keeps the model in eval mode
         error, crps = score()
         checks.append({"step": step, "error": error, "crps": crps})
         # A lower point error bought by a collapsed distribution (higher CRPS) is refused.

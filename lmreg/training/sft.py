@@ -188,8 +188,7 @@ def validation_mae(model, enc: Encoded, rows, grammar: NumberGrammar, codec, y, 
     >>> mae == target_error(codec.decode(tokens), y)
     True
     """
-    sub = Encoded([enc.ids[r] for r in rows], [enc.values[r] for r in rows], [enc.kinds[r] for r in rows])
-    tokens = sample_tokens(model, sub, grammar, pad_id, greedy=True, device=device)[:, 0]
+    tokens = sample_tokens(model, enc.subset(rows), grammar, pad_id, greedy=True, device=device)[:, 0]
     return target_error(codec.decode(tokens), y[rows], target_scale(y))
 
 
