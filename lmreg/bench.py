@@ -119,11 +119,15 @@ def _lmreg_extras(est, Xt, yt) -> dict:
     from .metrics import crps, interval_coverage, quantile_coverage
 
     samples = est.sample(Xt)
-    q = np.quantile(samples, RELIABILITY_LEVELS, axis=1).T
+    raw = np.quantile(samples, RELIABILITY_LEVELS, axis=1).T
+    # What predict_quantiles returns (no task_column here: samples are in model units).
+    cal = getattr(est, "calibrator_", None)
+    q = raw if cal is None else cal.quantiles(samples, RELIABILITY_LEVELS)
     lo, hi = RELIABILITY_LEVELS.index(0.1), RELIABILITY_LEVELS.index(0.9)
     r = est.fit_result_
     rl = est.rl_result_
     return {"crps": crps(yt, samples), "coverage80": interval_coverage(yt, q[:, lo], q[:, hi]),
+            "coverage80_raw": interval_coverage(yt, raw[:, lo], raw[:, hi]),
             "reliability": {str(k): v for k, v in quantile_coverage(yt, q, list(RELIABILITY_LEVELS)).items()},
             "steps": r.steps, "epochs": r.epochs, "stopped": r.stopped, "best_val_mae": r.best_val_mae,
             "fallback": bool(est.fallback_), "rl_steps_done": rl.steps if rl else 0,

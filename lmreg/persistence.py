@@ -23,6 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .backbone import BackboneConfig
+from .calibration import ConformalQuantiles
 from .codecs import codec_from_config
 from .pretrained import PretrainedSource, make_text_tokenizer, trainable_state
 from .serialize import Serializer
@@ -100,6 +101,8 @@ def save(est, path) -> None:
             "fit_seconds_": est.fit_seconds_,
             "fit_result_": dict(vars(est.fit_result_)),
             "rl_result_": dict(vars(est.rl_result_)) if getattr(est, "rl_result_", None) else None,
+            "calibrator_": ({"samples": est.calibrator_.samples_.tolist(), "y": est.calibrator_.y_.tolist()}
+                            if getattr(est, "calibrator_", None) is not None else None),
         },
     }
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
@@ -135,7 +138,8 @@ def load(path, device: str = "cpu"):
     ...     lmreg.load(d + "/m").predict(["a"]).shape
     (1,)
     """
-    from .estimator import LMRegressor, _resolve_device
+    from .estimator import LMRegressor
+    from .validation import resolve_device
 
     path = Path(path)
     if not path.is_dir():
@@ -176,7 +180,9 @@ def load(path, device: str = "cpu"):
     est.fit_seconds_ = fitted["fit_seconds_"]
     est.fit_result_ = SFTResult(**fitted["fit_result_"])
     est.rl_result_ = RLResult(**fitted["rl_result_"]) if fitted.get("rl_result_") else None
-    est.device_ = _resolve_device(device)
+    cal = fitted.get("calibrator_")
+    est.calibrator_ = ConformalQuantiles().fit(cal["samples"], cal["y"]) if cal else None
+    est.device_ = resolve_device(device)
     est._grammar = None
     model = est._build_model()
     try:

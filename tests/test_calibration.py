@@ -1,0 +1,124 @@
+"""Split-conformal quantile calibration: the order statistic, coverage, and the estimator's use of it."""
+
+import numpy as np
+import pytest
+
+import lmreg
+from lmreg import LMRegressor
+from lmreg.calibration import ConformalQuantiles, calibrated_order_statistic
+
+
+def test_order_statistic_by_hand():
+    scores = np.array([5.0, 1.0, 4.0, 2.0, 3.0])   # sorted: 1 2 3 4 5, n + 1 = 6
+    assert calibrated_order_statistic(scores, 0.5) == 3.0    # ceil(3.0) = 3rd
+    assert calibrated_order_statistic(scores, 0.6) == 4.0    # ceil(3.6) = 4th
+    assert calibrated_order_statistic(scores, 0.4) == 2.0    # floor(2.4) = 2nd
+    assert calibrated_order_statistic(scores, 0.1) == 1.0    # floor(0.6) = 0 -> clipped to the 1st
+    assert calibrated_order_statistic(scores, 0.95) == 5.0   # ceil(5.7) = 6 -> clipped to the 5th
+    # along axis 0, one column per target
+    both = np.stack([scores, 10 * scores], axis=1)
+    np.testing.assert_array_equal(calibrated_order_statistic(both, 0.6), [4.0, 40.0])
+
+
+def test_shifts_by_hand():
+    samples = np.tile(np.array([0.0, 1.0, 2.0, 3.0, 4.0]), (9, 1))   # every row: median 2, q(0.25) = 1
+    y = np.arange(9.0)                                                 # 0..8, n + 1 = 10
+    cal = ConformalQuantiles().fit(samples, y)
+    # level 0.5: scores y - 2 = -2..6, ceil(5.0) = 5th smallest = 2
+    # level 0.25: scores y - 1 = -1..7, floor(2.5) = 2nd smallest = 0
+    np.testing.assert_allclose(cal.shifts([0.5, 0.25]), [2.0, 0.0])
+    np.testing.assert_allclose(cal.quantiles(samples[:2], [0.25, 0.5]), [[1.0, 4.0], [1.0, 4.0]])
+
+
+def test_too_narrow_samples_get_nominal_coverage():
+    rng = np.random.default_rng(0)
+    mu = rng.normal(size=600)
+    samples = mu[:, None] + 0.2 * rng.normal(size=(600, 32))        # right centre, far too sharp
+    y = mu + rng.normal(size=600)
+    cal = ConformalQuantiles().fit(samples[:300], y[:300])
+    raw = np.quantile(samples[300:], [0.1, 0.9], axis=1).T
+    q = cal.quantiles(samples[300:], [0.1, 0.9])
+    inside = lambda lo, hi: np.mean((lo <= y[300:]) & (y[300:] <= hi))   # noqa: E731
+    assert inside(raw[:, 0], raw[:, 1]) < 0.3
+    assert 0.74 < inside(q[:, 0], q[:, 1]) < 0.88
+
+
+def test_finite_sample_coverage_holds_on_average():
+    """Over many draws of exchangeable rows, the calibrated 80% interval covers >= 80% (minus noise)."""
+    rng = np.random.default_rng(1)
+    covers = []
+    for _ in range(200):
+        y = rng.standard_t(3, size=31)
+        samples = rng.normal(scale=0.1, size=(31, 8))
+        q = ConformalQuantiles().fit(samples[:30], y[:30]).quantiles(samples[30:], [0.1, 0.9])
+        covers.append(q[0, 0] <= y[30] <= q[0, 1])
+    assert np.mean(covers) >= 0.78   # guarantee: >= 1 - 2 * 0.1 = 0.8; 200 draws: sd ~ 0.028
+
+
+def test_multi_target_and_level_order():
+    rng = np.random.default_rng(2)
+    samples = rng.normal(size=(50, 16, 2)) * [1.0, 100.0]
+    y = rng.normal(size=(50, 2)) * [2.0, 50.0]
+    cal = ConformalQuantiles().fit(samples, y)
+    q = cal.quantiles(samples[:5], [0.9, 0.1, 0.5])
+    assert q.shape == (5, 3, 2)
+    assert (q[:, 1] <= q[:, 2]).all() and (q[:, 2] <= q[:, 0]).all()   # sorted by level, not position
+    assert cal.shifts([0.1, 0.9]).shape == (2, 2)
+
+
+@pytest.mark.parametrize("samples, y, match", [
+    (np.zeros((5, 4)), np.zeros(6), "do not match"),
+    (np.zeros((5, 4, 2)), np.zeros(5), "do not match"),
+    (np.zeros((1, 4)), np.zeros(1), "at least 2 rows"),
+    (np.full((3, 4), np.nan), np.zeros(3), "finite"),
+])
+def test_bad_input_is_named(samples, y, match):
+    with pytest.raises(ValueError, match=match):
+        ConformalQuantiles().fit(samples, y)
+
+
+def _noisy(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    k = rng.integers(0, 8, size=n)
+    return [f"level {v}" for v in k], k + rng.normal(scale=1.5, size=n)
+
+
+def test_estimator_calibrates_on_validation_rows(tmp_path):
+    X, y = _noisy()
+    kw = dict(max_time=None, max_epochs=3, random_state=0, hidden_size=32, num_layers=1, num_heads=2)
+    est = LMRegressor(**kw).fit(X, y)
+    assert est.calibrator_ is not None and est.calibrator_.y_.shape == (40,)   # the 10% held out
+    q = est.predict_quantiles(X[:20], [0.1, 0.5, 0.9])
+    raw = np.moveaxis(np.quantile(est.sample(X[:20]), [0.1, 0.5, 0.9], axis=1), 0, 1)
+    np.testing.assert_allclose(q, raw + est.calibrator_.shifts([0.1, 0.5, 0.9]))
+    assert np.all(np.diff(q, axis=1) >= 0)
+    # the round trip keeps the calibration
+    est.save(tmp_path / "m")
+    np.testing.assert_allclose(lmreg.load(tmp_path / "m").predict_quantiles(X[:20], [0.1, 0.9]), q[:, [0, 2]])
+    # calibration=None: raw sample quantiles; predict is unchanged either way
+    plain = LMRegressor(**kw, calibration=None).fit(X, y)
+    assert plain.calibrator_ is None
+    np.testing.assert_allclose(plain.predict_quantiles(X[:20], [0.1, 0.5, 0.9]), raw)
+    np.testing.assert_array_equal(plain.predict(X[:20]), est.predict(X[:20]))
+
+
+def test_reinforce_and_calibrate_refit_it():
+    X, y = _noisy(200, seed=3)
+    est = LMRegressor(max_time=None, max_epochs=2, random_state=0, hidden_size=32, num_layers=1,
+                      num_heads=2).fit(X, y)
+    before = est.calibrator_
+    est.set_params(rl_steps=2).reinforce(X, y)
+    assert est.calibrator_ is not before and est.calibrator_.y_.shape == before.y_.shape
+    est.calibrator_ = None
+    assert est.calibrate(X, y).calibrator_ is not None
+    with pytest.raises(ValueError, match="calibration must be"):
+        est.set_params(calibration="isotonic").calibrate(X, y)
+
+
+def test_too_few_validation_rows_leave_quantiles_raw():
+    X, y = _noisy(60, seed=4)    # 6 validation rows < 10
+    est = LMRegressor(max_time=None, max_epochs=1, random_state=0, hidden_size=32, num_layers=1,
+                      num_heads=2).fit(X, y)
+    assert est.calibrator_ is None
+    np.testing.assert_allclose(est.predict_quantiles(X[:3], [0.5]),
+                               np.quantile(est.sample(X[:3]), [0.5], axis=1).T)
