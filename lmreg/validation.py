@@ -71,6 +71,8 @@ def validate_params(est) -> None:
     check_rule(est.decision)
     if est.max_time is not None and not est.max_time > 0:
         raise ValueError(f"max_time must be positive or None; got {est.max_time!r}.")
+    if est.quantile_decoding not in ("tree", "samples"):
+        raise ValueError(f"quantile_decoding must be 'tree' or 'samples'; got {est.quantile_decoding!r}.")
     if est.calibration not in ("conformal", None):
         raise ValueError(f"calibration must be 'conformal' or None; got {est.calibration!r}.")
     if not 0 <= est.validation_fraction < 1:

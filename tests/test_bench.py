@@ -88,3 +88,28 @@ def test_paired_rl_benchmark_reuses_one_sft_model(tmp_path, capsys):
     assert mod.main(["--table", str(out)]) == 0
     table = capsys.readouterr().out
     assert table.startswith("| dataset | sft MAE | sft cov80 | a |") and "diabetes" in table
+
+
+def test_predictive_benchmark_compares_medians_and_quantiles_of_one_model(tmp_path, capsys):
+    """benchmarks/predictive.py: three medians, then raw / conformal / normalised quantiles."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "predictive.py"
+    spec = importlib.util.spec_from_file_location("predictive_bench", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "p.json"
+    assert mod.main(["--datasets", "diabetes", "--sft-time", "4", "--cache", str(tmp_path / "c"),
+                     "--many", "32", "--out", str(out)]) == 0
+    recs = json.loads(out.read_text())
+    decisions = [r for r in recs if r["part"] == "decision"]
+    assert [r["arm"] for r in decisions] == ["median of 16 samples", "median of 32 samples", "tree median"]
+    assert all(r["mae"] > 0 and r["seconds"] > 0 for r in decisions)
+    quantiles = [r for r in recs if r["part"] == "quantiles"]
+    assert [r["arm"] for r in quantiles] == ["raw", "conformal", "normalised"]
+    for r in quantiles:
+        assert 0 <= r["coverage80"] <= 1 and r["width80"] >= 0 and r["interval_score80"] >= r["width80"]
+    assert quantiles[0]["calibration_rows"] == 35          # 10% of diabetes' 354 training rows
+    table = capsys.readouterr().out
+    assert "| dataset | median of 16 samples: MAE (s)" in table and "| dataset | raw cov80" in table

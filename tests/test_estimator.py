@@ -134,10 +134,34 @@ def test_uncertainty_api():
     assert q.shape == (4, 3) and np.all(np.diff(q, axis=1) >= 0)
     pred, std = est.predict(X[:4], return_std=True)
     assert pred.shape == std.shape == (4,) and np.all(std >= 0)
-    est.set_params(decision=0.9)
+    est.set_params(decision=0.9, quantile_decoding="samples")   # 5 validation rows: not calibrated
     np.testing.assert_allclose(est.predict(X[:4]), q[:, 2])
     with pytest.raises(ValueError, match="quantiles"):
         est.predict_quantiles(X[:1], [0.0, 1.2])
+
+
+def test_tree_quantiles_are_the_quantiles_of_many_samples():
+    """quantile_decoding="tree": the exact quantile of the model's distribution, one decode pass."""
+    rng = np.random.default_rng(0)
+    k = rng.integers(0, 6, size=200)
+    X, y = [f"v {v}" for v in k], k + rng.normal(size=200)
+    est = LMRegressor(**FAST).fit(X, y)
+    rows = X[:6]
+    many = est.sample(rows, 2000)
+    for level in (0.2, 0.5, 0.9):
+        exact = est.set_params(decision=level if level != 0.5 else "median").predict(rows)
+        # the share of 2,000 samples at or below the exact quantile brackets its level
+        below = (many <= exact[:, None] + 1e-9).mean(axis=1)
+        strictly = (many < exact[:, None] - 1e-9).mean(axis=1)
+        assert np.all(below >= level - 0.04) and np.all(strictly <= level + 0.04)
+    lo, hi = (est.set_params(decision=q).predict(rows) for q in (0.1, 0.9))
+    assert np.all(lo <= hi)
+    # the p10 codec does not sort like its numbers: its quantiles come from the samples
+    p10 = LMRegressor(**FAST, codec="p10").fit(X, y)
+    assert p10._tree_level("median") is None
+    np.testing.assert_allclose(p10.predict(rows), np.median(p10.sample(rows), axis=1))
+    with pytest.raises(ValueError, match="quantile_decoding"):
+        LMRegressor(quantile_decoding="exact").fit(X, y)
 
 
 def test_multi_target_is_decoded_natively(tmp_path):

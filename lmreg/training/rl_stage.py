@@ -10,8 +10,10 @@ prompt it and which rows judge it, and which weights stay afterwards:
   checkpoint with the lowest validation error among those that lower the error
   without raising the validation CRPS, else restores the SFT weights.
 
-Scoring is the caller's (``score() -> (error, crps)`` with the estimator's own
-samples and decision rule), so the check judges exactly what ``predict`` will use.
+Scoring is the caller's (``score() -> (error, crps, samples)`` with the estimator's
+own samples and decision rule), so the check judges exactly what ``predict`` will
+use; the samples of the weights that stay are handed back (the estimator calibrates
+its quantiles on them without sampling again).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import time
 
 import numpy as np
 
-from .rl import RLResult, train_rl
+from .rl import train_rl
 
 #: Validation rows (at most) scored before RL and at its checkpoints.
 RL_CHECK_ROWS = 512
@@ -57,8 +59,8 @@ def stage_rows(prompt_rows: str, train_rows: np.ndarray, val_rows: np.ndarray, r
     return prompts, check
 
 
-def run_stage(model, train_args: tuple, score, deadline: float | None, **train_kw) -> RLResult:
-    """RL on ``model`` in place; returns the result with the checks and what was kept.
+def run_stage(model, train_args: tuple, score, deadline: float | None, **train_kw):
+    """RL on ``model`` in place; returns the result and the kept weights' check samples.
 
     Parameters
     ----------
@@ -66,30 +68,36 @@ def run_stage(model, train_args: tuple, score, deadline: float | None, **train_k
     train_args : tuple
         The positional arguments of :func:`~lmreg.training.rl.train_rl` after ``model``.
     score : callable or None
-        ``score() -> (error, crps)`` of ``model`` on the judging rows; None when there
-        are none (the RL weights then stay).
+        ``score() -> (error, crps, samples)`` of ``model`` on the judging rows; None
+        when there are none (the RL weights then stay).
     deadline : float or None
         ``time.monotonic()`` value; the closing check's cost is reserved before it.
     **train_kw
         ``seed``, ``device`` for :func:`~lmreg.training.rl.train_rl`.
+
+    Returns
+    -------
+    result : ~lmreg.training.rl.RLResult
+    samples : the third item of ``score()`` for the weights left in place (None
+        without ``score``)
     """
     if score is None:
         result = train_rl(model, *train_args, deadline=deadline, **train_kw)
         model.eval()
-        return result
+        return result, None
     sft_state = copy.deepcopy(model.state_dict())
     t = time.monotonic()
     base = score()
     cost = time.monotonic() - t
-    best = {"error": base[0], "state": None, "step": 0}
+    best = {"error": base[0], "state": None, "step": 0, "samples": base[2]}
     checks = []
 
     def on_check(model, step):  # train_rl keeps the model in eval mode
-        error, crps = score()
+        error, crps, samples = score()
         checks.append({"step": step, "error": error, "crps": crps})
         # A lower point error bought by a collapsed distribution (higher CRPS) is refused.
         if error < best["error"] and crps <= base[1]:
-            best.update(error=error, state=copy.deepcopy(model.state_dict()), step=step)
+            best.update(error=error, state=copy.deepcopy(model.state_dict()), step=step, samples=samples)
 
     # The closing check runs inside the budget: RL stops one check's cost early.
     result = train_rl(model, *train_args, deadline=None if deadline is None else deadline - cost,
@@ -101,4 +109,4 @@ def run_stage(model, train_args: tuple, score, deadline: float | None, **train_k
     result.kept = best["state"] is not None
     result.val_mae = best["error"]
     model.load_state_dict(best["state"] if result.kept else sft_state)
-    return result
+    return result, best["samples"]
