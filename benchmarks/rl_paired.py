@@ -182,7 +182,8 @@ def main(argv=None) -> int:
             emit(rec)
             vb, va = r.val_before.get("error", np.nan), r.val_after.get("error", np.nan)
             print(f"{ds:20s} {name:9s} MAE {res['mae']:.4g} ({100 * rec['d_mae']:+.1f}%)  "
-                  f"cov80 {res['coverage80']:.2f} ({100 * rec['d_cov80']:+.1f}; raw {100 * rec['d_cov80_raw']:+.1f})  CRPS {100 * rec['d_crps']:+.1f}%  "
+                  f"cov80 {res['coverage80']:.2f} ({100 * rec['d_cov80']:+.1f}; raw {100 * rec['d_cov80_raw']:+.1f})  "
+                  f"CRPS {100 * rec['d_crps']:+.1f}%  "
                   f"steps {r.steps}  kept {r.kept}  val {vb:.4g}->{va:.4g}", flush=True)
     return 0
 
