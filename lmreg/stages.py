@@ -80,7 +80,8 @@ class HeldOutStages:
             for chunk in np.array_split(rows, -(-len(rows) // CALIBRATION_CHUNK)):
                 if draws and deadline is not None and time.monotonic() >= deadline:
                     break
-                draws.append(self._draw(enc.subset(chunk), self.n_samples, self.seed_ + 1))
+                # The RL check's seed: a reverted RL stage leaves the same calibration.
+                draws.append(self._draw(enc.subset(chunk), self.n_samples, self.seed_ + 3))
             samples = np.concatenate(draws)
         if len(samples) >= MIN_CALIBRATION_ROWS:
             self.calibrator_ = ConformalQuantiles().fit(samples, y[rows[:len(samples)]])

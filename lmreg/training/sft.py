@@ -2,7 +2,8 @@
 
 The loop is deliberately plain (nanoGPT-style): length-bucketed mini-batches,
 AdamW with linear warm-up and cosine decay, gradient clipping, and early stopping on
-a *numeric* validation metric (MAE of greedy decodes in target units), keeping the
+a *numeric* validation metric (MAE in target units of greedy decodes, or of the exact
+median the estimator predicts with), keeping the
 best weights. The learning-rate schedule runs on the larger of two progress
 fractions, steps done / step budget and seconds spent / time budget, so a
 time-limited fit still anneals before its deadline.
@@ -20,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..batching import Encoded, collate, length_batches
-from ..decoding import NumberGrammar, constrained_logprobs, sample_tokens
+from ..decoding import NumberGrammar, constrained_logprobs, quantile_tokens, sample_tokens
 
 
 @dataclass
@@ -52,6 +53,11 @@ class SFTConfig:
         Validation passes without improvement before stopping.
     max_eval_rows : int
         Validation rows at most (a random subset, drawn once).
+    val_quantile : float or None
+        What the validation decodes: None, greedy decoding; a level in (0, 1), the
+        exact quantile on the token tree (:func:`~lmreg.decoding.quantile_tokens`;
+        the estimator passes its decision's level, 0.5 for the median, so that
+        early stopping and the kept weights judge what ``predict`` returns).
 
     Examples
     --------
@@ -71,6 +77,7 @@ class SFTConfig:
     eval_every: int | None = None   # steps; None = twice per epoch (at least every 25 steps)
     patience: int = 8               # evaluations without improvement before stopping
     max_eval_rows: int = 1000
+    val_quantile: float | None = None
 
 
 @dataclass
@@ -152,8 +159,9 @@ def target_error(pred: np.ndarray, y: np.ndarray, scale=None) -> float:
     return float(np.mean(err))
 
 
-def validation_mae(model, enc: Encoded, rows, grammar: NumberGrammar, codec, y, pad_id, device) -> float:
-    """:func:`target_error` of greedy decodes on ``rows``.
+def validation_mae(model, enc: Encoded, rows, grammar: NumberGrammar, codec, y, pad_id, device,
+                   level: float | None = None) -> float:
+    """:func:`target_error` of greedy decodes (or of the exact ``level``-quantiles) on ``rows``.
 
     Parameters
     ----------
@@ -168,6 +176,8 @@ def validation_mae(model, enc: Encoded, rows, grammar: NumberGrammar, codec, y, 
         Targets of all rows, in original units.
     pad_id : int
     device : str or torch.device
+    level : float or None, default=None
+        None: greedy decoding; else the exact quantile on the token tree.
 
     Examples
     --------
@@ -188,7 +198,10 @@ def validation_mae(model, enc: Encoded, rows, grammar: NumberGrammar, codec, y, 
     >>> mae == target_error(codec.decode(tokens), y)
     True
     """
-    tokens = sample_tokens(model, enc.subset(rows), grammar, pad_id, greedy=True, device=device)[:, 0]
+    if level is None:
+        tokens = sample_tokens(model, enc.subset(rows), grammar, pad_id, greedy=True, device=device)[:, 0]
+    else:
+        tokens = quantile_tokens(model, enc.subset(rows), grammar, pad_id, [level], device=device)[:, 0]
     return target_error(codec.decode(tokens), y[rows], target_scale(y))
 
 
@@ -338,7 +351,7 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
                     result.stopped, done = "time", True
                     break
                 t_eval = time.monotonic()
-                mae = validation_mae(model, enc, val_rows, grammar, codec, y, pad_id, device)
+                mae = validation_mae(model, enc, val_rows, grammar, codec, y, pad_id, device, config.val_quantile)
                 eval_cost = time.monotonic() - t_eval
                 result.history.append({"step": step, "seconds": time.monotonic() - t0,
                                        "loss": float(loss.item()), "val_mae": mae})
@@ -357,7 +370,7 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
 
     # No step ran (the budget was gone before the first one): nothing to validate.
     if has_val and step > 0 and (not result.history or result.history[-1]["step"] != step):
-        mae = validation_mae(model, enc, val_rows, grammar, codec, y, pad_id, device)
+        mae = validation_mae(model, enc, val_rows, grammar, codec, y, pad_id, device, config.val_quantile)
         result.history.append({"step": step, "seconds": time.monotonic() - t0, "val_mae": mae})
         if mae < result.best_val_mae:
             result.best_val_mae, result.best_step, best_state = mae, step, None
