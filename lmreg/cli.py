@@ -342,7 +342,8 @@ def _evaluate(args) -> int:
     X = _features(est, df, [target, meta.get("target")], args.data)
     pred = est.predict(X)
     samples = est.sample(X, est.n_samples)
-    lower, upper = np.quantile(samples, [0.1, 0.9], axis=1)
+    lower, upper = est.predict_quantiles(X, [0.1, 0.9]).T   # calibrated, when the model is
+    raw = interval_coverage(y, *np.quantile(samples, [0.1, 0.9], axis=1))
     with warnings.catch_warnings():  # constant predictions (fallback): rho is NaN, say so below
         warnings.simplefilter("ignore")
         rho = float(spearmanr(y, pred)[0])
@@ -351,7 +352,8 @@ def _evaluate(args) -> int:
             ("Spearman", f"{rho:.4f}" + (" (constant predictions)" if np.isnan(rho) else "")),
             ("CRPS", f"{crps(y, samples):.4g}"),
             ("coverage80", f"{interval_coverage(y, lower, upper):.3f}  "
-                           f"(10%-90% of {samples.shape[1]} samples per row)")]
+                           + ("(conformally calibrated; " if getattr(est, "calibrator_", None) else "(")
+                           + f"raw 10%-90% of {samples.shape[1]} samples per row: {raw:.3f})")]
     for name, value in rows:
         print(f"{name:<11} {value}")
     return 0
