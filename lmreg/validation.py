@@ -67,7 +67,16 @@ def check_targets(y, n_rows: int) -> np.ndarray:
 
 
 def validate_params(est) -> None:
-    """Raise a ValueError naming the first invalid parameter of an :class:`~lmreg.LMRegressor`."""
+    """Raise a ValueError naming the first invalid parameter of an :class:`~lmreg.LMRegressor`.
+
+    Examples
+    --------
+    >>> from lmreg import LMRegressor
+    >>> validate_params(LMRegressor(calibration="isotonic"))
+    Traceback (most recent call last):
+    ...
+    ValueError: calibration must be 'conformal' or None; got 'isotonic'.
+    """
     check_rule(est.decision)
     if est.max_time is not None and not est.max_time > 0:
         raise ValueError(f"max_time must be positive or None; got {est.max_time!r}.")
@@ -96,7 +105,19 @@ def validate_params(est) -> None:
 
 
 def check_features(est, X, reset: bool) -> int:
-    """Check (or, with ``reset``, record) the feature count and names; return the row count."""
+    """Check (or, with ``reset``, record) the feature count and names; return the row count.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> est = SimpleNamespace()
+    >>> check_features(est, [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}], reset=True), est.n_features_in_
+    (2, 2)
+    >>> check_features(est, [{"a": 1}], reset=False)
+    Traceback (most recent call last):
+    ...
+    ValueError: X has 1 features, but LMRegressor is expecting 2 features as input.
+    """
     frame = to_frame(X, flatten_json=False)
     from_frame = hasattr(X, "columns")
     names = np.asarray(frame.columns, dtype=object)
