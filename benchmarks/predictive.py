@@ -43,7 +43,6 @@ from lmreg import LMRegressor, load, load_dataset
 from lmreg.bench import RELIABILITY_LEVELS, environment
 from lmreg.calibration import ConformalQuantiles, calibrated_order_statistic
 from lmreg.datasets import list_datasets
-from lmreg.decoding import quantile_tokens
 from lmreg.metrics import interval_coverage
 
 LEVELS = list(RELIABILITY_LEVELS)
@@ -99,9 +98,7 @@ def decision_records(est, Xt, yt, many: int):
     samples16 = est.sample(Xt)
     s16 = time.perf_counter() - t
     t = time.perf_counter()
-    tokens = quantile_tokens(est.model_, est._encode(Xt), est.grammar_, est.tokenizer_.pad_id, [0.5],
-                             temperature=est.temperature, device=est.device_)
-    tree = est.codec_.decode(tokens)[:, 0]
+    tree = est.set_params(decision="median", quantile_decoding="tree").predict(Xt)
     tree_s = time.perf_counter() - t
     mae = lambda pred: float(np.mean(np.abs(pred - yt)))   # noqa: E731
     return [{"arm": f"median of {est.n_samples} samples", "mae": mae(np.median(samples[:, :est.n_samples], 1)),

@@ -154,33 +154,46 @@ def sample_batch(model, grammar: NumberGrammar, batch, n_samples: int = 1, tempe
     >>> torch.equal(alone[0], tokens[1])  # row 1 samples alike without row 0
     True
     """
-    hidden, cache = model(batch.ids, batch.values, batch.kinds, batch.attention_mask, use_cache=True)
-    h = hidden[:, -1]
-    mask = batch.attention_mask
-    B = h.shape[0]
+    B = batch.ids.shape[0]
     S = 1 if greedy else n_samples
     if row_seeds is None:
         row_seeds = torch.arange(B)
     sample_seeds = kernels.reference.mix32(
-        row_seeds.long().repeat_interleave(S) * 0x9E3779B9 + torch.arange(S).repeat(B)).to(h.device)
-    if S > 1:  # share the prefill between all samples of an input
-        cache.batch_repeat_interleave(S)
-        h = h.repeat_interleave(S, dim=0)
-        mask = mask.repeat_interleave(S, dim=0)
-    tokens, total = [], torch.zeros(B * S, device=h.device)
-    for p in range(grammar.length):
+        row_seeds.long().repeat_interleave(S) * 0x9E3779B9 + torch.arange(S).repeat(B)).to(batch.ids.device)
+    total = torch.zeros(B * S, device=batch.ids.device)
+
+    def choose(p, h):
+        nonlocal total
         step_seed = None if greedy else (int(seed) * 1000003 + p) & 0x7FFFFFFF
         tok, lp, _ = kernels.decode_step(h, model.head.weight, model.head.bias, grammar.allowed[p],
                                          temperature=temperature, seed=step_seed, row_seeds=sample_seeds)
+        total = total + lp
+        return tok
+
+    return _walk(model, grammar, batch, S, choose), total.view(B, S)
+
+
+def _walk(model, grammar: NumberGrammar, batch, n: int, choose) -> torch.Tensor:
+    """Prefill ``batch`` once, repeat its KV cache for ``n`` sequences per row, then run one
+    single-token step per number position with the token ``choose(p, h [B*n, H])`` picks.
+
+    Returns LongTensor [B, n, length].
+    """
+    hidden, cache = model(batch.ids, batch.values, batch.kinds, batch.attention_mask, use_cache=True)
+    h, mask = hidden[:, -1], batch.attention_mask
+    B = h.shape[0]
+    if n > 1:  # share the prefill between all sequences of an input
+        cache.batch_repeat_interleave(n)
+        h, mask = h.repeat_interleave(n, dim=0), mask.repeat_interleave(n, dim=0)
+    tokens = []
+    for p in range(grammar.length):
+        tok = choose(p, h)
         tokens.append(tok)
-        total += lp
         if p + 1 < grammar.length:
-            mask = torch.cat([mask, mask.new_ones(B * S, 1)], dim=1)
-            h, cache = model.run(model.embed_numbers(tok).unsqueeze(1), mask,
-                                 past_key_values=cache, use_cache=True)
+            mask = torch.cat([mask, mask.new_ones(B * n, 1)], dim=1)
+            h, cache = model.run(model.embed_numbers(tok).unsqueeze(1), mask, past_key_values=cache, use_cache=True)
             h = h[:, -1]
-    tokens = torch.stack(tokens, dim=1).view(B, S, grammar.length)
-    return tokens, total.view(B, S)
+    return torch.stack(tokens, dim=1).view(B, n, grammar.length)
 
 
 @torch.no_grad()
@@ -312,15 +325,10 @@ def quantile_batch(model, grammar: NumberGrammar, batch, levels, temperature: fl
     ...                            for v, t in zip(values, [0.1, 0.5, 0.9])]
     (True, [True, True, True])
     """
-    hidden, cache = model(batch.ids, batch.values, batch.kinds, batch.attention_mask, use_cache=True)
-    h, mask = hidden[:, -1], batch.attention_mask
-    B, K = h.shape[0], len(levels)
-    tau = torch.as_tensor(levels, dtype=torch.float64, device=h.device).repeat(B)
-    if K > 1:  # share the prefill between all levels of an input
-        cache.batch_repeat_interleave(K)
-        h, mask = h.repeat_interleave(K, dim=0), mask.repeat_interleave(K, dim=0)
-    tokens = []
-    for p in range(grammar.length):
+    tau = torch.as_tensor(levels, dtype=torch.float64, device=batch.ids.device).repeat(batch.ids.shape[0])
+
+    def choose(p, h):
+        nonlocal tau
         allowed = grammar.allowed[p]
         logits = kernels.allowed_logits(h, model.head.weight, model.head.bias, allowed).float()
         probs = torch.softmax(logits / temperature, dim=-1).double()
@@ -328,14 +336,10 @@ def quantile_batch(model, grammar: NumberGrammar, batch, levels, temperature: fl
         j = (cum < tau.unsqueeze(1)).sum(dim=1).clamp(max=len(allowed) - 1)
         mass = probs.gather(1, j.unsqueeze(1)).squeeze(1)
         before = cum.gather(1, j.unsqueeze(1)).squeeze(1) - mass
-        tau = ((tau - before) / mass.clamp_min(1e-300)).clamp(0.0, 1.0)
-        tok = allowed[j]
-        tokens.append(tok)
-        if p + 1 < grammar.length:
-            mask = torch.cat([mask, mask.new_ones(B * K, 1)], dim=1)
-            h, cache = model.run(model.embed_numbers(tok).unsqueeze(1), mask, past_key_values=cache, use_cache=True)
-            h = h[:, -1]
-    return torch.stack(tokens, dim=1).view(B, K, grammar.length)
+        tau = ((tau - before) / mass.clamp_min(1e-300)).clamp(0.0, 1.0)   # the level inside digit j
+        return allowed[j]
+
+    return _walk(model, grammar, batch, len(levels), choose)
 
 
 @torch.no_grad()

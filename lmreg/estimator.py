@@ -458,7 +458,7 @@ class LMRegressor(HeldOutStages, RegressorMixin, BaseEstimator):
         self._check_X(X, reset=False)
         enc = self._encode(X)
         with self._threads():  # model units until the end
-            need = return_std or self.fallback_ or self._tree_level(self.decision) is None
+            need = return_std or not self.fallback_ and self._tree_level(self.decision) is None
             samples = self._draw(enc, self.n_samples, self.seed_ + 1) if need else None
             pred = self._constant(len(enc)) if self.fallback_ else self._decide(enc, samples, self.decision)
         if not return_std:
