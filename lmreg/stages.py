@@ -60,13 +60,17 @@ class HeldOutStages:
         Returns the validation rows that judged it (no RL prompt came from them) and
         the samples drawn there from the weights that stayed (None without such rows).
         """
-        config = RLConfig(variant=self.rl_variant, reward=self.rl_reward, **(self.rl_config or {}))
+        reward = self.rl_reward
+        if reward is None:  # the sampled variants compare a group; the tree ones need a pointwise reward
+            reward = "abs" if self.rl_variant in ("tree", "median") else "crps_loo"
+        config = RLConfig(variant=self.rl_variant, reward=reward, **(self.rl_config or {}))
         prompts, check = self._judging_rows(train_rows, val_rows, config.prompt_rows)
         self.model_.eval()
         args = (enc, y, self.codec_, self.grammar_, prompts, self.tokenizer_.pad_id, config, int(self.rl_steps))
         score = (lambda: self._rl_check(enc, y, check)) if len(check) else None
-        self.rl_result_, samples = run_stage(self.model_, args, score, deadline, seed=self.seed_ + 7,
-                                             device=self.device_)
+        guard = config.variant != "median" if config.guard_crps is None else bool(config.guard_crps)
+        self.rl_result_, samples = run_stage(self.model_, args, score, deadline, guard_crps=guard,
+                                             seed=self.seed_ + 7, device=self.device_)
         return check, samples
 
     def _calibrate(self, enc, y, rows, deadline, samples=None) -> None:
@@ -121,7 +125,7 @@ class HeldOutStages:
         >>> from lmreg import LMRegressor
         >>> X, y = [f"n {i % 7}" for i in range(70)], [i % 7 for i in range(70)]
         >>> est = LMRegressor(max_time=None, max_epochs=2, random_state=0).fit(X, y)
-        >>> est = est.set_params(rl_steps=2, rl_reward="crps_loo").reinforce(X, y)
+        >>> est = est.set_params(rl_steps=2).reinforce(X, y)
         >>> est.rl_result_.steps, sorted(est.rl_result_.val_after)
         (2, ['crps', 'error'])
         """

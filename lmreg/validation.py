@@ -90,6 +90,9 @@ def validate_params(est) -> None:
         raise ValueError(f"rl_steps must be a non-negative integer; got {est.rl_steps!r}.")
     if est.rl_config is not None and not isinstance(est.rl_config, dict):
         raise ValueError(f"rl_config must be a dict of RLConfig fields or None; got {est.rl_config!r}.")
+    if est.rl_steps and est.rl_variant == "median" and est.decision != "median":
+        raise ValueError(f"rl_variant='median' trains the median that decision='median' predicts; "
+                         f"got decision={est.decision!r}.")
     if est.backbone is not None and not isinstance(est.backbone, (str, os.PathLike)):
         raise ValueError(f"backbone must be None, a local path or a shortcut name; got {est.backbone!r}.")
     if not isinstance(est.lora_r, (int, np.integer)) or est.lora_r < 0:

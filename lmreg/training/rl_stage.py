@@ -8,7 +8,8 @@ prompt it and which rows judge it, and which weights stay afterwards:
   validation rows no prompt came from, at most :data:`RL_CHECK_ROWS` of them;
 * :func:`run_stage`: scores the SFT weights, runs RL with checkpoints, keeps the
   checkpoint with the lowest validation error among those that lower the error
-  without raising the validation CRPS, else restores the SFT weights.
+  without raising the validation CRPS (unless ``RLConfig.guard_crps`` is off), else
+  restores the SFT weights.
 
 Scoring is the caller's (``score() -> (error, crps, samples)`` with the estimator's
 own samples and decision rule), so the check judges exactly what ``predict`` will
@@ -59,7 +60,7 @@ def stage_rows(prompt_rows: str, train_rows: np.ndarray, val_rows: np.ndarray, r
     return prompts, check
 
 
-def run_stage(model, train_args: tuple, score, deadline: float | None, **train_kw):
+def run_stage(model, train_args: tuple, score, deadline: float | None, guard_crps: bool = True, **train_kw):
     """RL on ``model`` in place; returns the result and the kept weights' check samples.
 
     Parameters
@@ -72,6 +73,8 @@ def run_stage(model, train_args: tuple, score, deadline: float | None, **train_k
         when there are none (the RL weights then stay).
     deadline : float or None
         ``time.monotonic()`` value; the closing check's cost is reserved before it.
+    guard_crps : bool, default=True
+        Refuse checkpoints whose CRPS is above the SFT weights' (``RLConfig.guard_crps``).
     **train_kw
         ``seed``, ``device`` for :func:`~lmreg.training.rl.train_rl`.
 
@@ -96,7 +99,7 @@ def run_stage(model, train_args: tuple, score, deadline: float | None, **train_k
         error, crps, samples = score()
         checks.append({"step": step, "error": error, "crps": crps})
         # A lower point error bought by a collapsed distribution (higher CRPS) is refused.
-        if error < best["error"] and crps <= base[1]:
+        if error < best["error"] and (crps <= base[1] or not guard_crps):
             best.update(error=error, state=copy.deepcopy(model.state_dict()), step=step, samples=samples)
 
     # The closing check runs inside the budget: RL stops one check's cost early.

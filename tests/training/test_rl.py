@@ -107,7 +107,8 @@ def test_rl_with_the_exact_reward_fixes_noisy_sft_labels():
     assert res.history[-1]["reward"] > res.history[0]["reward"]
 
 
-@pytest.mark.parametrize("variant, reward", [("grpo", "abs"), ("dr_grpo", "crps_loo"), ("remax", "squared")])
+@pytest.mark.parametrize("variant, reward", [("grpo", "abs"), ("dr_grpo", "crps_loo"), ("remax", "squared"),
+                                             ("tree", "abs"), ("median", None)])
 def test_estimator_rl_stage(variant, reward):
     X = [f"n {i % 6}" for i in range(60)]
     y = (np.arange(60) % 6).astype(float)
@@ -232,6 +233,26 @@ def test_rl_checkpoints_keep_the_best_validated_weights():
     # the weights in place are the ones that scored `best` (the check's sampling seed is fixed)
     _, val_rows = est._split(len(y))
     assert est._rl_check(est._encode(X), y, val_rows)[:2] == (best["error"], best["crps"])
+
+
+@pytest.mark.parametrize("guard", [True, False])
+def test_crps_guard_decides_on_a_lower_error_with_a_higher_crps(monkeypatch, guard):
+    from lmreg.training import rl_stage
+    from lmreg.training.rl import RLResult
+
+    model = torch.nn.Linear(1, 1)
+    before = model.weight.detach().clone()
+    scores = iter([(1.0, 1.0, "sft samples"), (0.8, 1.2, "rl samples")])  # the RL check: error down, CRPS up
+
+    def fake_train(model, *args, deadline, on_check, **kw):
+        with torch.no_grad():
+            model.weight.fill_(7.0)
+        return RLResult(steps=5)
+
+    monkeypatch.setattr(rl_stage, "train_rl", fake_train)
+    result, samples = rl_stage.run_stage(model, (), lambda: next(scores), None, guard_crps=guard)
+    assert result.kept is (not guard) and samples == ("sft samples" if guard else "rl samples")
+    assert torch.equal(model.weight, before) is guard
 
 
 def test_sft_term_is_the_cross_entropy_of_the_true_numbers():
