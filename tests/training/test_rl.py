@@ -88,9 +88,11 @@ def test_group_logprobs_equal_whole_sequences_with_gradients():
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
 
-def test_rl_with_the_exact_reward_fixes_noisy_sft_labels():
+@pytest.mark.parametrize("variant", ["grpo", "tree", "median"])
+def test_rl_with_the_exact_reward_fixes_noisy_sft_labels(variant):
     """SFT sees labels shifted by +3 on 60% of rows, so its median is wrong by ~3;
-    RL rewarded with the clean targets must move the median back."""
+    RL rewarded with the clean targets must move the median back (the tree variants
+    without drawing a sample)."""
     rng = np.random.default_rng(0)
     k = np.repeat(np.arange(10), 30)
     X = [f"item {i}" for i in k]
@@ -99,7 +101,8 @@ def test_rl_with_the_exact_reward_fixes_noisy_sft_labels():
     est = LMRegressor(max_epochs=15, validation_fraction=0.0, **TINY).fit(X, noisy)
     before = np.abs(est.predict(X[::30]) - clean[::30]).mean()
     res = train_rl(est.model_, est._encode(X), clean, est.codec_, est.grammar_, np.arange(len(k)),
-                   est.tokenizer_.pad_id, RLConfig(reward="abs", learning_rate=3e-3, kl_coef=0.0, prompts_per_step=10),
+                   est.tokenizer_.pad_id, RLConfig(variant=variant, reward="abs", learning_rate=3e-3, kl_coef=0.0,
+                                                   prompts_per_step=10),
                    max_steps=40, seed=0)
     after = np.abs(est.predict(X[::30]) - clean[::30]).mean()
     assert before > 1.0, before
