@@ -15,12 +15,15 @@ Two measurements, both mirroring ``tests/training/test_rl.py`` and
 * ``step``: whole :func:`lmreg.training.rl.train_rl` steps (rollout, rewards,
   reference and learner log-probs, backward, AdamW) on a model fitted for
   ``--fit-time`` seconds on a bundled dataset, with ``LMREG_KERNELS`` set to each
-  backend in turn.
+  backend in turn, for each of ``--variants`` (the sampled ``grpo`` and the
+  sampling-free ``median`` and ``tree`` of :mod:`lmreg.training.tree_rl`, with
+  the same prompts per step), as in ``tests/training/test_tree_rl.py``.
 
 Usage::
 
     python benchmarks/bench_rl_step.py --device cuda --out results/rl_step.json
     python benchmarks/bench_rl_step.py --quick      # tiny CPU run (reference only)
+    python benchmarks/bench_rl_step.py --device cpu --only-steps --prompts 32   # CPU steps
 """
 
 from __future__ import annotations
@@ -139,21 +142,25 @@ def bench_steps(args, backends, est, enc, y):
     out = []
     for backend in backends:
         os.environ["LMREG_KERNELS"] = backend
-        model = copy.deepcopy(est.model_)
-        if args.device == "cuda":
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-        config = RLConfig(group_size=args.group_size, prompts_per_step=args.prompts)
-        res = train_rl(model, enc, np.asarray(y, float), est.codec_, est.grammar_, rows,
-                       est.tokenizer_.pad_id, config, args.steps, device=args.device)
-        ends = [h["seconds"] for h in res.history]
-        per_step = np.diff([0.0] + ends)[1:]  # first step includes compilation
-        out.append({"backend": backend, "steps": res.steps,
-                    "median_step_ms": float(np.median(per_step) * 1e3),
-                    "peak_bytes": torch.cuda.max_memory_allocated() if args.device == "cuda" else None,
-                    "prompts_per_step": args.prompts, "group_size": args.group_size,
-                    "params": sum(p.numel() for p in model.parameters())})
-        print(json.dumps(out[-1]), flush=True)
+        for variant in args.variants:
+            model = copy.deepcopy(est.model_)
+            if args.device == "cuda":
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+            reward = "abs" if variant in ("median", "tree") else "crps_loo"
+            config = RLConfig(variant=variant, reward=reward, group_size=args.group_size,
+                              prompts_per_step=args.prompts)
+            res = train_rl(model, enc, np.asarray(y, float), est.codec_, est.grammar_, rows,
+                           est.tokenizer_.pad_id, config, args.steps, device=args.device)
+            ends = [h["seconds"] for h in res.history]
+            per_step = np.diff([0.0] + ends)[1:]  # first step includes compilation
+            out.append({"backend": backend, "variant": variant, "steps": res.steps,
+                        "median_step_ms": float(np.median(per_step) * 1e3),
+                        "peak_bytes": torch.cuda.max_memory_allocated() if args.device == "cuda" else None,
+                        "prompts_per_step": args.prompts,
+                        "group_size": args.group_size if variant not in ("median", "tree") else None,
+                        "params": sum(p.numel() for p in model.parameters())})
+            print(json.dumps(out[-1]), flush=True)
     os.environ.pop("LMREG_KERNELS", None)
     return out
 
@@ -169,8 +176,11 @@ def main(argv=None):
     p.add_argument("--prompts", type=int, default=None, help="prompts per RL step (64; 8 with --quick)")
     p.add_argument("--group-size", type=int, default=8)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--variants", default="grpo,median,tree", help="comma-separated RL variants to time")
+    p.add_argument("--only-steps", action="store_true", help="skip the loss and prompt-sharing parts")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
+    args.variants = args.variants.split(",")
     if args.quick:
         args.device, args.rows, args.fit_time, args.steps = "cpu", 200, 3.0, 3
         args.prompts = args.prompts or 8
@@ -182,7 +192,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     record = {"device": torch.cuda.get_device_name() if args.device == "cuda" else platform.processor(),
               "torch": torch.__version__, "threads": args.threads, "loss": [], "prompt": None, "step": []}
-    for dtype in dtypes:
+    for dtype in ([] if args.only_steps else dtypes):
         for N, H, V, A, L in grid:
             row = bench_loss(N, H, V, A, L, dtype, args.device, reps)
             record["loss"].append(row)
@@ -190,7 +200,8 @@ def main(argv=None):
                   flush=True)
     backends = ["triton", "reference"] if args.device == "cuda" else ["reference"]
     est, enc, y = fitted(args)
-    record["prompt"] = bench_prompt_sharing(est, enc, args, reps)
+    if not args.only_steps:
+        record["prompt"] = bench_prompt_sharing(est, enc, args, reps)
     record["step"] = bench_steps(args, backends, est, enc, y)
     if args.out:
         with open(args.out, "w") as f:
