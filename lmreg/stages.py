@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .calibration import ConformalQuantiles
 from .metrics import crps
-from .training.rl import RLConfig
+from .training.rl import TREE_VARIANTS, RLConfig
 from .training.rl_stage import run_stage, stage_rows
 from .training.sft import target_error
 from .validation import check_targets
@@ -62,7 +62,7 @@ class HeldOutStages:
         """
         reward = self.rl_reward
         if reward is None:  # the sampled variants compare a group; the tree ones need a pointwise reward
-            reward = "abs" if self.rl_variant in ("tree", "median") else "crps_loo"
+            reward = "abs" if self.rl_variant in TREE_VARIANTS else "crps_loo"
         config = RLConfig(variant=self.rl_variant, reward=reward, **(self.rl_config or {}))
         prompts, check = self._judging_rows(train_rows, val_rows, config.prompt_rows)
         self.model_.eval()

@@ -38,6 +38,8 @@ from . import rewards as R
 from . import tree_rl as T
 
 VARIANTS = ("grpo", "dr_grpo", "remax", "tree", "median")
+#: Variants that compute on the digit tree instead of sampling (:mod:`lmreg.training.tree_rl`).
+TREE_VARIANTS = ("tree", "median")
 
 
 @dataclass
@@ -65,8 +67,10 @@ class RLConfig:
         A name in :data:`lmreg.training.rewards.REWARDS` or ``f(pred, target, scale)``.
     group_size : int
         Samples per prompt (GRPO's G).
-    prompts_per_step : int
-        Prompts per optimizer step.
+    prompts_per_step : int or None
+        Prompts per optimizer step; None: 16 for the sampled variants (each with
+        ``group_size`` samples), 32 for ``"tree"`` and ``"median"`` (one pass per
+        prompt; the setting measured in docs/benchmarks.md).
     learning_rate : float
         AdamW learning rate; RL fine-tunes, so 10-100x below SFT's.
     clip_eps : float
@@ -120,17 +124,19 @@ class RLConfig:
     Examples
     --------
     >>> from lmreg.training.rewards import REWARDS
-    >>> cfg = RLConfig(variant="dr_grpo", group_size=4)
+    >>> cfg = RLConfig(variant="dr_grpo", group_size=4, prompts_per_step=16)
     >>> cfg.reward, cfg.reward in REWARDS
     ('crps_loo', True)
     >>> cfg.prompts_per_step * cfg.group_size  # sampled numbers per step
     64
+    >>> step_prompts(RLConfig(variant="grpo")), step_prompts(RLConfig(variant="median"))
+    (16, 32)
     """
 
     variant: str = "grpo"
     reward: object = "crps_loo"
     group_size: int = 8
-    prompts_per_step: int = 16
+    prompts_per_step: int | None = None
     learning_rate: float = 5e-5
     clip_eps: float = 0.2
     kl_coef: float = 0.05
@@ -189,6 +195,13 @@ class RLResult:
     val_after: dict = field(default_factory=dict)   # the same at the end of RL
     checks: list = field(default_factory=list)      # {"step", "error", "crps"} per checkpoint
     best_step: int = 0                              # the kept checkpoint (0: the SFT weights)
+
+
+def step_prompts(config: RLConfig) -> int:
+    """Prompts per step: ``config.prompts_per_step``, or its variant's default when None."""
+    if config.prompts_per_step is not None:
+        return int(config.prompts_per_step)
+    return 32 if config.variant in TREE_VARIANTS else 16
 
 
 def group_advantages(rewards: np.ndarray, variant: str, std_floor: float = 0.05,
@@ -415,7 +428,7 @@ def train_rl(model, enc: Encoded, y: np.ndarray, codec, grammar: NumberGrammar, 
     group_reward = config.reward in ("rank", "crps_loo", R.rank, R.crps_loo)
     if config.variant == "remax" and group_reward:
         raise ValueError("remax compares each sample with the greedy decode; use a pointwise reward.")
-    if config.variant in ("tree", "median") and (group_reward or getattr(codec, "name", None) != "digits"):
+    if config.variant in TREE_VARIANTS and (group_reward or getattr(codec, "name", None) != "digits"):
         raise ValueError(f"variant={config.variant!r} works on the digits codec's token tree: it needs "
                          "codec='digits' and a pointwise reward (e.g. 'abs'), not "
                          f"codec={getattr(codec, 'name', codec)!r}, reward={config.reward!r}.")
@@ -431,7 +444,7 @@ def train_rl(model, enc: Encoded, y: np.ndarray, codec, grammar: NumberGrammar, 
     for step in range(max_steps):
         if deadline is not None and time.monotonic() >= deadline:
             break
-        picked = rng.choice(rows, size=min(config.prompts_per_step, len(rows)), replace=False)
+        picked = rng.choice(rows, size=min(step_prompts(config), len(rows)), replace=False)
         batch = collate(enc, picked, pad_id).to(device)
         if config.variant == "tree":
             targets = T.tree_rewards(codec, reward, y[picked], device)
