@@ -122,7 +122,7 @@ class LMRegressor(HeldOutStages, RegressorMixin, BaseEstimator):
         and need ``codec="digits"`` and a pointwise reward
         (:mod:`lmreg.training.tree_rl`). ``"grpo"``, ``"dr_grpo"``, ``"remax"``:
         from groups of samples. Against the same SFT models, 150 s of ``"median"``
-        lowered test MAE more than GRPO on 5 of 7 datasets (docs/benchmarks.md).
+        lowered test MAE more than GRPO on 4 of 7 datasets (docs/benchmarks.md).
     rl_config : dict or None, default=None
         Further :class:`~lmreg.training.rl.RLConfig` fields (group size, learning
         rate, KL coefficient, ...).
