@@ -51,11 +51,9 @@ def score(est, Xt, yt) -> dict:
     of the samples. Records written before calibration existed hold the raw one
     under ``coverage80``.
     """
-    samples = est.sample(Xt)
+    q, samples = est.predict_quantiles(Xt, [0.1, 0.9], return_samples=True)
     pred = est.predict(Xt)   # the decision rule as shipped (the exact median on the token tree)
     raw = np.quantile(samples, [0.1, 0.9], axis=1).T
-    cal = est.calibrator_
-    q = raw if cal is None else cal.quantiles(samples, [0.1, 0.9])
     return {**_point_metrics(yt, pred), "crps": crps(yt, samples),
             "coverage80": interval_coverage(yt, q[:, 0], q[:, 1]),
             "coverage80_raw": interval_coverage(yt, raw[:, 0], raw[:, 1])}

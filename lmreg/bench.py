@@ -118,11 +118,8 @@ def _make(name: str, args_params: dict, max_time: float, threads: int, seed: int
 def _lmreg_extras(est, Xt, yt) -> dict:
     from .metrics import crps, interval_coverage, quantile_coverage
 
-    samples = est.sample(Xt)
+    q, samples = est.predict_quantiles(Xt, RELIABILITY_LEVELS, return_samples=True)
     raw = np.quantile(samples, RELIABILITY_LEVELS, axis=1).T
-    # What predict_quantiles returns (no task_column here: samples are in model units).
-    cal = getattr(est, "calibrator_", None)
-    q = raw if cal is None else cal.quantiles(samples, RELIABILITY_LEVELS)
     lo, hi = RELIABILITY_LEVELS.index(0.1), RELIABILITY_LEVELS.index(0.9)
     r = est.fit_result_
     rl = est.rl_result_

@@ -341,8 +341,8 @@ def _evaluate(args) -> int:
                          "missing or non-finite value(s).")
     X = _features(est, df, [target, meta.get("target")], args.data)
     pred = est.predict(X)
-    samples = est.sample(X, est.n_samples)
-    lower, upper = est.predict_quantiles(X, [0.1, 0.9]).T   # calibrated, when the model is
+    bounds, samples = est.predict_quantiles(X, [0.1, 0.9], return_samples=True)  # calibrated, when the model is
+    lower, upper = bounds.T
     raw = interval_coverage(y, *np.quantile(samples, [0.1, 0.9], axis=1))
     with warnings.catch_warnings():  # constant predictions (fallback): rho is NaN, say so below
         warnings.simplefilter("ignore")

@@ -101,6 +101,16 @@ def constrained_logprobs(model, hidden: torch.Tensor, grammar: NumberGrammar,
     return torch.stack(out, dim=1)
 
 
+def teacher_forced_states(model, batch, grammar: NumberGrammar, tokens: torch.Tensor) -> torch.Tensor:
+    """Hidden states ``[B, length, H]`` that predict each number position, ``tokens`` fed in.
+
+    Teacher forcing: the prompt's last state predicts position 0, each number token
+    the next one; one pass for the prompt and the number (differentiable).
+    """
+    hidden, _ = model(batch.ids, batch.values, batch.kinds, batch.attention_mask, number_tokens=tokens[:, :-1])
+    return hidden[:, -grammar.length:]
+
+
 @torch.no_grad()
 def sample_batch(model, grammar: NumberGrammar, batch, n_samples: int = 1, temperature: float = 1.0,
                  greedy: bool = False, seed: int = 0, row_seeds: torch.Tensor | None = None):

@@ -488,17 +488,27 @@ class LMRegressor(HeldOutStages, RegressorMixin, BaseEstimator):
                                    greedy=True, device=self.device_)
         return self._unscale(X, self.codec_.decode(tokens)[:, 0])
 
-    def predict_quantiles(self, X, quantiles=(0.1, 0.5, 0.9)) -> np.ndarray:
+    def predict_quantiles(self, X, quantiles=(0.1, 0.5, 0.9), return_samples=False):
         """Quantiles of the predictive distribution, from ``n_samples`` samples per row.
 
         With ``calibration="conformal"`` each level's sample quantile is shifted by
         what made it hold its level on the validation rows (``calibrator_``), so
         the 0.5 level need not equal ``predict``'s median.
 
+        Parameters
+        ----------
+        X : rows in any supported input form
+        quantiles : sequence of float in (0, 1), default=(0.1, 0.5, 0.9)
+        return_samples : bool, default=False
+            Also return the samples the quantiles came from (what ``sample(X)``
+            returns), e.g. for the CRPS or the raw coverage, without drawing twice.
+
         Returns
         -------
-        ndarray of shape (n_rows, len(quantiles)) (``(n_rows, len(quantiles), n_targets)``
-        for a 2-D ``y``), non-decreasing along axis 1 when ``quantiles`` is sorted.
+        quantiles : ndarray of shape (n_rows, len(quantiles)) (``(n_rows, len(quantiles),
+            n_targets)`` for a 2-D ``y``), non-decreasing along axis 1 when ``quantiles``
+            is sorted.
+        samples : ndarray of shape (n_rows, n_samples[, n_targets]), only with ``return_samples``
 
         Examples
         --------
@@ -506,6 +516,9 @@ class LMRegressor(HeldOutStages, RegressorMixin, BaseEstimator):
         >>> est = LMRegressor(max_time=3, random_state=0).fit([f"n {i}" for i in range(20)], range(20))
         >>> est.predict_quantiles(["n 3"], [0.1, 0.9]).shape
         (1, 2)
+        >>> q, samples = est.predict_quantiles(["n 3"], [0.1, 0.9], return_samples=True)
+        >>> samples.shape == est.sample(["n 3"]).shape
+        True
         """
         q = np.asarray(quantiles, dtype=float).ravel()
         if q.size == 0 or not np.all((q > 0) & (q < 1)):
@@ -516,8 +529,10 @@ class LMRegressor(HeldOutStages, RegressorMixin, BaseEstimator):
             samples = self._draw(self._encode(X), self.n_samples, self.seed_ + 1)
         calibrator = getattr(self, "calibrator_", None)
         if calibrator is None:
-            return self._unscale(X, np.moveaxis(np.quantile(samples, q, axis=1), 0, 1))
-        return self._unscale(X, calibrator.quantiles(samples, q))
+            out = self._unscale(X, np.moveaxis(np.quantile(samples, q, axis=1), 0, 1))
+        else:
+            out = self._unscale(X, calibrator.quantiles(samples, q))
+        return (out, self._unscale(X, samples)) if return_samples else out
 
     # -- persistence -------------------------------------------------------------
     def save(self, path) -> None:

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from ..batching import Encoded, collate
-from ..decoding import NumberGrammar, constrained_logprobs, sample_batch
+from ..decoding import NumberGrammar, constrained_logprobs, sample_batch, teacher_forced_states
 from . import rewards as R
 from . import tree_rl as T
 
@@ -304,8 +304,7 @@ def reward_function(reward, scale: float):
 
 def _sequence_logprobs(model, grammar, batch, tokens):
     """Per-position log-probs of ``tokens [N, L]``, prompt and number in one pass (reference)."""
-    hidden, _ = model(batch.ids, batch.values, batch.kinds, batch.attention_mask, number_tokens=tokens[:, :-1])
-    return constrained_logprobs(model, hidden[:, -grammar.length:], grammar, tokens)
+    return constrained_logprobs(model, teacher_forced_states(model, batch, grammar, tokens), grammar, tokens)
 
 
 def group_logprobs(model, grammar: NumberGrammar, batch, tokens: torch.Tensor, group_size: int) -> torch.Tensor:

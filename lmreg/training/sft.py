@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..batching import Encoded, collate, length_batches
-from ..decoding import NumberGrammar, constrained_logprobs, quantile_tokens, sample_tokens
+from ..decoding import NumberGrammar, constrained_logprobs, quantile_tokens, sample_tokens, teacher_forced_states
 
 
 @dataclass
@@ -309,11 +309,7 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
             rows = train_rows[local]
             batch = collate(enc, rows, pad_id).to(device)
             tgt = targets_t[rows].to(device)
-            # Teacher forcing: the prompt's last state predicts the first number
-            # token, each number token predicts the next one.
-            hidden, _ = model(batch.ids, batch.values, batch.kinds, batch.attention_mask,
-                              number_tokens=tgt[:, :-1])
-            logp = constrained_logprobs(model, hidden[:, -grammar.length:], grammar, tgt)
+            logp = constrained_logprobs(model, teacher_forced_states(model, batch, grammar, tgt), grammar, tgt)
             loss = -logp.sum(dim=1).mean()
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"training loss became {loss.item()} at step {step}; "

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from .. import kernels
-from ..decoding import NumberGrammar, quantile_batch
+from ..decoding import NumberGrammar, quantile_batch, teacher_forced_states
 
 
 def path_logprobs(model, grammar: NumberGrammar, batch, tokens: torch.Tensor) -> torch.Tensor:
@@ -70,9 +70,7 @@ def path_logprobs(model, grammar: NumberGrammar, batch, tokens: torch.Tensor) ->
     ...                constrained_logprobs(model, hidden[:, -2:], grammar, tokens), atol=1e-6)
     True
     """
-    hidden, _ = model(batch.ids, batch.values, batch.kinds, batch.attention_mask,
-                      number_tokens=tokens[:, :-1])
-    hidden = hidden[:, -grammar.length:]
+    hidden = teacher_forced_states(model, batch, grammar, tokens)
     out = [torch.log_softmax(kernels.allowed_logits(hidden[:, p], model.head.weight, model.head.bias,
                                                     grammar.allowed[p]).float(), dim=-1)
            for p in range(grammar.length)]
