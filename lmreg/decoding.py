@@ -335,13 +335,54 @@ def quantile_batch(model, grammar: NumberGrammar, batch, levels, temperature: fl
     ...                            for v, t in zip(values, [0.1, 0.5, 0.9])]
     (True, [True, True, True])
     """
+    return _quantile_walk(model, grammar, batch, levels, temperature, None)
+
+
+def quantile_walk(model, grammar: NumberGrammar, batch, levels, temperature: float = 1.0):
+    """:func:`quantile_batch` that also returns the log-probs it walked through, differentiable.
+
+    The log-probs of every allowed token at each position of each quantile's path
+    are those a teacher-forced pass on the quantile's tokens would give (the walk
+    feeds the same tokens), so an objective on the quantile's path needs no second
+    forward pass; they are the policy's (temperature 1), whatever ``temperature``
+    chose the path. Run it with gradients enabled to train through them.
+
+    Returns
+    -------
+    tokens : LongTensor [B, len(levels), length]
+    logp : Tensor [B * len(levels), length, K]
+        Log-softmax over each position's ``K`` allowed tokens (float32).
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from lmreg.backbone import BackboneConfig, RegressionLM, build_backbone
+    >>> from lmreg.batching import Encoded, collate
+    >>> _ = torch.manual_seed(0)
+    >>> cfg = BackboneConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
+    >>> model = RegressionLM(build_backbone(cfg, 20 + 10), 20, 10).eval()
+    >>> grammar = NumberGrammar(np.ones((2, 10), dtype=bool))
+    >>> batch = collate(Encoded([np.array([2, 5, 3])], [np.zeros(3, np.float32)], [np.zeros(3, np.int8)]), [0], 0)
+    >>> tokens, logp = quantile_walk(model, grammar, batch, [0.5])
+    >>> torch.equal(tokens, quantile_batch(model, grammar, batch, [0.5])), logp.shape, logp.requires_grad
+    (True, torch.Size([1, 2, 10]), True)
+    """
+    logps = []
+    tokens = _quantile_walk(model, grammar, batch, levels, temperature, logps)
+    return tokens, torch.stack(logps, dim=1)
+
+
+def _quantile_walk(model, grammar: NumberGrammar, batch, levels, temperature: float, logps: list | None):
+    """The walk of :func:`quantile_batch`; appends each position's log-probs to ``logps`` if given."""
     tau = torch.as_tensor(levels, dtype=torch.float64, device=batch.ids.device).repeat(batch.ids.shape[0])
 
     def choose(p, h):
         nonlocal tau
         allowed = grammar.allowed[p]
         logits = kernels.allowed_logits(h, model.head.weight, model.head.bias, allowed).float()
-        probs = torch.softmax(logits / temperature, dim=-1).double()
+        if logps is not None:
+            logps.append(torch.log_softmax(logits, dim=-1))
+        probs = torch.softmax(logits.detach() / temperature, dim=-1).double()
         cum = probs.cumsum(dim=-1)
         j = (cum < tau.unsqueeze(1)).sum(dim=1).clamp(max=len(allowed) - 1)
         mass = probs.gather(1, j.unsqueeze(1)).squeeze(1)

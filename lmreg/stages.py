@@ -8,7 +8,8 @@ estimator on their own (:meth:`~HeldOutStages.reinforce`,
 * **RL** (:mod:`lmreg.training.rl_stage`): prompts from the training rows (or half of
   the validation rows), judged on validation rows no prompt came from, with the
   estimator's own samples and decision rule; the RL weights stay only if they lower
-  the validation error without raising the validation CRPS.
+  the validation error (optionally significantly: a paired test over the rows)
+  without raising the validation CRPS.
 * **Calibration** (:mod:`lmreg.calibration`): split-conformal shifts of the sample
   quantiles, fitted on those same judging rows. After RL it reuses the check's
   samples of the weights that stayed, so it costs no extra sampling.
@@ -25,7 +26,6 @@ from .calibration import ConformalQuantiles
 from .metrics import crps
 from .training.rl import TREE_VARIANTS, RLConfig
 from .training.rl_stage import run_stage, stage_rows
-from .training.sft import target_error
 from .validation import check_targets
 
 #: Share of ``max_time`` kept for sampling the calibration rows after training.
@@ -44,7 +44,7 @@ class HeldOutStages:
         return stage_rows(prompt_rows, train_rows, val_rows, np.random.default_rng(self.seed_ + 5))
 
     def _rl_check(self, enc, y, rows):
-        """Validation (error of the decision rule, CRPS, the samples) on ``rows``.
+        """Validation (absolute error of the decision rule per row, CRPS, the samples) on ``rows``.
 
         ``n_samples`` samples per row, and the same seed before and after RL, so an
         unchanged model scores the same.
@@ -52,7 +52,7 @@ class HeldOutStages:
         sub = enc.subset(rows)
         samples = self._model_samples(sub, self.n_samples, self.seed_ + 3)
         point = self._decide(sub, samples, "median" if self.decision == "mode" else self.decision)
-        return target_error(point, y[rows]), crps(y[rows], samples), samples
+        return np.abs(point - y[rows]), crps(y[rows], samples), samples
 
     def _fit_rl(self, enc, y, train_rows, val_rows, deadline):
         """RL after SFT, kept only if it lowers the validation error without raising its CRPS.
@@ -64,12 +64,15 @@ class HeldOutStages:
         if reward is None:  # the sampled variants compare a group; the tree ones need a pointwise reward
             reward = "abs" if self.rl_variant in TREE_VARIANTS else "crps_loo"
         config = RLConfig(variant=self.rl_variant, reward=reward, **(self.rl_config or {}))
+        if config.keep_alpha is not None and not 0.0 < config.keep_alpha <= 1.0:
+            raise ValueError(f"rl_config keep_alpha must be in (0, 1] or None; got {config.keep_alpha!r}.")
         prompts, check = self._judging_rows(train_rows, val_rows, config.prompt_rows)
         self.model_.eval()
         args = (enc, y, self.codec_, self.grammar_, prompts, self.tokenizer_.pad_id, config, int(self.rl_steps))
         score = (lambda: self._rl_check(enc, y, check)) if len(check) else None
         guard = config.variant != "median" if config.guard_crps is None else bool(config.guard_crps)
         self.rl_result_, samples = run_stage(self.model_, args, score, deadline, guard_crps=guard,
+                                             keep_alpha=config.keep_alpha,
                                              seed=self.seed_ + 7, device=self.device_)
         return check, samples
 

@@ -218,3 +218,30 @@ def test_rl_group_logprobs_share_the_prompt_on_every_backbone(tiny_models, spell
     assert len(out[0][1]) == len(out[1][1]) > 0
     for a, b in zip(out[0][1], out[1][1]):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["llama", "gpt2", "t5", "bert"])
+def test_median_walk_logprobs_are_teacher_forced_on_every_backbone(tiny_models, spelled_numbers, name):
+    """The median RL variant trains through the walk that finds the median (KV cache, one token
+    a step): its log-probs and LoRA gradients must equal a teacher-forced pass on its digits."""
+    from lmreg.batching import collate
+    from lmreg.decoding import quantile_walk
+    from lmreg.training.tree_rl import path_logprobs
+
+    X, y = _data(spelled_numbers, n=24)
+    est = _fit(tiny_models[name], (X, y), max_epochs=1)
+    model = est.model_.eval()
+    batch = collate(est._encode(X), np.array([0, 1, 2]), est.tokenizer_.pad_id)
+    out = []
+    for walk in (True, False):
+        model.zero_grad()
+        if walk:
+            tokens, lp = quantile_walk(model, est.grammar_, batch, [0.5])
+        else:
+            lp = path_logprobs(model, est.grammar_, batch, tokens[:, 0])
+        (lp * torch.linspace(0.5, 2.0, lp.shape[-1])).sum().backward()
+        out.append((lp.detach(), [p.grad.clone() for p in model.parameters() if p.requires_grad]))
+    torch.testing.assert_close(out[0][0], out[1][0], atol=1e-5, rtol=1e-5)
+    assert len(out[0][1]) > 0
+    for a, b in zip(out[0][1], out[1][1]):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)

@@ -100,8 +100,8 @@ class RLConfig:
     checks : int
         Validation checkpoints of the estimator's RL stage, at equal shares of its
         budget: it keeps the checkpoint with the lowest validation error among those
-        that beat the SFT weights on both error and CRPS (early stopping, as in SFT),
-        else the SFT weights. 1: only the end of the stage is checked.
+        that beat the SFT weights (``keep_alpha``, ``guard_crps``; early stopping, as
+        in SFT), else the SFT weights. 1: only the end of the stage is checked.
     sft_coef : float
         Weight of a cross-entropy term on each prompt's true number, added to the RL
         loss (InstructGPT's PPO-ptx, Ouyang et al. 2022, mixes the pre-training loss
@@ -120,6 +120,17 @@ class RLConfig:
         MAE by 14% because its validation CRPS rose 6%), on for the others. With
         calibrated quantiles (``calibration="conformal"``) the intervals keep their
         coverage either way.
+    keep_alpha : float or None
+        A checkpoint is kept only if a paired one-sided test on the judging rows'
+        errors (sign-flip permutation test of the mean difference,
+        :func:`~lmreg.training.rl_stage.paired_p_value`) gives p <= ``keep_alpha``
+        against the SFT weights: a lower mean error that the rows' scatter explains
+        is refused (Dietterich 1998 on comparing learners on the same rows).
+        None (default): any lower mean error. Measured at 0.1 (docs/benchmarks.md):
+        it refused the noisy lending_club_rate checkpoints, but also ames_housing
+        stages with 7.6-8.5% lower validation error (p = 0.25-0.29: house-price errors
+        are heavy-tailed, 234 judging rows); kept, such a stage lowered test MAE by
+        18-19%.
 
     Examples
     --------
@@ -149,6 +160,7 @@ class RLConfig:
     sft_coef: float = 0.0
     pg_coef: float = 1.0
     guard_crps: bool | None = None
+    keep_alpha: float | None = None
 
 
 @dataclass
@@ -173,7 +185,8 @@ class RLResult:
         the estimator's samples and decision rule (empty when not measured).
     checks : list of dict
         ``step``, ``error`` and ``crps`` of every validation checkpoint
-        (``RLConfig.checks`` of them).
+        (``RLConfig.checks`` of them), and ``p_value`` of the paired test where the
+        error fell (``RLConfig.keep_alpha``).
     best_step : int
         Step of the kept checkpoint; 0 when the SFT weights were kept.
 
@@ -193,7 +206,7 @@ class RLResult:
     val_mae: float = float("nan")  # validation error of the weights kept
     val_before: dict = field(default_factory=dict)  # {"error", "crps"} of the SFT weights
     val_after: dict = field(default_factory=dict)   # the same at the end of RL
-    checks: list = field(default_factory=list)      # {"step", "error", "crps"} per checkpoint
+    checks: list = field(default_factory=list)      # {"step", "error", "crps"[, "p_value"]} per checkpoint
     best_step: int = 0                              # the kept checkpoint (0: the SFT weights)
 
 

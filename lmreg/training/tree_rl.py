@@ -28,8 +28,10 @@ samples to compare).
 
 **median: the reward of the decision.** ``predict`` returns the exact median ``m``,
 not a sample, so :func:`median_loss` rewards ``r(m)`` itself. The same split gives
-the policy's CDF at ``m`` from one teacher-forced pass on ``m``'s digits
-(:func:`path_cdf`), and ``m`` moves when that mass does (``dm = -dF(m) / f(m)``).
+the policy's CDF at ``m`` from the next-digit distributions along ``m``'s digits
+(:func:`path_cdf`), which the walk that finds ``m`` computes anyway: one
+differentiable walk is the learner's whole forward pass. ``m`` moves when that
+mass does (``dm = -dF(m) / f(m)``).
 The objective rises with the mass below a median that is too high (and above one
 that is too low); rows whose median is right contribute nothing.
 """
@@ -40,7 +42,7 @@ import numpy as np
 import torch
 
 from .. import kernels
-from ..decoding import NumberGrammar, quantile_batch, teacher_forced_states
+from ..decoding import NumberGrammar, quantile_walk, teacher_forced_states
 
 
 def path_logprobs(model, grammar: NumberGrammar, batch, tokens: torch.Tensor) -> torch.Tensor:
@@ -223,13 +225,15 @@ def median_loss(model, reference, grammar: NumberGrammar, batch, codec, reward, 
                 scale: float, kl_coef: float, sft_coef: float = 0.0, pg_coef: float = 1.0):
     """The loss of one step on the reward of the exact median (the estimator's decision).
 
-    The median ``m`` (:func:`~lmreg.decoding.quantile_batch`, no gradient) moves
-    when the mass below it does: ``dm = -dF(m) / f(m)``, with ``F`` the policy's CDF
-    and ``f`` its density. So ``r(m)`` rises along ``-r'(m) dF(m)``, and the loss is
-    ``mean(scale * r'(m) * F(m))``, with ``r'`` the reward's slope across ``m``'s
-    neighbouring grid values (for ``abs``: ``-sign(m - y) / scale``, so a median
-    above its target lowers the mass above it). Dividing by ``f`` is left out: every
-    row moves its CDF, not its median, by a step of one size. Rows whose median is
+    The median ``m`` (:func:`~lmreg.decoding.quantile_walk`: its walk down the
+    digit tree is the learner's forward pass, its log-probs those of a
+    teacher-forced pass on ``m``'s digits) moves when the mass below it does:
+    ``dm = -dF(m) / f(m)``, with ``F`` the policy's CDF and ``f`` its density. So
+    ``r(m)`` rises along ``-r'(m) dF(m)``, and the loss is ``mean(scale * r'(m) *
+    F(m))``, with ``r'`` the reward's slope across ``m``'s neighbouring grid values
+    (for ``abs``: ``-sign(m - y) / scale``, so a median above its target lowers the
+    mass above it). Dividing by ``f`` is left out: every row moves its CDF, not its
+    median, by a step of one size. Rows whose median is
     right (``r' = 0``) add nothing, so rows the model has learned are not sharpened.
     The guard is the exact KL of each next-digit distribution on the median's path.
 
@@ -241,8 +245,8 @@ def median_loss(model, reference, grammar: NumberGrammar, batch, codec, reward, 
     kl : float
         Mean KL to ``reference`` along the medians' paths.
     """
-    with torch.no_grad():
-        median = quantile_batch(model, grammar, batch, [0.5])[:, 0]              # [B, L]
+    median, logp = quantile_walk(model, grammar, batch, [0.5])                   # the walk is the pass
+    median = median[:, 0]                                                          # [B, L]
     powers = 10 ** np.arange(grammar.length - 1, -1, -1, dtype=np.int64)
     k = (median.cpu().numpy() * powers).sum(-1)
     grid = np.stack([k - 1, k, k + 1], axis=1).clip(0, 10 ** grammar.length - 1)   # [B, 3]
@@ -251,7 +255,6 @@ def median_loss(model, reference, grammar: NumberGrammar, batch, codec, reward, 
     r = np.asarray(reward(v, y), dtype=np.float64)
     slope = np.where(v[:, 2] > v[:, 0], (r[:, 2] - r[:, 0]) / np.maximum(v[:, 2] - v[:, 0], 1e-300), 0.0)
     slope = torch.as_tensor(scale * slope, dtype=torch.float32, device=median.device)
-    logp = path_logprobs(model, grammar, batch, median)
     with torch.no_grad():
         ref_logp = path_logprobs(reference, grammar, batch, median)
     kl = path_kl(logp, ref_logp)

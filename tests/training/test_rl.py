@@ -171,6 +171,7 @@ def test_reinforce_runs_rl_on_a_fitted_model_and_reverts_when_validation_gets_wo
     res = est.rl_result_
     assert res.kept == (res.val_after["error"] < res.val_before["error"]
                         and res.val_after["crps"] <= res.val_before["crps"])
+    assert "p_value" not in res.checks[-1]  # the paired test is opt-in
 
 
 def test_reinforce_argument_errors():
@@ -226,16 +227,18 @@ def test_rl_checkpoints_keep_the_best_validated_weights():
     y = (np.arange(60) % 6).astype(float)
     est = LMRegressor(max_epochs=2, **TINY).fit(X, y)
     est.set_params(rl_steps=6, rl_config={"group_size": 4, "prompts_per_step": 8, "learning_rate": 3e-3,
-                                          "checks": 3}).reinforce(X, y)
+                                          "checks": 3, "keep_alpha": 0.5}).reinforce(X, y)
     res, base = est.rl_result_, est.rl_result_.val_before
     assert [c["step"] for c in res.checks] == [2, 4, 6]
-    eligible = [c for c in res.checks if c["error"] < base["error"] and c["crps"] <= base["crps"]]
+    eligible = [c for c in res.checks
+                if c["error"] < base["error"] and c["crps"] <= base["crps"] and c["p_value"] <= 0.5]
     assert res.kept == bool(eligible)
     best = min(eligible, key=lambda c: c["error"]) if eligible else {"step": 0, **base}
     assert res.best_step == best["step"]
     # the weights in place are the ones that scored `best` (the check's sampling seed is fixed)
     _, val_rows = est._split(len(y))
-    assert est._rl_check(est._encode(X), y, val_rows)[:2] == (best["error"], best["crps"])
+    errors, crps, _ = est._rl_check(est._encode(X), y, val_rows)
+    assert (errors.mean(), crps) == (best["error"], best["crps"])
 
 
 @pytest.mark.parametrize("guard", [True, False])
@@ -245,7 +248,8 @@ def test_crps_guard_decides_on_a_lower_error_with_a_higher_crps(monkeypatch, gua
 
     model = torch.nn.Linear(1, 1)
     before = model.weight.detach().clone()
-    scores = iter([(1.0, 1.0, "sft samples"), (0.8, 1.2, "rl samples")])  # the RL check: error down, CRPS up
+    # the RL check: every row's error down (significant), CRPS up
+    scores = iter([(np.full(40, 1.0), 1.0, "sft samples"), (np.full(40, 0.8), 1.2, "rl samples")])
 
     def fake_train(model, *args, deadline, on_check, **kw):
         with torch.no_grad():
@@ -256,6 +260,36 @@ def test_crps_guard_decides_on_a_lower_error_with_a_higher_crps(monkeypatch, gua
     result, samples = rl_stage.run_stage(model, (), lambda: next(scores), None, guard_crps=guard)
     assert result.kept is (not guard) and samples == ("sft samples" if guard else "rl samples")
     assert torch.equal(model.weight, before) is guard
+
+
+@pytest.mark.parametrize("alpha", [0.1, None])
+def test_keep_rule_refuses_an_improvement_the_rows_scatter_explains(monkeypatch, alpha):
+    """A lower mean error from a few lucky rows is refused at keep_alpha=0.1 (kept without
+    the test); a lower error on most rows is kept either way."""
+    from lmreg.training import rl_stage
+    from lmreg.training.rl import RLResult
+
+    rng = np.random.default_rng(0)
+    before = rng.exponential(size=60)
+    noisy = before + rng.normal(0.0, 0.5, 60)
+    noisy -= noisy.mean() - before.mean() + 0.01          # 0.01 lower on average, by chance
+    better = 0.8 * before
+    monkeypatch.setattr(rl_stage, "train_rl", lambda model, *a, deadline, on_check, **kw:
+                        (on_check(model, 1), RLResult(steps=2))[1])
+    for after, significant in ((noisy, False), (better, True)):
+        scores = iter([(before, 1.0, "sft"), (after, 1.0, "step 1"), (after, 1.0, "step 2")])
+        result, samples = rl_stage.run_stage(torch.nn.Linear(1, 1), (), lambda: next(scores), None,
+                                             keep_alpha=alpha)
+        assert result.kept is (significant or alpha is None), (significant, alpha, result.checks)
+        assert ("p_value" in result.checks[0]) is (alpha is not None)
+    assert rl_stage.paired_p_value(before, noisy) > 0.1 and rl_stage.paired_p_value(before, better) < 1e-3
+
+
+def test_keep_alpha_out_of_range_is_a_clear_error():
+    X, y = [f"n {i}" for i in range(30)], np.arange(30.0)
+    est = LMRegressor(max_epochs=1, **TINY).fit(X, y)
+    with pytest.raises(ValueError, match="keep_alpha"):
+        est.set_params(rl_steps=1, rl_config={"keep_alpha": 1.5}).reinforce(X, y)
 
 
 def test_sft_term_is_the_cross_entropy_of_the_true_numbers():

@@ -9,7 +9,7 @@ from lmreg import LMRegressor
 from lmreg.backbone import BackboneConfig, RegressionLM, build_backbone
 from lmreg.batching import Encoded, collate
 from lmreg.codecs import make_codec
-from lmreg.decoding import NumberGrammar, quantile_batch
+from lmreg.decoding import NumberGrammar, quantile_batch, quantile_walk
 from lmreg.training.rl import reward_function
 from lmreg.training.tree_rl import (expected_reward, median_loss, path_cdf, path_kl, path_logprobs,
                                     subtree_values, tree_loss, tree_rewards)
@@ -156,6 +156,26 @@ def test_median_loss_moves_each_median_towards_its_target():
                               reward_function("abs", 1.0), y[2:], scale=1.0, kl_coef=0.0)
     loss3.backward()
     assert all(p.grad is None or p.grad.abs().max() < 1e-6 for p in reference.parameters())
+
+
+@pytest.mark.parametrize("levels", [[0.5], [0.1, 0.9]])
+def test_quantile_walk_logprobs_are_the_teacher_forced_ones(levels):
+    """The median loss trains through the walk that finds the median: its log-probs and their
+    gradients equal those of a teacher-forced pass on the quantile's digits (padded batch)."""
+    model, codec, grammar, enc = _setup(3)
+    rows = [0, 1, 2]
+    tokens, walked = quantile_walk(model, grammar, collate(enc, rows, 0), levels)
+    assert torch.equal(tokens, quantile_batch(model, grammar, collate(enc, rows, 0), levels))
+    flat = tokens.reshape(-1, grammar.length)
+    forced = path_logprobs(model, grammar, collate(enc, np.repeat(rows, len(levels)), 0), flat)
+    torch.testing.assert_close(walked, forced, atol=2e-5, rtol=1e-4)
+    weights = torch.randn(forced.shape)
+    g_walk = torch.autograd.grad((walked * weights).sum(), list(model.parameters()), allow_unused=True)
+    g_tf = torch.autograd.grad((forced * weights).sum(), list(model.parameters()), allow_unused=True)
+    for a, b in zip(g_walk, g_tf):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-3)
 
 
 def test_tree_variant_errors():
