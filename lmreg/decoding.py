@@ -344,14 +344,17 @@ def quantile_walk(model, grammar: NumberGrammar, batch, levels, temperature: flo
     The log-probs of every allowed token at each position of each quantile's path
     are those a teacher-forced pass on the quantile's tokens would give (the walk
     feeds the same tokens), so an objective on the quantile's path needs no second
-    forward pass; they are the policy's (temperature 1), whatever ``temperature``
-    chose the path. Run it with gradients enabled to train through them.
+    forward pass (equal up to float rounding: the walk runs one token at a time on a
+    KV cache); they are the policy's (temperature 1), whatever ``temperature``
+    chose the path. Run it with gradients enabled to train through them. Every
+    position must allow the same number ``K`` of tokens (the ``digits`` codec).
 
     Returns
     -------
     tokens : LongTensor [B, len(levels), length]
     logp : Tensor [B * len(levels), length, K]
-        Log-softmax over each position's ``K`` allowed tokens (float32).
+        Log-softmax over each position's ``K`` allowed tokens (float32); row
+        ``b * len(levels) + l`` walks ``tokens[b, l]`` (``tokens.reshape(-1, length)``).
 
     Examples
     --------

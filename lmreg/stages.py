@@ -55,7 +55,8 @@ class HeldOutStages:
         return np.abs(point - y[rows]), crps(y[rows], samples), samples
 
     def _fit_rl(self, enc, y, train_rows, val_rows, deadline):
-        """RL after SFT, kept only if it lowers the validation error without raising its CRPS.
+        """RL after SFT, kept only if it lowers the validation error (``RLConfig.guard_crps``,
+        ``keep_alpha``: without raising its CRPS, significantly).
 
         Returns the validation rows that judged it (no RL prompt came from them) and
         the samples drawn there from the weights that stayed (None without such rows).
@@ -64,8 +65,6 @@ class HeldOutStages:
         if reward is None:  # the sampled variants compare a group; the tree ones need a pointwise reward
             reward = "abs" if self.rl_variant in TREE_VARIANTS else "crps_loo"
         config = RLConfig(variant=self.rl_variant, reward=reward, **(self.rl_config or {}))
-        if config.keep_alpha is not None and not 0.0 < config.keep_alpha <= 1.0:
-            raise ValueError(f"rl_config keep_alpha must be in (0, 1] or None; got {config.keep_alpha!r}.")
         prompts, check = self._judging_rows(train_rows, val_rows, config.prompt_rows)
         self.model_.eval()
         args = (enc, y, self.codec_, self.grammar_, prompts, self.tokenizer_.pad_id, config, int(self.rl_steps))

@@ -90,6 +90,9 @@ def validate_params(est) -> None:
         raise ValueError(f"rl_steps must be a non-negative integer; got {est.rl_steps!r}.")
     if est.rl_config is not None and not isinstance(est.rl_config, dict):
         raise ValueError(f"rl_config must be a dict of RLConfig fields or None; got {est.rl_config!r}.")
+    alpha = (est.rl_config or {}).get("keep_alpha")
+    if alpha is not None and not (isinstance(alpha, (int, float, np.number)) and 0.0 < alpha <= 1.0):
+        raise ValueError(f"rl_config keep_alpha must be in (0, 1] or None; got {alpha!r}.")
     if est.rl_steps and est.rl_variant == "median" and est.decision != "median":
         raise ValueError(f"rl_variant='median' trains the median that decision='median' predicts; "
                          f"got decision={est.decision!r}.")

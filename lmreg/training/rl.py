@@ -125,7 +125,9 @@ class RLConfig:
         errors (sign-flip permutation test of the mean difference,
         :func:`~lmreg.training.rl_stage.paired_p_value`) gives p <= ``keep_alpha``
         against the SFT weights: a lower mean error that the rows' scatter explains
-        is refused (Dietterich 1998 on comparing learners on the same rows).
+        is refused (Dietterich 1998 on comparing learners on the same rows). Each
+        of the ``checks`` checkpoints is tested at this level, so with several the
+        chance of keeping one that is not better is above ``keep_alpha``.
         None (default): any lower mean error. Measured at 0.1 (docs/benchmarks.md):
         it refused the noisy lending_club_rate checkpoints, but also ames_housing
         stages with 7.6-8.5% lower validation error (p = 0.25-0.29: house-price errors

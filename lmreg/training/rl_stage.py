@@ -68,14 +68,17 @@ def stage_rows(prompt_rows: str, train_rows: np.ndarray, val_rows: np.ndarray, r
     return prompts, check
 
 
-def paired_p_value(before: np.ndarray, after: np.ndarray, seed: int = 0, n_resamples: int = 9999) -> float:
+def paired_p_value(before: np.ndarray, after: np.ndarray, seed: int = 0, n_resamples: int = 2000) -> float:
     """One-sided p-value that ``after``'s per-row errors are lower on average than ``before``'s.
 
     A paired sign-flip permutation test of the mean difference
     (:func:`scipy.stats.permutation_test` with ``permutation_type="samples"``): under
     the null hypothesis the two models are exchangeable on every row, so each row's
-    difference is as likely to have either sign. No normality assumption, exact for
-    few rows, deterministic given ``seed``.
+    difference is as likely to have either sign. No normality assumption; exact
+    (all ``2**n`` sign patterns) when ``2**n <= n_resamples``, otherwise Monte Carlo
+    with ``n_resamples`` patterns (about 0.1 s for 512 rows), deterministic given
+    ``seed``. With ``n`` rows, p is at least ``2**-n``: three rows can never reach
+    p <= 0.1.
 
     Examples
     --------
@@ -85,14 +88,16 @@ def paired_p_value(before: np.ndarray, after: np.ndarray, seed: int = 0, n_resam
     True
     >>> paired_p_value(before, before + rng.normal(0, 0.1, 200)) > 0.05   # noise
     True
-    >>> paired_p_value(before, before)                    # identical: no evidence
-    1.0
+    >>> paired_p_value(before, before), paired_p_value([2.0], [1.0])   # no evidence; one row
+    (1.0, 0.5)
     """
     diff = np.asarray(before, dtype=np.float64) - np.asarray(after, dtype=np.float64)
-    if not np.any(diff):
+    if not np.any(diff > 0):
         return 1.0
+    if len(diff) < 2:  # the two sign patterns of one row (scipy needs two rows)
+        return 0.5
     res = stats.permutation_test((diff,), lambda d, axis: np.mean(d, axis=axis), permutation_type="samples",
-                                 alternative="greater", n_resamples=n_resamples, vectorized=True,
+                                 alternative="greater", n_resamples=n_resamples, vectorized=True, batch=1000,
                                  random_state=np.random.default_rng(seed))
     return float(res.pvalue)
 

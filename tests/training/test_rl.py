@@ -262,34 +262,81 @@ def test_crps_guard_decides_on_a_lower_error_with_a_higher_crps(monkeypatch, gua
     assert torch.equal(model.weight, before) is guard
 
 
+def _run_stage_on(monkeypatch, scores, **kw):
+    """``run_stage`` with a stand-in RL run: ``scores`` are (errors, crps, samples) for the SFT
+    weights, then one per checkpoint (all but the last at intermediate steps)."""
+    from lmreg.training import rl_stage
+    from lmreg.training.rl import RLResult
+
+    scores = iter(scores)
+    n_checks = kw.pop("n_checks")
+
+    def fake_train(model, *args, deadline, on_check, **train_kw):
+        for step in range(1, n_checks):
+            with torch.no_grad():
+                model.weight.fill_(float(step))   # each checkpoint has its own weights
+            on_check(model, step)
+        with torch.no_grad():
+            model.weight.fill_(float(n_checks))
+        return RLResult(steps=n_checks)
+
+    model = torch.nn.Linear(1, 1)
+    with torch.no_grad():
+        model.weight.fill_(0.0)
+    monkeypatch.setattr(rl_stage, "train_rl", fake_train)
+    result, samples = rl_stage.run_stage(model, (), lambda: next(scores), None, **kw)
+    return result, samples, float(model.weight)
+
+
 @pytest.mark.parametrize("alpha", [0.1, None])
 def test_keep_rule_refuses_an_improvement_the_rows_scatter_explains(monkeypatch, alpha):
     """A lower mean error from a few lucky rows is refused at keep_alpha=0.1 (kept without
     the test); a lower error on most rows is kept either way."""
     from lmreg.training import rl_stage
-    from lmreg.training.rl import RLResult
 
     rng = np.random.default_rng(0)
     before = rng.exponential(size=60)
     noisy = before + rng.normal(0.0, 0.5, 60)
     noisy -= noisy.mean() - before.mean() + 0.01          # 0.01 lower on average, by chance
     better = 0.8 * before
-    monkeypatch.setattr(rl_stage, "train_rl", lambda model, *a, deadline, on_check, **kw:
-                        (on_check(model, 1), RLResult(steps=2))[1])
     for after, significant in ((noisy, False), (better, True)):
-        scores = iter([(before, 1.0, "sft"), (after, 1.0, "step 1"), (after, 1.0, "step 2")])
-        result, samples = rl_stage.run_stage(torch.nn.Linear(1, 1), (), lambda: next(scores), None,
-                                             keep_alpha=alpha)
+        result, samples, weight = _run_stage_on(monkeypatch, [(before, 1.0, "sft"), (after, 1.0, "rl")],
+                                                n_checks=1, keep_alpha=alpha)
         assert result.kept is (significant or alpha is None), (significant, alpha, result.checks)
+        assert samples == ("rl" if result.kept else "sft") and weight == (1.0 if result.kept else 0.0)
         assert ("p_value" in result.checks[0]) is (alpha is not None)
     assert rl_stage.paired_p_value(before, noisy) > 0.1 and rl_stage.paired_p_value(before, better) < 1e-3
 
 
+def test_keep_rule_with_several_checkpoints(monkeypatch):
+    """The earlier significant checkpoint stays when a later one is lower but not significant;
+    a rising error is not tested and not kept; one judging row cannot reach p <= 0.1."""
+    rng = np.random.default_rng(1)
+    before = rng.exponential(size=80)
+    good = 0.9 * before                                     # mean -10%, every row
+    lucky = before.copy()
+    lucky[0] -= 0.5 * before.sum()                          # mean -50%, one row
+    result, samples, weight = _run_stage_on(
+        monkeypatch, [(before, 1.0, "sft"), (good, 1.0, "c1"), (lucky, 1.0, "c2"), (before + 0.1, 1.0, "c3")],
+        n_checks=3, keep_alpha=0.1)
+    assert [round(c["p_value"], 3) <= 0.1 for c in result.checks[:2]] == [True, False]
+    assert "p_value" not in result.checks[2]                # error rose: nothing to test
+    assert result.kept and result.best_step == 1 and samples == "c1" and weight == 1.0
+    # without the test the lucky checkpoint, lowest on average, wins
+    result, samples, _ = _run_stage_on(
+        monkeypatch, [(before, 1.0, "sft"), (good, 1.0, "c1"), (lucky, 1.0, "c2"), (before + 0.1, 1.0, "c3")],
+        n_checks=3, keep_alpha=None)
+    assert result.best_step == 2 and samples == "c2"
+    one, _, _ = _run_stage_on(monkeypatch, [(np.array([2.0]), 1.0, "sft"), (np.array([1.0]), 1.0, "rl")],
+                              n_checks=1, keep_alpha=0.1)
+    assert not one.kept and one.checks[0]["p_value"] == 0.5
+
+
 def test_keep_alpha_out_of_range_is_a_clear_error():
     X, y = [f"n {i}" for i in range(30)], np.arange(30.0)
-    est = LMRegressor(max_epochs=1, **TINY).fit(X, y)
-    with pytest.raises(ValueError, match="keep_alpha"):
-        est.set_params(rl_steps=1, rl_config={"keep_alpha": 1.5}).reinforce(X, y)
+    for bad in (1.5, 0.0, "0.1"):
+        with pytest.raises(ValueError, match="keep_alpha"):   # before any training
+            LMRegressor(max_epochs=1, rl_steps=1, rl_config={"keep_alpha": bad}, **TINY).fit(X, y)
 
 
 def test_sft_term_is_the_cross_entropy_of_the_true_numbers():

@@ -158,14 +158,17 @@ def test_median_loss_moves_each_median_towards_its_target():
     assert all(p.grad is None or p.grad.abs().max() < 1e-6 for p in reference.parameters())
 
 
-@pytest.mark.parametrize("levels", [[0.5], [0.1, 0.9]])
-def test_quantile_walk_logprobs_are_the_teacher_forced_ones(levels):
+@pytest.mark.parametrize("levels, temperature", [([0.5], 1.0), ([0.1, 0.9], 1.0), ([0.3, 0.5], 0.5)])
+def test_quantile_walk_logprobs_are_the_teacher_forced_ones(levels, temperature):
     """The median loss trains through the walk that finds the median: its log-probs and their
-    gradients equal those of a teacher-forced pass on the quantile's digits (padded batch)."""
+    gradients equal those of a teacher-forced pass on the quantile's digits (padded batch), at
+    temperature 1 whatever temperature chose the path."""
     model, codec, grammar, enc = _setup(3)
     rows = [0, 1, 2]
-    tokens, walked = quantile_walk(model, grammar, collate(enc, rows, 0), levels)
-    assert torch.equal(tokens, quantile_batch(model, grammar, collate(enc, rows, 0), levels))
+    tokens, walked = quantile_walk(model, grammar, collate(enc, rows, 0), levels, temperature)
+    assert torch.equal(tokens, quantile_batch(model, grammar, collate(enc, rows, 0), levels, temperature))
+    if temperature != 1.0:  # the path depends on the temperature
+        assert not torch.equal(tokens, quantile_batch(model, grammar, collate(enc, rows, 0), levels))
     flat = tokens.reshape(-1, grammar.length)
     forced = path_logprobs(model, grammar, collate(enc, np.repeat(rows, len(levels)), 0), flat)
     torch.testing.assert_close(walked, forced, atol=2e-5, rtol=1e-4)
