@@ -8,8 +8,8 @@ estimator on their own (:meth:`~HeldOutStages.reinforce`,
 * **RL** (:mod:`lmreg.training.rl_stage`): prompts from the training rows (or half of
   the validation rows), judged on validation rows no prompt came from, with the
   estimator's own samples and decision rule; the RL weights stay only if they lower
-  the validation error (optionally significantly: a paired test over the rows)
-  without raising the validation CRPS.
+  the validation error significantly (a paired test over the rows) without raising
+  the validation CRPS.
 * **Calibration** (:mod:`lmreg.calibration`): split-conformal shifts of the sample
   quantiles, fitted on those same judging rows. After RL it reuses the check's
   samples of the weights that stayed, so it costs no extra sampling.
@@ -71,7 +71,7 @@ class HeldOutStages:
         score = (lambda: self._rl_check(enc, y, check)) if len(check) else None
         guard = config.variant != "median" if config.guard_crps is None else bool(config.guard_crps)
         self.rl_result_, samples = run_stage(self.model_, args, score, deadline, guard_crps=guard,
-                                             keep_alpha=config.keep_alpha,
+                                             keep_alpha=config.keep_alpha, keep_test=config.keep_test,
                                              seed=self.seed_ + 7, device=self.device_)
         return check, samples
 

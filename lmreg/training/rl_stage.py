@@ -8,7 +8,7 @@ prompt it and which rows judge it, and which weights stay afterwards:
   validation rows no prompt came from, at most :data:`RL_CHECK_ROWS` of them;
 * :func:`run_stage`: scores the SFT weights, runs RL with checkpoints, keeps the
   checkpoint with the lowest validation error among those that lower the error
-  (significantly, if ``RLConfig.keep_alpha`` asks for :func:`paired_p_value`)
+  significantly (:func:`paired_p_value` at ``RLConfig.keep_alpha``)
   without raising the validation CRPS (unless ``RLConfig.guard_crps`` is off), else
   restores the SFT weights.
 
@@ -20,8 +20,9 @@ back (the estimator calibrates its quantiles on them without sampling again).
 Why a test: the judging rows are few (35 on diabetes), and a checkpoint can beat
 the SFT weights on them by chance (measured: on lending_club_rate a checkpoint 1%
 better on validation was 1.3% worse on test). The paired test asks whether the
-per-row errors fell by more than the rows' own scatter explains; on heavy-tailed
-errors it also refuses real gains, so it is opt-in.
+per-row errors fell by more than the rows' own scatter explains. The default is a
+rank test: a test of the mean difference also refuses real gains when the errors
+are heavy-tailed (house prices), where a few rows decide the mean.
 """
 
 from __future__ import annotations
@@ -68,10 +69,17 @@ def stage_rows(prompt_rows: str, train_rows: np.ndarray, val_rows: np.ndarray, r
     return prompts, check
 
 
-def paired_p_value(before: np.ndarray, after: np.ndarray, seed: int = 0, n_resamples: int = 2000) -> float:
-    """One-sided p-value that ``after``'s per-row errors are lower on average than ``before``'s.
+KEEP_TESTS = ("permutation", "signed_rank")
 
-    A paired sign-flip permutation test of the mean difference
+
+def paired_p_value(before: np.ndarray, after: np.ndarray, seed: int = 0, n_resamples: int = 2000,
+                   test: str = "permutation") -> float:
+    """One-sided p-value that ``after``'s per-row errors are lower than ``before``'s.
+
+    ``test="signed_rank"``: the Wilcoxon signed-rank test (:func:`scipy.stats.wilcoxon`;
+    rows with equal errors dropped), which asks whether rows improve more often and by
+    more ranks than they worsen, so one large error does not dominate it as it does
+    the mean. ``test="permutation"`` (default): a paired sign-flip permutation test of the mean difference
     (:func:`scipy.stats.permutation_test` with ``permutation_type="samples"``): under
     the null hypothesis the two models are exchangeable on every row, so each row's
     difference is as likely to have either sign. No normality assumption; exact
@@ -90,12 +98,18 @@ def paired_p_value(before: np.ndarray, after: np.ndarray, seed: int = 0, n_resam
     True
     >>> paired_p_value(before, before), paired_p_value([2.0], [1.0])   # no evidence; one row
     (1.0, 0.5)
+    >>> paired_p_value(before, 0.8 * before, test="signed_rank") < 0.001
+    True
     """
+    if test not in KEEP_TESTS:
+        raise ValueError(f"keep_test must be one of {KEEP_TESTS}; got {test!r}.")
     diff = np.asarray(before, dtype=np.float64) - np.asarray(after, dtype=np.float64)
     if not np.any(diff > 0):
         return 1.0
-    if len(diff) < 2:  # the two sign patterns of one row (scipy needs two rows)
+    if np.count_nonzero(diff) < 2:  # the two sign patterns of one changed row (scipy needs two)
         return 0.5
+    if test == "signed_rank":
+        return float(stats.wilcoxon(diff, alternative="greater").pvalue)
     res = stats.permutation_test((diff,), lambda d, axis: np.mean(d, axis=axis), permutation_type="samples",
                                  alternative="greater", n_resamples=n_resamples, vectorized=True, batch=1000,
                                  random_state=np.random.default_rng(seed))
@@ -103,7 +117,7 @@ def paired_p_value(before: np.ndarray, after: np.ndarray, seed: int = 0, n_resam
 
 
 def run_stage(model, train_args: tuple, score, deadline: float | None, guard_crps: bool = True,
-              keep_alpha: float | None = None, **train_kw):
+              keep_alpha: float | None = None, keep_test: str = "signed_rank", **train_kw):
     """RL on ``model`` in place; returns the result and the kept weights' check samples.
 
     Parameters
@@ -121,6 +135,8 @@ def run_stage(model, train_args: tuple, score, deadline: float | None, guard_crp
     keep_alpha : float or None, default=None
         Refuse checkpoints whose :func:`paired_p_value` against the SFT weights'
         errors is above it (``RLConfig.keep_alpha``); None: any lower mean error.
+    keep_test : {"signed_rank", "permutation"}, default="signed_rank"
+        The test of :func:`paired_p_value` (``RLConfig.keep_test``).
     **train_kw
         ``seed``, ``device`` for :func:`~lmreg.training.rl.train_rl`.
 
@@ -147,7 +163,7 @@ def run_stage(model, train_args: tuple, score, deadline: float | None, guard_crp
         error = float(np.mean(errors))
         check = {"step": step, "error": error, "crps": crps}
         if error < base_error and keep_alpha is not None:
-            check["p_value"] = paired_p_value(base_errors, errors, seed=step)
+            check["p_value"] = paired_p_value(base_errors, errors, seed=step, test=keep_test)
         checks.append(check)
         # A lower point error bought by a collapsed distribution (higher CRPS) is refused,
         # and so is one the judging rows' scatter explains.

@@ -170,8 +170,8 @@ def test_reinforce_runs_rl_on_a_fitted_model_and_reverts_when_validation_gets_wo
     est.set_params(rl_config={"group_size": 4, "prompts_per_step": 8, "learning_rate": 1e-3}).reinforce(X, y)
     res = est.rl_result_
     assert res.kept == (res.val_after["error"] < res.val_before["error"]
-                        and res.val_after["crps"] <= res.val_before["crps"])
-    assert "p_value" not in res.checks[-1]  # the paired test is opt-in
+                        and res.val_after["crps"] <= res.val_before["crps"]
+                        and res.checks[-1].get("p_value", 1.0) <= 0.1)   # the signed-rank test
 
 
 def test_reinforce_argument_errors():
@@ -285,11 +285,11 @@ def _run_stage_on(monkeypatch, scores, **kw):
         model.weight.fill_(0.0)
     monkeypatch.setattr(rl_stage, "train_rl", fake_train)
     result, samples = rl_stage.run_stage(model, (), lambda: next(scores), None, **kw)
-    return result, samples, float(model.weight)
+    return result, samples, float(model.weight.detach())
 
 
-@pytest.mark.parametrize("alpha", [0.1, None])
-def test_keep_rule_refuses_an_improvement_the_rows_scatter_explains(monkeypatch, alpha):
+@pytest.mark.parametrize("alpha, test", [(0.1, "signed_rank"), (0.1, "permutation"), (None, "signed_rank")])
+def test_keep_rule_refuses_an_improvement_the_rows_scatter_explains(monkeypatch, alpha, test):
     """A lower mean error from a few lucky rows is refused at keep_alpha=0.1 (kept without
     the test); a lower error on most rows is kept either way."""
     from lmreg.training import rl_stage
@@ -301,14 +301,34 @@ def test_keep_rule_refuses_an_improvement_the_rows_scatter_explains(monkeypatch,
     better = 0.8 * before
     for after, significant in ((noisy, False), (better, True)):
         result, samples, weight = _run_stage_on(monkeypatch, [(before, 1.0, "sft"), (after, 1.0, "rl")],
-                                                n_checks=1, keep_alpha=alpha)
+                                                n_checks=1, keep_alpha=alpha, keep_test=test)
         assert result.kept is (significant or alpha is None), (significant, alpha, result.checks)
         assert samples == ("rl" if result.kept else "sft") and weight == (1.0 if result.kept else 0.0)
         assert ("p_value" in result.checks[0]) is (alpha is not None)
     assert rl_stage.paired_p_value(before, noisy) > 0.1 and rl_stage.paired_p_value(before, better) < 1e-3
+    for test in rl_stage.KEEP_TESTS:
+        assert rl_stage.paired_p_value(before, better, test=test) < 1e-3
+        assert rl_stage.paired_p_value(before, before + 0.1, test=test) == 1.0   # every row worse
 
 
-def test_keep_rule_with_several_checkpoints(monkeypatch):
+def test_signed_rank_test_is_not_led_by_one_large_error():
+    """Most rows a little better and one row much worse: the mean barely falls (the sign-flip
+    test of the mean sees nothing), while the signed-rank test sees the rows that improved."""
+    from lmreg.training import rl_stage
+
+    rng = np.random.default_rng(2)
+    before = rng.exponential(size=200)
+    after = 0.95 * before
+    after[0] += 0.95 * (before - after)[1:].sum()           # one row gives back 95% of the gain
+    assert after.mean() < before.mean()
+    assert rl_stage.paired_p_value(before, after) > 0.1
+    assert rl_stage.paired_p_value(before, after, test="signed_rank") < 1e-3
+    with pytest.raises(ValueError, match="keep_test"):
+        rl_stage.paired_p_value(before, after, test="t")
+
+
+@pytest.mark.parametrize("test", ["signed_rank", "permutation"])
+def test_keep_rule_with_several_checkpoints(monkeypatch, test):
     """The earlier significant checkpoint stays when a later one is lower but not significant;
     a rising error is not tested and not kept; one judging row cannot reach p <= 0.1."""
     rng = np.random.default_rng(1)
@@ -318,8 +338,8 @@ def test_keep_rule_with_several_checkpoints(monkeypatch):
     lucky[0] -= 0.5 * before.sum()                          # mean -50%, one row
     result, samples, weight = _run_stage_on(
         monkeypatch, [(before, 1.0, "sft"), (good, 1.0, "c1"), (lucky, 1.0, "c2"), (before + 0.1, 1.0, "c3")],
-        n_checks=3, keep_alpha=0.1)
-    assert [round(c["p_value"], 3) <= 0.1 for c in result.checks[:2]] == [True, False]
+        n_checks=3, keep_alpha=0.1, keep_test=test)
+    assert [c["p_value"] <= 0.1 for c in result.checks[:2]] == [True, False]
     assert "p_value" not in result.checks[2]                # error rose: nothing to test
     assert result.kept and result.best_step == 1 and samples == "c1" and weight == 1.0
     # without the test the lucky checkpoint, lowest on average, wins
@@ -328,15 +348,17 @@ def test_keep_rule_with_several_checkpoints(monkeypatch):
         n_checks=3, keep_alpha=None)
     assert result.best_step == 2 and samples == "c2"
     one, _, _ = _run_stage_on(monkeypatch, [(np.array([2.0]), 1.0, "sft"), (np.array([1.0]), 1.0, "rl")],
-                              n_checks=1, keep_alpha=0.1)
+                              n_checks=1, keep_alpha=0.1, keep_test=test)
     assert not one.kept and one.checks[0]["p_value"] == 0.5
 
 
-def test_keep_alpha_out_of_range_is_a_clear_error():
+def test_keep_alpha_and_test_errors_are_clear():
     X, y = [f"n {i}" for i in range(30)], np.arange(30.0)
     for bad in (1.5, 0.0, "0.1"):
         with pytest.raises(ValueError, match="keep_alpha"):   # before any training
             LMRegressor(max_epochs=1, rl_steps=1, rl_config={"keep_alpha": bad}, **TINY).fit(X, y)
+    with pytest.raises(ValueError, match="keep_test"):
+        LMRegressor(max_epochs=1, rl_steps=1, rl_config={"keep_test": "t"}, **TINY).fit(X, y)
 
 
 def test_sft_term_is_the_cross_entropy_of_the_true_numbers():
