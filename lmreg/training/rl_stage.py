@@ -76,10 +76,12 @@ def paired_p_value(before: np.ndarray, after: np.ndarray, seed: int = 0, n_resam
                    test: str = "permutation") -> float:
     """One-sided p-value that ``after``'s per-row errors are lower than ``before``'s.
 
-    ``test="signed_rank"``: the Wilcoxon signed-rank test (:func:`scipy.stats.wilcoxon`;
-    rows with equal errors dropped), which asks whether rows improve more often and by
-    more ranks than they worsen, so one large error does not dominate it as it does
-    the mean. ``test="permutation"`` (default): a paired sign-flip permutation test of the mean difference
+    ``test="signed_rank"`` (the estimator's default, ``RLConfig.keep_test``): the
+    Wilcoxon signed-rank test (:func:`scipy.stats.wilcoxon`; rows with equal errors
+    dropped), which asks whether rows improve more often and by more ranks than they
+    worsen, so one large error does not dominate it as it does the mean.
+    ``test="permutation"`` (this function's default): a paired sign-flip permutation
+    test of the mean difference
     (:func:`scipy.stats.permutation_test` with ``permutation_type="samples"``): under
     the null hypothesis the two models are exchangeable on every row, so each row's
     difference is as likely to have either sign. No normality assumption; exact
