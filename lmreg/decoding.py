@@ -334,6 +334,12 @@ def quantile_batch(model, grammar: NumberGrammar, batch, levels, temperature: fl
     >>> values == sorted(values), [abs((drawn <= v).double().mean().item() - t) < 0.05
     ...                            for v, t in zip(values, [0.1, 0.5, 0.9])]
     (True, [True, True, True])
+
+    :func:`quantile_walk` takes the same walk and keeps its log-probs, with gradients:
+
+    >>> tokens, logp = quantile_walk(model, grammar, collate(enc, [0], 0), [0.1, 0.5, 0.9])
+    >>> torch.equal(tokens, q), logp.shape, logp.requires_grad
+    (True, torch.Size([3, 2, 10]), True)
     """
     return _quantile_walk(model, grammar, batch, levels, temperature, None)
 
@@ -358,17 +364,7 @@ def quantile_walk(model, grammar: NumberGrammar, batch, levels, temperature: flo
 
     Examples
     --------
-    >>> import numpy as np, torch
-    >>> from lmreg.backbone import BackboneConfig, RegressionLM, build_backbone
-    >>> from lmreg.batching import Encoded, collate
-    >>> _ = torch.manual_seed(0)
-    >>> cfg = BackboneConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
-    >>> model = RegressionLM(build_backbone(cfg, 20 + 10), 20, 10).eval()
-    >>> grammar = NumberGrammar(np.ones((2, 10), dtype=bool))
-    >>> batch = collate(Encoded([np.array([2, 5, 3])], [np.zeros(3, np.float32)], [np.zeros(3, np.int8)]), [0], 0)
-    >>> tokens, logp = quantile_walk(model, grammar, batch, [0.5])
-    >>> torch.equal(tokens, quantile_batch(model, grammar, batch, [0.5])), logp.shape, logp.requires_grad
-    (True, torch.Size([1, 2, 10]), True)
+    See :func:`quantile_batch`'s.
     """
     logps = []
     tokens = _quantile_walk(model, grammar, batch, levels, temperature, logps)

@@ -11,6 +11,7 @@ import torch
 
 from .decoding import check_rule
 from .serialize import to_frame
+from .training.rl_stage import KEEP_TESTS
 
 
 def resolve_device(device: str) -> torch.device:
@@ -94,8 +95,8 @@ def validate_params(est) -> None:
     if alpha is not None and not (isinstance(alpha, (int, float, np.number)) and 0.0 < alpha <= 1.0):
         raise ValueError(f"rl_config keep_alpha must be in (0, 1] or None; got {alpha!r}.")
     keep_test = (est.rl_config or {}).get("keep_test", "signed_rank")
-    if keep_test not in ("permutation", "signed_rank"):
-        raise ValueError(f"rl_config keep_test must be 'permutation' or 'signed_rank'; got {keep_test!r}.")
+    if keep_test not in KEEP_TESTS:
+        raise ValueError(f"rl_config keep_test must be one of {KEEP_TESTS}; got {keep_test!r}.")
     if est.rl_steps and est.rl_variant == "median" and est.decision != "median":
         raise ValueError(f"rl_variant='median' trains the median that decision='median' predicts; "
                          f"got decision={est.decision!r}.")

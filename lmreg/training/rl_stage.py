@@ -169,8 +169,8 @@ def run_stage(model, train_args: tuple, score, deadline: float | None, guard_crp
         checks.append(check)
         # A lower point error bought by a collapsed distribution (higher CRPS) is refused,
         # and so is one the judging rows' scatter explains.
-        if (error < best["error"] and (crps <= base_crps or not guard_crps)
-                and check.get("p_value", 0.0) <= (1.0 if keep_alpha is None else keep_alpha)):
+        significant = keep_alpha is None or check.get("p_value", 1.0) <= keep_alpha
+        if error < best["error"] and (crps <= base_crps or not guard_crps) and significant:
             best.update(error=error, state=copy.deepcopy(model.state_dict()), step=step, samples=samples)
 
     # The closing check runs inside the budget: RL stops one check's cost early.
