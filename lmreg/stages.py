@@ -64,7 +64,10 @@ class HeldOutStages:
         reward = self.rl_reward
         if reward is None:  # the sampled variants compare a group; the tree ones need a pointwise reward
             reward = "abs" if self.rl_variant in TREE_VARIANTS else "crps_loo"
-        config = RLConfig(variant=self.rl_variant, reward=reward, **(self.rl_config or {}))
+        settings = dict(self.rl_config or {})
+        if self.rl_variant in TREE_VARIANTS:  # they reward the decision, made at the estimator's temperature
+            settings.setdefault("temperature", self.temperature)
+        config = RLConfig(variant=self.rl_variant, reward=reward, **settings)
         prompts, check = self._judging_rows(train_rows, val_rows, config.prompt_rows)
         self.model_.eval()
         args = (enc, y, self.codec_, self.grammar_, prompts, self.tokenizer_.pad_id, config, int(self.rl_steps))

@@ -97,6 +97,10 @@ def validate_params(est) -> None:
     keep_test = (est.rl_config or {}).get("keep_test", "signed_rank")
     if keep_test not in KEEP_TESTS:
         raise ValueError(f"rl_config keep_test must be one of {KEEP_TESTS}; got {keep_test!r}.")
+    for name, value in (("temperature", est.temperature),
+                        ("rl_config temperature", (est.rl_config or {}).get("temperature", 1.0))):
+        if not (isinstance(value, (int, float, np.number)) and np.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a positive number; got {value!r}.")
     if est.rl_steps and est.rl_variant == "median" and est.decision != "median":
         raise ValueError(f"rl_variant='median' trains the median that decision='median' predicts; "
                          f"got decision={est.decision!r}.")

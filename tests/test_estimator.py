@@ -60,7 +60,8 @@ def test_empty_input_and_unfitted_predict():
 
 
 @pytest.mark.parametrize("param, value", [("decision", "avg"), ("decision", 1.5), ("max_time", -1),
-                                          ("n_samples", 0), ("validation_fraction", 1.5)])
+                                          ("n_samples", 0), ("validation_fraction", 1.5), ("temperature", 0.0),
+                                          ("temperature", float("nan")), ("rl_config", {"temperature": -1.0})])
 def test_bad_parameters(param, value):
     with pytest.raises(ValueError, match=param):
         LMRegressor(**{**FAST, param: value}).fit(["a", "b", "c"], [1.0, 2.0, 3.0])

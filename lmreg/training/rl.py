@@ -61,8 +61,8 @@ class RLConfig:
         median (the estimator's decision) instead: its gradient is the reward's slope
         at the median times the gradient of the policy's CDF there (implicit
         differentiation of the quantile), with the KL on the median's path. For both,
-        ``group_size``, ``clip_eps``, ``std_floor`` and ``temperature`` do not apply,
-        and the reward must be pointwise.
+        ``group_size``, ``clip_eps`` and ``std_floor`` do not apply, and the reward
+        must be pointwise.
     reward : str or callable
         A name in :data:`lmreg.training.rewards.REWARDS` or ``f(pred, target, scale)``.
     group_size : int
@@ -83,7 +83,11 @@ class RLConfig:
         all agree the std is ~0 and GRPO would amplify noise (measured: memorised
         prompts made a 60 s GRPO stage 2-6% worse without it).
     temperature : float
-        Sampling temperature of the rollouts.
+        Sampling temperature of the rollouts. For ``"tree"`` and ``"median"``: the
+        temperature of the policy whose expected reward or median is rewarded
+        (``softmax(logits / temperature)``; the KL stays that of the policy itself).
+        :class:`~lmreg.LMRegressor` passes its own ``temperature`` to these two
+        unless ``rl_config`` names one, so RL trains the decision ``predict`` makes.
     grad_clip : float
         Gradient-norm clipping.
     updates_per_rollout : int
@@ -470,13 +474,13 @@ def train_rl(model, enc: Encoded, y: np.ndarray, codec, grammar: NumberGrammar, 
             targets = T.tree_rewards(codec, reward, y[picked], device)
             for _ in range(max(1, int(config.updates_per_rollout))):
                 loss, mean_reward, kl = T.tree_loss(model, reference, grammar, batch, *targets, config.kl_coef,
-                                                    config.sft_coef, config.pg_coef)
+                                                    config.sft_coef, config.pg_coef, config.temperature)
                 _update(model, opt, loss, config.grad_clip)
         elif config.variant == "median":
             for _ in range(max(1, int(config.updates_per_rollout))):
                 loss, mean_reward, kl = T.median_loss(model, reference, grammar, batch, codec, reward,
                                                       y[picked], scale, config.kl_coef, config.sft_coef,
-                                                      config.pg_coef)
+                                                      config.pg_coef, config.temperature)
                 _update(model, opt, loss, config.grad_clip)
         else:
             loss, mean_reward, kl = _group_step(model, reference, opt, grammar, batch, picked, y, codec,

@@ -154,10 +154,32 @@ def path_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
     return (logp.exp() * (logp - ref_logp)).sum(dim=(1, 2))
 
 
+def tempered(logp: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Log-probs of ``softmax(logits / temperature)`` from those at temperature 1 ``[..., K]``.
+
+    ``logp`` differs from the logits by a constant per position, which the
+    normalisation removes, so this is the distribution the estimator samples and
+    decides from at its ``temperature``. Temperature 1 returns ``logp`` itself.
+
+    Examples
+    --------
+    >>> logits = torch.tensor([[2.0, 0.0, -1.0]])
+    >>> torch.allclose(tempered(torch.log_softmax(logits, -1), 0.5), torch.log_softmax(logits / 0.5, -1))
+    True
+    """
+    if temperature == 1.0:
+        return logp
+    return torch.log_softmax(logp / temperature, dim=-1)
+
+
 def tree_loss(model, reference, grammar: NumberGrammar, batch, target_tokens: torch.Tensor,
               sibling_reward: torch.Tensor, path_reward: torch.Tensor, kl_coef: float,
-              sft_coef: float = 0.0, pg_coef: float = 1.0):
+              sft_coef: float = 0.0, pg_coef: float = 1.0, temperature: float = 1.0):
     """The loss of one tree step: ``-pg_coef * E[r] + kl_coef * KL + sft_coef * CE``, batch means.
+
+    ``E[r]`` is the expected reward of the policy at ``temperature`` (the one the
+    estimator samples from); the KL and the cross-entropy are those of the policy
+    itself (temperature 1), as in SFT.
 
     Returns
     -------
@@ -170,7 +192,7 @@ def tree_loss(model, reference, grammar: NumberGrammar, batch, target_tokens: to
     logp = path_logprobs(model, grammar, batch, target_tokens)
     with torch.no_grad():
         ref_logp = path_logprobs(reference, grammar, batch, target_tokens)
-    reward = expected_reward(logp, target_tokens, sibling_reward, path_reward)
+    reward = expected_reward(tempered(logp, temperature), target_tokens, sibling_reward, path_reward)
     kl = path_kl(logp, ref_logp)
     loss = -pg_coef * reward.mean() + kl_coef * kl.mean()
     if sft_coef:
@@ -222,7 +244,8 @@ def path_cdf(logp: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
 
 
 def median_loss(model, reference, grammar: NumberGrammar, batch, codec, reward, y: np.ndarray,
-                scale: float, kl_coef: float, sft_coef: float = 0.0, pg_coef: float = 1.0):
+                scale: float, kl_coef: float, sft_coef: float = 0.0, pg_coef: float = 1.0,
+                temperature: float = 1.0):
     """The loss of one step on the reward of the exact median (the estimator's decision).
 
     The median ``m`` (:func:`~lmreg.decoding.quantile_walk`: its walk down the
@@ -236,6 +259,9 @@ def median_loss(model, reference, grammar: NumberGrammar, batch, codec, reward, 
     median, by a step of one size. Rows whose median is
     right (``r' = 0``) add nothing, so rows the model has learned are not sharpened.
     The guard is the exact KL of each next-digit distribution on the median's path.
+    ``temperature``: the median and the CDF are those of ``softmax(logits /
+    temperature)``, the estimator's decision at its ``temperature``; the KL is the
+    policy's own (temperature 1).
 
     Returns
     -------
@@ -245,7 +271,7 @@ def median_loss(model, reference, grammar: NumberGrammar, batch, codec, reward, 
     kl : float
         Mean KL to ``reference`` along the medians' paths.
     """
-    median, logp = quantile_walk(model, grammar, batch, [0.5])                   # the walk is the pass
+    median, logp = quantile_walk(model, grammar, batch, [0.5], temperature)      # the walk is the pass
     median = median[:, 0]                                                          # [B, L]
     powers = 10 ** np.arange(grammar.length - 1, -1, -1, dtype=np.int64)
     k = (median.cpu().numpy() * powers).sum(-1)
@@ -258,7 +284,7 @@ def median_loss(model, reference, grammar: NumberGrammar, batch, codec, reward, 
     with torch.no_grad():
         ref_logp = path_logprobs(reference, grammar, batch, median)
     kl = path_kl(logp, ref_logp)
-    loss = pg_coef * (slope * path_cdf(logp, median)).mean() + kl_coef * kl.mean()
+    loss = pg_coef * (slope * path_cdf(tempered(logp, temperature), median)).mean() + kl_coef * kl.mean()
     if sft_coef:
         true = torch.as_tensor(codec.encode(y), device=median.device)
         lp = path_logprobs(model, grammar, batch, true).gather(2, true.unsqueeze(2))

@@ -12,7 +12,7 @@ from lmreg.codecs import make_codec
 from lmreg.decoding import NumberGrammar, quantile_batch, quantile_walk
 from lmreg.training.rl import reward_function
 from lmreg.training.tree_rl import (expected_reward, median_loss, path_cdf, path_kl, path_logprobs,
-                                    subtree_values, tree_loss, tree_rewards)
+                                    subtree_values, tempered, tree_loss, tree_rewards)
 
 TINY = dict(max_time=None, random_state=0, hidden_size=32, num_layers=1, num_heads=2)
 
@@ -181,6 +181,49 @@ def test_quantile_walk_logprobs_are_the_teacher_forced_ones(levels, temperature)
             torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-3)
 
 
+def _head_scaled(model, temperature):
+    """The model whose logits are ``model``'s divided by ``temperature`` (the head is linear, untied)."""
+    scaled = copy.deepcopy(model)
+    with torch.no_grad():
+        scaled.head.weight /= temperature
+        scaled.head.bias /= temperature
+    return scaled
+
+
+@pytest.mark.parametrize("which", ["median", "tree"])
+def test_rl_losses_at_a_temperature_are_those_of_the_tempered_policy(which):
+    """At temperature T the reward term (median walk and CDF, or expected reward) is the one of
+    the model whose logits are divided by T: same value, same gradient in the trunk."""
+    model, codec, grammar, enc = _setup(2)
+    batch = collate(enc, [0, 1, 2], 0)
+    y, T = np.array([1.0, 5.0, 9.0]), 0.4
+    reward = reward_function("abs", 1.0)
+    scaled = _head_scaled(model, T)
+    if which == "median":
+        assert not torch.equal(quantile_batch(model, grammar, batch, [0.5]),
+                               quantile_batch(model, grammar, batch, [0.5], T))   # T moves the medians
+        run = lambda m, t: median_loss(m, m, grammar, batch, codec, reward, y, 1.0, kl_coef=0.0,  # noqa: E731
+                                       temperature=t)
+    else:
+        targets = tree_rewards(codec, reward, y, "cpu")
+        run = lambda m, t: tree_loss(m, m, grammar, batch, *targets, kl_coef=0.0, temperature=t)  # noqa: E731
+    (loss, r, _), (want, r_want, _) = run(model, T), run(scaled, 1.0)
+    assert loss.item() == pytest.approx(want.item(), rel=1e-5, abs=1e-7) and r == pytest.approx(r_want)
+    assert loss.item() != pytest.approx(run(model, 1.0)[0].item(), rel=1e-3)
+    trunk = [n for n, _ in model.named_parameters() if not n.startswith("head.")]
+    g = torch.autograd.grad(loss, [dict(model.named_parameters())[n] for n in trunk], allow_unused=True)
+    g_want = torch.autograd.grad(want, [dict(scaled.named_parameters())[n] for n in trunk], allow_unused=True)
+    for a, b in zip(g, g_want):
+        if a is not None:
+            torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-4)
+
+
+def test_tempered_is_the_identity_at_temperature_one():
+    logp = torch.log_softmax(torch.randn(2, 3, 10), dim=-1)
+    assert tempered(logp, 1.0) is logp
+    torch.testing.assert_close(tempered(logp, 2.0).exp().sum(-1), torch.ones(2, 3))
+
+
 def test_tree_variant_errors():
     X, y = [f"n {i}" for i in range(30)], np.arange(30.0)
     with pytest.raises(ValueError, match="pointwise"):
@@ -206,3 +249,19 @@ def test_default_reward_and_guard_follow_the_variant(monkeypatch):
     for variant in ("grpo", "tree", "median"):
         LMRegressor(max_epochs=1, rl_steps=1, rl_variant=variant, rl_config={"group_size": 4}, **TINY).fit(X, y)
     assert seen == [("crps_loo", True), ("abs", True), ("abs", False)]
+
+
+def test_tree_variants_train_at_the_estimators_temperature(monkeypatch):
+    """The tree variants reward the decision, made at the estimator's temperature, unless
+    rl_config names one; the sampled variants keep their own rollout temperature."""
+    import lmreg.stages
+
+    seen = []
+    real = lmreg.stages.run_stage
+    monkeypatch.setattr(lmreg.stages, "run_stage",
+                        lambda model, args, *a, **k: seen.append(args[6].temperature) or real(model, args, *a, **k))
+    X, y = [f"n {i % 6}" for i in range(60)], (np.arange(60) % 6).astype(float)
+    for variant, config in (("median", {}), ("tree", {}), ("median", {"temperature": 1.0}), ("grpo", {})):
+        LMRegressor(max_epochs=1, rl_steps=1, rl_variant=variant, temperature=0.7,
+                    rl_config={"group_size": 4, **config}, **TINY).fit(X, y)
+    assert seen == [0.7, 0.7, 1.0, 1.0]
