@@ -101,7 +101,7 @@ def main(argv=None) -> int:
         rl_s, result = time.perf_counter() - t, est.rl_result_
         kept_mae = float(np.mean(np.abs(est.predict(Xt) - yt)))
         enc, y_model, (train_rows, val_rows) = est._refit_data(X, y, None)
-        judging = est._judging_rows(train_rows, val_rows)[1]
+        judging = est._judging_rows(train_rows, val_rows, (est.rl_config or {}).get("prompt_rows", "train"))[1]
         # How far SFT memorised the rows RL prompts from: 512 of them, scored like the judging rows.
         seen = np.sort(np.random.default_rng(args.seed).choice(train_rows, min(512, len(train_rows)), replace=False))
         points, train_error = [], None

@@ -56,11 +56,11 @@ class NumberGrammar:
 
 
 def constrained_logprobs(model, hidden: torch.Tensor, grammar: NumberGrammar,
-                         targets: torch.Tensor) -> torch.Tensor:
+                         targets: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """Log-probabilities of the target number tokens under the constrained policy.
 
     Differentiable (the training loss of SFT and RL); each position is normalised
-    over the tokens its grammar allows.
+    over the tokens its grammar allows, of ``softmax(logits / temperature)``.
 
     Parameters
     ----------
@@ -71,6 +71,8 @@ def constrained_logprobs(model, hidden: torch.Tensor, grammar: NumberGrammar,
     grammar : NumberGrammar
     targets : LongTensor [B, length]
         Number-token ids.
+    temperature : float, default=1.0
+        That of the policy (RL scores samples drawn at it).
 
     Returns
     -------
@@ -97,7 +99,7 @@ def constrained_logprobs(model, hidden: torch.Tensor, grammar: NumberGrammar,
     for p in range(grammar.length):
         idx = grammar.index[p, targets[:, p]]
         out.append(kernels.allowed_logprobs(hidden[:, p], model.head.weight, model.head.bias,
-                                            grammar.allowed[p], idx))
+                                            grammar.allowed[p], idx, temperature))
     return torch.stack(out, dim=1)
 
 

@@ -78,8 +78,8 @@ class LMRegressor(HeldOutStages, RegressorMixin, BaseEstimator):
         (greedy decoding).
     temperature : float, default=1.0
         Temperature of the predictive distribution (``softmax(logits / temperature)``):
-        of the samples, the tree quantiles and the median; the ``"tree"`` and
-        ``"median"`` RL variants train the policy at it (``RLConfig.temperature``).
+        of the samples, the tree quantiles and the median; the RL stage trains the
+        policy at it (``RLConfig.temperature``).
     quantile_decoding : {"tree", "samples"}, default="tree"
         How the ``median`` and quantile-level decisions are computed: ``"tree"``
         finds the exact quantile of the model's distribution in one decode pass

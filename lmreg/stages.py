@@ -64,9 +64,8 @@ class HeldOutStages:
         reward = self.rl_reward
         if reward is None:  # the sampled variants compare a group; the tree ones need a pointwise reward
             reward = "abs" if self.rl_variant in TREE_VARIANTS else "crps_loo"
-        settings = dict(self.rl_config or {})
-        if self.rl_variant in TREE_VARIANTS:  # they reward the decision, made at the estimator's temperature
-            settings.setdefault("temperature", self.temperature)
+        # RL trains the distribution predict decides from: the one at the estimator's temperature.
+        settings = {"temperature": self.temperature, **(self.rl_config or {})}
         config = RLConfig(variant=self.rl_variant, reward=reward, **settings)
         prompts, check = self._judging_rows(train_rows, val_rows, config.prompt_rows)
         self.model_.eval()

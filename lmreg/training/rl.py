@@ -83,11 +83,13 @@ class RLConfig:
         all agree the std is ~0 and GRPO would amplify noise (measured: memorised
         prompts made a 60 s GRPO stage 2-6% worse without it).
     temperature : float
-        Sampling temperature of the rollouts. For ``"tree"`` and ``"median"``: the
-        temperature of the policy whose expected reward or median is rewarded
-        (``softmax(logits / temperature)``; the KL stays that of the policy itself).
-        :class:`~lmreg.LMRegressor` passes its own ``temperature`` to these two
-        unless ``rl_config`` names one, so RL trains the decision ``predict`` makes.
+        The temperature of the policy RL trains, ``softmax(logits / temperature)``:
+        the rollouts are sampled at it and their log-probs (ratio, KL, the
+        ``sft_coef`` term) are taken at it, as TRL's GRPO does; for ``"tree"`` and
+        ``"median"``, the expected reward or the median is that policy's (their KL
+        and ``sft_coef`` terms stay at temperature 1). :class:`~lmreg.LMRegressor`
+        passes its own ``temperature`` unless ``rl_config`` names one, so RL trains
+        the distribution ``predict`` decides from.
     grad_clip : float
         Gradient-norm clipping.
     updates_per_rollout : int
@@ -332,7 +334,8 @@ def _sequence_logprobs(model, grammar, batch, tokens):
     return constrained_logprobs(model, teacher_forced_states(model, batch, grammar, tokens), grammar, tokens)
 
 
-def group_logprobs(model, grammar: NumberGrammar, batch, tokens: torch.Tensor, group_size: int) -> torch.Tensor:
+def group_logprobs(model, grammar: NumberGrammar, batch, tokens: torch.Tensor, group_size: int,
+                   temperature: float = 1.0) -> torch.Tensor:
     """Per-position log-probs ``[B * G, L]`` of ``G`` numbers per prompt, each prompt run once.
 
     The prompt (tens to hundreds of tokens) is shared by the ``G`` samples of a group;
@@ -350,6 +353,9 @@ def group_logprobs(model, grammar: NumberGrammar, batch, tokens: torch.Tensor, g
     tokens : LongTensor [B * G, L]
         Group ``b`` is rows ``b * G .. b * G + G - 1``.
     group_size : int
+    temperature : float, default=1.0
+        The policy's, the one the group was sampled at (its log-probs are what the
+        ratio and the KL compare).
 
     Returns
     -------
@@ -385,7 +391,7 @@ def group_logprobs(model, grammar: NumberGrammar, batch, tokens: torch.Tensor, g
         mask = torch.cat([mask, mask.new_ones(mask.shape[0], grammar.length - 1)], dim=1)
         rest, _ = model.run(model.embed_numbers(tokens[:, :-1]), mask, past_key_values=cache, use_cache=True)
         first = torch.cat([first, rest], dim=1)
-    return constrained_logprobs(model, first, grammar, tokens)
+    return constrained_logprobs(model, first, grammar, tokens, temperature)
 
 
 def train_rl(model, enc: Encoded, y: np.ndarray, codec, grammar: NumberGrammar, rows: np.ndarray,
@@ -521,14 +527,14 @@ def _group_step(model, reference, opt, grammar, batch, picked, y, codec, reward,
         adv = torch.as_tensor(group_advantages(r, config.variant, config.std_floor, base),
                               dtype=torch.float32, device=device).reshape(-1)
         flat = tokens.reshape(-1, grammar.length)
-        ref_lp = group_logprobs(reference, grammar, batch, flat, G)
+        ref_lp = group_logprobs(reference, grammar, batch, flat, G, config.temperature)
         adv = adv * config.pg_coef
         if config.sft_coef:  # the true numbers ride along as one more member of each group
             true = torch.as_tensor(codec.encode(y[picked]), device=device)[:, None]
             flat = torch.cat([tokens, true], dim=1).reshape(-1, grammar.length)
     old_lp = None
     for _ in range(max(1, int(config.updates_per_rollout))):
-        new_lp = group_logprobs(model, grammar, batch, flat, G + bool(config.sft_coef))
+        new_lp = group_logprobs(model, grammar, batch, flat, G + bool(config.sft_coef), config.temperature)
         sft_loss = 0.0
         if config.sft_coef:
             new_lp = new_lp.view(len(picked), G + 1, -1)

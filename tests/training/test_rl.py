@@ -88,6 +88,36 @@ def test_group_logprobs_equal_whole_sequences_with_gradients():
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
 
+def test_group_logprobs_at_a_temperature_are_those_of_the_tempered_policy():
+    """At temperature T the log-probs (ratio, KL) are those of the model whose logits are
+    divided by T, the policy the rollouts were sampled from: values and trunk gradients."""
+    import copy
+
+    from lmreg.batching import collate
+
+    X = [f"n {i % 5} " * (1 + i % 3) for i in range(20)]
+    est = LMRegressor(max_epochs=1, **TINY).fit(X, np.arange(20.0) % 5)
+    model, T, G = est.model_.eval(), 0.6, 3
+    scaled = copy.deepcopy(model)
+    with torch.no_grad():
+        scaled.head.weight /= T
+        scaled.head.bias /= T
+    batch = collate(est._encode(X), np.array([0, 1, 2]), est.tokenizer_.pad_id)
+    tokens = torch.as_tensor(est.codec_.encode(np.arange(9.0) % 5))
+    lp = group_logprobs(model, est.grammar_, batch, tokens, G, temperature=T)
+    want = group_logprobs(scaled, est.grammar_, batch, tokens, G)
+    torch.testing.assert_close(lp, want, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(lp, group_logprobs(model, est.grammar_, batch, tokens, G), atol=1e-3)
+    trunk = [n for n, _ in model.named_parameters() if not n.startswith("head.")]
+    g = torch.autograd.grad(lp.sum(), [dict(model.named_parameters())[n] for n in trunk], allow_unused=True)
+    g_want = torch.autograd.grad(want.sum(), [dict(scaled.named_parameters())[n] for n in trunk],
+                                 allow_unused=True)
+    assert sum(a is not None for a in g) > 5
+    for a, b in zip(g, g_want):
+        if a is not None:
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
 @pytest.mark.parametrize("variant", ["grpo", "tree", "median"])
 def test_rl_with_the_exact_reward_fixes_noisy_sft_labels(variant):
     """SFT sees labels shifted by +3 on 60% of rows, so its median is wrong by ~3;

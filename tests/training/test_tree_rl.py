@@ -251,9 +251,9 @@ def test_default_reward_and_guard_follow_the_variant(monkeypatch):
     assert seen == [("crps_loo", True), ("abs", True), ("abs", False)]
 
 
-def test_tree_variants_train_at_the_estimators_temperature(monkeypatch):
-    """The tree variants reward the decision, made at the estimator's temperature, unless
-    rl_config names one; the sampled variants keep their own rollout temperature."""
+def test_rl_trains_at_the_estimators_temperature(monkeypatch):
+    """RL trains the distribution predict decides from, at the estimator's temperature,
+    unless rl_config names one."""
     import lmreg.stages
 
     seen = []
@@ -261,7 +261,8 @@ def test_tree_variants_train_at_the_estimators_temperature(monkeypatch):
     monkeypatch.setattr(lmreg.stages, "run_stage",
                         lambda model, args, *a, **k: seen.append(args[6].temperature) or real(model, args, *a, **k))
     X, y = [f"n {i % 6}" for i in range(60)], (np.arange(60) % 6).astype(float)
-    for variant, config in (("median", {}), ("tree", {}), ("median", {"temperature": 1.0}), ("grpo", {})):
+    for variant, config in (("median", {}), ("tree", {}), ("median", {"temperature": 1.0}), ("grpo", {}),
+                            ("grpo", {"temperature": 1.3})):
         LMRegressor(max_epochs=1, rl_steps=1, rl_variant=variant, temperature=0.7,
                     rl_config={"group_size": 4, **config}, **TINY).fit(X, y)
-    assert seen == [0.7, 0.7, 1.0, 1.0]
+    assert seen == [0.7, 0.7, 1.0, 0.7, 1.3]
