@@ -91,14 +91,14 @@ def validate_params(est) -> None:
         raise ValueError(f"rl_steps must be a non-negative integer; got {est.rl_steps!r}.")
     if est.rl_config is not None and not isinstance(est.rl_config, dict):
         raise ValueError(f"rl_config must be a dict of RLConfig fields or None; got {est.rl_config!r}.")
-    alpha = (est.rl_config or {}).get("keep_alpha")
+    rl_config = est.rl_config or {}
+    alpha = rl_config.get("keep_alpha")
     if alpha is not None and not (isinstance(alpha, (int, float, np.number)) and 0.0 < alpha <= 1.0):
         raise ValueError(f"rl_config keep_alpha must be in (0, 1] or None; got {alpha!r}.")
-    keep_test = (est.rl_config or {}).get("keep_test", "signed_rank")
+    keep_test = rl_config.get("keep_test", "signed_rank")
     if keep_test not in KEEP_TESTS:
         raise ValueError(f"rl_config keep_test must be one of {KEEP_TESTS}; got {keep_test!r}.")
-    for name, value in (("temperature", est.temperature),
-                        ("rl_config temperature", (est.rl_config or {}).get("temperature", 1.0))):
+    for name, value in (("temperature", est.temperature), ("rl_config temperature", rl_config.get("temperature", 1.0))):
         if not (isinstance(value, (int, float, np.number)) and np.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be a positive number; got {value!r}.")
     if est.rl_steps and est.rl_variant == "median" and est.decision != "median":

@@ -453,6 +453,8 @@ def train_rl(model, enc: Encoded, y: np.ndarray, codec, grammar: NumberGrammar, 
         raise ValueError(f"variant must be one of {VARIANTS}; got {config.variant!r}.")
     if config.group_size < 2:
         raise ValueError("group_size must be at least 2 for group-relative advantages.")
+    if not config.temperature > 0:  # also catches NaN
+        raise ValueError(f"temperature must be positive; got {config.temperature!r}.")
     if y.ndim != 1:
         raise ValueError("the RL stage supports one target per row.")
     group_reward = config.reward in ("rank", "crps_loo", R.rank, R.crps_loo)
