@@ -33,6 +33,7 @@ import numpy as np
 from lmreg import load, load_dataset
 from lmreg.bench import environment
 from lmreg.datasets import list_datasets
+from lmreg.training.rl import RLConfig
 
 from rl_paired import RL_DEFAULTS, cache_path
 
@@ -101,7 +102,8 @@ def main(argv=None) -> int:
         rl_s, result = time.perf_counter() - t, est.rl_result_
         kept_mae = float(np.mean(np.abs(est.predict(Xt) - yt)))
         enc, y_model, (train_rows, val_rows) = est._refit_data(X, y, None)
-        judging = est._judging_rows(train_rows, val_rows, (est.rl_config or {}).get("prompt_rows", "train"))[1]
+        prompt_rows = (est.rl_config or {}).get("prompt_rows", RLConfig.prompt_rows)
+        judging = est._judging_rows(train_rows, val_rows, prompt_rows)[1]
         # How far SFT memorised the rows RL prompts from: 512 of them, scored like the judging rows.
         seen = np.sort(np.random.default_rng(args.seed).choice(train_rows, min(512, len(train_rows)), replace=False))
         points, train_error = [], None

@@ -98,7 +98,8 @@ def validate_params(est) -> None:
     keep_test = rl_config.get("keep_test", "signed_rank")
     if keep_test not in KEEP_TESTS:
         raise ValueError(f"rl_config keep_test must be one of {KEEP_TESTS}; got {keep_test!r}.")
-    for name, value in (("temperature", est.temperature), ("rl_config temperature", rl_config.get("temperature", 1.0))):
+    for name, value in (("temperature", est.temperature),
+                        ("rl_config temperature", rl_config.get("temperature", est.temperature))):
         if not (isinstance(value, (int, float, np.number)) and np.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be a positive number; got {value!r}.")
     if est.rl_steps and est.rl_variant == "median" and est.decision != "median":
