@@ -16,7 +16,8 @@ CRPS, 80% coverage, RL steps, whether the RL weights were kept, and the
 validation error / CRPS before and after RL (what the keep-or-revert check saw,
 also when the weights were reverted).
 
-Usage (``--table FILE ... [--by-arm]`` prints the markdown table of earlier runs)::
+Usage (``--table FILE ... [--by-arm]`` prints the markdown table of earlier runs,
+``--summary FILE ...`` what all the RL runs in them did per dataset)::
 
     python benchmarks/rl_paired.py --datasets tweets_engagement diabetes --sft-time 150 \\
         --rl-time 50 --cache benchmarks/results/sft_cache --out results/rl_paired.json \\
@@ -106,11 +107,34 @@ def table(records, by_arm=False) -> str:
     return "\n".join(lines)
 
 
+def summary(records, target=-0.05, max_cov_loss=0.05) -> str:
+    """Markdown, one row per dataset over every RL run in ``records`` (any arm, any file).
+
+    Counts the runs, those the stage kept, and those at the issue's target (test MAE
+    ``target`` or lower with the 80% coverage at most ``max_cov_loss`` lower), and gives
+    the best kept test ΔMAE with its arm. Controls with the policy-gradient term off
+    (``pg_coef=0``) are not RL runs and are left out.
+    """
+    runs = [r for r in records if r["arm"] != "sft" and "d_mae" in r
+            and (r.get("params") or {}).get("rl_config", {}).get("pg_coef", 1.0) != 0]
+    lines = ["| dataset | RL runs | kept | at the target | best kept ΔMAE (arm) |", "|---|---:|---:|---:|---|"]
+    for d in dict.fromkeys(r["dataset"] for r in runs):
+        mine = [r for r in runs if r["dataset"] == d]
+        kept = [r for r in mine if r["kept"]]
+        hit = [r for r in kept if r["d_mae"] <= target and r["d_cov80"] >= -max_cov_loss]
+        best = min(kept, key=lambda r: r["d_mae"], default=None)
+        cell = "-" if best is None else f"{100 * best['d_mae']:+.1f}% ({best['arm']})"
+        lines.append(f"| {d} | {len(mine)} | {len(kept)} | {len(hit)} | {cell} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--table", nargs="+", default=None, metavar="JSON",
                    help="print the markdown table of earlier runs (files are merged) and exit")
     p.add_argument("--by-arm", action="store_true", help="with --table: one row per arm")
+    p.add_argument("--summary", nargs="+", default=None, metavar="JSON",
+                   help="print, per dataset, how many RL runs in these files kept RL and met the target, and exit")
     p.add_argument("--datasets", nargs="*", default=None)
     p.add_argument("--sft-time", type=float, default=150.0)
     p.add_argument("--rl-time", type=float, default=50.0)
@@ -122,12 +146,12 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="benchmarks/results/rl_paired.json")
     args = p.parse_args(argv)
-    if args.table:
+    if args.table or args.summary:
         records = []
-        for path in args.table:
+        for path in args.table or args.summary:
             with open(path) as f:
                 records += json.load(f)
-        print(table(records, by_arm=args.by_arm))
+        print(table(records, by_arm=args.by_arm) if args.table else summary(records))
         return 0
     arms = {}
     for item in args.arm:

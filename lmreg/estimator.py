@@ -106,8 +106,8 @@ class LMRegressor(HeldOutStages, RegressorMixin, BaseEstimator):
         SFT may use the first 75% of the budget and RL runs from SFT's end to the
         deadline; RL weights are kept only if they lower the validation error (and,
         for the sampled variants, do not raise the validation CRPS; see
-        ``RLConfig.guard_crps``), by more than the validation rows' scatter
-        explains (a paired signed-rank test, ``RLConfig.keep_alpha``).
+        ``RLConfig.guard_crps``; a paired significance test on top with
+        ``RLConfig.keep_alpha``).
         ``reinforce`` runs RL on a fitted model.
     rl_reward : str, callable or None, default=None
         Reward on decoded numbers: a name in ``lmreg.training.rewards.REWARDS``

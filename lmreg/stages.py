@@ -55,8 +55,8 @@ class HeldOutStages:
         return np.abs(point - y[rows]), crps(y[rows], samples), samples
 
     def _fit_rl(self, enc, y, train_rows, val_rows, deadline):
-        """RL after SFT, kept only if it lowers the validation error (``RLConfig.guard_crps``,
-        ``keep_alpha``: without raising its CRPS, significantly).
+        """RL after SFT, kept only if it lowers the validation error (``RLConfig.guard_crps``:
+        without raising its CRPS; ``keep_alpha``: significantly).
 
         Returns the validation rows that judged it (no RL prompt came from them) and
         the samples drawn there from the weights that stayed (None without such rows).

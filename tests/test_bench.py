@@ -90,6 +90,55 @@ def test_paired_rl_benchmark_reuses_one_sft_model(tmp_path, capsys):
     assert table.startswith("| dataset | sft MAE | sft cov80 | a |") and "diabetes" in table
 
 
+def test_rl_paired_summary_counts_runs_kept_and_at_the_target():
+    """``--summary``: per dataset, RL runs / kept / at -5% with coverage within 5 points."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "rl_paired.py"
+    spec = importlib.util.spec_from_file_location("rl_paired", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+
+    def run(arm, d_mae, d_cov, kept, params=None):
+        return {"dataset": "d", "arm": arm, "d_mae": d_mae, "d_cov80": d_cov, "kept": kept,
+                "params": params or {}}
+
+    records = [{"dataset": "d", "arm": "sft", "mae": 1.0},
+               run("a", -0.06, -0.01, True),                        # at the target
+               run("b", -0.08, -0.08, True),                        # better MAE, coverage 8 points down
+               run("c", -0.20, 0.0, False),                         # reverted: predict is the SFT model's
+               run("ce", -0.30, 0.0, True, {"rl_config": {"pg_coef": 0.0}}),  # control, not RL
+               {**run("a", 0.02, 0.0, True), "dataset": "e"}]
+    lines = mod.summary(records).splitlines()
+    assert lines[0].startswith("| dataset | RL runs | kept | at the target |")
+    assert lines[2] == "| d | 3 | 2 | 1 | -8.0% (b) |"
+    assert lines[3] == "| e | 1 | 1 | 0 | +2.0% (a) |"
+
+
+def test_rl_rows_report_locates_the_gain():
+    """benchmarks/rl_rows.py --report: MAE before/after, rows better, share of the top 1% rows."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "rl_rows.py"
+    spec = importlib.util.spec_from_file_location("rl_rows", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    before = np.full(200, 10.0)
+    before[0] = 1000.0                       # one large error ...
+    after = before.copy()
+    after[0] = 10.0                          # ... fixed: the whole gain is in the top 1% (2 rows)
+    after[1:101] = 9.0                       # and half the rows slightly better
+    rec = {"val_sft": list(before), "val_rl": list(before), "test_sft": list(-before), "test_rl": list(after)}
+    val, test = mod.report(rec)
+    assert "MAE 14.95 -> 14.95 (+0.0%)" in val and "better 0.00" in val and "top 1% rows -" in val
+    gain = (990 + 100) / 200
+    top = (990 + 1) / 200 / gain
+    assert f"better {101 / 200:.2f}" in test and f"top 1% rows {top:.0%}" in test
+    assert "largest error 1000 -> 10" in test
+
+
 def test_predictive_benchmark_compares_medians_and_quantiles_of_one_model(tmp_path, capsys):
     """benchmarks/predictive.py: three medians, then raw / conformal / normalised quantiles."""
     import importlib.util

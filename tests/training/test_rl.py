@@ -199,12 +199,19 @@ def test_reinforce_runs_rl_on_a_fitted_model_and_reverts_when_validation_gets_wo
     assert not res.kept
     assert res.val_after["error"] > res.val_before["error"] or res.val_after["crps"] > res.val_before["crps"]
     assert all(torch.equal(v, sft[k]) for k, v in est.model_.state_dict().items())
-    # a gentle stage is kept only when both numbers improve
+    # a gentle stage is kept only when both numbers improve (no significance test by default)
     est.set_params(rl_config={"group_size": 4, "prompts_per_step": 8, "learning_rate": 1e-3}).reinforce(X, y)
+    res = est.rl_result_
+    assert "p_value" not in res.checks[-1]
+    assert res.kept == (res.val_after["error"] < res.val_before["error"]
+                        and res.val_after["crps"] <= res.val_before["crps"])
+    # with keep_alpha the signed-rank test decides as well
+    est.set_params(rl_config={"group_size": 4, "prompts_per_step": 8, "learning_rate": 1e-3,
+                              "keep_alpha": 0.1}).reinforce(X, y)
     res = est.rl_result_
     assert res.kept == (res.val_after["error"] < res.val_before["error"]
                         and res.val_after["crps"] <= res.val_before["crps"]
-                        and res.checks[-1].get("p_value", 1.0) <= 0.1)   # the signed-rank test
+                        and res.checks[-1].get("p_value", 1.0) <= 0.1)
 
 
 def test_reinforce_argument_errors():
