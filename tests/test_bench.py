@@ -65,15 +65,21 @@ def test_cli_bench(tmp_path, capsys):
     assert "invalid choice" in capsys.readouterr().err
 
 
-def test_paired_rl_benchmark_reuses_one_sft_model(tmp_path, capsys):
-    """benchmarks/rl_paired.py: SFT once (cached), every arm starts from it; then the table."""
+def _benchmark(name):
+    """A script of ``benchmarks/`` imported as a module (the folder is not a package)."""
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "rl_paired.py"
-    spec = importlib.util.spec_from_file_location("rl_paired", path)
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    return mod
+
+
+def test_paired_rl_benchmark_reuses_one_sft_model(tmp_path, capsys):
+    """benchmarks/rl_paired.py: SFT once (cached), every arm starts from it; then the table."""
+    mod = _benchmark("rl_paired")
     out, cache = tmp_path / "rl.json", tmp_path / "cache"
     args = ["--datasets", "diabetes", "--sft-time", "4", "--rl-time", "3", "--cache", str(cache),
             "--out", str(out), "--arm", 'a={"rl_config": {"group_size": 4, "prompts_per_step": 4}}']
@@ -92,13 +98,7 @@ def test_paired_rl_benchmark_reuses_one_sft_model(tmp_path, capsys):
 
 def test_rl_paired_summary_counts_runs_kept_and_at_the_target():
     """``--summary``: per dataset, RL runs / kept / at -5% with coverage within 5 points."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "rl_paired.py"
-    spec = importlib.util.spec_from_file_location("rl_paired", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _benchmark("rl_paired")
 
     def run(arm, d_mae, d_cov, kept, params=None):
         return {"dataset": "d", "arm": arm, "d_mae": d_mae, "d_cov80": d_cov, "kept": kept,
@@ -118,17 +118,11 @@ def test_rl_paired_summary_counts_runs_kept_and_at_the_target():
 
 def test_rl_rows_report_locates_the_gain():
     """benchmarks/rl_rows.py --report: MAE before/after, rows better, share of the top 1% rows."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "rl_rows.py"
-    spec = importlib.util.spec_from_file_location("rl_rows", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _benchmark("rl_rows")
     before = np.full(200, 10.0)
     before[0] = 1000.0                       # one large error ...
     after = before.copy()
-    after[0] = 10.0                          # ... fixed: the whole gain is in the top 1% (2 rows)
+    after[0] = 10.0                          # ... fixed: most of the gain is in the top 1% (2 rows)
     after[1:101] = 9.0                       # and half the rows slightly better
     rec = {"val_sft": list(before), "val_rl": list(before), "test_sft": list(-before), "test_rl": list(after)}
     val, test = mod.report(rec)
@@ -141,13 +135,7 @@ def test_rl_rows_report_locates_the_gain():
 
 def test_predictive_benchmark_compares_medians_and_quantiles_of_one_model(tmp_path, capsys):
     """benchmarks/predictive.py: three medians, then raw / conformal / normalised quantiles."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "predictive.py"
-    spec = importlib.util.spec_from_file_location("predictive_bench", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _benchmark("predictive")
     out = tmp_path / "p.json"
     assert mod.main(["--datasets", "diabetes", "--sft-time", "4", "--cache", str(tmp_path / "c"),
                      "--many", "32", "--out", str(out)]) == 0
