@@ -116,7 +116,7 @@ def summary(records, target=-0.05, max_cov_loss=0.05) -> str:
     (``pg_coef=0``) are not RL runs and are left out.
     """
     runs = [r for r in records if r["arm"] != "sft" and "d_mae" in r
-            and (r.get("params") or {}).get("rl_config", {}).get("pg_coef", 1.0) != 0]
+            and ((r.get("params") or {}).get("rl_config") or {}).get("pg_coef", 1.0) != 0]
     lines = ["| dataset | RL runs | kept | at the target | best kept ΔMAE (arm) |", "|---|---:|---:|---:|---|"]
     for d in dict.fromkeys(r["dataset"] for r in runs):
         mine = [r for r in runs if r["dataset"] == d]

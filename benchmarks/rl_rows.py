@@ -26,20 +26,20 @@ import numpy as np
 def run(args) -> dict:
     import torch
 
-    from lmreg import LMRegressor, load, load_dataset
+    from lmreg import load, load_dataset
+    from rl_paired import RL_DEFAULTS, cache_path   # the same cache and RL defaults as the paired runs
 
     torch.set_num_threads(args.threads)
     X, y = load_dataset(args.dataset, "train")
     Xt, yt = load_dataset(args.dataset, "test")
     y, yt = np.asarray(y, float), np.asarray(yt, float)
-    est = load(f"{args.cache}/{args.dataset}_t{args.sft_time:g}_s{args.seed}")
+    est = load(cache_path(args.dataset, args))
     _, val = est._split(len(y))   # the same split reinforce uses
     Xv = X.iloc[val] if hasattr(X, "iloc") else [X[i] for i in val]
     out = {"dataset": args.dataset, "seed": args.seed, "yv": y[val].tolist(), "yt": yt.tolist(),
            "val_sft": (est.predict(Xv) - y[val]).tolist(), "test_sft": (est.predict(Xt) - yt).tolist()}
     # today's RL defaults (the cached model carries those it was saved with), kept on any lower error
-    defaults = {k: v for k, v in LMRegressor().get_params().items() if k.startswith("rl_")}
-    est.set_params(**{**defaults, "rl_steps": 10**6, "rl_config": {"keep_alpha": None}}, n_threads=args.threads)
+    est.set_params(**{**RL_DEFAULTS, "rl_steps": 10**6, "rl_config": {"keep_alpha": None}}, n_threads=args.threads)
     est.reinforce(X, y, max_time=args.rl_time)
     out.update(val_rl=(est.predict(Xv) - y[val]).tolist(), test_rl=(est.predict(Xt) - yt).tolist(),
                kept=bool(est.rl_result_.kept), steps=est.rl_result_.steps)
