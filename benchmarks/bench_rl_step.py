@@ -43,7 +43,8 @@ from lmreg import LMRegressor, load_dataset
 from lmreg.kernels import reference
 from lmreg.batching import collate
 from lmreg.decoding import sample_batch
-from lmreg.training.rl import RLConfig, _sequence_logprobs, group_logprobs, train_rl
+from lmreg.training.rl import _sequence_logprobs, group_logprobs, train_rl
+from lmreg.training.rl_config import RLConfig
 
 
 def _sync(device):
@@ -147,9 +148,8 @@ def bench_steps(args, backends, est, enc, y):
             if args.device == "cuda":
                 torch.cuda.synchronize()
                 torch.cuda.reset_peak_memory_stats()
-            reward = "abs" if variant in ("median", "tree") else "crps_loo"
-            config = RLConfig(variant=variant, reward=reward, group_size=args.group_size,
-                              prompts_per_step=args.prompts)
+            # the variant's default reward: crps_loo when sampled, abs on the digit tree
+            config = RLConfig(variant=variant, group_size=args.group_size, prompts_per_step=args.prompts)
             res = train_rl(model, enc, np.asarray(y, float), est.codec_, est.grammar_, rows,
                            est.tokenizer_.pad_id, config, args.steps, device=args.device)
             ends = [h["seconds"] for h in res.history]

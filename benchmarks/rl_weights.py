@@ -33,7 +33,7 @@ import numpy as np
 from lmreg import load, load_dataset
 from lmreg.bench import environment
 from lmreg.datasets import list_datasets
-from lmreg.training.rl import RLConfig
+from lmreg.training.rl_config import RLConfig
 
 from rl_paired import RL_DEFAULTS, cache_path
 

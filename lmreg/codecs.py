@@ -374,7 +374,7 @@ class P10Codec(NumberCodec):
         return float(out) if np.ndim(out) == 0 else out
 
 
-_CODECS = {"digits": DigitsCodec, "p10": P10Codec}
+CODECS = {"digits": DigitsCodec, "p10": P10Codec}
 
 
 def make_codec(name: str = "digits", **kwargs) -> NumberCodec:
@@ -385,9 +385,9 @@ def make_codec(name: str = "digits", **kwargs) -> NumberCodec:
     >>> make_codec("p10", n_mantissa=3).length
     5
     """
-    if name not in _CODECS:
-        raise ValueError(f"unknown codec {name!r}; available: {sorted(_CODECS)}")
-    return _CODECS[name](**kwargs)
+    if name not in CODECS:
+        raise ValueError(f"unknown codec {name!r}; available: {sorted(CODECS)}")
+    return CODECS[name](**kwargs)
 
 
 class MultiTargetCodec:
@@ -489,6 +489,6 @@ def codec_from_config(config: dict):
     name = config.get("name") if isinstance(config, dict) else None
     if name == MultiTargetCodec.name:
         return MultiTargetCodec.from_config(config)
-    if name not in _CODECS:
-        raise ValueError(f"unknown codec {name!r} in config; available: {sorted(_CODECS)}")
-    return _CODECS[name].from_config(config)
+    if name not in CODECS:
+        raise ValueError(f"unknown codec {name!r} in config; available: {sorted(CODECS)}")
+    return CODECS[name].from_config(config)

@@ -27,7 +27,7 @@ from .stages import CALIBRATION_SHARE, HeldOutStages
 from .tasks import TaskScaler
 from .tokenizer import InputTokenizer
 from .training.sft import SFTConfig, target_error, target_scale, train_sft
-from .validation import check_features, check_targets, resolve_device, validate_params
+from .validation import PARAMETER_CONSTRAINTS, check_features, check_targets, resolve_device, validate_params
 
 #: Share of ``max_time`` given to the RL stage when ``rl_steps > 0``.
 RL_TIME_SHARE = 0.25
@@ -129,8 +129,9 @@ class LMRegressor(HeldOutStages, RegressorMixin, BaseEstimator):
         lowered test MAE more than 150 s of GRPO on tweets, ames and movies, less on
         compress and imdb (docs/benchmarks.md).
     rl_config : dict or None, default=None
-        Further :class:`~lmreg.training.rl.RLConfig` fields (group size, learning
-        rate, KL coefficient, ...).
+        Further :class:`~lmreg.training.rl_config.RLConfig` fields (group size, learning
+        rate, KL coefficient, ...), checked at the start of ``fit`` even with
+        ``rl_steps=0`` (``variant`` and ``reward`` are ``rl_variant`` and ``rl_reward``).
     backbone : str or None, default=None
         ``None``: the small from-scratch Llama above. Otherwise a pretrained model
         from local files only (see :mod:`lmreg.pretrained`): a directory with a
@@ -192,6 +193,8 @@ class LMRegressor(HeldOutStages, RegressorMixin, BaseEstimator):
     (1,)
     """
 
+    _parameter_constraints: dict = PARAMETER_CONSTRAINTS
+
     def __init__(self, codec="digits", n_digits=4, hidden_size=128, num_layers=2, num_heads=4,
                  dropout=0.1, batch_size=32, learning_rate=None, weight_decay=0.01, max_epochs=200,
                  max_time=300.0, validation_fraction=0.1, n_samples=16, decision="median",
@@ -252,7 +255,8 @@ class LMRegressor(HeldOutStages, RegressorMixin, BaseEstimator):
 
     # -- helpers -----------------------------------------------------------------
     def _validate_params(self):
-        validate_params(self)
+        super()._validate_params()  # each parameter's type and range (scikit-learn's checks)
+        validate_params(self)       # what involves several parameters, and the RL settings
 
     @contextlib.contextmanager
     def _threads(self):

@@ -29,7 +29,7 @@ from .pretrained import PretrainedSource, make_text_tokenizer, trainable_state
 from .serialize import Serializer
 from .tasks import TaskScaler
 from .tokenizer import InputTokenizer
-from .training.rl import RLResult
+from .training.rl_config import RLResult
 from .training.sft import SFTResult
 
 FORMAT_VERSION = 1

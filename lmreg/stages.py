@@ -17,6 +17,7 @@ estimator on their own (:meth:`~HeldOutStages.reinforce`,
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -24,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .calibration import ConformalQuantiles
 from .metrics import crps
-from .training.rl import TREE_VARIANTS, RLConfig
+from .training.rl_config import RLConfig
 from .training.rl_stage import run_stage, stage_rows
 from .validation import check_targets
 
@@ -38,6 +39,24 @@ MIN_CALIBRATION_ROWS = 10
 
 class HeldOutStages:
     """RL and quantile calibration on the validation rows of a fitted :class:`~lmreg.LMRegressor`."""
+
+    def _rl_config(self) -> RLConfig:
+        """The stage's :class:`RLConfig` from ``rl_variant``, ``rl_reward``, ``temperature`` and
+        ``rl_config``; a bad field is a ValueError naming it (checked in ``fit`` before SFT)."""
+        settings = dict(self.rl_config or {})
+        for name, param in (("variant", "rl_variant"), ("reward", "rl_reward")):
+            if name in settings:
+                raise ValueError(f"rl_config sets {name!r}; set it with the {param} parameter instead.")
+        unknown = sorted(set(settings) - {f.name for f in dataclasses.fields(RLConfig)})
+        if unknown:
+            raise ValueError(f"rl_config has no field(s) {unknown}; RLConfig fields: "
+                             f"{[f.name for f in dataclasses.fields(RLConfig)]}.")
+        # RL trains the distribution predict decides from: the one at the estimator's temperature.
+        settings.setdefault("temperature", self.temperature)
+        try:
+            return RLConfig(variant=self.rl_variant, reward=self.rl_reward, **settings)
+        except ValueError as err:
+            raise ValueError(f"invalid RL setting (rl_variant, rl_reward or rl_config): {err}") from None
 
     def _judging_rows(self, train_rows, val_rows, prompt_rows="train"):
         """RL prompts and the validation rows that judge RL and calibrate the quantiles."""
@@ -61,12 +80,7 @@ class HeldOutStages:
         Returns the validation rows that judged it (no RL prompt came from them) and
         the samples drawn there from the weights that stayed (None without such rows).
         """
-        reward = self.rl_reward
-        if reward is None:  # the sampled variants compare a group; the tree ones need a pointwise reward
-            reward = "abs" if self.rl_variant in TREE_VARIANTS else "crps_loo"
-        # RL trains the distribution predict decides from: the one at the estimator's temperature.
-        settings = {"temperature": self.temperature, **(self.rl_config or {})}
-        config = RLConfig(variant=self.rl_variant, reward=reward, **settings)
+        config = self._rl_config()
         prompts, check = self._judging_rows(train_rows, val_rows, config.prompt_rows)
         self.model_.eval()
         args = (enc, y, self.codec_, self.grammar_, prompts, self.tokenizer_.pad_id, config, int(self.rl_steps))

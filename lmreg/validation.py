@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import os
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from .decoding import check_rule
+from .codecs import CODECS
+from .decoding import DECISION_RULES
 from .serialize import to_frame
-from .training.rl_stage import KEEP_TESTS
+from .training.rewards import REWARDS
+from .training.rl_config import TREE_VARIANTS, VARIANTS
 
 
 def resolve_device(device: str) -> torch.device:
@@ -67,56 +71,84 @@ def check_targets(y, n_rows: int) -> np.ndarray:
     return y
 
 
+#: ``LMRegressor._parameter_constraints``: the type and range of every parameter, checked by
+#: scikit-learn's parameter validation at the start of ``fit`` (and of ``reinforce`` and
+#: ``calibrate``); :func:`validate_params` adds the checks that involve several parameters.
+PARAMETER_CONSTRAINTS = {
+    "codec": [StrOptions(set(CODECS))],
+    "n_digits": [Interval(Integral, 1, None, closed="left")],
+    "hidden_size": [Interval(Integral, 1, None, closed="left")],
+    "num_layers": [Interval(Integral, 1, None, closed="left")],
+    "num_heads": [Interval(Integral, 1, None, closed="left")],
+    "dropout": [Interval(Real, 0, 1, closed="left")],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "learning_rate": [Interval(Real, 0, None, closed="neither"), None],
+    "weight_decay": [Interval(Real, 0, None, closed="left")],
+    "max_epochs": [Interval(Integral, 1, None, closed="left")],
+    "max_time": [Interval(Real, 0, None, closed="neither"), None],
+    "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+    "n_samples": [Interval(Integral, 1, None, closed="left")],
+    "decision": [StrOptions(set(DECISION_RULES)), Interval(Real, 0, 1, closed="neither")],
+    "temperature": [Interval(Real, 0, None, closed="neither")],
+    "quantile_decoding": [StrOptions({"tree", "samples"})],
+    "calibration": [StrOptions({"conformal"}), None],
+    "numeric": [StrOptions({"embed", "text"})],
+    "vocab_size": [Interval(Integral, 1, None, closed="left")],
+    "max_length": [Interval(Integral, 1, None, closed="left")],
+    "max_field_tokens": [Interval(Integral, 1, None, closed="left")],
+    "rl_steps": [Interval(Integral, 0, None, closed="left")],
+    "rl_reward": [StrOptions(set(REWARDS)), callable, None],
+    "rl_variant": [StrOptions(set(VARIANTS))],
+    "rl_config": [dict, None],
+    "backbone": [str, os.PathLike, None],
+    "lora_r": [Interval(Integral, 0, None, closed="left")],
+    "lora_alpha": [Interval(Real, 0, None, closed="neither")],
+    "lora_dropout": [Interval(Real, 0, 1, closed="left")],
+    "lora_target_modules": [str, list, tuple, None],
+    "number_tokens": [StrOptions({"native", "new"})],
+    "task_column": "no_validation",  # any column label; checked against X in fit
+    "device": [str, torch.device],
+    "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
+
+
 def validate_params(est) -> None:
-    """Raise a ValueError naming the first invalid parameter of an :class:`~lmreg.LMRegressor`.
+    """Raise a ValueError on a combination of :class:`~lmreg.LMRegressor` parameters that cannot work.
+
+    Each parameter on its own is checked against :data:`PARAMETER_CONSTRAINTS` first
+    (``LMRegressor._validate_params``); here what involves several, and the RL
+    settings, which :class:`~lmreg.training.rl_config.RLConfig` checks when built, so a
+    bad one fails before SFT rather than after it.
 
     Examples
     --------
     >>> from lmreg import LMRegressor
-    >>> validate_params(LMRegressor(calibration="isotonic"))
+    >>> validate_params(LMRegressor(hidden_size=130))
     Traceback (most recent call last):
     ...
-    ValueError: calibration must be 'conformal' or None; got 'isotonic'.
+    ValueError: hidden_size (130) must be divisible by num_heads (4).
+    >>> validate_params(LMRegressor(rl_config={"group_size": 1}))
+    Traceback (most recent call last):
+    ...
+    ValueError: invalid RL setting (rl_variant, rl_reward or rl_config): group_size must be an integer >= 2; got 1.
     """
-    check_rule(est.decision)
-    if est.max_time is not None and not est.max_time > 0:
-        raise ValueError(f"max_time must be positive or None; got {est.max_time!r}.")
-    if est.quantile_decoding not in ("tree", "samples"):
-        raise ValueError(f"quantile_decoding must be 'tree' or 'samples'; got {est.quantile_decoding!r}.")
-    if est.calibration not in ("conformal", None):
-        raise ValueError(f"calibration must be 'conformal' or None; got {est.calibration!r}.")
-    if not 0 <= est.validation_fraction < 1:
-        raise ValueError(f"validation_fraction must be in [0, 1); got {est.validation_fraction!r}.")
-    if not isinstance(est.rl_steps, (int, np.integer)) or est.rl_steps < 0:
-        raise ValueError(f"rl_steps must be a non-negative integer; got {est.rl_steps!r}.")
-    if est.rl_config is not None and not isinstance(est.rl_config, dict):
-        raise ValueError(f"rl_config must be a dict of RLConfig fields or None; got {est.rl_config!r}.")
-    rl_config = est.rl_config or {}
-    alpha = rl_config.get("keep_alpha")
-    if alpha is not None and not (isinstance(alpha, (int, float, np.number)) and 0.0 < alpha <= 1.0):
-        raise ValueError(f"rl_config keep_alpha must be in (0, 1] or None; got {alpha!r}.")
-    keep_test = rl_config.get("keep_test", "signed_rank")
-    if keep_test not in KEEP_TESTS:
-        raise ValueError(f"rl_config keep_test must be one of {KEEP_TESTS}; got {keep_test!r}.")
-    for name, value in (("temperature", est.temperature),
-                        ("rl_config temperature", rl_config.get("temperature", est.temperature))):
-        if not (isinstance(value, (int, float, np.number)) and np.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a positive number; got {value!r}.")
-    if est.rl_steps and est.rl_variant == "median" and est.decision != "median":
+    if est.backbone is None and est.hidden_size % est.num_heads:
+        raise ValueError(f"hidden_size ({est.hidden_size}) must be divisible by num_heads ({est.num_heads}).")
+    config = est._rl_config()
+    if est.rl_steps and config.variant in TREE_VARIANTS and est.codec != "digits":
+        raise ValueError(f"rl_variant={config.variant!r} works on the digits codec's token tree: it "
+                         f"needs codec='digits'; got codec={est.codec!r}.")
+    if est.rl_steps and config.variant == "median" and est.decision != "median":
         raise ValueError(f"rl_variant='median' trains the median that decision='median' predicts; "
                          f"got decision={est.decision!r}.")
-    if est.backbone is not None and not isinstance(est.backbone, (str, os.PathLike)):
-        raise ValueError(f"backbone must be None, a local path or a shortcut name; got {est.backbone!r}.")
-    if not isinstance(est.lora_r, (int, np.integer)) or est.lora_r < 0:
-        raise ValueError(f"lora_r must be a non-negative integer; got {est.lora_r!r}.")
-    if est.number_tokens not in ("native", "new"):
-        raise ValueError(f"number_tokens must be 'native' or 'new'; got {est.number_tokens!r}.")
-    if est.learning_rate is not None and not est.learning_rate > 0:
-        raise ValueError(f"learning_rate must be positive or None; got {est.learning_rate!r}.")
-    for name in ("n_samples", "batch_size", "max_epochs", "n_digits"):
-        value = getattr(est, name)
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+    if est.device != "auto":
+        try:
+            torch.device(est.device)
+        except RuntimeError:
+            raise ValueError(f"device must be 'auto', a torch device name such as 'cpu', 'cuda' or "
+                             f"'cuda:1', or a torch.device; got {est.device!r}.") from None
 
 
 def check_features(est, X, reset: bool) -> int:

@@ -111,7 +111,7 @@ def test_reinforce_and_calibrate_refit_it():
     assert est.calibrator_ is not before and est.calibrator_.y_.shape == before.y_.shape
     est.calibrator_ = None
     assert est.calibrate(X, y).calibrator_ is not None
-    with pytest.raises(ValueError, match="calibration must be"):
+    with pytest.raises(ValueError, match="'calibration' parameter"):
         est.set_params(calibration="isotonic").calibrate(X, y)
 
 

@@ -59,12 +59,20 @@ def test_empty_input_and_unfitted_predict():
         LMRegressor().predict(["x"])
 
 
-@pytest.mark.parametrize("param, value", [("decision", "avg"), ("decision", 1.5), ("max_time", -1),
-                                          ("n_samples", 0), ("validation_fraction", 1.5), ("temperature", 0.0),
-                                          ("temperature", float("nan")), ("rl_config", {"temperature": -1.0})])
+@pytest.mark.parametrize("param, value", [
+    ("decision", "avg"), ("decision", 1.5), ("max_time", -1), ("n_samples", 0), ("validation_fraction", 1.5),
+    ("temperature", 0.0), ("temperature", float("nan")), ("dropout", 1.5), ("dropout", "x"), ("hidden_size", 0),
+    ("num_heads", 3), ("weight_decay", -1.0), ("lora_dropout", 2.0), ("n_threads", 0), ("verbose", "yes"),
+    ("codec", "p11"), ("device", "tpu"), ("rl_variant", "ppo"), ("rl_reward", "mae"),
+    ("rl_config", {"temperature": -1.0}), ("rl_config", {"foo": 1}), ("rl_config", {"group_size": 1}),
+    ("rl_config", {"variant": "grpo"}), ("rl_config", {"keep_alpha": 0.0}), ("rl_config", {"prompt_rows": "test"}),
+])
 def test_bad_parameters(param, value):
+    """Every bad setting (the RL ones too, RL off or on) is a ValueError naming it, raised before any training."""
+    est = LMRegressor(**{**FAST, param: value})
     with pytest.raises(ValueError, match=param):
-        LMRegressor(**{**FAST, param: value}).fit(["a", "b", "c"], [1.0, 2.0, 3.0])
+        est.fit(["a", "b", "c"], [1.0, 2.0, 3.0])
+    assert not hasattr(est, "model_") and not hasattr(est, "tokenizer_")
 
 
 def test_feature_count_checked_at_predict():

@@ -37,10 +37,10 @@ import numpy as np
 from scipy import stats
 
 from .rl import train_rl
+from .rl_config import KEEP_TESTS, PROMPT_ROWS
 
 #: Validation rows (at most) scored before RL and at its checkpoints.
 RL_CHECK_ROWS = 512
-PROMPT_ROWS = ("train", "holdout", "both")
 
 
 def stage_rows(prompt_rows: str, train_rows: np.ndarray, val_rows: np.ndarray, rng: np.random.Generator,
@@ -70,9 +70,6 @@ def stage_rows(prompt_rows: str, train_rows: np.ndarray, val_rows: np.ndarray, r
     if len(check) > max_check:
         check = np.sort(rng.choice(check, max_check, replace=False))
     return prompts, check
-
-
-KEEP_TESTS = ("permutation", "signed_rank")
 
 
 def paired_p_value(before: np.ndarray, after: np.ndarray, seed: int = 0, n_resamples: int = 2000,
@@ -147,7 +144,7 @@ def run_stage(model, train_args: tuple, score, deadline: float | None, guard_crp
 
     Returns
     -------
-    result : ~lmreg.training.rl.RLResult
+    result : ~lmreg.training.rl_config.RLResult
     samples : the third item of ``score()`` for the weights left in place (None
         without ``score``)
     """

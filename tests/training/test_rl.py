@@ -171,6 +171,26 @@ def test_rl_argument_errors():
             train_rl(None, None, np.zeros(3), None, None, np.arange(3), 0, RLConfig(temperature=bad), 1)
 
 
+@pytest.mark.parametrize("field, value", [
+    ("variant", "ppo"), ("reward", "mae"), ("group_size", 1), ("group_size", 2.5), ("learning_rate", 0.0),
+    ("clip_eps", -0.1), ("std_floor", float("nan")), ("kl_coef", -1.0), ("grad_clip", float("inf")),
+    ("updates_per_rollout", 0), ("checks", 0), ("prompts_per_step", 0), ("prompt_rows", "test"),
+    ("keep_test", "t_test"), ("keep_alpha", 1.5), ("guard_crps", "yes"),
+])
+def test_rl_config_checks_its_fields_when_built(field, value):
+    with pytest.raises(ValueError, match=f"^{field} must be"):
+        RLConfig(**{field: value})
+
+
+def test_rl_config_reward_default_and_incompatible_pairs():
+    assert RLConfig().reward == "crps_loo" and RLConfig(variant="median").reward == "abs"
+    assert RLConfig(variant="tree", reward="squared").reward == "squared"
+    with pytest.raises(ValueError, match="pointwise"):
+        RLConfig(variant="remax", reward="rank")
+    with pytest.raises(ValueError, match="pointwise"):
+        RLConfig(variant="median", reward="crps_loo")
+
+
 def test_several_updates_per_rollout(monkeypatch):
     """GRPO's mu: each rollout feeds `updates_per_rollout` optimizer steps, later ones off-policy."""
     X = [f"n {i % 6}" for i in range(60)]
