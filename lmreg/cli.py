@@ -27,8 +27,6 @@ READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet",
            ".jsonl": "json", ".ndjson": "json", ".json": "json"}
 #: Output formats of ``predict`` by file extension.
 WRITERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
-#: Written by ``fit`` next to the saved model: ``{"target": COL}``.
-CLI_FILE = "cli.json"
 
 
 def _demo(args) -> int:
@@ -209,19 +207,19 @@ def _output_path(out: str, formats: dict) -> Path:
 
 
 def _model_out_dir(out: str) -> Path:
-    from .persistence import CONFIG
+    from .persistence import check_replaceable
 
     path = Path(out).expanduser().resolve()
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"--out {out!r} exists and is not a directory.")
-    if path.is_dir() and any(path.iterdir()) and not (path / CONFIG).is_file():
-        raise ValueError(f"refusing to replace {out!r}: it is a non-empty directory that is not a "
-                         "saved lmreg model; choose a new --out.")
+    try:  # checked before fitting, so a bad --out does not cost a fit
+        check_replaceable(path)
+    except FileExistsError:
+        raise ValueError(f"refusing to replace --out {out!r}: it exists and is not a saved lmreg model "
+                         "(or an empty directory); choose a new --out.") from None
     return path
 
 
 def _load_model(model_dir: str):
-    from .persistence import load
+    from .persistence import CLI_FILE, load
 
     est = load(model_dir)
     meta_path = Path(model_dir) / CLI_FILE
@@ -263,6 +261,7 @@ def _features(est, df, drop, source: str):
 # -- subcommands -----------------------------------------------------------------
 def _fit(args) -> int:
     from .estimator import LMRegressor
+    from .persistence import CLI_FILE
 
     kwargs = parse_params(args.param)
     for flag, name, value in (("--time", "max_time", args.time), ("--threads", "n_threads", args.threads)):

@@ -545,7 +545,9 @@ class LMRegressor(HeldOutStages, RegressorMixin, BaseEstimator):
 
     # -- persistence -------------------------------------------------------------
     def save(self, path) -> None:
-        """Write the fitted estimator to a directory (safetensors + JSON, atomically)."""
+        """Write the fitted estimator to a directory (safetensors + JSON, atomically); an
+        existing ``path`` is replaced only if it holds a saved model or nothing
+        (:func:`lmreg.persistence.save`)."""
         from .persistence import save
 
         save(self, path)

@@ -34,6 +34,8 @@ from .training.sft import SFTResult
 
 FORMAT_VERSION = 1
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
+#: Written by ``lmreg fit`` into the model directory: ``{"target": COL}``.
+CLI_FILE = "cli.json"
 
 
 def _jsonable(value):
@@ -57,13 +59,16 @@ def save(est, path) -> None:
     est : LMRegressor
         A fitted estimator.
     path : str or path-like
-        Directory to write; missing parents are created, an existing directory is
-        replaced.
+        Directory to write; missing parents are created. An existing ``path`` is
+        replaced only if it is a model saved here before or an empty directory.
 
     Raises
     ------
     sklearn.exceptions.NotFittedError
         When ``est`` is not fitted.
+    FileExistsError
+        When ``path`` is a file, or a directory holding anything but a saved model
+        (nothing is written then).
 
     Examples
     --------
@@ -80,6 +85,7 @@ def save(est, path) -> None:
 
     check_is_fitted(est, "model_")
     path = Path(path)
+    check_replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     config = {
         "format_version": FORMAT_VERSION,
@@ -124,6 +130,43 @@ def save(est, path) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def check_replaceable(path) -> None:
+    """Raise FileExistsError unless ``save`` may write ``path``: a new path, an empty
+    directory, or a directory holding only what lmreg writes (a readable lmreg config).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     check_replaceable(Path(d) / "new")  # nothing there: fine
+    ...     _ = (Path(d) / "notes.txt").write_text("mine")
+    ...     check_replaceable(d)
+    Traceback (most recent call last):
+    ...
+    FileExistsError: ... exists and is not a saved lmreg model; save replaces only a saved model or an empty directory, so choose a new path.
+    """
+    path = Path(path)
+    if not path.exists() or _is_saved_model_or_empty(path):
+        return
+    raise FileExistsError(f"{str(path)!r} exists and is not a saved lmreg model; save replaces only "
+                          "a saved model or an empty directory, so choose a new path.")
+
+
+def _is_saved_model_or_empty(path: Path) -> bool:
+    if not path.is_dir() or path.is_symlink():
+        return False
+    names = set(os.listdir(path))
+    if not names:
+        return True
+    if not names <= {CONFIG, WEIGHTS, CLI_FILE} or CONFIG not in names:
+        return False
+    try:
+        with open(path / CONFIG) as f:
+            return "format_version" in json.load(f)
+    except (OSError, ValueError, TypeError):
+        return False
 
 
 def load(path, device: str = "cpu"):

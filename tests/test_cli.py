@@ -115,7 +115,7 @@ def test_evaluate_prints_the_metrics(data, fitted, capsys):
      "--param expects NAME=VALUE"),
     (["fit", "{d}/data.csv", "--target", TARGET, "--out", "{d}/m", "--time", "3", "--param", "max_time=3"],
      "give max_time either as --time or as --param"),
-    (["fit", "{d}/data.csv", "--target", TARGET, "--out", "{d}"], "refusing to replace"),
+    (["fit", "{d}/data.csv", "--target", TARGET, "--out", "{d}"], "refusing to replace --out"),
     (["predict", "{d}/no_model", "{d}/data.csv", "--out", "{d}/p.csv"],
      "no saved lmreg model at '{d}/no_model'"),
     (["predict", "{d}/model", "{d}/missing.parquet", "--out", "{d}/p.csv"], "no such file"),

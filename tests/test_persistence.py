@@ -53,6 +53,26 @@ def test_a_crash_mid_save_leaves_the_previous_model_intact(fitted, tmp_path, mon
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temporary leftovers
 
 
+def test_save_replaces_only_a_saved_model_or_an_empty_directory(fitted, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "data.csv").write_text("a,b")
+    (tmp_path / "hf").mkdir()  # another library's config.json + weights
+    (tmp_path / "hf" / "config.json").write_text('{"model_type": "llama"}')
+    (tmp_path / "hf" / "model.safetensors").write_bytes(b"x")
+    for target in ("notes.txt", "project", "hf"):
+        with pytest.raises(FileExistsError, match="not a saved lmreg model"):
+            fitted.save(tmp_path / target)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert (tmp_path / "project" / "data.csv").read_text() == "a,b"
+    assert (tmp_path / "hf" / "config.json").read_text() == '{"model_type": "llama"}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hf", "notes.txt", "project"]  # nothing written
+    (tmp_path / "empty").mkdir()
+    fitted.save(tmp_path / "empty")
+    fitted.save(tmp_path / "empty")  # now a saved model: replaced
+    np.testing.assert_array_equal(load(tmp_path / "empty").predict(X[:3]), fitted.predict(X[:3]))
+
+
 def test_corrupted_config_names_the_file(fitted, tmp_path):
     fitted.save(tmp_path / "m")
     (tmp_path / "m" / "config.json").write_text("{not json")
