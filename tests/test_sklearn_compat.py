@@ -11,7 +11,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
 
 from lmreg import LMRegressor
 
@@ -29,6 +29,13 @@ EXPECTED_FAILED_CHECKS: dict[str, str] = {}
 @parametrize_with_checks([CHECKED], expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_every_parameter_is_validated_the_scikit_learn_way():
+    """scikit-learn's check: for each parameter, values outside its constraint (wrong type,
+    out of range, unknown option) make ``fit`` raise InvalidParameterError naming it."""
+    assert set(LMRegressor._parameter_constraints) == set(LMRegressor().get_params())
+    check_param_validation("LMRegressor", CHECKED)
 
 
 TINY = dict(max_time=None, max_epochs=2, random_state=0, hidden_size=32, num_layers=1, num_heads=2)
