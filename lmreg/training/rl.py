@@ -257,7 +257,7 @@ def train_rl(model, enc: Encoded, y: np.ndarray, codec, grammar: NumberGrammar, 
     >>> abs(result.history[0]["kl"]) < 1e-6  # the first rollout: still the reference policy
     True
     """
-    # The fields were checked when the RLConfig was built; here what depends on the data.
+    config.check()  # again: a field may have been set since the config was built
     if y.ndim != 1:
         raise ValueError("the RL stage supports one target per row.")
     if config.variant in TREE_VARIANTS and getattr(codec, "name", None) != "digits":

@@ -174,6 +174,10 @@ class RLConfig:
 
     def __post_init__(self):
         # Checked when built, so that the estimator fails before SFT rather than after it.
+        self.check()
+
+    def check(self) -> None:
+        """Raise a ValueError naming the first invalid field (and resolve ``reward=None``)."""
         def bad(name, rule):
             raise ValueError(f"{name} must be {rule}; got {getattr(self, name)!r}.")
 

@@ -189,6 +189,10 @@ def test_rl_config_reward_default_and_incompatible_pairs():
         RLConfig(variant="remax", reward="rank")
     with pytest.raises(ValueError, match="pointwise"):
         RLConfig(variant="median", reward="crps_loo")
+    cfg = RLConfig()
+    cfg.group_size = 1  # set after it was built: train_rl checks again before touching the model
+    with pytest.raises(ValueError, match="group_size"):
+        train_rl(None, None, np.zeros(3), None, None, np.arange(3), 0, cfg, 1)
 
 
 def test_several_updates_per_rollout(monkeypatch):
