@@ -150,3 +150,20 @@ def test_predictive_benchmark_compares_medians_and_quantiles_of_one_model(tmp_pa
     assert quantiles[0]["calibration_rows"] == 35          # 10% of diabetes' 354 training rows
     table = capsys.readouterr().out
     assert "| dataset | median of 16 samples: MAE (s)" in table and "| dataset | raw cov80" in table
+
+
+def test_seed_ensemble_summary_separates_variance_from_single_fits():
+    """benchmarks/seed_ensemble.py: single-fit MAEs vs the MAE of averaged disjoint seed groups."""
+    mod = _benchmark("seed_ensemble")
+    y = np.array([0.0, 10.0])
+    preds = np.array([[2.0, 8.0], [-2.0, 12.0],      # errors cancel in the average: pure variance
+                      [1.0, 11.0], [1.0, 11.0],      # the same bias twice: averaging keeps it
+                      [5.0, 5.0]])                   # a fifth seed outside every full group
+    s = mod.summary(y, preds, group=2)
+    assert s["single"] == [2.0, 2.0, 1.0, 1.0, 5.0] and s["single_mean"] == 2.2 and s["single_median"] == 2.0
+    assert [g["seeds"] for g in s["groups"]] == [[0, 1], [2, 3]]
+    assert [g["mean_of_preds"] for g in s["groups"]] == [0.0, 1.0]
+    assert s["all_mean_of_preds"] == pytest.approx((1.4 + 0.6) / 2)   # mean prediction (1.4, 9.4)
+    text = mod.report({"dataset": "d", **s})
+    assert "single fits MAE mean 2.2, median 2, range 1-5 (5 seeds)" in text
+    assert "seeds 0-1 averaged: MAE 0 (-100.0% vs the single mean)" in text
