@@ -47,10 +47,10 @@ class HeldOutStages:
         for name, param in (("variant", "rl_variant"), ("reward", "rl_reward")):
             if name in settings:
                 raise ValueError(f"rl_config sets {name!r}; set it with the {param} parameter instead.")
-        unknown = sorted(set(settings) - {f.name for f in dataclasses.fields(RLConfig)})
+        fields = [f.name for f in dataclasses.fields(RLConfig)]
+        unknown = sorted(set(settings) - set(fields))
         if unknown:
-            raise ValueError(f"rl_config has no field(s) {unknown}; RLConfig fields: "
-                             f"{[f.name for f in dataclasses.fields(RLConfig)]}.")
+            raise ValueError(f"rl_config has no field(s) {unknown}; RLConfig fields: {fields}.")
         # RL trains the distribution predict decides from: the one at the estimator's temperature.
         settings.setdefault("temperature", self.temperature)
         try:

@@ -132,7 +132,7 @@ def validate_params(est) -> None:
     >>> validate_params(LMRegressor(rl_config={"group_size": 1}))
     Traceback (most recent call last):
     ...
-    ValueError: invalid RL setting (rl_variant, rl_reward or rl_config): group_size must be an integer >= 2; got 1.
+    ValueError: invalid RL setting (rl_variant, rl_reward or rl_config): The 'group_size' parameter of RLConfig must be an int in the range [2, inf). Got 1 instead.
     """
     if est.backbone is None and est.hidden_size % est.num_heads:
         raise ValueError(f"hidden_size ({est.hidden_size}) must be divisible by num_heads ({est.num_heads}).")

@@ -9,8 +9,9 @@ stage did (steps, rewards, the validation checkpoints, kept or reverted).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from numbers import Integral, Real
 
-import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
 
 from . import rewards as R
 
@@ -150,7 +151,7 @@ class RLConfig:
     >>> RLConfig(group_size=1)
     Traceback (most recent call last):
     ...
-    ValueError: group_size must be an integer >= 2; got 1.
+    sklearn.utils._param_validation.InvalidParameterError: The 'group_size' parameter of RLConfig must be an int in the range [2, inf). Got 1 instead.
     """
 
     variant: str = "grpo"
@@ -178,35 +179,9 @@ class RLConfig:
 
     def check(self) -> None:
         """Raise a ValueError naming the first invalid field (and resolve ``reward=None``)."""
-        def bad(name, rule):
-            raise ValueError(f"{name} must be {rule}; got {getattr(self, name)!r}.")
-
-        if self.variant not in VARIANTS:
-            bad("variant", f"one of {VARIANTS}")
-        if self.reward is None:
+        if self.reward is None and self.variant in VARIANTS:
             self.reward = "abs" if self.variant in TREE_VARIANTS else "crps_loo"
-        if not (callable(self.reward) or (isinstance(self.reward, str) and self.reward in R.REWARDS)):
-            bad("reward", f"a callable or one of {sorted(R.REWARDS)}")
-        for name in ("learning_rate", "clip_eps", "std_floor", "temperature"):
-            if not _is_number(getattr(self, name), 0.0, strict=True):  # also catches NaN
-                bad(name, "positive")
-        for name in ("kl_coef", "grad_clip", "sft_coef", "pg_coef"):
-            if not _is_number(getattr(self, name), 0.0, strict=False):
-                bad(name, "a non-negative number")
-        for name, low in (("group_size", 2), ("updates_per_rollout", 1), ("checks", 1)):
-            if not _is_int(getattr(self, name), low):
-                bad(name, f"an integer >= {low}")
-        if self.prompts_per_step is not None and not _is_int(self.prompts_per_step, 1):
-            bad("prompts_per_step", "a positive integer or None")
-        if self.prompt_rows not in PROMPT_ROWS:
-            bad("prompt_rows", f"one of {PROMPT_ROWS}")
-        if self.keep_test not in KEEP_TESTS:
-            bad("keep_test", f"one of {KEEP_TESTS}")
-        if self.keep_alpha is not None and not (_is_number(self.keep_alpha, 0.0, strict=True)
-                                                and self.keep_alpha <= 1.0):
-            bad("keep_alpha", "in (0, 1] or None")
-        if self.guard_crps not in (None, True, False):
-            bad("guard_crps", "True, False or None")
+        validate_parameter_constraints(_CONSTRAINTS, vars(self), caller_name="RLConfig")
         group_reward = self.reward in ("rank", "crps_loo", R.rank, R.crps_loo)
         if group_reward and self.variant == "remax":
             raise ValueError("remax compares each sample with the greedy decode; use a pointwise reward.")
@@ -215,13 +190,23 @@ class RLConfig:
                              f"a pointwise reward (e.g. 'abs'), not reward={self.reward!r}.")
 
 
-def _is_number(value, low: float, strict: bool) -> bool:
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    return ok and bool(np.isfinite(value)) and (value > low if strict else value >= low)
-
-
-def _is_int(value, low: int) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= low
+_POSITIVE = [Interval(Real, 0, None, closed="neither")]
+_NON_NEGATIVE = [Interval(Real, 0, None, closed="left")]
+#: What :meth:`RLConfig.check` enforces, in scikit-learn's constraint language (as the estimator's).
+_CONSTRAINTS = {
+    "variant": [StrOptions(set(VARIANTS))],
+    "reward": [StrOptions(set(R.REWARDS)), callable],
+    "group_size": [Interval(Integral, 2, None, closed="left")],
+    "prompts_per_step": [Interval(Integral, 1, None, closed="left"), None],
+    "learning_rate": _POSITIVE, "clip_eps": _POSITIVE, "std_floor": _POSITIVE, "temperature": _POSITIVE,
+    "kl_coef": _NON_NEGATIVE, "grad_clip": _NON_NEGATIVE, "sft_coef": _NON_NEGATIVE, "pg_coef": _NON_NEGATIVE,
+    "updates_per_rollout": [Interval(Integral, 1, None, closed="left")],
+    "prompt_rows": [StrOptions(set(PROMPT_ROWS))],
+    "checks": [Interval(Integral, 1, None, closed="left")],
+    "guard_crps": ["boolean", None],
+    "keep_alpha": [Interval(Real, 0, 1, closed="right"), None],
+    "keep_test": [StrOptions(set(KEEP_TESTS))],
+}
 
 
 @dataclass

@@ -167,7 +167,8 @@ def test_rl_argument_errors():
     with pytest.raises(ValueError, match="rl_config"):
         LMRegressor(rl_steps=1, rl_config="{}").fit(["a", "b"], [1.0, 2.0])
     for bad in (0.0, float("nan")):  # train_rl on its own checks it too, before touching the model
-        with pytest.raises(ValueError, match="temperature must be positive"):
+        with pytest.raises(ValueError, match=r"'temperature' parameter of RLConfig must be a float "
+                                             r"in the range \(0.0, inf\)"):
             train_rl(None, None, np.zeros(3), None, None, np.arange(3), 0, RLConfig(temperature=bad), 1)
 
 
@@ -178,7 +179,7 @@ def test_rl_argument_errors():
     ("keep_test", "t_test"), ("keep_alpha", 1.5), ("guard_crps", "yes"),
 ])
 def test_rl_config_checks_its_fields_when_built(field, value):
-    with pytest.raises(ValueError, match=f"^{field} must be"):
+    with pytest.raises(ValueError, match=f"^The '{field}' parameter of RLConfig must be"):
         RLConfig(**{field: value})
 
 
