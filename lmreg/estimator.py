@@ -20,7 +20,8 @@ from sklearn.utils.validation import check_is_fitted
 from .backbone import BackboneConfig, RegressionLM, build_backbone
 from .batching import Encoded
 from .codecs import MultiTargetCodec, make_codec
-from .decoding import NumberGrammar, check_rule, decide, quantile_tokens, sample_tokens
+from .decoding import NumberGrammar, check_rule
+from .members import MemberEnsemble
 from .pretrained import LoraSettings, build_pretrained_model, make_text_tokenizer, resolve_backbone
 from .serialize import Serializer
 from .stages import CALIBRATION_SHARE, HeldOutStages
@@ -33,7 +34,7 @@ from .validation import PARAMETER_CONSTRAINTS, check_features, check_targets, re
 RL_TIME_SHARE = 0.25
 
 
-class LMRegressor(HeldOutStages, RegressorMixin, BaseEstimator):
+class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
     """A language model that reads rows of text, JSON or tables and writes numbers.
 
     Inputs are serialized into typed fields and tokenized (BPE for text, one token
@@ -69,6 +70,14 @@ class LMRegressor(HeldOutStages, RegressorMixin, BaseEstimator):
         limited by ``max_epochs`` and early stopping only.
     validation_fraction : float, default=0.1
         Share of rows (at most 2,000) held out for early stopping on validation MAE.
+    n_members : int or "auto", default=1
+        Networks trained from different seeds on the same training rows, whose
+        predictions are averaged and whose samples are pooled (a seed ensemble,
+        :mod:`lmreg.members`). An integer splits the SFT budget between them (time an
+        early-stopped member leaves goes to the next). ``"auto"`` trains the first
+        network as a single fit would and adds members (at most 5) while early
+        stopping leaves time for another fit; one network with RL, a pretrained
+        backbone or ``max_time=None``. Prediction costs grow with the members.
     n_samples : int, default=16
         Samples per input for ``sample``, ``predict_quantiles``, the ``mean``
         decision and (with ``quantile_decoding="samples"``) the median.
@@ -166,9 +175,14 @@ class LMRegressor(HeldOutStages, RegressorMixin, BaseEstimator):
     Attributes
     ----------
     model_ : RegressionLM
+        The (first) network.
+    members_ : list of RegressionLM
+        Every network of the seed ensemble; ``members_[0] is model_``.
     serializer_, tokenizer_, codec_ : fitted pipeline stages
     fit_result_ : SFTResult
         Steps, epochs, validation history and why training stopped.
+    member_results_ : list of SFTResult
+        The same per member (``member_results_[0] is fit_result_``).
     calibrator_ : ConformalQuantiles or None
         The quantile calibration (None without validation rows, with fewer than 10
         of them, or with ``calibration=None``).
@@ -197,7 +211,7 @@ class LMRegressor(HeldOutStages, RegressorMixin, BaseEstimator):
 
     def __init__(self, codec="digits", n_digits=4, hidden_size=128, num_layers=2, num_heads=4,
                  dropout=0.1, batch_size=32, learning_rate=None, weight_decay=0.01, max_epochs=200,
-                 max_time=300.0, validation_fraction=0.1, n_samples=16, decision="median",
+                 max_time=300.0, validation_fraction=0.1, n_members=1, n_samples=16, decision="median",
                  temperature=1.0, quantile_decoding="tree", calibration="conformal", numeric="embed",
                  vocab_size=4000, max_length=384,
                  max_field_tokens=48, rl_steps=0, rl_reward=None, rl_variant="median", rl_config=None,
@@ -216,6 +230,7 @@ class LMRegressor(HeldOutStages, RegressorMixin, BaseEstimator):
         self.max_epochs = max_epochs
         self.max_time = max_time
         self.validation_fraction = validation_fraction
+        self.n_members = n_members
         self.n_samples = n_samples
         self.decision = decision
         self.temperature = temperature
@@ -293,14 +308,16 @@ class LMRegressor(HeldOutStages, RegressorMixin, BaseEstimator):
         self.serializer_ = Serializer(numeric="text").fit(X)
         self.tokenizer_ = make_text_tokenizer(self.pretrained_, self.serializer_, self.max_length)
 
-    def _build_model(self) -> RegressionLM:
-        """A freshly initialised model for the fitted tokenizer and codec."""
+    def _build_model(self, seed: int | None = None) -> RegressionLM:
+        """A freshly initialised model for the fitted tokenizer and codec (``seed``: the
+        LoRA initialisation's, default ``seed_``; torch's global seed sets the rest)."""
         n_num = len(self.codec_.vocab)
         if self.pretrained_ is None:
             n_in = self.tokenizer_.n_tokens
             return RegressionLM(build_backbone(self.backbone_config_, n_in + n_num), n_in, n_num)
         return build_pretrained_model(self.pretrained_, self.tokenizer_.hf, list(self.codec_.vocab),
-                                      self.number_tokens, self._lora(), self.backbone_config_, self.seed_)
+                                      self.number_tokens, self._lora(), self.backbone_config_,
+                                      self.seed_ if seed is None else seed)
 
     def _encode(self, X) -> Encoded:
         return Encoded(*self.tokenizer_.encode(self.serializer_.transform(X)))
@@ -374,15 +391,23 @@ class LMRegressor(HeldOutStages, RegressorMixin, BaseEstimator):
         sft = SFTConfig(batch_size=self.batch_size, learning_rate=self._learning_rate(),
                         weight_decay=self.weight_decay, max_epochs=self.max_epochs,
                         val_quantile=self._tree_level(self.decision))
-        self.fit_result_ = train_sft(
-            self.model_, enc, targets, y, self.codec_, self.grammar_, train_rows, val_rows,
-            self.tokenizer_.pad_id, sft, deadline=sft_deadline, seed=self.seed_, device=self.device_,
-            verbose=self.verbose)
+
+        def train_member(model, seed, member_deadline):
+            return train_sft(model, enc, targets, y, self.codec_, self.grammar_, train_rows, val_rows,
+                             self.tokenizer_.pad_id, sft, deadline=member_deadline, seed=seed,
+                             device=self.device_, verbose=self.verbose)
+
+        t_sft = time.monotonic()
+        first_deadline = sft_deadline  # "auto" and 1: the whole SFT budget, as a single fit
+        if self.n_members != "auto" and sft_deadline is not None:
+            first_deadline = t_sft + (sft_deadline - t_sft) / self.n_members
+        self.fit_result_ = train_member(self.model_, self.seed_, first_deadline)
         if self.fit_result_.steps == 0:
             warnings.warn(f"max_time={self.max_time} s was used up before the first training step "
                           f"({time.monotonic() - t0:.0f} s went into preparing the data and loading the "
                           "model); predictions fall back to the training median. Raise max_time.",
                           UserWarning, stacklevel=3)
+        self._fit_members(train_member, sft_deadline, t_sft)
         self.rl_result_ = None
         check, samples = self._judging_rows(train_rows, val_rows)[1], None
         if self.rl_steps:  # its check's samples of the weights that stay calibrate the quantiles
@@ -413,27 +438,11 @@ class LMRegressor(HeldOutStages, RegressorMixin, BaseEstimator):
             return self._train_targets[rng.integers(0, len(self._train_targets), size=(len(enc), n_samples))]
         return self._model_samples(enc, n_samples, seed)
 
-    def _model_samples(self, enc: Encoded, n_samples: int, seed: int) -> np.ndarray:
-        """The model's own samples in model units."""
-        tokens = sample_tokens(self.model_, enc, self.grammar_, self.tokenizer_.pad_id, n_samples=n_samples,
-                               temperature=self.temperature, seed=seed, device=self.device_)
-        return self.codec_.decode(tokens)
-
     def _tree_level(self, rule):
         """The quantile level ``rule`` asks for when it is decoded exactly on the token tree, else None."""
         if self.quantile_decoding != "tree" or self.codec_.name != "digits" or rule in ("mean", "mode"):
             return None
         return 0.5 if rule == "median" else float(rule)
-
-    def _decide(self, enc: Encoded, samples, rule) -> np.ndarray:
-        """The decision ``rule``'s prediction in model units: exact on the token tree where it
-        can be (:func:`~lmreg.decoding.quantile_tokens`), else from ``samples``."""
-        level = self._tree_level(rule)
-        if level is None:
-            return decide(samples, rule)
-        tokens = quantile_tokens(self.model_, enc, self.grammar_, self.tokenizer_.pad_id, [level],
-                                 temperature=self.temperature, device=self.device_)
-        return self.codec_.decode(tokens)[:, 0]
 
     def sample(self, X, n_samples=None) -> np.ndarray:
         """Draw target samples from the model's predictive distribution.
@@ -493,9 +502,7 @@ class LMRegressor(HeldOutStages, RegressorMixin, BaseEstimator):
         if self.fallback_:
             return self._unscale(X, self._constant(len(enc)))
         with self._threads():
-            tokens = sample_tokens(self.model_, enc, self.grammar_, self.tokenizer_.pad_id,
-                                   greedy=True, device=self.device_)
-        return self._unscale(X, self.codec_.decode(tokens)[:, 0])
+            return self._unscale(X, self._greedy_values(enc))
 
     def predict_quantiles(self, X, quantiles=(0.1, 0.5, 0.9), return_samples=False):
         """Quantiles of the predictive distribution, from ``n_samples`` samples per row.

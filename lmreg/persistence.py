@@ -36,6 +36,8 @@ FORMAT_VERSION = 1
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
 #: Written by ``lmreg fit`` into the model directory: ``{"target": COL}``.
 CLI_FILE = "cli.json"
+#: Weights of member ``k >= 1`` of a seed ensemble are stored as ``members.{k}.<name>``.
+MEMBER_PREFIX = "members."
 
 
 def _jsonable(value):
@@ -106,6 +108,7 @@ def save(est, path) -> None:
             "train_targets": est._train_targets.tolist(),
             "fit_seconds_": est.fit_seconds_,
             "fit_result_": dict(vars(est.fit_result_)),
+            "member_results_": [dict(vars(r)) for r in getattr(est, "member_results_", [])[1:]],
             "rl_result_": dict(vars(est.rl_result_)) if getattr(est, "rl_result_", None) else None,
             "calibrator_": ({"samples": est.calibrator_.samples_.tolist(), "y": est.calibrator_.y_.tolist()}
                             if getattr(est, "calibrator_", None) is not None else None),
@@ -113,10 +116,13 @@ def save(est, path) -> None:
     }
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
-        if getattr(est, "pretrained_", None) and est.lora_r:
-            state = trainable_state(est.model_)  # adapters + number head; the trunk reloads from source
-        else:
-            state = {k: v.detach().cpu().contiguous() for k, v in est.model_.state_dict().items()}
+        state = {}
+        for k, model in enumerate(est._members()):  # member 0 unprefixed: a one-network layout
+            if getattr(est, "pretrained_", None) and est.lora_r:
+                part = trainable_state(model)  # adapters + number head; the trunk reloads from source
+            else:
+                part = {name: v.detach().cpu().contiguous() for name, v in model.state_dict().items()}
+            state.update({f"{_member_prefix(k)}{name}": v for name, v in part.items()})
         save_file(state, str(tmp / WEIGHTS))
         with open(tmp / CONFIG, "w") as f:
             json.dump(config, f)
@@ -130,6 +136,10 @@ def save(est, path) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _member_prefix(k: int) -> str:
+    return "" if k == 0 else f"{MEMBER_PREFIX}{k}."
 
 
 def check_replaceable(path) -> None:
@@ -227,11 +237,29 @@ def load(path, device: str = "cpu"):
     est.calibrator_ = ConformalQuantiles().fit(cal["samples"], cal["y"]) if cal else None
     est.device_ = resolve_device(device)
     est._grammar = None
-    model = est._build_model()
     try:
         state = load_file(str(path / WEIGHTS), device="cpu")
     except Exception as err:  # safetensors raises its own error types
         raise ValueError(f"could not read weights from {str(path / WEIGHTS)!r}: {err}") from None
+    results = fitted.get("member_results_", [])
+    est.member_results_ = [est.fit_result_] + [SFTResult(**r) for r in results]
+    members = [{} for _ in est.member_results_]
+    for name, v in state.items():
+        k, rest = 0, name
+        if name.startswith(MEMBER_PREFIX):
+            k_str, _, rest = name[len(MEMBER_PREFIX):].partition(".")
+            k = int(k_str) if k_str.isdigit() and 0 < int(k_str) < len(members) else -1
+        if k < 0:
+            raise ValueError(f"weights in {str(path / WEIGHTS)!r} do not match {CONFIG}: unexpected {name!r}.")
+        members[k][rest] = v
+    est.members_ = [_load_member(est, part, path).to(est.device_).eval() for part in members]
+    est.model_ = est.members_[0]
+    return est
+
+
+def _load_member(est, state: dict, path: Path):
+    """One network of ``est`` with ``state`` loaded (frozen pretrained tensors may be absent)."""
+    model = est._build_model()
     partial = est.pretrained_ is not None and bool(est.lora_r)
     try:
         missing, unexpected = model.load_state_dict(state, strict=not partial)
@@ -241,5 +269,4 @@ def load(path, device: str = "cpu"):
     if unexpected or trainable & set(missing):  # only frozen pretrained tensors may be absent
         raise ValueError(f"weights in {str(path / WEIGHTS)!r} do not match {CONFIG}: missing "
                          f"{sorted(trainable & set(missing))[:5]}, unexpected {sorted(unexpected)[:5]}.")
-    est.model_ = model.to(est.device_).eval()
-    return est
+    return model

@@ -151,6 +151,9 @@ class HeldOutStages:
         if not self.rl_steps:
             raise ValueError("reinforce needs rl_steps > 0; set it with set_params(rl_steps=...).")
         enc, y, rows = self._refit_data(X, y, max_time)
+        if len(self._members()) > 1:
+            raise ValueError(f"reinforce trains one network; this model has {len(self._members())} members "
+                             "(n_members). Fit it with n_members=1 to run RL.")
         if y.ndim != 1:
             raise ValueError("the RL stage supports one target per row; y is 2-D.")
         with self._threads():

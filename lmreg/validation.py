@@ -87,6 +87,7 @@ PARAMETER_CONSTRAINTS = {
     "max_epochs": [Interval(Integral, 1, None, closed="left")],
     "max_time": [Interval(Real, 0, None, closed="neither"), None],
     "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+    "n_members": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     "n_samples": [Interval(Integral, 1, None, closed="left")],
     "decision": [StrOptions(set(DECISION_RULES)), Interval(Real, 0, 1, closed="neither")],
     "temperature": [Interval(Real, 0, None, closed="neither")],
@@ -143,6 +144,9 @@ def validate_params(est) -> None:
     if est.rl_steps and config.variant == "median" and est.decision != "median":
         raise ValueError(f"rl_variant='median' trains the median that decision='median' predicts; "
                          f"got decision={est.decision!r}.")
+    if est.rl_steps and est.n_members not in (1, "auto"):
+        raise ValueError(f"the RL stage trains one network: use n_members=1 or 'auto' with rl_steps > 0; "
+                         f"got n_members={est.n_members!r}.")
     if est.device != "auto":
         try:
             torch.device(est.device)
