@@ -41,7 +41,7 @@ def main(argv=None):
     X, y = load_dataset(args.dataset, "train")
     Xt, yt = load_dataset(args.dataset, "test", max_rows=args.rows)
     est = LMRegressor(max_time=args.fit_time, random_state=0, n_threads=args.threads,
-                      device=args.device, n_samples=args.n_samples).fit(X, y)
+                      device=args.device, n_samples=args.n_samples, n_members=1).fit(X, y)
     t = time.perf_counter()
     test_r2 = r2_score(yt, est.predict(Xt))  # a sanity check of the fit, not a benchmark
     first_predict_s = time.perf_counter() - t

@@ -134,7 +134,7 @@ def bench_prompt_sharing(est, enc, args, reps):
 def fitted(args):
     X, y = load_dataset(args.dataset, "train", max_rows=args.rows)
     est = LMRegressor(max_time=args.fit_time, random_state=0, n_threads=args.threads,
-                      device=args.device).fit(X, y)
+                      device=args.device, n_members=1).fit(X, y)
     return est, est._encode(X), y
 
 

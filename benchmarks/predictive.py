@@ -83,7 +83,8 @@ def sft_model(ds, X, y, args) -> LMRegressor:
     path = Path(args.cache) / f"{ds}_t{args.sft_time:g}_s{args.seed}"
     if path.exists():
         return load(path)
-    est = LMRegressor(max_time=args.sft_time, random_state=args.seed, n_threads=args.threads).fit(X, y)
+    est = LMRegressor(max_time=args.sft_time, random_state=args.seed, n_threads=args.threads,
+                      n_members=1).fit(X, y)
     est.save(path)
     return est
 

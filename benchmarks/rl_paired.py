@@ -69,7 +69,8 @@ def sft_model(ds, X, y, args) -> tuple[LMRegressor, float]:
     path = cache_path(ds, args)
     if path.exists():
         return load(path), float("nan")
-    est = LMRegressor(max_time=args.sft_time, random_state=args.seed, n_threads=args.threads)
+    est = LMRegressor(max_time=args.sft_time, random_state=args.seed, n_threads=args.threads,
+                      n_members=1)  # RL trains one network
     t = time.perf_counter()
     est.fit(X, y)
     fit_s = time.perf_counter() - t

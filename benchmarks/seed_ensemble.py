@@ -54,7 +54,8 @@ def run(args) -> list:
         preds, seconds = [], []
         for seed in range(args.seeds):
             t = time.perf_counter()
-            est = LMRegressor(max_time=args.max_time, n_threads=args.threads, random_state=seed).fit(X, y)
+            est = LMRegressor(max_time=args.max_time, n_threads=args.threads, random_state=seed,
+                              n_members=1).fit(X, y)
             seconds.append(time.perf_counter() - t)
             preds.append(est.predict(Xt))
             print(f"{ds} seed {seed}: test MAE {np.abs(preds[-1] - yt).mean():.4g} ({seconds[-1]:.0f} s)", flush=True)

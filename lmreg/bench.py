@@ -127,7 +127,7 @@ def _lmreg_extras(est, Xt, yt) -> dict:
             "coverage80_raw": interval_coverage(yt, raw[:, lo], raw[:, hi]),
             "reliability": {str(k): v for k, v in quantile_coverage(yt, q, list(RELIABILITY_LEVELS)).items()},
             "steps": r.steps, "epochs": r.epochs, "stopped": r.stopped, "best_val_mae": r.best_val_mae,
-            "fallback": bool(est.fallback_), "rl_steps_done": rl.steps if rl else 0,
+            "fallback": bool(est.fallback_), "members": len(est.members_), "rl_steps_done": rl.steps if rl else 0,
             "rl_kept": rl.kept if rl else None,
             "params": {k: v for k, v in est.get_params().items()
                        if isinstance(v, (int, float, str, bool, type(None)))}}

@@ -65,7 +65,8 @@ def _demo(args) -> int:
     for name, r2, mae, fs, ps in rows:
         print(f"{name:<12} {r2:>8.3f} {mae:>10.4g} {fs:>8.1f} {ps:>10.1f}")
     r = est.fit_result_
-    print(f"\nlmreg: {r.steps} optimizer steps ({r.epochs:.1f} epochs), stopped by {r.stopped}, "
+    members = f", {len(est.members_)} networks averaged" if len(est.members_) > 1 else ""
+    print(f"\nlmreg: {r.steps} optimizer steps ({r.epochs:.1f} epochs), stopped by {r.stopped}{members}, "
           f"{est.n_samples} samples per row, decision rule {est.decision}")
     return 0
 
@@ -282,8 +283,9 @@ def _fit(args) -> int:
     (out / CLI_FILE).write_text(json.dumps({"target": args.target}))
     if not args.quiet:
         r, fallback = est.fit_result_, ", FALLBACK to the median" if est.fallback_ else ""
+        members = f", {len(est.members_)} members" if len(est.members_) > 1 else ""
         print(f"lmreg: fitted on {len(X)} rows x {X.shape[1]} columns in {est.fit_seconds_:.1f} s "
-              f"({r.steps} steps, stopped by {r.stopped}{fallback}); saved to {args.out}")
+              f"({r.steps} steps, stopped by {r.stopped}{members}{fallback}); saved to {args.out}")
     return 0
 
 

@@ -70,7 +70,7 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
         limited by ``max_epochs`` and early stopping only.
     validation_fraction : float, default=0.1
         Share of rows (at most 2,000) held out for early stopping on validation MAE.
-    n_members : int or "auto", default=1
+    n_members : int or "auto", default="auto"
         Networks trained from different seeds on the same training rows, whose
         predictions are averaged and whose samples are pooled (a seed ensemble,
         :mod:`lmreg.members`). An integer splits the SFT budget between them (time an
@@ -211,7 +211,7 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
 
     def __init__(self, codec="digits", n_digits=4, hidden_size=128, num_layers=2, num_heads=4,
                  dropout=0.1, batch_size=32, learning_rate=None, weight_decay=0.01, max_epochs=200,
-                 max_time=300.0, validation_fraction=0.1, n_members=1, n_samples=16, decision="median",
+                 max_time=300.0, validation_fraction=0.1, n_members="auto", n_samples=16, decision="median",
                  temperature=1.0, quantile_decoding="tree", calibration="conformal", numeric="embed",
                  vocab_size=4000, max_length=384,
                  max_field_tokens=48, rl_steps=0, rl_reward=None, rl_variant="median", rl_config=None,

@@ -1,0 +1,119 @@
+"""Seed ensembles (``n_members``): training, combination, budget, persistence, refusals."""
+
+import numpy as np
+import pytest
+import torch
+
+from lmreg import LMRegressor, load
+from lmreg.members import AUTO_MAX_MEMBERS, member_deadline, sample_shares
+from lmreg.persistence import WEIGHTS
+
+FAST = dict(max_time=None, max_epochs=2, random_state=0, hidden_size=32, num_layers=1, num_heads=2)
+X = [f"item {i % 5} costs {i}" for i in range(40)]
+y = np.arange(40.0)
+
+
+@pytest.fixture(scope="module")
+def single():
+    return LMRegressor(**FAST).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def trio():
+    return LMRegressor(n_members=3, **FAST).fit(X, y)
+
+
+def _alone(est, k):
+    """A shallow view of ``est`` predicting with member ``k`` only."""
+    view = LMRegressor(**est.get_params())
+    view.__dict__.update(est.__dict__)
+    view.members_, view.model_ = [est.members_[k]], est.members_[k]
+    return view
+
+
+def test_members_differ_and_the_first_is_the_single_fit(single, trio):
+    assert len(trio.members_) == len(trio.member_results_) == 3
+    assert trio.members_[0] is trio.model_ and trio.member_results_[0] is trio.fit_result_
+    first, other = trio.members_[0].state_dict(), trio.members_[1].state_dict()
+    for name, v in single.model_.state_dict().items():  # no deadline: member 0 is the plain fit
+        assert torch.equal(v, first[name]), name
+    assert any(not torch.equal(v, other[k]) for k, v in first.items())
+
+
+def test_predict_averages_the_members_exact_medians(trio):
+    each = [_alone(trio, k).predict(X[:6]) for k in range(3)]
+    np.testing.assert_allclose(trio.predict(X[:6]), np.mean(each, axis=0))
+    assert not all(np.array_equal(each[0], e) for e in each[1:])
+
+
+def test_mode_averages_the_members_greedy_decodes(trio):
+    mode = trio.set_params(decision="mode")
+    try:
+        each = [_alone(mode, k).predict(X[:4]) for k in range(3)]
+        np.testing.assert_allclose(mode.predict(X[:4]), np.mean(each, axis=0))
+    finally:
+        trio.set_params(decision="median")
+
+
+def test_samples_are_the_mixture_in_equal_shares(single, trio):
+    samples = trio.sample(X[:5], n_samples=7)
+    assert samples.shape == (5, 7) and sample_shares(7, 3) == [3, 2, 2]
+    # the first share is member 0's own draw with the estimator's sampling seed
+    np.testing.assert_array_equal(samples[:, :3], single.sample(X[:5], n_samples=3))
+    q = trio.predict_quantiles(X[:5], [0.1, 0.5, 0.9])
+    assert q.shape == (5, 3) and np.all(np.diff(q, axis=1) >= 0)
+
+
+def test_save_and_load_keep_every_member(trio, tmp_path):
+    trio.save(tmp_path / "m")
+    back = load(tmp_path / "m")
+    assert len(back.members_) == 3 and back.members_[0] is back.model_
+    assert [r.steps for r in back.member_results_] == [r.steps for r in trio.member_results_]
+    np.testing.assert_array_equal(back.predict(X), trio.predict(X))
+    np.testing.assert_array_equal(back.predict_quantiles(X[:5]), trio.predict_quantiles(X[:5]))
+
+
+def test_load_refuses_weights_of_a_member_the_config_does_not_have(trio, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    trio.save(tmp_path / "m")
+    state = load_file(str(tmp_path / "m" / WEIGHTS))
+    state["members.7.head.weight"] = state["head.weight"].clone()
+    save_file(state, str(tmp_path / "m" / WEIGHTS))
+    with pytest.raises(ValueError, match="members.7.head.weight"):
+        load(tmp_path / "m")
+
+
+def test_auto_adds_members_while_the_budget_allows():
+    est = LMRegressor(n_members="auto", **{**FAST, "max_time": 120, "max_epochs": 1}).fit(X, y)
+    # one epoch takes about a second: early stopping leaves room for the cap
+    assert len(est.members_) == AUTO_MAX_MEMBERS
+    assert all(r.stopped == "epochs" for r in est.member_results_)
+
+
+@pytest.mark.parametrize("params", [dict(max_time=None), dict(max_time=120, rl_steps=1)])
+def test_auto_is_one_network_without_a_deadline_or_with_rl(params):
+    est = LMRegressor(n_members="auto", **{**FAST, "max_epochs": 1, **params}).fit(X, y)
+    assert len(est.members_) == 1
+
+
+def test_an_integer_splits_the_budget():
+    assert member_deadline(4, 1, now=10.0, deadline=100.0, seconds=[10.0]) == 10.0 + 90.0 / 3
+    assert member_deadline(2, 1, now=10.0, deadline=None, seconds=[10.0]) is None
+    assert member_deadline("auto", AUTO_MAX_MEMBERS, now=0.0, deadline=1e9, seconds=[1.0]) is False
+
+
+def test_rl_refuses_several_members(trio):
+    with pytest.raises(ValueError, match="n_members"):
+        LMRegressor(n_members=2, rl_steps=5, **FAST).fit(X, y)
+    with pytest.raises(ValueError, match="3 members"):
+        trio.set_params(rl_steps=1).reinforce(X, y)
+    trio.set_params(rl_steps=0)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "all", None])
+def test_bad_n_members_is_refused_before_training(bad):
+    est = LMRegressor(n_members=bad, **FAST)
+    with pytest.raises(ValueError, match="n_members"):
+        est.fit(X, y)
+    assert not hasattr(est, "model_")
