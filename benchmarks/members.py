@@ -12,6 +12,7 @@ Usage::
     python benchmarks/members.py --datasets diabetes ames_housing --seeds 0 1 2 \\
         --max-time 300 --threads 1 --out benchmarks/results/members/auto_300_a.json
     python benchmarks/members.py --report benchmarks/results/members/*.json
+    python benchmarks/members.py --table benchmarks/results/members/*.json
 """
 
 from __future__ import annotations
@@ -88,9 +89,47 @@ def report(records: list) -> str:
     return "\n".join(lines)
 
 
+def table(records: list) -> str:
+    """Markdown: one row per dataset and budget, every fit's MAE change, the means of both arms.
+
+    Examples
+    --------
+    >>> f = {"mae": 2.0, "crps": 1.0, "coverage80": 0.8, "coverage80_raw": 0.7, "r2": 0.5}
+    >>> e = {"mae": 1.5, "crps": 0.9, "coverage80": 0.7, "coverage80_raw": 0.8, "r2": 0.6}
+    >>> print(table([{"dataset": "d", "seed": 0, "max_time": 300.0, "members": 3, "first": f, "ensemble": e}]))
+    | dataset | max_time | fits (with >1 member) | members | test MAE change per fit | mean MAE: first -> ensemble | R² | CRPS | cov80 calibrated | cov80 raw |
+    |---|---:|---:|---|---|---|---|---|---|---|
+    | d | 300 | 1 (1) | 3 | -25.0% | 2 -> 1.5 (-25.0%) | 0.500 -> 0.600 | 1 -> 0.9 | 0.80 -> 0.70 | 0.70 -> 0.80 |
+    """
+    groups: dict = {}
+    for r in records:
+        groups.setdefault((r["dataset"], r["max_time"]), []).append(r)
+    lines = ["| dataset | max_time | fits (with >1 member) | members | test MAE change per fit | "
+             "mean MAE: first -> ensemble | R² | CRPS | cov80 calibrated | cov80 raw |",
+             "|---|---:|---:|---|---|---|---|---|---|---|"]
+    for (ds, budget), rs in groups.items():
+        rs = sorted(rs, key=lambda r: r["seed"])
+
+        def mean(arm, key):
+            return float(np.mean([r[arm][key] for r in rs]))
+
+        first, ens = mean("first", "mae"), mean("ensemble", "mae")
+        changes = ", ".join(f"{r['ensemble']['mae'] / r['first']['mae'] - 1:+.1%}" for r in rs)
+        lines.append(
+            f"| {ds} | {budget:.0f} | {len(rs)} ({sum(r['members'] > 1 for r in rs)}) | "
+            f"{', '.join(str(r['members']) for r in rs)} | {changes} | "
+            f"{first:.4g} -> {ens:.4g} ({ens / first - 1:+.1%}) | "
+            f"{mean('first', 'r2'):.3f} -> {mean('ensemble', 'r2'):.3f} | "
+            f"{mean('first', 'crps'):.4g} -> {mean('ensemble', 'crps'):.4g} | "
+            f"{mean('first', 'coverage80'):.2f} -> {mean('ensemble', 'coverage80'):.2f} | "
+            f"{mean('first', 'coverage80_raw'):.2f} -> {mean('ensemble', 'coverage80_raw'):.2f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--report", nargs="+", metavar="JSON", help="print earlier runs and exit")
+    p.add_argument("--table", nargs="+", metavar="JSON", help="print the markdown table of earlier runs and exit")
     p.add_argument("--datasets", nargs="+", default=["diabetes"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--members", default="auto", help='"auto" or a count')
@@ -98,6 +137,9 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out")
     args = p.parse_args(argv)
+    if args.table:
+        print(table([r for path in args.table for r in json.load(open(path))]))
+        return 0
     if args.report:
         for path in args.report:
             print(report(json.load(open(path))))

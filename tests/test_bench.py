@@ -167,3 +167,29 @@ def test_seed_ensemble_summary_separates_variance_from_single_fits():
     text = mod.report({"dataset": "d", **s})
     assert "single fits MAE mean 2.2, median 2, range 1-5 (5 seeds)" in text
     assert "seeds 0-1 averaged: MAE 0 (-100.0% vs the single mean)" in text
+
+
+def test_members_benchmark_pairs_the_first_network_with_the_ensemble(monkeypatch):
+    """benchmarks/members.py: one fit gives both arms (the first network recalibrated alone)."""
+    import lmreg
+
+    mod = _benchmark("members")
+    X, y = load_dataset("diabetes")
+    Xt, yt = load_dataset("diabetes", "test")
+    real = lmreg.LMRegressor
+
+    def small(**kw):  # a 3-member fit in seconds instead of the default model's minutes
+        kw.update(max_time=None, max_epochs=4, hidden_size=32, num_layers=1, num_heads=2, n_members=3)
+        return real(**kw)
+
+    monkeypatch.setattr(lmreg, "LMRegressor", small)
+    monkeypatch.setattr(lmreg, "load_dataset", lambda name, split: (X[:150], y[:150]) if split == "train"
+                        else (Xt[:12], yt[:12]))
+    args = mod.argparse.Namespace(datasets=["diabetes"], seeds=[0], members="3", max_time=300.0,
+                                  threads=1, out=None)
+    (rec,) = mod.run(args)
+    assert rec["members"] == 3 and len(rec["member_seconds"]) == 3
+    assert rec["first"]["mae"] != rec["ensemble"]["mae"]
+    table = mod.table([rec])
+    change = rec["ensemble"]["mae"] / rec["first"]["mae"] - 1
+    assert f"| diabetes | 300 | 1 (1) | 3 | {change:+.1%} |" in table

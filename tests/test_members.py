@@ -106,9 +106,12 @@ def test_an_integer_splits_the_budget():
 def test_rl_refuses_several_members(trio):
     with pytest.raises(ValueError, match="n_members"):
         LMRegressor(n_members=2, rl_steps=5, **FAST).fit(X, y)
-    with pytest.raises(ValueError, match="3 members"):
+    with pytest.raises(ValueError, match="n_members"):
         trio.set_params(rl_steps=1).reinforce(X, y)
-    trio.set_params(rl_steps=0)
+    # "auto" passes the parameter check; the fitted members are what RL cannot train
+    with pytest.raises(ValueError, match="3 members"):
+        trio.set_params(n_members="auto").reinforce(X, y)
+    trio.set_params(rl_steps=0, n_members=3)
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "all", None])
@@ -117,3 +120,11 @@ def test_bad_n_members_is_refused_before_training(bad):
     with pytest.raises(ValueError, match="n_members"):
         est.fit(X, y)
     assert not hasattr(est, "model_")
+
+
+def test_several_targets_per_row_with_members():
+    Y = np.column_stack([y, 2 * y])
+    est = LMRegressor(n_members=2, **FAST).fit(X, Y)
+    assert est.predict(X[:3]).shape == (3, 2)
+    assert est.sample(X[:3], n_samples=5).shape == (3, 5, 2)
+    assert est.predict_quantiles(X[:3], [0.1, 0.9]).shape == (3, 2, 2)
