@@ -40,7 +40,8 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
     Inputs are serialized into typed fields and tokenized (BPE for text, one token
     per categorical value, value embeddings for numbers); the target is encoded as a
     short fixed-length token sequence by a number codec; a small transformer is
-    trained to emit it, and predictions are decoded under the codec's grammar.
+    trained to emit it (several from different seeds, averaged, when early stopping
+    leaves budget: ``n_members``), and predictions are decoded under the codec's grammar.
 
     Parameters
     ----------
