@@ -2,7 +2,8 @@
 
 A saved model is a directory with ``config.json`` (parameters and every fitted
 stage as JSON: serializer schema, tokenizer with its BPE model, numeric maps, codec)
-and ``model.safetensors`` (weights). With a pretrained backbone and LoRA only the
+and ``model.safetensors`` (weights; the further networks of a seed ensemble under
+``members.{k}.``, the first unprefixed). With a pretrained backbone and LoRA only the
 trained tensors are written (adapters, number embedding and head); the frozen
 weights are reloaded from the backbone's local source. Loading executes no stored code. The directory
 is written next to its destination and renamed into place, so an interrupted save
