@@ -38,7 +38,11 @@ def _scores(est, Xt, yt) -> dict:
 def run(args) -> list:
     from lmreg import LMRegressor, load_dataset
 
+    import lmreg.members
+
     n_members = args.members if args.members == "auto" else int(args.members)
+    if args.auto_margin is not None:  # trying another "auto" rule without changing the package
+        lmreg.members.AUTO_MARGIN = args.auto_margin
     records = []
     for ds in args.datasets:
         X, y = load_dataset(ds, "train")
@@ -51,7 +55,7 @@ def run(args) -> list:
             est.fit(X, y)
             fit_s = time.perf_counter() - t
             rec = {"dataset": ds, "seed": seed, "max_time": args.max_time, "threads": args.threads,
-                   "n_members": args.members, "fit_s": fit_s, "members": len(est.members_),
+                   "n_members": args.members, "auto_margin": lmreg.members.AUTO_MARGIN, "fit_s": fit_s, "members": len(est.members_),
                    "member_seconds": [r.seconds for r in est.member_results_],
                    "member_stopped": [r.stopped for r in est.member_results_],
                    "member_val_mae": [r.best_val_mae for r in est.member_results_],
@@ -134,6 +138,7 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--members", default="auto", help='"auto" or a count')
     p.add_argument("--max-time", type=float, default=300.0)
+    p.add_argument("--auto-margin", type=float, help="lmreg.members.AUTO_MARGIN for this run")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out")
     args = p.parse_args(argv)

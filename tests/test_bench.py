@@ -186,7 +186,7 @@ def test_members_benchmark_pairs_the_first_network_with_the_ensemble(monkeypatch
     monkeypatch.setattr(lmreg, "load_dataset", lambda name, split: (X[:150], y[:150]) if split == "train"
                         else (Xt[:12], yt[:12]))
     args = mod.argparse.Namespace(datasets=["diabetes"], seeds=[0], members="3", max_time=300.0,
-                                  threads=1, out=None)
+                                  threads=1, out=None, auto_margin=None)
     (rec,) = mod.run(args)
     assert rec["members"] == 3 and len(rec["member_seconds"]) == 3
     assert rec["first"]["mae"] != rec["ensemble"]["mae"]
