@@ -102,7 +102,8 @@ class MemberEnsemble:
         :func:`member_deadline` says stop; ``train_member(model, seed, deadline)`` runs SFT.
 
         RL and pretrained backbones keep one network under ``"auto"`` (RL trains one
-        policy; a pretrained trunk is copied per member).
+        policy; a pretrained trunk is copied per member). A member whose budget was gone
+        before its first step is dropped, and no more are tried.
         """
         self.members_, self.member_results_ = [self.model_], [self.fit_result_]
         n = self.n_members
@@ -117,7 +118,10 @@ class MemberEnsemble:
             seed = member_seed(self.seed_, len(self.members_))
             torch.manual_seed(seed)
             model = self._build_model(seed).to(self.device_)
-            self.member_results_.append(train_member(model, seed, member_end))
+            result = train_member(model, seed, member_end)
+            if result.steps == 0:  # its share of the budget was gone: an untrained net would only add noise
+                return
+            self.member_results_.append(result)
             self.members_.append(model)
             seconds.append(time.monotonic() - now)
             if self.verbose:

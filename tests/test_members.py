@@ -7,6 +7,7 @@ import torch
 from lmreg import LMRegressor, load
 from lmreg.members import AUTO_MAX_MEMBERS, member_deadline, sample_shares
 from lmreg.persistence import WEIGHTS
+from lmreg.training.sft import SFTResult
 
 FAST = dict(max_time=None, max_epochs=2, random_state=0, hidden_size=32, num_layers=1, num_heads=2)
 X = [f"item {i % 5} costs {i}" for i in range(40)]
@@ -101,6 +102,18 @@ def test_an_integer_splits_the_budget():
     assert member_deadline(4, 1, now=10.0, deadline=100.0, seconds=[10.0]) == 10.0 + 90.0 / 3
     assert member_deadline(2, 1, now=10.0, deadline=None, seconds=[10.0]) is None
     assert member_deadline("auto", AUTO_MAX_MEMBERS, now=0.0, deadline=1e9, seconds=[1.0]) is False
+
+
+def test_a_member_that_got_no_step_is_dropped(trio):
+    calls = []
+
+    def no_time(model, seed, deadline):
+        calls.append(seed)
+        return SFTResult(steps=0)
+
+    view = _alone(trio, 0)
+    view.set_params(n_members=3)._fit_members(no_time, deadline=None, t_start=0.0)
+    assert len(calls) == 1 and view.members_ == [view.model_] and len(view.member_results_) == 1
 
 
 def test_rl_refuses_several_members(trio):
