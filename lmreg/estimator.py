@@ -21,7 +21,7 @@ from .backbone import BackboneConfig, RegressionLM, build_backbone
 from .batching import Encoded
 from .codecs import MultiTargetCodec, make_codec
 from .decoding import NumberGrammar, check_rule
-from .members import MemberEnsemble
+from .members import MemberEnsemble, member_deadline
 from .pretrained import LoraSettings, build_pretrained_model, make_text_tokenizer, resolve_backbone
 from .serialize import Serializer
 from .stages import CALIBRATION_SHARE, HeldOutStages
@@ -399,9 +399,7 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
                              device=self.device_, verbose=self.verbose)
 
         t_sft = time.monotonic()
-        first_deadline = sft_deadline  # "auto" and 1: the whole SFT budget, as a single fit
-        if self.n_members != "auto" and sft_deadline is not None:
-            first_deadline = t_sft + (sft_deadline - t_sft) / self.n_members
+        first_deadline = member_deadline(self.n_members, 0, t_sft, sft_deadline, [])
         self.fit_result_ = train_member(self.model_, self.seed_, first_deadline)
         if self.fit_result_.steps == 0:
             warnings.warn(f"max_time={self.max_time} s was used up before the first training step "

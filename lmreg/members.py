@@ -63,15 +63,20 @@ def sample_shares(n_samples: int, n_members: int) -> list[int]:
 
 
 def member_deadline(n_members, k: int, now: float, deadline: float | None, seconds: list[float]):
-    """The SFT deadline of member ``k`` (``k >= 1``), None for no deadline, or False to stop adding.
+    """The SFT deadline of member ``k``, None for no deadline, or False to stop adding.
 
-    ``seconds``: how long each member before it took. ``"auto"`` adds a member while
-    the time left is at least :data:`AUTO_MARGIN` times the longest of them (and never
+    ``seconds``: how long each member before it took. Under ``"auto"`` the first member
+    gets the whole ``deadline`` (it is the single fit) and a further one is added while
+    the time left is at least :data:`AUTO_MARGIN` times the longest of them (never
     without a deadline); an integer ``n_members`` gives each member an equal share of
     the time left.
 
     Examples
     --------
+    >>> member_deadline("auto", 0, now=0.0, deadline=100.0, seconds=[])
+    100.0
+    >>> member_deadline(4, 0, now=0.0, deadline=100.0, seconds=[])
+    25.0
     >>> member_deadline("auto", 1, now=30.0, deadline=100.0, seconds=[30.0])
     100.0
     >>> member_deadline("auto", 1, now=80.0, deadline=100.0, seconds=[80.0])
@@ -82,6 +87,8 @@ def member_deadline(n_members, k: int, now: float, deadline: float | None, secon
     False
     """
     if n_members == "auto":
+        if k == 0:
+            return deadline
         if deadline is None or k >= AUTO_MAX_MEMBERS or deadline - now < AUTO_MARGIN * max(seconds):
             return False
         return deadline
