@@ -43,11 +43,15 @@ import numpy as np
 
 __all__ = ["ConformalQuantiles", "calibrated_order_statistic"]
 
-def calibrated_order_statistic(scores: np.ndarray, level: float) -> np.ndarray:
+def calibrated_order_statistic(scores: np.ndarray, level: float, weights=None) -> np.ndarray:
     """The conformal shift for one quantile level, along axis 0 of ``scores``.
 
     ``floor((n + 1) level)``-th smallest score below one half, the
     ``ceil((n + 1) level)``-th from one half up, clipped to the observed scores.
+    With row ``weights`` (scaled to mean 1, so they sum to ``n``) a row counts
+    its weight instead of one: below one half the largest score whose cumulative
+    weight is at most ``(n + 1) level``, from one half up the smallest whose
+    cumulative weight reaches it; equal weights give the unweighted statistic.
 
     Examples
     --------
@@ -55,10 +59,21 @@ def calibrated_order_statistic(scores: np.ndarray, level: float) -> np.ndarray:
     np.float64(9.0)
     >>> calibrated_order_statistic(np.arange(1.0, 10.0), 0.25)  # floor(10 * 0.25) = 2nd
     np.float64(2.0)
+    >>> w = np.array([1.0] * 8 + [10.0])                          # the largest score weighs 10
+    >>> calibrated_order_statistic(np.arange(1.0, 10.0), 0.5, w)  # cumulative 8 < 9 <= 18
+    np.float64(9.0)
     """
     n = scores.shape[0]
-    k = math.floor((n + 1) * level) if level < 0.5 else math.ceil((n + 1) * level)
-    return np.sort(scores, axis=0)[min(max(k, 1), n) - 1]
+    if weights is None or np.all(np.asarray(weights) == np.asarray(weights).flat[0]):
+        k = math.floor((n + 1) * level) if level < 0.5 else math.ceil((n + 1) * level)
+        return np.sort(scores, axis=0)[min(max(k, 1), n) - 1]
+    order = np.argsort(scores, axis=0, kind="stable")
+    w = np.asarray(weights, dtype=np.float64)
+    cum = np.cumsum(w[order] * (n / w.sum()), axis=0)        # per column when scores are 2-D
+    target = (n + 1) * level
+    k = (cum <= target).sum(axis=0) if level < 0.5 else (cum < target).sum(axis=0) + 1
+    k = np.clip(k, 1, n) - 1
+    return np.take_along_axis(np.sort(scores, axis=0), np.expand_dims(k, 0), axis=0)[0]
 
 
 class ConformalQuantiles:
@@ -72,6 +87,8 @@ class ConformalQuantiles:
     samples_ : ndarray of shape (n_rows, n_samples) or (n_rows, n_samples, n_targets)
         The validation samples (float32).
     y_ : ndarray of shape (n_rows,) or (n_rows, n_targets)
+    weights_ : ndarray of shape (n_rows,) or None
+        Row weights (``sample_weight``) of the weighted conformal shifts.
 
     Examples
     --------
@@ -81,8 +98,9 @@ class ConformalQuantiles:
     [-4.0, 0.0, 4.0]
     """
 
-    def fit(self, samples, y) -> ConformalQuantiles:
-        """Keep the validation ``samples`` (n_rows, n_samples[, n_targets]) and targets ``y``."""
+    def fit(self, samples, y, sample_weight=None) -> ConformalQuantiles:
+        """Keep the validation ``samples`` (n_rows, n_samples[, n_targets]), targets ``y`` and
+        row weights (None: every row counts once)."""
         samples = np.asarray(samples, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
         if samples.ndim != y.ndim + 1 or samples.shape[0] != y.shape[0] or samples.shape[2:] != y.shape[1:]:
@@ -92,7 +110,14 @@ class ConformalQuantiles:
             raise ValueError(f"calibration needs at least 2 rows; got {len(y)}.")
         if not (np.isfinite(samples).all() and np.isfinite(y).all()):
             raise ValueError("calibration samples and targets must be finite.")
-        self.samples_, self.y_ = samples.astype(np.float32), y
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+            if sample_weight.shape != (len(y),):
+                raise ValueError(f"calibration weights of shape {sample_weight.shape} do not match "
+                                 f"{len(y)} rows.")
+            if not (np.isfinite(sample_weight).all() and (sample_weight >= 0).all() and sample_weight.sum() > 0):
+                raise ValueError("calibration weights must be finite, non-negative and not all 0.")
+        self.samples_, self.y_, self.weights_ = samples.astype(np.float32), y, sample_weight
         return self
 
     def shifts(self, levels) -> np.ndarray:
@@ -104,7 +129,8 @@ class ConformalQuantiles:
         """
         levels = np.asarray(levels, dtype=float).ravel()
         q = np.quantile(self.samples_.astype(np.float64), levels, axis=1)   # (n_levels, n_rows[, T])
-        return np.stack([calibrated_order_statistic(self.y_ - q[j], tau) for j, tau in enumerate(levels)])
+        return np.stack([calibrated_order_statistic(self.y_ - q[j], tau, self.weights_)
+                         for j, tau in enumerate(levels)])
 
     def quantiles(self, samples, levels) -> np.ndarray:
         """Calibrated quantiles of new rows' samples.

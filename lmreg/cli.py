@@ -275,12 +275,19 @@ def _fit(args) -> int:
     out = _model_out_dir(args.out)
     df = read_table(args.data)
     _check_target(df, args.target, args.data)
-    X = df.drop(columns=[args.target])
+    weights = None
+    if args.weight is not None:
+        if args.weight not in df.columns or args.weight == args.target:
+            raise KeyError(f"weight column {args.weight!r} not found in {args.data!r} (or it is the target); "
+                           f"available columns: {', '.join(map(str, df.columns))}.")
+        weights = df[args.weight]
+    X = df.drop(columns=[c for c in (args.target, args.weight) if c is not None])
     if X.shape[1] == 0:
-        raise ValueError(f"{args.data!r} has only the target column {args.target!r}; nothing to learn from.")
-    est.fit(X, df[args.target])
+        raise ValueError(f"{args.data!r} has only the target (and weight) column; nothing to learn from.")
+    est.fit(X, df[args.target], sample_weight=weights)
     est.save(out)
-    (out / CLI_FILE).write_text(json.dumps({"target": args.target}))
+    meta = {"target": args.target} if args.weight is None else {"target": args.target, "weight": args.weight}
+    (out / CLI_FILE).write_text(json.dumps(meta))
     if not args.quiet:
         r, fallback = est.fit_result_, ", FALLBACK to the median" if est.fallback_ else ""
         members = f", {len(est.members_)} members" if len(est.members_) > 1 else ""
@@ -298,7 +305,7 @@ def _predict(args) -> int:
     est, meta = _load_model(args.model)
     if args.threads is not None:
         est.set_params(n_threads=args.threads)
-    X = _features(est, read_table(args.data), [meta.get("target")], args.data)
+    X = _features(est, read_table(args.data), [meta.get("target"), meta.get("weight")], args.data)
     t = time.perf_counter()
     if len(X) > 2000 and not args.quiet:
         print(f"lmreg: predicting {len(X)} rows ({est.n_samples} samples each)...", file=sys.stderr, flush=True)
@@ -340,7 +347,7 @@ def _evaluate(args) -> int:
     if not np.isfinite(y).all():
         raise ValueError(f"target column {target!r} in {args.data!r} has {int((~np.isfinite(y)).sum())} "
                          "missing or non-finite value(s).")
-    X = _features(est, df, [target, meta.get("target")], args.data)
+    X = _features(est, df, [target, meta.get("target"), meta.get("weight")], args.data)
     pred = est.predict(X)
     bounds, samples = est.predict_quantiles(X, [0.1, 0.9], return_samples=True)  # calibrated, when the model is
     lower, upper = bounds.T
@@ -395,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("data", metavar="DATA", help=data_help)
     fit.add_argument("--target", required=True, metavar="COL", help="target column (numeric)")
     fit.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
+    fit.add_argument("--weight", metavar="COL", help="column of non-negative row weights (sample_weight)")
     fit.add_argument("--time", type=float, metavar="S", help="fit budget in seconds (default: 300)")
     fit.add_argument("--param", nargs="+", action="extend", default=[], metavar="NAME=VALUE",
                      help="LMRegressor parameters, e.g. --param n_samples=8 codec=p10 "

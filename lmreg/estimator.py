@@ -27,8 +27,9 @@ from .serialize import Serializer
 from .stages import CALIBRATION_SHARE, HeldOutStages
 from .tasks import TaskScaler
 from .tokenizer import InputTokenizer
-from .training.sft import SFTConfig, target_error, target_scale, train_sft
-from .validation import PARAMETER_CONSTRAINTS, check_features, check_targets, resolve_device, validate_params
+from .training.sft import SFTConfig, train_sft
+from .validation import (PARAMETER_CONSTRAINTS, check_features, check_targets, resolve_device, validate_params,
+                         weighted_rows)
 
 #: Share of ``max_time`` given to the RL stage when ``rl_steps > 0``.
 RL_TIME_SHARE = 0.25
@@ -333,7 +334,7 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
         return check_features(self, X, reset)
 
     # -- fit / predict -----------------------------------------------------------
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train on rows ``X`` and numeric targets ``y``.
 
         Parameters
@@ -341,18 +342,38 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
         X : str, list of str, dict, list of dict, DataFrame or 2-D array
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
             Several targets per row are written one after another by the model.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row (None: every row counts once). A row
+            of weight 0 is dropped before anything is fitted, as if it had not been
+            passed. The others weigh their row's cross-entropy (scaled to mean 1
+            over the training rows, so the learning rate keeps its meaning), the
+            validation error that early stopping and the checkpoint choice read,
+            the fallback median and the conformal calibration. Equal weights are
+            the unweighted fit. Not supported with ``rl_steps > 0``.
 
         Returns
         -------
         self
+
+        Examples
+        --------
+        >>> from lmreg import LMRegressor
+        >>> X, y = ["a house"] * 40, [100.0, 300.0] * 20
+        >>> est = LMRegressor(max_time=None, max_epochs=2, random_state=0)
+        >>> float(est.fit(X, y, sample_weight=[3.0, 1.0] * 20).baseline_)   # the weighted median
+        100.0
         """
         t0 = time.monotonic()
         self._validate_params()
         y = check_targets(y, self._check_X(X, reset=True))
+        X, y, weights = weighted_rows(X, y, sample_weight)
+        if weights is not None and self.rl_steps:
+            raise ValueError("sample_weight is not supported with the RL stage (rl_steps > 0): its "
+                             "prompts and its keep-or-revert check are unweighted. Fit with rl_steps=0.")
         with self._threads():
-            return self._fit(X, y, t0)
+            return self._fit(X, y, t0, weights)
 
-    def _fit(self, X, y, t0):
+    def _fit(self, X, y, t0, weights=None):
         self.device_ = resolve_device(self.device)
         self._grammar, self.fallback_ = None, False
         rng = check_random_state(self.random_state)
@@ -374,6 +395,9 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
         n = len(y)
         train_rows, val_rows = self._split(n)
         n_val = len(val_rows)
+        # Mean 1 over the training rows: the weighted loss keeps the unweighted one's scale.
+        self._weighted = weights is not None
+        weights = None if weights is None else weights / weights[train_rows].mean()
 
         torch.manual_seed(self.seed_)
         self.backbone_config_ = BackboneConfig(
@@ -396,7 +420,7 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
         def train_member(model, seed, member_deadline):
             return train_sft(model, enc, targets, y, self.codec_, self.grammar_, train_rows, val_rows,
                              self.tokenizer_.pad_id, sft, deadline=member_deadline, seed=seed,
-                             device=self.device_, verbose=self.verbose)
+                             device=self.device_, verbose=self.verbose, weights=weights)
 
         t_sft = time.monotonic()
         first_deadline = member_deadline(self.n_members, 0, t_sft, sft_deadline, [])
@@ -412,15 +436,8 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
         if self.rl_steps:  # its check's samples of the weights that stay calibrate the quantiles
             check, samples = self._fit_rl(enc, y, train_rows, val_rows, deadline)
 
-        # Safe fallback: a model that cannot beat a constant on held-out rows is not used.
-        self.baseline_ = np.median(y[train_rows], axis=0)
-        self._train_targets = y[train_rows].copy()
-        self.fallback_ = False
-        if n_val:
-            base = np.broadcast_to(self.baseline_, y[val_rows].shape)
-            base_mae = target_error(base, y[val_rows], target_scale(y))
-            self.fallback_ = not self.fit_result_.best_val_mae < base_mae
-        self._calibrate(enc, y, check, deadline, None if self.fallback_ else samples)
+        self._fit_fallback(y, train_rows, val_rows, weights)
+        self._calibrate(enc, y, check, deadline, None if self.fallback_ else samples, weights)
         self.fit_seconds_ = time.monotonic() - t0
         return self
 

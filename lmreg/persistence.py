@@ -111,8 +111,11 @@ def save(est, path) -> None:
             "fit_result_": dict(vars(est.fit_result_)),
             "member_results_": [dict(vars(r)) for r in getattr(est, "member_results_", [])[1:]],
             "rl_result_": dict(vars(est.rl_result_)) if getattr(est, "rl_result_", None) else None,
-            "calibrator_": ({"samples": est.calibrator_.samples_.tolist(), "y": est.calibrator_.y_.tolist()}
+            "calibrator_": ({"samples": est.calibrator_.samples_.tolist(), "y": est.calibrator_.y_.tolist(),
+                             "weights": (None if est.calibrator_.weights_ is None
+                                         else est.calibrator_.weights_.tolist())}
                             if getattr(est, "calibrator_", None) is not None else None),
+            "sample_weighted": bool(getattr(est, "_weighted", False)),
         },
     }
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
@@ -235,7 +238,8 @@ def load(path, device: str = "cpu"):
     est.fit_result_ = SFTResult(**fitted["fit_result_"])
     est.rl_result_ = RLResult(**fitted["rl_result_"]) if fitted.get("rl_result_") else None
     cal = fitted.get("calibrator_")
-    est.calibrator_ = ConformalQuantiles().fit(cal["samples"], cal["y"]) if cal else None
+    est.calibrator_ = ConformalQuantiles().fit(cal["samples"], cal["y"], cal.get("weights")) if cal else None
+    est._weighted = fitted.get("sample_weighted", False)
     est.device_ = resolve_device(device)
     est._grammar = None
     try:

@@ -1,4 +1,4 @@
-"""The stages that run on a fitted model's held-out rows: RL and quantile calibration.
+"""The stages that run on a fitted model's held-out rows: RL, quantile calibration, fallback.
 
 Both need rows the SFT stage never trained on, and both are open to a fitted
 estimator on their own (:meth:`~HeldOutStages.reinforce`,
@@ -13,6 +13,8 @@ estimator on their own (:meth:`~HeldOutStages.reinforce`,
 * **Calibration** (:mod:`lmreg.calibration`): split-conformal shifts of the sample
   quantiles, fitted on those same judging rows. After RL it reuses the check's
   samples of the weights that stayed, so it costs no extra sampling.
+* **Fallback**: a model that cannot beat the median of the training targets on the
+  validation rows is not used (``fallback_``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from .calibration import ConformalQuantiles
 from .metrics import crps
 from .training.rl_config import RLConfig
 from .training.rl_stage import run_stage, stage_rows
-from .validation import check_targets
+from .training.sft import target_error, target_scale
+from .validation import check_targets, weighted_rows
 
 #: Share of ``max_time`` kept for sampling the calibration rows after training.
 CALIBRATION_SHARE = 0.02
@@ -35,6 +38,29 @@ CALIBRATION_SHARE = 0.02
 CALIBRATION_CHUNK = 64
 #: Fewer validation rows than this leave the quantiles uncalibrated.
 MIN_CALIBRATION_ROWS = 10
+
+
+def fallback_targets(y: np.ndarray, weights=None, seed: int = 0):
+    """The fallback's median of training targets ``y`` and the targets its samples come from.
+
+    With ``weights`` (one per row of ``y``) the median is the weighted one and the
+    targets a weighted resample of the same size, so that drawing uniformly from
+    them draws by weight.
+
+    Examples
+    --------
+    >>> y = np.array([1.0, 9.0, 9.0])
+    >>> fallback_targets(y)[0]
+    np.float64(9.0)
+    >>> median, pool = fallback_targets(y, np.array([5.0, 1.0, 1.0]))
+    >>> float(median), len(pool)
+    (1.0, 3)
+    """
+    if weights is None:
+        return np.median(y, axis=0), y.copy()
+    median = np.quantile(y, 0.5, axis=0, weights=weights, method="inverted_cdf")
+    pool = y[np.random.default_rng(seed).choice(len(y), size=len(y), p=weights / weights.sum())]
+    return median, pool
 
 
 class HeldOutStages:
@@ -91,9 +117,21 @@ class HeldOutStages:
                                              seed=self.seed_ + 7, device=self.device_)
         return check, samples
 
-    def _calibrate(self, enc, y, rows, deadline, samples=None) -> None:
+    def _fit_fallback(self, y, train_rows, val_rows, weights=None) -> None:
+        """``baseline_``, the (weighted) median of the training targets, and ``fallback_``: whether
+        member 0 failed to beat it on the validation rows (then predictions are that median)."""
+        w_train = None if weights is None else weights[train_rows]
+        self.baseline_, self._train_targets = fallback_targets(y[train_rows], w_train, self.seed_)
+        self.fallback_ = False
+        if len(val_rows):
+            base = np.broadcast_to(self.baseline_, y[val_rows].shape)
+            base_mae = target_error(base, y[val_rows], target_scale(y), None if weights is None else weights[val_rows])
+            self.fallback_ = not self.fit_result_.best_val_mae < base_mae
+
+    def _calibrate(self, enc, y, rows, deadline, samples=None, weights=None) -> None:
         """Fit ``calibrator_`` on validation ``rows``: on ``samples`` drawn there already,
-        else on new ones, chunk by chunk until ``deadline`` (at least one chunk)."""
+        else on new ones, chunk by chunk until ``deadline`` (at least one chunk);
+        ``weights`` (of all rows): weighted conformal shifts."""
         self.calibrator_ = None
         if self.calibration is None or len(rows) < MIN_CALIBRATION_ROWS:
             return
@@ -106,17 +144,21 @@ class HeldOutStages:
                 draws.append(self._draw(enc.subset(chunk), self.n_samples, self.seed_ + 3))
             samples = np.concatenate(draws)
         if len(samples) >= MIN_CALIBRATION_ROWS:
-            self.calibrator_ = ConformalQuantiles().fit(samples, y[rows[:len(samples)]])
+            used = rows[:len(samples)]
+            self.calibrator_ = ConformalQuantiles().fit(samples, y[used],
+                                                        None if weights is None else weights[used])
 
-    def _refit_data(self, X, y, max_time):
-        """Checked inputs of a stage run on a fitted model: encoded rows, model-unit targets, split."""
+    def _refit_data(self, X, y, max_time, sample_weight=None):
+        """Checked inputs of a stage run on a fitted model: encoded rows, model-unit targets,
+        split, and the weights of ``fit`` (None when unweighted)."""
         check_is_fitted(self, "model_")
         self._validate_params()
         if max_time is not None and not max_time > 0:
             raise ValueError(f"max_time must be positive or None; got {max_time!r}.")
         y = check_targets(y, self._check_X(X, reset=False))
+        X, y, weights = weighted_rows(X, y, sample_weight)
         y = y if self.tasks_ is None else self.tasks_.transform(X, y)
-        return self._encode(X), y, self._split(len(y))
+        return self._encode(X), y, self._split(len(y)), weights
 
     def reinforce(self, X, y, max_time=None):
         """Run the RL stage on an already fitted model (SFT is not repeated).
@@ -150,7 +192,10 @@ class HeldOutStages:
         deadline = None if max_time is None else time.monotonic() + max_time
         if not self.rl_steps:
             raise ValueError("reinforce needs rl_steps > 0; set it with set_params(rl_steps=...).")
-        enc, y, rows = self._refit_data(X, y, max_time)
+        if getattr(self, "_weighted", False):
+            raise ValueError("this model was fitted with sample_weight; the RL stage is unweighted and "
+                             "not supported on it. Fit it without sample_weight to run RL.")
+        enc, y, rows, _ = self._refit_data(X, y, max_time)
         if len(self._members()) > 1:
             raise ValueError(f"reinforce trains one network; this model has {len(self._members())} members "
                              "(n_members). Fit it with n_members=1 to run RL.")
@@ -161,13 +206,13 @@ class HeldOutStages:
             self._calibrate(enc, y, check, deadline, None if self.fallback_ else samples)
         return self
 
-    def calibrate(self, X, y, max_time=None):
+    def calibrate(self, X, y, max_time=None, sample_weight=None):
         """Refit the quantile calibration on the validation rows of the training data.
 
         ``fit`` (and ``reinforce``) already do this; use it after changing
         ``calibration``, ``n_samples`` or ``temperature``, or on a model saved
-        without calibration. ``X``, ``y`` and ``random_state`` must be those of
-        ``fit`` so that the rows are the held-out ones.
+        without calibration. ``X``, ``y``, ``sample_weight`` and ``random_state``
+        must be those of ``fit`` so that the rows are the held-out ones.
 
         Examples
         --------
@@ -180,7 +225,10 @@ class HeldOutStages:
         (20,)
         """
         deadline = None if max_time is None else time.monotonic() + max_time
-        enc, y, (train_rows, val_rows) = self._refit_data(X, y, max_time)
+        enc, y, (train_rows, val_rows), weights = self._refit_data(X, y, max_time, sample_weight)
+        if (weights is not None) != getattr(self, "_weighted", False):
+            raise ValueError("calibrate needs the sample_weight of fit: this model was fitted "
+                             f"{'with' if getattr(self, '_weighted', False) else 'without'} it.")
         with self._threads():
-            self._calibrate(enc, y, self._judging_rows(train_rows, val_rows)[1], deadline)
+            self._calibrate(enc, y, self._judging_rows(train_rows, val_rows)[1], deadline, None, weights)
         return self

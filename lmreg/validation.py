@@ -71,6 +71,69 @@ def check_targets(y, n_rows: int) -> np.ndarray:
     return y
 
 
+
+def check_sample_weight(sample_weight, n_rows: int) -> np.ndarray | None:
+    """``sample_weight`` as a float64 array of ``n_rows`` non-negative finite weights, or None.
+
+    None stays None (every row counts once, the unweighted fit). A weight may be 0
+    (the row is read but does not count); weights that are all 0 are an error.
+
+    Examples
+    --------
+    >>> check_sample_weight([1, 2, 0], 3)
+    array([1., 2., 0.])
+    >>> check_sample_weight(None, 3) is None
+    True
+    >>> check_sample_weight([1.0, -1.0], 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: sample_weight has 1 negative value(s) (first at row 1); weights must be >= 0.
+    """
+    if sample_weight is None:
+        return None
+    try:
+        w = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"sample_weight must be numeric; could not convert it to float ({err}).") from None
+    if w.ndim != 1:
+        raise ValueError(f"sample_weight must be 1-D with one weight per row; got shape {w.shape}.")
+    if len(w) != n_rows:
+        raise ValueError(f"sample_weight has {len(w)} weights but X has {n_rows} rows.")
+    for bad, what, rule in ((~np.isfinite(w), "NaN or infinite", "finite"), (w < 0, "negative", ">= 0")):
+        if bad.any():
+            raise ValueError(f"sample_weight has {int(bad.sum())} {what} value(s) (first at row "
+                             f"{int(np.flatnonzero(bad)[0])}); weights must be {rule}.")
+    if not w.sum() > 0:
+        raise ValueError("sample_weight is zero for every row; at least one row must count.")
+    return w
+
+
+def weighted_rows(X, y: np.ndarray, sample_weight):
+    """``X``, ``y`` and checked weights once the rows of weight 0 are dropped.
+
+    The weights come back None when there are none or all are equal (the
+    unweighted fit); dropping rows turns ``X`` into a DataFrame (:func:`to_frame`).
+
+    Examples
+    --------
+    >>> X, y, w = weighted_rows(["a", "b", "c"], np.array([1.0, 2.0, 3.0]), [0, 1, 2])
+    >>> X["text"].tolist(), y.tolist(), w.tolist()
+    (['b', 'c'], [2.0, 3.0], [1.0, 2.0])
+    >>> weighted_rows(["a", "b"], np.array([1.0, 2.0]), [3, 3])[2] is None
+    True
+    """
+    weights = check_sample_weight(sample_weight, len(y))
+    if weights is None:
+        return X, y, None
+    keep = weights > 0
+    if keep.sum() < 2:
+        raise ValueError(f"sample_weight leaves {int(keep.sum())} row(s) with a positive weight; "
+                         "at least 2 are required to fit.")
+    if not keep.all():
+        X = to_frame(X, flatten_json=False).iloc[np.flatnonzero(keep)].reset_index(drop=True)
+        y, weights = y[keep], weights[keep]
+    return X, y, (None if np.all(weights == weights[0]) else weights)
+
 #: ``LMRegressor._parameter_constraints``: the type and range of every parameter, checked by
 #: scikit-learn's parameter validation at the start of ``fit`` (and of ``reinforce`` and
 #: ``calibrate``); :func:`validate_params` adds the checks that involve several parameters.

@@ -103,6 +103,24 @@ def test_evaluate_prints_the_metrics(data, fitted, capsys):
     assert "CRPS" in capsys.readouterr().out
 
 
+def test_fit_with_a_weight_column(data, tmp_path, capsys):
+    frame = pd.read_csv(data / "data.csv").assign(w=np.arange(60) % 3)   # a third of the rows weigh 0
+    frame.to_csv(tmp_path / "weighted.csv", index=False)
+    args = ["fit", str(tmp_path / "weighted.csv"), "--target", TARGET, "--weight", "w", "--out", str(tmp_path / "m"),
+            "--quiet", *FAST]
+    assert main(args) == 0
+    assert json.loads((tmp_path / "m" / "cli.json").read_text()) == {"target": TARGET, "weight": "w"}
+    est = lmreg.load(tmp_path / "m")
+    assert est._weighted and "w" not in list(est.feature_names_in_)
+    # predict and evaluate read the same table: the weight column is not an input
+    assert main(["predict", str(tmp_path / "m"), str(tmp_path / "weighted.csv"), "--out", str(tmp_path / "p.csv")]) == 0
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 60
+    assert main(["fit", str(tmp_path / "weighted.csv"), "--target", TARGET, "--weight", "likes",
+                 "--out", str(tmp_path / "m2"), *FAST]) == 2
+    assert "weight column 'likes' not found" in capsys.readouterr().err
+    assert not (tmp_path / "m2").exists()
+
+
 @pytest.mark.parametrize("argv, expected", [
     (["fit", "{d}/missing.csv", "--target", TARGET, "--out", "{d}/m"], "'{d}/missing.csv': no such file"),
     (["fit", "{d}/data.csv", "--target", "likes", "--out", "{d}/m"],

@@ -21,9 +21,15 @@ from lmreg import LMRegressor
 CHECKED = LMRegressor(max_time=None, max_epochs=3, random_state=0, hidden_size=32, num_layers=1,
                       num_heads=2)
 
-# Every check passes; the dict is kept (empty) so that a future failure must be listed
-# here with its reason.
-EXPECTED_FAILED_CHECKS: dict[str, str] = {}
+# Every other check passes; a future failure must be listed here with its reason.
+EXPECTED_FAILED_CHECKS: dict[str, str] = {
+    # As for scikit-learn's own mini-batch estimators (SGDRegressor, MLPRegressor): a row
+    # repeated k times is not the same fit as one row of weight k, since the validation
+    # split and the shuffled mini-batches are drawn over rows. (A weight of 0 is the same
+    # as leaving the row out: tests/test_sample_weight.py.)
+    "check_sample_weight_equivalence_on_dense_data":
+        "mini-batch training over a row split: repeating a row is not weighting it",
+}
 
 
 @parametrize_with_checks([CHECKED], expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)

@@ -136,7 +136,7 @@ def _lr_factor(progress: float, step: int, cfg: SFTConfig) -> float:
 EVAL_SHARE = 0.05
 
 
-def target_error(pred: np.ndarray, y: np.ndarray, scale=None) -> float:
+def target_error(pred: np.ndarray, y: np.ndarray, scale=None, weights=None) -> float:
     """MAE in target units; with several targets, the mean of per-target MAE / ``scale``.
 
     Parameters
@@ -144,6 +144,8 @@ def target_error(pred: np.ndarray, y: np.ndarray, scale=None) -> float:
     pred, y : float array [n] or [n, n_targets]
     scale : float array [n_targets] or None
         Per-target spread (:func:`target_scale`); only used when ``y`` is 2-D.
+    weights : float array [n] or None
+        Row weights: the weighted mean over rows (``sample_weight``).
 
     Examples
     --------
@@ -152,15 +154,19 @@ def target_error(pred: np.ndarray, y: np.ndarray, scale=None) -> float:
     >>> y = np.array([[0.0, 0.0], [2.0, 200.0]])
     >>> target_error(y + [1.0, 100.0], y, target_scale(y))  # each target off by one std
     1.0
+    >>> target_error(np.array([1.0, 4.0]), np.array([2.0, 2.0]), weights=np.array([3.0, 1.0]))
+    1.25
     """
     err = np.abs(pred - y)
     if y.ndim == 2:
         err = err / scale
-    return float(np.mean(err))
+    if weights is None:
+        return float(np.mean(err))
+    return float(np.average(err.reshape(len(err), -1).mean(axis=1), weights=weights))
 
 
 def validation_mae(model, enc: Encoded, rows, grammar: NumberGrammar, codec, y, pad_id, device,
-                   level: float | None = None) -> float:
+                   level: float | None = None, weights=None) -> float:
     """:func:`target_error` of greedy decodes (or of the exact ``level``-quantiles) on ``rows``.
 
     Parameters
@@ -178,6 +184,8 @@ def validation_mae(model, enc: Encoded, rows, grammar: NumberGrammar, codec, y, 
     device : str or torch.device
     level : float or None, default=None
         None: greedy decoding; else the exact quantile on the token tree.
+    weights : float array [n] or None, default=None
+        Weights of all rows; the error is their weighted mean over ``rows``.
 
     Examples
     --------
@@ -202,7 +210,7 @@ def validation_mae(model, enc: Encoded, rows, grammar: NumberGrammar, codec, y, 
         tokens = sample_tokens(model, enc.subset(rows), grammar, pad_id, greedy=True, device=device)[:, 0]
     else:
         tokens = quantile_tokens(model, enc.subset(rows), grammar, pad_id, [level], device=device)[:, 0]
-    return target_error(codec.decode(tokens), y[rows], target_scale(y))
+    return target_error(codec.decode(tokens), y[rows], target_scale(y), None if weights is None else weights[rows])
 
 
 def target_scale(y: np.ndarray):
@@ -227,7 +235,8 @@ def target_scale(y: np.ndarray):
 
 def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, grammar: NumberGrammar,
               train_rows: np.ndarray, val_rows: np.ndarray | None, pad_id: int, config: SFTConfig,
-              deadline: float | None = None, seed: int = 0, device="cpu", verbose: bool = False) -> SFTResult:
+              deadline: float | None = None, seed: int = 0, device="cpu", verbose: bool = False,
+              weights: np.ndarray | None = None) -> SFTResult:
     """Train ``model`` in place; leaves the best validation weights loaded.
 
     Parameters
@@ -242,6 +251,10 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
         ``val_rows`` may be None or empty: then the last weights are kept.
     deadline : float or None
         ``time.monotonic()`` value after which no new step starts.
+    weights : float array [n] or None
+        Row weights (``sample_weight``): each training row's cross-entropy is
+        multiplied by its weight (pass them scaled to mean 1 over ``train_rows`` to
+        keep the loss's scale), and the validation error is the weighted mean.
 
     Returns
     -------
@@ -283,6 +296,7 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
     if has_val and len(val_rows) > config.max_eval_rows:
         val_rows = np.sort(rng.choice(val_rows, config.max_eval_rows, replace=False))
     targets_t = torch.as_tensor(targets, dtype=torch.long)
+    weights_t = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
 
     result = SFTResult()
     best_state, bad_evals = None, 0
@@ -310,7 +324,8 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
             batch = collate(enc, rows, pad_id).to(device)
             tgt = targets_t[rows].to(device)
             logp = constrained_logprobs(model, teacher_forced_states(model, batch, grammar, tgt), grammar, tgt)
-            loss = -logp.sum(dim=1).mean()
+            nll = -logp.sum(dim=1)
+            loss = nll.mean() if weights_t is None else (weights_t[rows].to(device) * nll).mean()
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"training loss became {loss.item()} at step {step}; "
                                          "lower learning_rate.")
@@ -347,7 +362,7 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
                     result.stopped, done = "time", True
                     break
                 t_eval = time.monotonic()
-                mae = validation_mae(model, enc, val_rows, grammar, codec, y, pad_id, device, config.val_quantile)
+                mae = validation_mae(model, enc, val_rows, grammar, codec, y, pad_id, device, config.val_quantile, weights)
                 eval_cost = time.monotonic() - t_eval
                 result.history.append({"step": step, "seconds": time.monotonic() - t0,
                                        "loss": float(loss.item()), "val_mae": mae})
@@ -366,7 +381,7 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
 
     # No step ran (the budget was gone before the first one): nothing to validate.
     if has_val and step > 0 and (not result.history or result.history[-1]["step"] != step):
-        mae = validation_mae(model, enc, val_rows, grammar, codec, y, pad_id, device, config.val_quantile)
+        mae = validation_mae(model, enc, val_rows, grammar, codec, y, pad_id, device, config.val_quantile, weights)
         result.history.append({"step": step, "seconds": time.monotonic() - t0, "val_mae": mae})
         if mae < result.best_val_mae:
             result.best_val_mae, result.best_step, best_state = mae, step, None

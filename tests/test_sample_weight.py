@@ -1,0 +1,150 @@
+"""``sample_weight``: checks, the weighted loss and validation error, calibration, refusals."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from lmreg import LMRegressor, load
+from lmreg.backbone import BackboneConfig, RegressionLM, build_backbone
+from lmreg.batching import Encoded
+from lmreg.calibration import ConformalQuantiles, calibrated_order_statistic
+from lmreg.codecs import make_codec
+from lmreg.decoding import NumberGrammar, quantile_tokens
+from lmreg.training.sft import target_error, validation_mae
+
+FAST = dict(max_time=None, max_epochs=2, random_state=0, hidden_size=32, num_layers=1, num_heads=2)
+X = pd.DataFrame({"item": [f"item {i % 5}" for i in range(120)], "size": np.arange(120.0) % 7})
+y = 3.0 * (np.arange(120) % 5) + X["size"].to_numpy()
+W = 1.0 + (np.arange(120) % 3)   # 1, 2, 3, 1, 2, 3, ...
+
+
+def _trained(est):
+    """What SFT did, without its timings."""
+    r = est.fit_result_
+    return r.steps, r.best_step, r.best_val_mae, [h["val_mae"] for h in r.history]
+
+
+@pytest.fixture(scope="module")
+def weighted():
+    return LMRegressor(**FAST).fit(X, y, sample_weight=W)
+
+
+@pytest.mark.parametrize("weights, match", [
+    (np.ones(119), "119 weights but X has 120 rows"),
+    (np.ones((120, 1)), "must be 1-D"),
+    (np.r_[np.ones(119), -1.0], "1 negative value"),
+    (np.r_[np.ones(119), np.nan], "NaN or infinite"),
+    (np.zeros(120), "zero for every row"),
+    (np.r_[np.zeros(119), 1.0], "leaves 1 row"),
+])
+def test_bad_weights_are_refused_before_training(weights, match):
+    est = LMRegressor(**FAST)
+    with pytest.raises(ValueError, match=match):
+        est.fit(X, y, sample_weight=weights)
+    assert not hasattr(est, "model_")
+
+
+def test_non_numeric_weights_are_a_type_error():
+    with pytest.raises(TypeError, match="sample_weight must be numeric"):
+        LMRegressor(**FAST).fit(X, y, sample_weight=["heavy"] * 120)
+
+
+def test_equal_weights_are_the_unweighted_fit():
+    plain = LMRegressor(**FAST).fit(X, y)
+    equal = LMRegressor(**FAST).fit(X, y, sample_weight=np.full(120, 2.5))
+    assert not equal._weighted
+    np.testing.assert_array_equal(plain.predict(X), equal.predict(X))
+    assert _trained(plain) == _trained(equal)
+
+
+def test_a_zero_weight_is_the_row_left_out():
+    keep = np.arange(120) % 6 != 0   # 100 rows: 10 held out, enough to calibrate
+    w = np.where(keep, W, 0.0)
+    dropped = LMRegressor(**FAST).fit(X, y, sample_weight=w)
+    left_out = LMRegressor(**FAST).fit(X[keep].reset_index(drop=True), y[keep], sample_weight=W[keep])
+    np.testing.assert_array_equal(dropped.predict(X), left_out.predict(X))
+    assert _trained(dropped) == _trained(left_out)
+    np.testing.assert_array_equal(dropped.calibrator_.weights_, left_out.calibrator_.weights_)
+
+
+@pytest.mark.parametrize("heavy, low", [(3.0, True), (1 / 3, False)])
+def test_weights_move_the_predicted_median(heavy, low):
+    """Identical rows, targets 100 or 300: the weighted cross-entropy alone (no validation
+    rows) decides on which side of 200 the predicted median falls."""
+    Xs, ys = ["the same house"] * 40, np.array([100.0, 300.0] * 20)
+    est = LMRegressor(max_time=None, max_epochs=30, validation_fraction=0.0, hidden_size=32, num_layers=1,
+                      num_heads=2, random_state=0)
+    pred = est.fit(Xs, ys, sample_weight=[heavy, 1.0] * 20).predict(Xs[:1])[0]
+    assert (pred < 200) == low, pred
+    assert est.baseline_ == (100.0 if low else 300.0)   # the weighted median of the fallback
+
+
+def test_weighted_validation_error_is_the_weighted_mean():
+    torch.manual_seed(0)
+    cfg = BackboneConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
+    model = RegressionLM(build_backbone(cfg, 20 + 10), 20, 10).eval()
+    yv = np.array([2.0, 8.0, 5.0, 1.0])
+    codec = make_codec("digits", n_digits=2).fit(yv)
+    grammar = NumberGrammar(codec.grammar())
+    ids = [np.array([2, 5, 3]), np.array([2, 7, 3, 4]), np.array([2, 9, 3]), np.array([4, 4])]
+    enc = Encoded(ids, [np.zeros(len(r), np.float32) for r in ids], [np.zeros(len(r), np.int8) for r in ids])
+    rows, w = np.array([0, 1, 3]), np.array([1.0, 0.0, 4.0, 2.0])
+    got = validation_mae(model, enc, rows, grammar, codec, yv, pad_id=0, device="cpu", level=0.5, weights=w)
+    pred = codec.decode(quantile_tokens(model, enc.subset(rows), grammar, 0, [0.5])[:, 0])
+    err = np.abs(pred - yv[rows])
+    assert got == pytest.approx((1.0 * err[0] + 0.0 * err[1] + 2.0 * err[2]) / 3.0)
+    # several targets: each row's mean scaled error, weighted over rows
+    p2, y2 = np.array([[1.0, 10.0], [0.0, 0.0]]), np.array([[0.0, 0.0], [1.0, 20.0]])
+    assert target_error(p2, y2, np.array([1.0, 10.0]), np.array([1.0, 3.0])) == pytest.approx((1.0 + 3 * 1.5) / 4)
+
+
+def test_weighted_conformal_shift_equal_weights_and_by_hand():
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(37, 3))
+    for level in (0.05, 0.1, 0.3, 0.5, 0.77, 0.9, 0.99):
+        np.testing.assert_array_equal(calibrated_order_statistic(scores, level),
+                                      calibrated_order_statistic(scores, level, np.full(37, 0.3)))
+    s = np.array([4.0, 1.0, 3.0, 2.0])        # sorted: 1 2 3 4; weights follow their rows
+    w = np.array([1.0, 1.0, 1.0, 5.0])        # the score 2 weighs 5: cumulative (x 4/8) .5 3 3.5 4
+    assert calibrated_order_statistic(s, 0.5, w) == 2.0    # (n + 1) 0.5 = 2.5: first to reach it
+    assert calibrated_order_statistic(s, 0.1, w) == 1.0    # 0.5: largest at most 0.5
+    assert calibrated_order_statistic(s, 0.7, w) == 3.0    # 3.5: reached at the score 3
+    cal = ConformalQuantiles().fit(np.zeros((4, 2)), s, w)
+    assert cal.shifts([0.1, 0.5, 0.7]).tolist() == [1.0, 2.0, 3.0]
+    with pytest.raises(ValueError, match="calibration weights"):
+        ConformalQuantiles().fit(np.zeros((4, 2)), s, w[:3])
+
+
+def test_calibrate_needs_the_weights_of_fit(weighted):
+    shifts = weighted.calibrator_.shifts([0.1, 0.9])
+    again = weighted.calibrate(X, y, sample_weight=W).calibrator_
+    np.testing.assert_array_equal(again.shifts([0.1, 0.9]), shifts)
+    with pytest.raises(ValueError, match="fitted with it"):
+        weighted.calibrate(X, y)
+    with pytest.raises(ValueError, match="fitted without it"):
+        LMRegressor(**FAST).fit(X, y).calibrate(X, y, sample_weight=W)
+
+
+def test_rl_is_refused_with_weights(weighted):
+    with pytest.raises(ValueError, match="not supported with the RL stage"):
+        LMRegressor(rl_steps=2, **FAST).fit(X, y, sample_weight=W)
+    with pytest.raises(ValueError, match="fitted with sample_weight"):
+        weighted.set_params(rl_steps=2).reinforce(X, y)
+    weighted.set_params(rl_steps=0)
+
+
+def test_save_load_keeps_the_weighted_calibration(weighted, tmp_path):
+    weighted.save(tmp_path / "m")
+    back = load(tmp_path / "m")
+    np.testing.assert_array_equal(back.calibrator_.weights_, weighted.calibrator_.weights_)
+    np.testing.assert_array_equal(back.predict_quantiles(X[:5]), weighted.predict_quantiles(X[:5]))
+    assert back._weighted
+    with pytest.raises(ValueError, match="fitted with sample_weight"):
+        back.set_params(rl_steps=2).reinforce(X, y)
+
+
+def test_members_and_score_take_weights():
+    est = LMRegressor(n_members=2, **FAST).fit(X, y, sample_weight=W)
+    assert len(est.members_) == 2
+    assert np.isfinite(est.score(X, y, sample_weight=W))
