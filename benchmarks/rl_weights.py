@@ -25,6 +25,7 @@ Usage::
     python benchmarks/rl_weights.py --datasets tweets_engagement ames_housing --rl-time 150 \\
         --cache benchmarks/results/rlp/sft_cache --out results/rl_weights.json [--dropout] \
         [--decisions median mode mean sample1]
+    python benchmarks/rl_weights.py --decision-table results/rl_weights.json
 """
 
 from __future__ import annotations
@@ -88,6 +89,35 @@ def decision_maes(est, Xt, yt, rules) -> dict:
     return out
 
 
+def decision_table(records) -> str:
+    """Markdown: per dataset and arm, the SFT model's test MAE under each decision rule and
+    what the stage's final weights (``alpha = 1``) changed, whatever the check decided.
+
+    Examples
+    --------
+    >>> pts = [{"alpha": 0.0, "test_mae_by_decision": {"median": 2.0, "mode": 3.0}},
+    ...        {"alpha": 1.0, "test_mae_by_decision": {"median": 2.2, "mode": 2.4}}]
+    >>> rec = {"dataset": "d", "params": {"rl_variant": "remax"}, "rl_steps": 9, "kept": False, "points": pts}
+    >>> print(decision_table([rec]))
+    | dataset | arm (RL steps, check) | SFT test MAE: median / mode | RL: median | RL: mode | best rule after RL vs SFT median |
+    |---|---|---|---:|---:|---:|
+    | d | remax (9, reverted) | 2 / 3 | +10.0% | -20.0% | +10.0% |
+    """
+    rules = list(records[0]["points"][0]["test_mae_by_decision"])
+    lines = [f"| dataset | arm (RL steps, check) | SFT test MAE: {' / '.join(rules)} | "
+             + " | ".join(f"RL: {r}" for r in rules) + " | best rule after RL vs SFT median |",
+             "|---|---|---|" + "---:|" * (len(rules) + 1)]
+    for rec in records:
+        before = next(q for q in rec["points"] if q["alpha"] == 0.0)["test_mae_by_decision"]
+        after = next(q for q in rec["points"] if q["alpha"] == 1.0)["test_mae_by_decision"]
+        arm = rec["params"].get("rl_variant", "median")
+        lines.append(f"| {rec['dataset']} | {arm} ({rec['rl_steps']}, {'kept' if rec['kept'] else 'reverted'}) | "
+                     + " / ".join(f"{before[r]:.4g}" for r in rules) + " | "
+                     + " | ".join(f"{after[r] / before[r] - 1:+.1%}" for r in rules)
+                     + f" | {min(after.values()) / before['median'] - 1:+.1%} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--datasets", nargs="*", default=None)
@@ -102,7 +132,12 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="benchmarks/results/rl_weights.json")
+    p.add_argument("--decision-table", nargs="+", metavar="JSON",
+                   help="print the decision-rule table of earlier --decisions runs and exit")
     args = p.parse_args(argv)
+    if args.decision_table:
+        print(decision_table([r for path in args.decision_table for r in json.load(open(path))]))
+        return 0
     if 0.0 not in args.alphas:
         p.error("--alphas must include 0 (the SFT weights every point is compared with)")
     import torch

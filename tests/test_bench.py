@@ -96,6 +96,28 @@ def test_paired_rl_benchmark_reuses_one_sft_model(tmp_path, capsys):
     assert table.startswith("| dataset | sft MAE | sft cov80 | a |") and "diabetes" in table
 
 
+def test_rl_weights_scores_every_decision_rule(tmp_path, monkeypatch, capsys):
+    """benchmarks/rl_weights.py --decisions: the SFT model (fitted into the cache) and the RL
+    stage's final weights scored under each rule; ``--decision-table`` prints them."""
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    mod = _benchmark("rl_weights")
+    out = tmp_path / "w.json"
+    args = ["--datasets", "diabetes", "--sft-time", "4", "--rl-time", "3", "--cache", str(tmp_path / "cache"),
+            "--alphas", "0", "1", "--decisions", "median", "mode", "sample1", "--out", str(out),
+            "--params", '{"rl_variant": "remax", "rl_reward": "abs", "rl_config": {"group_size": 4}}']
+    assert mod.main(args) == 0
+    (rec,) = json.loads(out.read_text())
+    before, after = (q["test_mae_by_decision"] for q in rec["points"])
+    assert set(before) == {"median", "mode", "sample1"} and rec["rl_steps"] > 0
+    assert before["median"] == rec["points"][0]["test_mae"]       # predict's rule, as shipped
+    assert all(v > 0 for v in [*before.values(), *after.values()])
+    capsys.readouterr()
+    assert mod.main(["--decision-table", str(out)]) == 0
+    assert "| diabetes | remax (" in capsys.readouterr().out
+
+
 def test_rl_paired_summary_counts_runs_kept_and_at_the_target():
     """``--summary``: per dataset, RL runs / kept / at -5% with coverage within 5 points."""
     mod = _benchmark("rl_paired")
