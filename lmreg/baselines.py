@@ -29,7 +29,7 @@ from sklearn.neighbors import KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .serialize import Serializer
+from .serialize import Serializer, cell_text
 
 __all__ = ["BASELINES", "TabularFeatures", "RowText", "make_baseline", "tfidf_ridge"]
 
@@ -90,8 +90,8 @@ class TabularFeatures(TransformerMixin, BaseEstimator):
             if col.kind == "cat":
                 seen = sorted({v for v in col.values if v is not None})
                 self.categories_[col.name] = {v: i for i, v in enumerate(seen)}
-            elif col.kind == "text":
-                docs = [v or "" for v in col.values]
+            elif col.kind in ("text", "tags"):
+                docs = [cell_text(v) or "" for v in col.values]
                 tfidf = TfidfVectorizer(max_features=self.max_features, sublinear_tf=True)
                 try:
                     M = tfidf.fit_transform(docs)
@@ -122,7 +122,7 @@ class TabularFeatures(TransformerMixin, BaseEstimator):
                 blocks.append(np.array([codes.get(v, np.nan) for v in col.values], float)[:, None])
             elif col.name in self.text_:
                 tfidf, svd = self.text_[col.name]
-                blocks.append(svd.transform(tfidf.transform([v or "" for v in col.values])))
+                blocks.append(svd.transform(tfidf.transform([cell_text(v) or "" for v in col.values])))
         if not blocks:
             return np.zeros((len(table), 0))
         return np.hstack(blocks)

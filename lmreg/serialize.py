@@ -3,8 +3,9 @@
 The first stage of the pipeline. A :class:`Serializer` accepts a string, a list of
 strings, a dict or a list of dicts (nested JSON), a pandas DataFrame of mixed dtypes
 or a 2-D numpy array, and turns it into a :class:`Table`: an ordered list of typed
-columns (``num``, ``cat`` or ``text``). The input tokenizer consumes the table
-column-wise (numbers become value embeddings, categories single tokens, text BPE
+columns (``num``, ``cat``, ``tags`` or ``text``). The input tokenizer consumes the
+table column-wise (numbers become value embeddings, categories single tokens, the
+elements of a list (``tags``: genres, cast, countries) one token each, text BPE
 pieces); :meth:`Serializer.to_text` renders the same rows as readable
 ``"name: value"`` text for text-only consumers (baselines, pretrained tokenizers).
 
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-KINDS = ("num", "cat", "text")
+KINDS = ("num", "cat", "tags", "text")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 
 
@@ -33,10 +34,11 @@ class Column:
     ----------
     name : str
         Column name (nested JSON fields read ``parent.child``).
-    kind : {"num", "cat", "text"}
+    kind : {"num", "cat", "tags", "text"}
     values : ndarray of shape (n_rows,)
         Floats (NaN = missing) for ``num`` columns, Python strings (``None`` =
-        missing) for ``cat`` and ``text`` columns.
+        missing) for ``cat`` and ``text`` columns, tuples of strings (``None`` =
+        missing) for ``tags`` columns.
 
     Examples
     --------
@@ -200,6 +202,24 @@ def _is_missing(v) -> bool:
     return v is pd.NA or v is pd.NaT
 
 
+def _as_tags(v) -> tuple | None:
+    """The elements of one list cell as strings; a lone scalar is a one-element list."""
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return tuple(str(x) for x in v if not _is_missing(x))
+    if _is_missing(v):
+        return None
+    return (str(v),)
+
+
+def cell_text(v) -> str | None:
+    """Readable text of one :class:`Column` value (a ``tags`` tuple is comma-joined).
+
+    >>> cell_text(("Comedy", "Action")), cell_text("Oslo"), cell_text(None)
+    ('Comedy, Action', 'Oslo', None)
+    """
+    return ", ".join(v) if isinstance(v, tuple) else v
+
+
 def _as_text(v) -> str | None:
     """Readable text of one cell; lists (from JSON) are comma-joined."""
     if isinstance(v, (list, tuple, np.ndarray)):
@@ -229,7 +249,11 @@ def _infer_kind(col: pd.Series, max_categories: int) -> str:
     present = col.dropna()
     if len(present) == 0:
         return "cat"
-    if any(isinstance(v, (list, tuple, dict, np.ndarray)) for v in present.iloc[:1000]):
+    head = present.iloc[:1000]
+    if all(isinstance(v, (list, tuple, np.ndarray)) for v in head) and all(
+            isinstance(x, (str, int, float, bool, np.generic)) for v in head for x in v):
+        return "tags"   # JSON lists of scalars: genres, cast, countries
+    if any(isinstance(v, (list, tuple, dict, np.ndarray)) for v in head):
         return "text"
     if all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in present.iloc[:1000]):
         return "num"
@@ -268,7 +292,8 @@ class Serializer:
     Attributes
     ----------
     kinds_ : dict
-        Column name -> inferred kind (``num``, ``datetime``, ``cat`` or ``text``).
+        Column name -> inferred kind (``num``, ``datetime``, ``cat``, ``tags`` (lists
+        of scalars, e.g. from JSON) or ``text``).
 
     Examples
     --------
@@ -319,7 +344,10 @@ class Serializer:
                 else:
                     table.columns.append(Column(name, "num", values))
             else:
-                values = np.array([_as_text(v) for v in col.tolist()], dtype=object)
+                cell = _as_tags if kind == "tags" else _as_text
+                values = np.empty(n, dtype=object)   # filled one by one: tuples stay cells
+                for i, v in enumerate(col.tolist()):
+                    values[i] = cell(v)
                 table.columns.append(Column(name, kind, values))
         return table
 
@@ -334,7 +362,7 @@ class Serializer:
             if col.kind == "num":
                 vals = [self.missing if np.isnan(v) else self._fmt(v) for v in col.values]
             else:
-                vals = [self.missing if v is None else v for v in col.values]
+                vals = [self.missing if v is None else cell_text(v) for v in col.values]
             parts.append([self.template.format(name=col.name, value=v) for v in vals])
         return [self.separator.join(row) for row in zip(*parts)]
 

@@ -12,6 +12,10 @@ information:
   field token (missing values get a learned "missing" vector instead);
 * a categorical value is a single token ``<c:name=value>`` (unseen values map to
   ``<c:name=?>``);
+* a list (``tags``: genres, cast, countries) is the field token followed by one
+  ``<c:name=value>`` token per element seen at least ``min_tag_count`` times in
+  training (at most ``max_tag_values`` values per column, the most frequent), in the
+  list's order, and one ``<c:name=?>`` when any element is rarer or unseen;
 * text is the field token followed by at most ``max_field_tokens`` BPE pieces.
 
 Every row starts with ``<bos>`` and ends with ``<sep>``, after which the model emits
@@ -21,6 +25,7 @@ the number tokens.
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import numpy as np
 from scipy.special import ndtri
@@ -110,6 +115,11 @@ class InputTokenizer:
         Tokens per row at most, ``<bos>`` and ``<sep>`` included.
     lowercase : bool, default=True
         Lower-case text before BPE (small from-scratch models learn faster).
+    min_tag_count : int, default=5
+        A list element (``tags`` column) gets its own token when it occurs at least
+        this often in training (a name seen once teaches nothing that transfers).
+    max_tag_values : int, default=2000
+        Own tokens per ``tags`` column at most (the most frequent elements).
 
     Examples
     --------
@@ -125,11 +135,14 @@ class InputTokenizer:
     1
     """
 
-    def __init__(self, vocab_size=4000, max_field_tokens=96, max_length=384, lowercase=True):
+    def __init__(self, vocab_size=4000, max_field_tokens=96, max_length=384, lowercase=True,
+                 min_tag_count=5, max_tag_values=2000):
         self.vocab_size = vocab_size
         self.max_field_tokens = max_field_tokens
         self.max_length = max_length
         self.lowercase = lowercase
+        self.min_tag_count = min_tag_count
+        self.max_tag_values = max_tag_values
 
     # -- fitting -----------------------------------------------------------------
     def fit(self, table: Table) -> "InputTokenizer":
@@ -150,6 +163,10 @@ class InputTokenizer:
             if col.kind == "cat":
                 seen = sorted({v for v in col.values if v is not None})
                 extra += [_category(col.name, v) for v in seen] + [_category(col.name, "?")]
+            elif col.kind == "tags":
+                counts = Counter(x for v in col.values if v is not None for x in v)
+                common = [x for x, c in counts.most_common(self.max_tag_values) if c >= self.min_tag_count]
+                extra += [_category(col.name, x) for x in sorted(common)] + [_category(col.name, "?")]
             elif col.kind == "num":
                 self.numeric_[col.name] = QuantileNormal().fit(col.values.astype(float))
         tok.add_special_tokens(extra)
@@ -195,6 +212,8 @@ class InputTokenizer:
                 ids = [t2i(_category(col.name, v)) if v is not None else None for v in col.values]
                 ids = [unk if i is None else i for i in ids]
                 per_col.append(("cat", fid, np.asarray(ids, dtype=np.int64)))
+            elif kind == "tags":
+                per_col.append(("text", fid, [self._tag_ids(col.name, v) for v in col.values]))
             else:
                 texts = ["" if v is None else v for v in col.values]
                 enc = self.tokenizer_.encode_batch(texts, add_special_tokens=False)
@@ -230,6 +249,17 @@ class InputTokenizer:
             kinds_out.append(np.asarray(kinds, dtype=np.int8))
         return ids_out, vals_out, kinds_out
 
+    def _tag_ids(self, name: str, tags) -> list[int]:
+        """Known elements' tokens in order, then ``<c:name=?>`` if any was not known."""
+        t2i = self.tokenizer_.token_to_id
+        if tags is None:
+            return [t2i(MISSING)]
+        ids = [t2i(_category(name, x)) for x in tags]
+        known = [i for i in ids if i is not None]
+        if len(known) == len(ids):
+            return known[: self.max_field_tokens]
+        return known[: self.max_field_tokens - 1] + [t2i(_category(name, "?"))]
+
     def decode(self, ids) -> str:
         """Readable tokens of one encoded row (for inspection)."""
         return " ".join(self.tokenizer_.id_to_token(int(i)) for i in ids)
@@ -239,7 +269,8 @@ class InputTokenizer:
         """JSON-serializable state (the BPE model is stored as the tokenizers JSON)."""
         return {
             "params": {k: getattr(self, k) for k in (
-                "vocab_size", "max_field_tokens", "max_length", "lowercase")},
+                "vocab_size", "max_field_tokens", "max_length", "lowercase", "min_tag_count",
+                "max_tag_values")},
             "kinds": self.kinds_,
             "numeric": {name: {"quantiles": q.quantiles_.tolist(), "references": q.references_.tolist()}
                         for name, q in self.numeric_.items()},

@@ -58,6 +58,22 @@ def test_json_text_column_is_expanded_and_readable():
     assert s.to_text(df)[0] == "movie.Title: Up | movie.Year: 2009 | movie.Genre: Animation, Comedy"
 
 
+def test_json_lists_are_tags_and_render_as_before():
+    docs = [json.dumps({"Genre": ["Animation", "Comedy"], "Cast": ["A", "B"], "Meta": [{"k": 1}]}),
+            json.dumps({"Genre": ["Crime"], "Cast": [], "Meta": [{"k": 2}]}),
+            json.dumps({"Title": "no lists"})]
+    s = Serializer().fit(pd.DataFrame({"movie": docs}))
+    assert s.kinds_["movie.Genre"] == s.kinds_["movie.Cast"] == "tags"
+    assert s.kinds_["movie.Meta"] == "text"                 # lists of objects stay text
+    genre = next(c for c in s.transform(pd.DataFrame({"movie": docs})).columns if c.name == "movie.Genre")
+    assert genre.values.tolist() == [("Animation", "Comedy"), ("Crime",), None]
+    assert s.to_text(pd.DataFrame({"movie": docs[:1]}))[0].startswith(
+        "movie.Genre: Animation, Comedy | movie.Cast: A, B")
+    # a lone string where a list was seen is a one-element list
+    one = s.transform([{"movie.Genre": "Drama"}]).columns
+    assert next(c for c in one if c.name == "movie.Genre").values.tolist() == [("Drama",)]
+
+
 def test_numeric_as_text_precision_and_template():
     df = pd.DataFrame({"x": [3.14159265, 12.0]})
     s = Serializer(numeric="text", precision=3, template="{name}={value}").fit(df)

@@ -33,6 +33,22 @@ def test_numeric_slots_carry_normalised_values_and_missing_flag():
     assert tok.decode(ids[3]).split()[2] == "<c:c=?>"
 
 
+def test_list_elements_are_one_token_each_when_frequent():
+    rows = [{"genre": ["drama", "crime"] if i % 2 else ["comedy"], "cast": ["Star"] + [f"extra {i}"]}
+            for i in range(20)]
+    table = Serializer().fit(rows).transform(rows)
+    tok = InputTokenizer(min_tag_count=5).fit(table)
+    ids, _, _ = tok.encode(table)
+    assert tok.decode(ids[1]) == ("<bos> <f:genre> <c:genre=drama> <c:genre=crime> "
+                                  "<f:cast> <c:cast=Star> <c:cast=?> <sep>")   # "extra 1" is seen once
+    new = Serializer().fit(rows).transform([{"genre": ["western"], "cast": None}])
+    assert tok.decode(tok.encode(new)[0][0]) == "<bos> <f:genre> <c:genre=?> <f:cast> <missing> <sep>"
+    capped = InputTokenizer(min_tag_count=1, max_tag_values=2, max_field_tokens=1).fit(table)
+    vocab = set(capped.tokenizer_.get_vocab())
+    assert {"<c:cast=Star>", "<c:genre=comedy>"} <= vocab and "<c:cast=extra 3>" not in vocab
+    assert capped.decode(capped.encode(table)[0][1]).split()[4] == "<c:cast=?>"   # room for the "?" only
+
+
 def test_truncation_limits():
     df = pd.DataFrame({"t": [" ".join(f"w{i}" for i in range(300))] * 3})
     tok, table = _fit(df, max_field_tokens=10, max_length=8)
@@ -41,8 +57,9 @@ def test_truncation_limits():
 
 
 def test_config_round_trip_encodes_identically():
-    df = pd.DataFrame({"t": ["hello world", "good bye"], "x": [1.0, 5.0], "c": ["u", "v"]})
-    tok, table = _fit(df)
+    df = pd.DataFrame({"t": ["hello world", "good bye"], "x": [1.0, 5.0], "c": ["u", "v"],
+                       "tags": [["p", "q"], ["q"]]})
+    tok, table = _fit(df, min_tag_count=1)
     tok2 = InputTokenizer.from_config(json.loads(json.dumps(tok.get_config())))
     for a, b in zip(tok.encode(table), tok2.encode(table)):
         assert all(np.array_equal(x, z) for x, z in zip(a, b))
