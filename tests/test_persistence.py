@@ -100,3 +100,14 @@ def test_load_maps_weights_to_the_requested_device(fitted, tmp_path):
     fitted.save(tmp_path / "m")
     est = lmreg.load(tmp_path / "m", device="cpu")
     assert next(est.model_.parameters()).device.type == "cpu"
+
+
+def test_list_columns_round_trip_as_tags(tmp_path):
+    rows = [{"genre": ["drama", "crime"][: 1 + i % 2], "cast": ["Star", f"extra {i % 3}"], "year": 1990 + i % 9}
+            for i in range(60)]
+    est = LMRegressor(**FAST).fit(rows, np.arange(60.0) % 7)
+    assert est.serializer_.kinds_["genre"] == "tags"
+    est.save(tmp_path / "m")
+    back = load(tmp_path / "m")
+    assert back.tokenizer_.min_tag_count == est.tokenizer_.min_tag_count
+    np.testing.assert_array_equal(back.predict(rows), est.predict(rows))
