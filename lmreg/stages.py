@@ -1,7 +1,7 @@
 """The stages that run on a fitted model's held-out rows: RL, quantile calibration, fallback.
 
-Both need rows the SFT stage never trained on, and both are open to a fitted
-estimator on their own (:meth:`~HeldOutStages.reinforce`,
+All three need rows the SFT stage never trained on; RL and calibration are open to
+a fitted estimator on their own (:meth:`~HeldOutStages.reinforce`,
 :meth:`~HeldOutStages.calibrate`), so they live in this mixin of
 :class:`~lmreg.LMRegressor` rather than inside ``fit``:
 
@@ -64,7 +64,8 @@ def fallback_targets(y: np.ndarray, weights=None, seed: int = 0):
 
 
 class HeldOutStages:
-    """RL and quantile calibration on the validation rows of a fitted :class:`~lmreg.LMRegressor`."""
+    """RL, quantile calibration and the fallback test on the validation rows of a fitted
+    :class:`~lmreg.LMRegressor`."""
 
     def _rl_config(self) -> RLConfig:
         """The stage's :class:`RLConfig` from ``rl_variant``, ``rl_reward``, ``temperature`` and
