@@ -172,9 +172,12 @@ def main(argv=None) -> int:
                 errors = est._rl_check(enc, y_model, judging)[0]
                 if alpha == 0.0:
                     train_error = float(np.mean(est._rl_check(enc, y_model, seen)[0]))
-            points.append({"alpha": alpha, "val_error": float(np.mean(errors)),
-                           "test_mae": float(np.mean(np.abs(est.predict(Xt) - yt))),
-                           "test_mae_by_decision": decision_maes(est, Xt, yt, args.decisions)})
+            by_rule = decision_maes(est, Xt, yt, args.decisions)
+            test_mae = by_rule.get(est.decision)   # predict's own rule, when it was among them
+            if test_mae is None:
+                test_mae = float(np.mean(np.abs(est.predict(Xt) - yt)))
+            points.append({"alpha": alpha, "val_error": float(np.mean(errors)), "test_mae": test_mae,
+                           "test_mae_by_decision": by_rule})
         base = next(q for q in points if q["alpha"] == 0.0)
         for q in points:
             q["d_val"], q["d_test"] = q["val_error"] / base["val_error"] - 1, q["test_mae"] / base["test_mae"] - 1

@@ -71,12 +71,11 @@ def check_targets(y, n_rows: int) -> np.ndarray:
     return y
 
 
-
 def check_sample_weight(sample_weight, n_rows: int) -> np.ndarray | None:
     """``sample_weight`` as a float64 array of ``n_rows`` non-negative finite weights, or None.
 
     None stays None (every row counts once, the unweighted fit). A weight may be 0
-    (the row is read but does not count); weights that are all 0 are an error.
+    (:func:`weighted_rows` drops the row); weights that are all 0 are an error.
 
     Examples
     --------
@@ -133,6 +132,7 @@ def weighted_rows(X, y: np.ndarray, sample_weight):
         X = to_frame(X, flatten_json=False).iloc[np.flatnonzero(keep)].reset_index(drop=True)
         y, weights = y[keep], weights[keep]
     return X, y, (None if np.all(weights == weights[0]) else weights)
+
 
 #: ``LMRegressor._parameter_constraints``: the type and range of every parameter, checked by
 #: scikit-learn's parameter validation at the start of ``fit`` (and of ``reinforce`` and
