@@ -246,6 +246,8 @@ def _infer_kind(col: pd.Series, max_categories: int) -> str:
         return "num"
     if pd.api.types.is_datetime64_any_dtype(dtype):
         return "datetime"
+    if pd.api.types.is_timedelta64_dtype(dtype):
+        return "duration"
     present = col.dropna()
     if len(present) == 0:
         return "cat"
@@ -292,7 +294,8 @@ class Serializer:
     Attributes
     ----------
     kinds_ : dict
-        Column name -> inferred kind (``num``, ``datetime``, ``cat``, ``tags`` (lists
+        Column name -> inferred kind (``num``, ``datetime`` (read as fractional
+        years), ``duration`` (timedeltas, read as seconds), ``cat``, ``tags`` (lists
         of scalars, e.g. from JSON) or ``text``).
 
     Examples
@@ -336,8 +339,9 @@ class Serializer:
         table = Table()
         for name, kind in self.kinds_.items():
             col = frame[name] if name in frame.columns else pd.Series([None] * n, dtype=object)
-            if kind in ("num", "datetime"):
-                values = _to_year(col) if kind == "datetime" else _to_float(col, name)
+            if kind in ("num", "datetime", "duration"):
+                convert = {"num": _to_float, "datetime": _to_year, "duration": _to_seconds}[kind]
+                values = convert(col)
                 if self.numeric == "text":
                     values = np.array([None if np.isnan(v) else self._fmt(v) for v in values], dtype=object)
                     table.columns.append(Column(name, "text", values))
@@ -385,7 +389,12 @@ class Serializer:
         return s
 
 
-def _to_float(col: pd.Series, name: str) -> np.ndarray:
+def _to_seconds(values: pd.Series) -> np.ndarray:
+    """Durations (timedeltas or strings such as ``"1 days 02:00:00"``) -> seconds (NaN where missing)."""
+    return pd.to_timedelta(values, errors="coerce").dt.total_seconds().to_numpy(dtype=float, na_value=np.nan)
+
+
+def _to_float(col: pd.Series) -> np.ndarray:
     if pd.api.types.is_bool_dtype(col.dtype):
         return col.astype(float).to_numpy()
     values = pd.to_numeric(col, errors="coerce")

@@ -35,13 +35,20 @@ def test_mixed_dataframe_kinds_and_text():
         "new": [True, False, True],
         "when": pd.to_datetime(["2020-01-01", "2021-07-01", None]),
         "stamp": ["2009-12-03T19:39:09Z", "2010-01-01T00:00:00Z", None],
+        "took": pd.to_timedelta(["1h", "90min", None]),
     })
     s = Serializer(max_categories=2).fit(df)
     assert s.kinds_ == {"title": "text", "color": "cat", "rooms": "num", "new": "cat",
-                        "when": "datetime", "stamp": "datetime"}
+                        "when": "datetime", "stamp": "datetime", "took": "duration"}
     table = s.transform(df)
     by_name = {c.name: c for c in table.columns}
     assert by_name["when"].kind == "num" and 2020.0 <= by_name["when"].values[0] < 2020.01
+    assert by_name["took"].kind == "num"
+    np.testing.assert_array_equal(by_name["took"].values, [3600.0, 5400.0, np.nan])
+    # at predict time the same column may arrive as strings
+    again = s.transform(df.assign(took=["0 days 01:00:00", "bad", None]))
+    np.testing.assert_array_equal([c for c in again.columns if c.name == "took"][0].values,
+                                  [3600.0, np.nan, np.nan])
     assert np.isnan(by_name["rooms"].values[2])
     assert by_name["title"].values[2] is None
     text = s.to_text(df)
