@@ -156,10 +156,21 @@ def to_frame(X, *, flatten_json: bool = True) -> pd.DataFrame:
         raise ValueError(f"X has no columns: 0 feature(s) (shape={frame.shape}) while a minimum of 1 "
                          "is required.")
     frame.columns = [str(c) for c in frame.columns]
+    _check_unique_columns(frame, "X has")
     frame = frame.reset_index(drop=True)
     if flatten_json:
         frame = _expand_json_columns(frame)
+        _check_unique_columns(frame, "Expanding X's JSON columns gives")
     return frame
+
+
+def _check_unique_columns(frame: pd.DataFrame, what: str) -> None:
+    """Each column becomes a field of its own name: two of one name cannot both be read."""
+    names = frame.columns
+    if names.has_duplicates:
+        dup = sorted(set(names[names.duplicated()]))
+        raise ValueError(f"{what} duplicate column names {dup}; rename them so every column "
+                         "has its own name.")
 
 
 def _parse_json_object(value):

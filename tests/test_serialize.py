@@ -22,6 +22,16 @@ def test_empty_input_is_an_error(bad):
         to_frame(bad)
 
 
+def test_duplicate_column_names_are_an_error():
+    with pytest.raises(ValueError, match=r"duplicate column names \['a'\]"):
+        to_frame(pd.DataFrame([[1, 2]], columns=["a", "a"]))
+    with pytest.raises(ValueError, match=r"duplicate column names \['1'\]"):
+        to_frame(pd.DataFrame([[1, 2]], columns=[1, "1"]))
+    doc = json.dumps({"b": 1})
+    with pytest.raises(ValueError, match=r"JSON columns gives duplicate column names \['a.b'\]"):
+        to_frame(pd.DataFrame({"a": [doc, doc], "a.b": [3, 4]}))
+
+
 def test_wrong_type_is_an_error():
     with pytest.raises(TypeError, match="X must be"):
         to_frame(42)
