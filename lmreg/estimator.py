@@ -65,6 +65,13 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
         backbone (LoRA), 1e-4 for a full pretrained fine-tune (``lora_r=0``).
     weight_decay : float, default=0.01
         AdamW weight decay.
+    rps_weight : float, default=0.0
+        Weight of a distance-aware number-token loss added to the cross-entropy:
+        the ranked probability score of each digit position
+        (:func:`~lmreg.decoding.ranked_probability_scores`), which, unlike
+        cross-entropy, charges less for mass on a neighbouring digit than on a
+        distant one. 0 trains on cross-entropy alone (see docs/training.md for
+        what it measured).
     max_epochs : int, default=200
     max_time : float or None, default=300
         Wall-clock budget of ``fit`` in seconds (tokenizer training, SFT and the
@@ -212,7 +219,8 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
     _parameter_constraints: dict = PARAMETER_CONSTRAINTS
 
     def __init__(self, codec="digits", n_digits=4, hidden_size=128, num_layers=2, num_heads=4,
-                 dropout=0.1, batch_size=32, learning_rate=None, weight_decay=0.01, max_epochs=200,
+                 dropout=0.1, batch_size=32, learning_rate=None, weight_decay=0.01, rps_weight=0.0,
+                 max_epochs=200,
                  max_time=300.0, validation_fraction=0.1, n_members="auto", n_samples=16, decision="median",
                  temperature=1.0, quantile_decoding="tree", calibration="conformal", numeric="embed",
                  vocab_size=4000, max_length=384,
@@ -229,6 +237,7 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
+        self.rps_weight = rps_weight
         self.max_epochs = max_epochs
         self.max_time = max_time
         self.validation_fraction = validation_fraction
@@ -414,7 +423,8 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
         if self.rl_steps and deadline is not None:
             sft_deadline = t0 + (1 - RL_TIME_SHARE) * float(self.max_time)
         sft = SFTConfig(batch_size=self.batch_size, learning_rate=self._learning_rate(),
-                        weight_decay=self.weight_decay, max_epochs=self.max_epochs,
+                        weight_decay=self.weight_decay, rps_weight=float(self.rps_weight),
+                        max_epochs=self.max_epochs,
                         val_quantile=self._tree_level(self.decision))
 
         def train_member(model, seed, member_deadline):

@@ -6,7 +6,7 @@ import torch
 
 from lmreg.backbone import BackboneConfig, RegressionLM, build_backbone
 from lmreg.batching import Encoded, collate
-from lmreg.decoding import NumberGrammar, quantile_batch, quantile_tokens
+from lmreg.decoding import NumberGrammar, quantile_batch, quantile_tokens, ranked_probability_scores
 from lmreg.training.rl import group_logprobs
 
 
@@ -54,3 +54,48 @@ def test_levels_are_monotone_and_rows_independent(setup):
     hot = quantile_tokens(model, enc, grammar, 0, [0.1, 0.9], temperature=5.0)
     hot_values = hot[..., 0] * 10 + hot[..., 1]
     assert np.all(hot_values[:, 1] - hot_values[:, 0] >= values[:, 4] - values[:, 0])
+
+
+def test_ranked_probability_score_is_the_crps_of_each_digit(setup):
+    """Against the energy form of the CRPS, E|X - t| - E|X - X'| / 2 (X, X' ~ p independent),
+    which shares nothing with the cumulative-sum form the function uses."""
+    model, grammar, _ = setup
+    torch.manual_seed(1)
+    hidden = torch.randn(4, 2, 32)
+    targets = torch.tensor([[0, 9], [3, 3], [9, 0], [5, 7]])
+    rps = ranked_probability_scores(model, hidden, grammar, targets)
+    digits = torch.arange(10, dtype=torch.float64)
+    for b in range(4):
+        for p in range(2):
+            probs = torch.softmax(hidden[b, p].double() @ model.head.weight.double().T
+                                  + model.head.bias.double(), dim=-1)
+            t = float(targets[b, p])
+            energy = (probs * (digits - t).abs()).sum() - 0.5 * (
+                probs[:, None] * probs[None, :] * (digits[:, None] - digits[None, :]).abs()).sum()
+            assert rps[b, p].item() == pytest.approx(energy.item(), rel=1e-5, abs=1e-6)
+
+
+def test_ranked_probability_score_charges_distance_and_only_allowed_tokens():
+    cfg = BackboneConfig(hidden_size=8, num_layers=1, num_heads=2, intermediate_size=16)
+    model = RegressionLM(build_backbone(cfg, 4 + 12), 4, 12)
+    with torch.no_grad():   # all mass on token 4 (a 3 among the allowed ids 1..10)
+        model.head.weight.zero_(); model.head.bias.fill_(-50.0); model.head.bias[4] = 50.0
+    allowed = np.zeros((1, 12), dtype=bool)
+    allowed[0, 1:11] = True      # ten digits at ids 1..10, as p10's mantissa positions lie
+    grammar = NumberGrammar(allowed)
+    hidden = torch.zeros(4, 1, 8)
+    rps = ranked_probability_scores(model, hidden, grammar, torch.tensor([[4], [5], [9], [1]]))[:, 0]
+    # cross-entropy would charge 100 for every miss; the RPS charges the distance in digits
+    np.testing.assert_allclose(rps.tolist(), [0.0, 1.0, 5.0, 3.0], atol=1e-6)
+
+
+def test_ranked_probability_score_has_gradients_toward_the_target(setup):
+    model, grammar, _ = setup
+    hidden = torch.randn(3, 2, 32, requires_grad=True)
+    targets = torch.tensor([[2, 8], [0, 0], [9, 4]])
+    before = ranked_probability_scores(model, hidden, grammar, targets).sum()
+    before.backward()
+    assert torch.isfinite(hidden.grad).all() and hidden.grad.abs().sum() > 0
+    with torch.no_grad():
+        after = ranked_probability_scores(model, hidden - 0.01 * hidden.grad, grammar, targets).sum()
+    assert after < before

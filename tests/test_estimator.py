@@ -91,6 +91,30 @@ def test_reproducible_under_random_state():
     np.testing.assert_array_equal(a.sample(X, 4), b.sample(X, 4))
 
 
+def test_rps_weight_adds_the_ranked_probability_score_to_the_loss(monkeypatch):
+    import lmreg.training.sft as sft
+
+    calls = []
+
+    def spy(*args):
+        calls.append(1)
+        return real(*args)
+
+    real = sft.ranked_probability_scores
+    monkeypatch.setattr(sft, "ranked_probability_scores", spy)
+    X = [f"row {i} of {i % 7}" for i in range(40)]
+    y = np.arange(40.0) % 7
+    kw = dict(FAST, max_time=None, max_epochs=3, n_members=1)
+    plain = LMRegressor(**kw).fit(X, y)
+    assert not calls   # the default trains on cross-entropy alone
+    weighted = LMRegressor(**kw, rps_weight=1.0).fit(X, y)
+    assert len(calls) == weighted.fit_result_.steps > 0   # once per training step
+    a, b = plain.model_.state_dict(), weighted.model_.state_dict()
+    assert any(not np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    with pytest.raises(ValueError, match="rps_weight"):
+        LMRegressor(**kw, rps_weight=-1.0).fit(X, y)
+
+
 def test_max_time_is_respected():
     X = [f"text number {i} " * 10 for i in range(3000)]
     est = LMRegressor(max_time=3, random_state=0).fit(X, np.arange(3000.0))

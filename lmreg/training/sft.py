@@ -21,7 +21,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ..batching import Encoded, collate, length_batches
-from ..decoding import NumberGrammar, constrained_logprobs, quantile_tokens, sample_tokens, teacher_forced_states
+from ..decoding import (NumberGrammar, constrained_logprobs, quantile_tokens, ranked_probability_scores,
+                        sample_tokens, teacher_forced_states)
 
 
 @dataclass
@@ -58,6 +59,10 @@ class SFTConfig:
         exact quantile on the token tree (:func:`~lmreg.decoding.quantile_tokens`;
         the estimator passes its decision's level, 0.5 for the median, so that
         early stopping and the kept weights judge what ``predict`` returns).
+    rps_weight : float
+        Weight of the ranked probability score of every number position
+        (:func:`~lmreg.decoding.ranked_probability_scores`) added to each row's
+        cross-entropy; 0 (the default) trains on cross-entropy alone.
 
     Examples
     --------
@@ -78,6 +83,7 @@ class SFTConfig:
     patience: int = 8               # evaluations without improvement before stopping
     max_eval_rows: int = 1000
     val_quantile: float | None = None
+    rps_weight: float = 0.0
 
 
 @dataclass
@@ -323,9 +329,12 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
             rows = train_rows[local]
             batch = collate(enc, rows, pad_id).to(device)
             tgt = targets_t[rows].to(device)
-            logp = constrained_logprobs(model, teacher_forced_states(model, batch, grammar, tgt), grammar, tgt)
-            nll = -logp.sum(dim=1)
-            loss = nll.mean() if weights_t is None else (weights_t[rows].to(device) * nll).mean()
+            states = teacher_forced_states(model, batch, grammar, tgt)
+            row_loss = -constrained_logprobs(model, states, grammar, tgt).sum(dim=1)
+            if config.rps_weight:
+                rps = ranked_probability_scores(model, states, grammar, tgt)
+                row_loss = row_loss + config.rps_weight * rps.sum(dim=1)
+            loss = row_loss.mean() if weights_t is None else (weights_t[rows].to(device) * row_loss).mean()
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"training loss became {loss.item()} at step {step}; "
                                          "lower learning_rate.")
