@@ -137,8 +137,7 @@ def ranked_probability_scores(model, hidden: torch.Tensor, grammar: NumberGramma
     >>> from lmreg.backbone import BackboneConfig, RegressionLM, build_backbone
     >>> cfg = BackboneConfig(hidden_size=8, num_layers=1, num_heads=2, intermediate_size=16)
     >>> model = RegressionLM(build_backbone(cfg, 4 + 10), 4, 10)
-    >>> with torch.no_grad():
-    ...     model.head.weight.zero_(); model.head.bias.zero_()   # uniform over the 10 digits
+    >>> _ = torch.nn.init.zeros_(model.head.weight), torch.nn.init.zeros_(model.head.bias)  # uniform
     >>> grammar = NumberGrammar(np.ones((1, 10), dtype=bool))
     >>> rps = ranked_probability_scores(model, torch.zeros(2, 1, 8), grammar, torch.tensor([[0], [9]]))
     >>> [round(v, 4) for v in rps[:, 0].tolist()]   # sum over k<9 of (1-(k+1)/10)**2, and of ((k+1)/10)**2

@@ -79,7 +79,9 @@ def test_ranked_probability_score_charges_distance_and_only_allowed_tokens():
     cfg = BackboneConfig(hidden_size=8, num_layers=1, num_heads=2, intermediate_size=16)
     model = RegressionLM(build_backbone(cfg, 4 + 12), 4, 12)
     with torch.no_grad():   # all mass on token 4 (a 3 among the allowed ids 1..10)
-        model.head.weight.zero_(); model.head.bias.fill_(-50.0); model.head.bias[4] = 50.0
+        model.head.weight.zero_()
+        model.head.bias.fill_(-50.0)
+        model.head.bias[4] = 50.0
     allowed = np.zeros((1, 12), dtype=bool)
     allowed[0, 1:11] = True      # ten digits at ids 1..10, as p10's mantissa positions lie
     grammar = NumberGrammar(allowed)
