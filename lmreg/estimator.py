@@ -357,8 +357,9 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
             passed. The others weigh their row's cross-entropy (scaled to mean 1
             over the training rows, so the learning rate keeps its meaning), the
             validation error that early stopping and the checkpoint choice read,
-            the fallback median and the conformal calibration. Equal weights are
-            the unweighted fit. Not supported with ``rl_steps > 0``.
+            the fallback median, the conformal calibration and, with
+            ``rl_steps > 0``, each RL prompt's loss and the check that keeps or
+            reverts the RL weights. Equal weights are the unweighted fit.
 
         Returns
         -------
@@ -376,9 +377,8 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
         self._validate_params()
         y = check_targets(y, self._check_X(X, reset=True))
         X, y, weights = weighted_rows(X, y, sample_weight)
-        if weights is not None and self.rl_steps:
-            raise ValueError("sample_weight is not supported with the RL stage (rl_steps > 0): its "
-                             "prompts and its keep-or-revert check are unweighted. Fit with rl_steps=0.")
+        if self.rl_steps:
+            self._check_rl_weights(weights)
         with self._threads():
             return self._fit(X, y, t0, weights)
 
@@ -444,7 +444,7 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
         self.rl_result_ = None
         check, samples = self._judging_rows(train_rows, val_rows)[1], None
         if self.rl_steps:  # its check's samples of the weights that stay calibrate the quantiles
-            check, samples = self._fit_rl(enc, y, train_rows, val_rows, deadline)
+            check, samples = self._fit_rl(enc, y, train_rows, val_rows, deadline, weights)
 
         self._fit_fallback(y, train_rows, val_rows, weights)
         self._calibrate(enc, y, check, deadline, None if self.fallback_ else samples, weights)

@@ -9,7 +9,8 @@ a fitted estimator on their own (:meth:`~HeldOutStages.reinforce`,
   the validation rows), judged on validation rows no prompt came from, with the
   estimator's own samples and decision rule; the RL weights stay only if they lower
   the validation error significantly (a paired test over the rows) without raising
-  the validation CRPS.
+  the validation CRPS. With ``sample_weight`` each prompt's loss counts its weight and
+  the check compares weighted means.
 * **Calibration** (:mod:`lmreg.calibration`): split-conformal shifts of the sample
   quantiles, fitted on those same judging rows. After RL it reuses the check's
   samples of the weights that stayed, so it costs no extra sampling.
@@ -26,9 +27,9 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from .calibration import ConformalQuantiles
-from .metrics import crps
+from .metrics import crps, crps_per_row
 from .training.rl_config import RLConfig
-from .training.rl_stage import run_stage, stage_rows
+from .training.rl_stage import WEIGHTED_RANK_TEST, run_stage, stage_rows
 from .training.sft import target_error, target_scale
 from .validation import check_targets, weighted_rows
 
@@ -89,20 +90,24 @@ class HeldOutStages:
         """RL prompts and the validation rows that judge RL and calibrate the quantiles."""
         return stage_rows(prompt_rows, train_rows, val_rows, np.random.default_rng(self.seed_ + 5))
 
-    def _rl_check(self, enc, y, rows):
+    def _rl_check(self, enc, y, rows, weights=None):
         """Validation (absolute error of the decision rule per row, CRPS, the samples) on ``rows``.
 
         ``n_samples`` samples per row, and the same seed before and after RL, so an
-        unchanged model scores the same.
+        unchanged model scores the same. ``weights`` (of all rows): the CRPS is their
+        weighted mean (the errors stay per row; the stage weighs their mean).
         """
         sub = enc.subset(rows)
         samples = self._model_samples(sub, self.n_samples, self.seed_ + 3)
         point = self._decide(sub, samples, "median" if self.decision == "mode" else self.decision)
-        return np.abs(point - y[rows]), crps(y[rows], samples), samples
+        score = crps(y[rows], samples) if weights is None else float(
+            np.average(crps_per_row(y[rows], samples), weights=weights[rows]))
+        return np.abs(point - y[rows]), score, samples
 
-    def _fit_rl(self, enc, y, train_rows, val_rows, deadline):
+    def _fit_rl(self, enc, y, train_rows, val_rows, deadline, weights=None):
         """RL after SFT, kept only if it lowers the validation error (``RLConfig.guard_crps``:
-        without raising its CRPS; ``keep_alpha``: significantly).
+        without raising its CRPS; ``keep_alpha``: significantly). ``weights`` (of all
+        rows, ``sample_weight``): weighted prompts' losses and weighted check means.
 
         Returns the validation rows that judged it (no RL prompt came from them) and
         the samples drawn there from the weights that stayed (None without such rows).
@@ -111,11 +116,12 @@ class HeldOutStages:
         prompts, check = self._judging_rows(train_rows, val_rows, config.prompt_rows)
         self.model_.eval()
         args = (enc, y, self.codec_, self.grammar_, prompts, self.tokenizer_.pad_id, config, int(self.rl_steps))
-        score = (lambda: self._rl_check(enc, y, check)) if len(check) else None
+        score = (lambda: self._rl_check(enc, y, check, weights)) if len(check) else None
         guard = config.variant != "median" if config.guard_crps is None else bool(config.guard_crps)
         self.rl_result_, samples = run_stage(self.model_, args, score, deadline, guard_crps=guard,
                                              keep_alpha=config.keep_alpha, keep_test=config.keep_test,
-                                             seed=self.seed_ + 7, device=self.device_)
+                                             check_weights=None if weights is None else weights[check],
+                                             seed=self.seed_ + 7, device=self.device_, weights=weights)
         return check, samples
 
     def _fit_fallback(self, y, train_rows, val_rows, weights=None) -> None:
@@ -149,6 +155,22 @@ class HeldOutStages:
             self.calibrator_ = ConformalQuantiles().fit(samples, y[used],
                                                         None if weights is None else weights[used])
 
+    def _check_weighting(self, weights, method: str) -> None:
+        """A stage run on a fitted model gets ``sample_weight`` exactly when ``fit`` did (the
+        split depends on the rows weight 0 dropped), and RL's keep test must have a weighted form."""
+        fitted = getattr(self, "_weighted", False)
+        if (weights is not None) != fitted:
+            raise ValueError(f"{method} needs the sample_weight of fit: this model was fitted "
+                             f"{'with' if fitted else 'without'} it.")
+        if method == "reinforce":
+            self._check_rl_weights(weights)
+
+    def _check_rl_weights(self, weights) -> None:
+        """With ``sample_weight``, a keep test must be the weighted permutation test."""
+        config = self._rl_config()
+        if weights is not None and config.keep_alpha is not None and config.keep_test == "signed_rank":
+            raise ValueError(WEIGHTED_RANK_TEST)
+
     def _refit_data(self, X, y, max_time, sample_weight=None):
         """Checked inputs of a stage run on a fitted model: encoded rows, model-unit targets,
         split, and the weights of ``fit`` (None when unweighted)."""
@@ -161,21 +183,25 @@ class HeldOutStages:
         y = y if self.tasks_ is None else self.tasks_.transform(X, y)
         return self._encode(X), y, self._split(len(y)), weights
 
-    def reinforce(self, X, y, max_time=None):
+    def reinforce(self, X, y, max_time=None, sample_weight=None):
         """Run the RL stage on an already fitted model (SFT is not repeated).
 
         Uses the estimator's ``rl_steps``, ``rl_reward``, ``rl_variant`` and
         ``rl_config`` (change them with ``set_params``). The rows are split into RL
-        prompts and validation rows as in ``fit``: the same ``X``, ``y`` and
-        ``random_state`` give the same split, so RL never trains on the rows that
-        decide whether its weights are kept. The quantile calibration is then
-        refitted on those rows, from the samples the check drew.
+        prompts and validation rows as in ``fit``: the same ``X``, ``y``,
+        ``sample_weight`` and ``random_state`` give the same split, so RL never trains
+        on the rows that decide whether its weights are kept. The quantile
+        calibration is then refitted on those rows, from the samples the check drew.
 
         Parameters
         ----------
         X, y : the training rows and targets, as in ``fit``
         max_time : float or None, default=None
             Wall-clock budget of this call in seconds (None: ``rl_steps`` only).
+        sample_weight : array-like of shape (n_samples,), default=None
+            The weights of ``fit`` (a model fitted with them needs them here, one
+            fitted without refuses them): each prompt's loss counts its weight, and
+            the keep-or-revert check and the calibration compare weighted means.
 
         Returns
         -------
@@ -193,18 +219,16 @@ class HeldOutStages:
         deadline = None if max_time is None else time.monotonic() + max_time
         if not self.rl_steps:
             raise ValueError("reinforce needs rl_steps > 0; set it with set_params(rl_steps=...).")
-        if getattr(self, "_weighted", False):
-            raise ValueError("this model was fitted with sample_weight; the RL stage is unweighted and "
-                             "not supported on it. Fit it without sample_weight to run RL.")
-        enc, y, rows, _ = self._refit_data(X, y, max_time)
+        enc, y, rows, weights = self._refit_data(X, y, max_time, sample_weight)
+        self._check_weighting(weights, "reinforce")
         if len(self._members()) > 1:
             raise ValueError(f"reinforce trains one network; this model has {len(self._members())} members "
                              "(n_members). Fit it with n_members=1 to run RL.")
         if y.ndim != 1:
             raise ValueError("the RL stage supports one target per row; y is 2-D.")
         with self._threads():
-            check, samples = self._fit_rl(enc, y, *rows, deadline)
-            self._calibrate(enc, y, check, deadline, None if self.fallback_ else samples)
+            check, samples = self._fit_rl(enc, y, *rows, deadline, weights)
+            self._calibrate(enc, y, check, deadline, None if self.fallback_ else samples, weights)
         return self
 
     def calibrate(self, X, y, max_time=None, sample_weight=None):
@@ -227,9 +251,7 @@ class HeldOutStages:
         """
         deadline = None if max_time is None else time.monotonic() + max_time
         enc, y, (train_rows, val_rows), weights = self._refit_data(X, y, max_time, sample_weight)
-        if (weights is not None) != getattr(self, "_weighted", False):
-            raise ValueError("calibrate needs the sample_weight of fit: this model was fitted "
-                             f"{'with' if getattr(self, '_weighted', False) else 'without'} it.")
+        self._check_weighting(weights, "calibrate")
         with self._threads():
             self._calibrate(enc, y, self._judging_rows(train_rows, val_rows)[1], deadline, None, weights)
         return self

@@ -126,12 +126,99 @@ def test_calibrate_needs_the_weights_of_fit(weighted):
         LMRegressor(**FAST).fit(X, y).calibrate(X, y, sample_weight=W)
 
 
-def test_rl_is_refused_with_weights(weighted):
-    with pytest.raises(ValueError, match="not supported with the RL stage"):
-        LMRegressor(rl_steps=2, **FAST).fit(X, y, sample_weight=W)
-    with pytest.raises(ValueError, match="fitted with sample_weight"):
+def test_rl_with_weights_checks_weighted_means(weighted):
+    est = LMRegressor(rl_steps=3, **FAST).fit(X, y, sample_weight=W)
+    result = est.rl_result_
+    assert result.steps == 3 and np.isfinite(result.val_before["error"])
+    # reinforce needs the weights of fit, and a keep test with a weighted form
+    with pytest.raises(ValueError, match="reinforce needs the sample_weight of fit: this model was fitted with it"):
         weighted.set_params(rl_steps=2).reinforce(X, y)
-    weighted.set_params(rl_steps=0)
+    with pytest.raises(ValueError, match="fitted without it"):
+        LMRegressor(**FAST).fit(X, y).set_params(rl_steps=2).reinforce(X, y, sample_weight=W)
+    with pytest.raises(ValueError, match="keep_test='signed_rank' has no weighted form"):
+        LMRegressor(rl_steps=2, rl_config={"keep_alpha": 0.1}, **FAST).fit(X, y, sample_weight=W)
+    weighted.set_params(rl_steps=2, rl_config={"keep_alpha": 0.5, "keep_test": "permutation"})
+    weighted.reinforce(X, y, sample_weight=W)
+    assert weighted.rl_result_.steps == 2
+    weighted.set_params(rl_steps=0, rl_config=None)
+
+
+def test_rl_keep_check_compares_weighted_means(monkeypatch):
+    """Two judging rows: RL halves the error of the first and triples that of the second.
+    Unweighted the mean error rises (reverted); with the first row ten times as heavy it falls (kept)."""
+    from lmreg.training import rl_stage
+    from lmreg.training.rl_config import RLResult
+
+    def fake_rl(model, *args, on_check=None, **kw):   # "RL": moves the one weight from 0 to 9
+        model.weight.data.fill_(9.0)
+        return RLResult(steps=1)
+
+    monkeypatch.setattr(rl_stage, "train_rl", fake_rl)
+    for check_weights, kept in ((None, False), (np.array([10.0, 1.0]), True)):
+        model = torch.nn.Linear(1, 1)
+        model.weight.data.fill_(0.0)
+        score = lambda: (np.array([0.5, 3.0] if model.weight.item() else [1.0, 1.0]), 0.0, None)  # noqa: E731
+        result, _ = rl_stage.run_stage(model, (), score, None, check_weights=check_weights)
+        assert result.kept is kept
+        assert result.val_before["error"] == pytest.approx(1.0)
+        assert result.val_after["error"] == pytest.approx(1.75 if check_weights is None else 8.0 / 11)
+        assert model.weight.item() == (9.0 if kept else 0.0)
+
+
+def test_weighted_rl_losses_are_weighted_means_of_rows():
+    """Each RL loss with row weights equals the weighted mean of its single-row losses."""
+    from lmreg.training import tree_rl as T
+    from lmreg.training.rl import policy_loss, reward_function
+
+    torch.manual_seed(0)
+    cfg = BackboneConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
+    model = RegressionLM(build_backbone(cfg, 20 + 10), 20, 10).eval()
+    reference = RegressionLM(build_backbone(cfg, 20 + 10), 20, 10).eval()
+    yv = np.array([2.0, 8.0, 5.0, 9.0])
+    codec = make_codec("digits", n_digits=2).fit(yv)
+    grammar = NumberGrammar(codec.grammar())
+    ids = [np.array([2, 5, 3]), np.array([2, 7, 4]), np.array([2, 9, 3]), np.array([4, 4, 1])]  # one length
+    enc = Encoded(ids, [np.zeros(3, np.float32)] * 4, [np.zeros(3, np.int8)] * 4)
+    from lmreg.batching import collate
+    rows, w = np.arange(4), torch.tensor([0.5, 2.0, 1.0, 0.5])
+    reward = reward_function("abs", scale=3.0)
+
+    def median(rows, weights=None):
+        return T.median_loss(model, reference, grammar, collate(enc, rows, 0), codec, reward, yv[rows], 3.0,
+                             kl_coef=0.1, sft_coef=0.2, row_weights=weights)[0]
+
+    def tree(rows, weights=None):
+        targets = T.tree_rewards(codec, reward, yv[rows], "cpu")
+        return T.tree_loss(model, reference, grammar, collate(enc, rows, 0), *targets, kl_coef=0.1,
+                           sft_coef=0.2, row_weights=weights)[0]
+
+    for loss in (median, tree):
+        singles = torch.stack([loss(np.array([i])) for i in rows])
+        assert loss(rows, w).item() == pytest.approx((w * singles).mean().item(), rel=1e-5)
+        assert loss(rows).item() == pytest.approx(singles.mean().item(), rel=1e-5)
+    lp = torch.log(torch.rand(4, 2))
+    adv, old = torch.tensor([1.0, -2.0, 0.5, 3.0]), lp.sum(1) - 0.1
+    singles = torch.stack([policy_loss(lp[i:i + 1], old[i:i + 1], lp[i:i + 1] - 0.3, adv[i:i + 1], 0.2, 0.1)
+                           for i in range(4)])
+    assert policy_loss(lp, old, lp - 0.3, adv, 0.2, 0.1, w).item() == pytest.approx((w * singles).mean().item())
+
+
+@pytest.mark.parametrize("heavy, low", [(3.0, True), (1 / 3, False)])
+def test_weighted_rl_moves_the_median_to_the_heavy_side(heavy, low):
+    """An SFT model that has not yet decided, identical prompts, targets 100 or 300: RL on the
+    exact median alone (``train_rl`` with weights) takes it to the heavier side of 200."""
+    from lmreg.training.rl import train_rl
+    from lmreg.training.rl_config import RLConfig
+
+    Xs, ys = ["the same house"] * 40, np.array([100.0, 300.0] * 20)
+    est = LMRegressor(max_time=None, max_epochs=1, validation_fraction=0.0, hidden_size=32, num_layers=1,
+                      num_heads=2, random_state=0).fit(Xs, ys)
+    enc, weights = est._encode(Xs), np.array([heavy, 1.0] * 20)
+    config = RLConfig(variant="median", reward="abs", learning_rate=5e-3, kl_coef=0.0)
+    train_rl(est.model_, enc, ys, est.codec_, est.grammar_, np.arange(40), est.tokenizer_.pad_id, config,
+             max_steps=60, seed=0, weights=weights)
+    pred = est.predict(Xs[:1])[0]
+    assert (pred < 200) == low, pred
 
 
 def test_save_load_keeps_the_weighted_calibration(weighted, tmp_path):
@@ -140,8 +227,10 @@ def test_save_load_keeps_the_weighted_calibration(weighted, tmp_path):
     np.testing.assert_array_equal(back.calibrator_.weights_, weighted.calibrator_.weights_)
     np.testing.assert_array_equal(back.predict_quantiles(X[:5]), weighted.predict_quantiles(X[:5]))
     assert back._weighted
-    with pytest.raises(ValueError, match="fitted with sample_weight"):
+    with pytest.raises(ValueError, match="fitted with it"):
         back.set_params(rl_steps=2).reinforce(X, y)
+    back.reinforce(X, y, sample_weight=W)   # the weights of fit: RL runs on the loaded model
+    assert back.rl_result_.steps == 2
 
 
 def test_members_and_score_take_weights():

@@ -64,7 +64,7 @@ def group_advantages(rewards: np.ndarray, variant: str, std_floor: float = 0.05,
 
 
 def policy_loss(new_lp: torch.Tensor, old_lp: torch.Tensor, ref_lp: torch.Tensor, adv: torch.Tensor,
-                clip_eps: float, kl_coef: float) -> torch.Tensor:
+                clip_eps: float, kl_coef: float, weights: torch.Tensor | None = None) -> torch.Tensor:
     """Clipped policy-gradient loss with a k3 KL penalty.
 
     Parameters
@@ -80,6 +80,9 @@ def policy_loss(new_lp: torch.Tensor, old_lp: torch.Tensor, ref_lp: torch.Tensor
         Ratio clipping: ``ratio`` is limited to ``[1 - clip_eps, 1 + clip_eps]``.
     kl_coef : float
         Weight of the KL penalty.
+    weights : Tensor [N] or None, default=None
+        Weight of each sequence (its prompt's ``sample_weight``, scaled to mean 1 over
+        the prompts): the mean is then of the weighted terms.
 
     Returns
     -------
@@ -97,13 +100,15 @@ def policy_loss(new_lp: torch.Tensor, old_lp: torch.Tensor, ref_lp: torch.Tensor
     -0.9893
     >>> round(policy_loss(new_lp, old_lp - math.log(2), new_lp, adv, 0.2, 0.0).item(), 4)
     -1.2
+    >>> policy_loss(new_lp, old_lp, new_lp, adv, 0.2, 0.05, weights=torch.tensor([1.5, 0.5])).item()
+    -1.5
     """
     seq = new_lp.sum(dim=1)
     ratio = torch.exp(seq - old_lp)
     pg = -torch.minimum(ratio * adv, ratio.clamp(1 - clip_eps, 1 + clip_eps) * adv)
     delta = ref_lp - new_lp
     kl = (torch.exp(delta) - delta - 1).sum(dim=1)
-    return (pg + kl_coef * kl).mean()
+    return T.row_mean(pg + kl_coef * kl, weights)
 
 
 def reward_function(reward, scale: float):
@@ -204,7 +209,7 @@ def group_logprobs(model, grammar: NumberGrammar, batch, tokens: torch.Tensor, g
 
 def train_rl(model, enc: Encoded, y: np.ndarray, codec, grammar: NumberGrammar, rows: np.ndarray,
              pad_id: int, config: RLConfig, max_steps: int, deadline: float | None = None,
-             seed: int = 0, device="cpu", on_check=None) -> RLResult:
+             seed: int = 0, device="cpu", on_check=None, weights: np.ndarray | None = None) -> RLResult:
     """Run up to ``max_steps`` RL steps on prompts ``rows`` (in place); returns the history.
 
     Parameters
@@ -231,6 +236,11 @@ def train_rl(model, enc: Encoded, y: np.ndarray, codec, grammar: NumberGrammar, 
         first ``config.checks - 1`` equal shares of the budget (of the time to
         ``deadline``, else of ``max_steps``); the estimator scores and snapshots the
         policy there.
+    weights : float array [n] or None, default=None
+        Row weights (``sample_weight``), aligned with ``y``. Prompts are still drawn
+        uniformly from ``rows``; each one's loss counts its weight, scaled to mean 1
+        over ``rows`` (as SFT weighs each row's cross-entropy), and the reward scale
+        is the weighted std. None: every row counts once.
 
     Returns
     -------
@@ -264,7 +274,13 @@ def train_rl(model, enc: Encoded, y: np.ndarray, codec, grammar: NumberGrammar, 
         raise ValueError(f"variant={config.variant!r} works on the digits codec's token tree: it needs "
                          f"codec='digits', not codec={getattr(codec, 'name', codec)!r}.")
     rng = np.random.default_rng(seed)
-    scale = float(np.std(y[rows])) or 1.0
+    w = None if weights is None else np.asarray(weights, dtype=np.float64)
+    if w is None:
+        scale = float(np.std(y[rows])) or 1.0
+    else:
+        w = w / w[rows].mean()
+        scale = float(np.sqrt(np.average((y[rows] - np.average(y[rows], weights=w[rows])) ** 2,
+                                         weights=w[rows]))) or 1.0
     reward = reward_function(config.reward, scale)
     reference = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
@@ -277,21 +293,22 @@ def train_rl(model, enc: Encoded, y: np.ndarray, codec, grammar: NumberGrammar, 
             break
         picked = rng.choice(rows, size=min(step_prompts(config), len(rows)), replace=False)
         batch = collate(enc, picked, pad_id).to(device)
+        row_w = None if w is None else torch.as_tensor(w[picked], dtype=torch.float32, device=device)
         if config.variant == "tree":
             targets = T.tree_rewards(codec, reward, y[picked], device)
             for _ in range(max(1, int(config.updates_per_rollout))):
                 loss, mean_reward, kl = T.tree_loss(model, reference, grammar, batch, *targets, config.kl_coef,
-                                                    config.sft_coef, config.pg_coef, config.temperature)
+                                                    config.sft_coef, config.pg_coef, config.temperature, row_w)
                 _update(model, opt, loss, config.grad_clip)
         elif config.variant == "median":
             for _ in range(max(1, int(config.updates_per_rollout))):
                 loss, mean_reward, kl = T.median_loss(model, reference, grammar, batch, codec, reward,
                                                       y[picked], scale, config.kl_coef, config.sft_coef,
-                                                      config.pg_coef, config.temperature)
+                                                      config.pg_coef, config.temperature, row_w)
                 _update(model, opt, loss, config.grad_clip)
         else:
             loss, mean_reward, kl = _group_step(model, reference, opt, grammar, batch, picked, y, codec,
-                                                reward, config, rng, device)
+                                                reward, config, rng, device, row_w)
         result.history.append({"step": step + 1, "reward": mean_reward, "loss": float(loss.item()),
                                "kl": kl, "seconds": time.monotonic() - t0})
         result.steps = step + 1
@@ -310,9 +327,11 @@ def _update(model, opt, loss, grad_clip: float) -> None:
     opt.step()
 
 
-def _group_step(model, reference, opt, grammar, batch, picked, y, codec, reward, config, rng, device):
+def _group_step(model, reference, opt, grammar, batch, picked, y, codec, reward, config, rng, device,
+                row_w=None):
     """One GRPO / Dr.GRPO / ReMax step: rollout, rewards, advantages, clipped updates.
 
+    ``row_w`` ``[B]``: the prompts' weights, shared by the samples of each group.
     Returns the last update's loss, the rollouts' mean reward and the KL to ``reference``.
     """
     G = config.group_size
@@ -339,13 +358,14 @@ def _group_step(model, reference, opt, grammar, batch, picked, y, codec, reward,
         sft_loss = 0.0
         if config.sft_coef:
             new_lp = new_lp.view(len(picked), G + 1, -1)
-            sft_loss = -config.sft_coef * new_lp[:, G].sum(dim=1).mean()  # SFT's loss
+            sft_loss = -config.sft_coef * T.row_mean(new_lp[:, G].sum(dim=1), row_w)  # SFT's loss
             new_lp = new_lp[:, :G].reshape(-1, grammar.length)
         if old_lp is None:
             # The sampling policy is the learner before its first update on this
             # rollout: its log-probs, detached (the first ratio is exactly 1).
             old_lp = new_lp.sum(dim=1).detach()
-        loss = policy_loss(new_lp, old_lp, ref_lp, adv, config.clip_eps, config.kl_coef) + sft_loss
+        seq_w = None if row_w is None else row_w.repeat_interleave(G)
+        loss = policy_loss(new_lp, old_lp, ref_lp, adv, config.clip_eps, config.kl_coef, seq_w) + sft_loss
         _update(model, opt, loss, config.grad_clip)
     with torch.no_grad():
         kl = float(((ref_lp - new_lp).exp() - (ref_lp - new_lp) - 1).sum(1).mean())

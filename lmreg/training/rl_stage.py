@@ -41,6 +41,9 @@ from .rl_config import KEEP_TESTS, PROMPT_ROWS
 
 #: Validation rows (at most) scored before RL and at its checkpoints.
 RL_CHECK_ROWS = 512
+#: Why ``keep_test="signed_rank"`` is refused with ``sample_weight``.
+WEIGHTED_RANK_TEST = ("keep_test='signed_rank' has no weighted form; with sample_weight and keep_alpha set, "
+                      "pass rl_config={'keep_test': 'permutation'} (a test of the weighted mean error).")
 
 
 def stage_rows(prompt_rows: str, train_rows: np.ndarray, val_rows: np.ndarray, rng: np.random.Generator,
@@ -73,7 +76,7 @@ def stage_rows(prompt_rows: str, train_rows: np.ndarray, val_rows: np.ndarray, r
 
 
 def paired_p_value(before: np.ndarray, after: np.ndarray, seed: int = 0, n_resamples: int = 2000,
-                   test: str = "permutation") -> float:
+                   test: str = "permutation", weights: np.ndarray | None = None) -> float:
     """One-sided p-value that ``after``'s per-row errors are lower than ``before``'s.
 
     ``test="signed_rank"`` (the estimator's default, ``RLConfig.keep_test``): the
@@ -90,6 +93,10 @@ def paired_p_value(before: np.ndarray, after: np.ndarray, seed: int = 0, n_resam
     ``seed``. With ``n`` rows, p is at least ``2**-n``: three rows can never reach
     p <= 0.1.
 
+    ``weights`` (one per row, ``sample_weight``): the permutation test of the
+    weighted mean difference (each row's difference times its weight flips sign as
+    a whole). The signed-rank test has no weighted form here: a ValueError.
+
     Examples
     --------
     >>> rng = np.random.default_rng(0)
@@ -102,10 +109,18 @@ def paired_p_value(before: np.ndarray, after: np.ndarray, seed: int = 0, n_resam
     (1.0, 0.5)
     >>> paired_p_value(before, 0.8 * before, test="signed_rank") < 0.001
     True
+    >>> paired_p_value([1, 1, 1, 1], [0, 0, 0, 3])   # three rows 1 better, one 2 worse
+    0.5
+    >>> paired_p_value([1, 1, 1, 1], [0, 0, 0, 3], weights=[1, 1, 1, 0.1])   # the worse row weighs little
+    0.125
     """
     if test not in KEEP_TESTS:
         raise ValueError(f"keep_test must be one of {KEEP_TESTS}; got {test!r}.")
     diff = np.asarray(before, dtype=np.float64) - np.asarray(after, dtype=np.float64)
+    if weights is not None:
+        if test == "signed_rank":
+            raise ValueError(WEIGHTED_RANK_TEST)
+        diff = diff * (np.asarray(weights, dtype=np.float64) / np.mean(weights))
     if not np.any(diff > 0):
         return 1.0
     if np.count_nonzero(diff) < 2:  # the two sign patterns of one changed row (scipy needs two)
@@ -119,7 +134,7 @@ def paired_p_value(before: np.ndarray, after: np.ndarray, seed: int = 0, n_resam
 
 
 def run_stage(model, train_args: tuple, score, deadline: float | None, guard_crps: bool = True,
-              keep_alpha: float | None = None, keep_test: str = "signed_rank", **train_kw):
+              keep_alpha: float | None = None, keep_test: str = "signed_rank", check_weights=None, **train_kw):
     """RL on ``model`` in place; returns the result and the kept weights' check samples.
 
     Parameters
@@ -139,8 +154,13 @@ def run_stage(model, train_args: tuple, score, deadline: float | None, guard_crp
         errors is above it (``RLConfig.keep_alpha``); None: any lower mean error.
     keep_test : {"signed_rank", "permutation"}, default="signed_rank"
         The test of :func:`paired_p_value` (``RLConfig.keep_test``).
+    check_weights : float array or None, default=None
+        One weight per judging row (``sample_weight``): the error compared is the
+        weighted mean, and so is the test's (``score``'s CRPS is the caller's, weighted
+        there). None: every row counts once.
     **train_kw
-        ``seed``, ``device`` for :func:`~lmreg.training.rl.train_rl`.
+        ``seed``, ``device``, ``weights`` (the prompts') for
+        :func:`~lmreg.training.rl.train_rl`.
 
     Returns
     -------
@@ -156,16 +176,17 @@ def run_stage(model, train_args: tuple, score, deadline: float | None, guard_crp
     t = time.monotonic()
     base_errors, base_crps, base_samples = score()
     cost = time.monotonic() - t
-    base_error = float(np.mean(base_errors))
+    base_error = float(np.average(base_errors, weights=check_weights))
     best = {"error": base_error, "state": None, "step": 0, "samples": base_samples}
     checks = []
 
     def on_check(model, step):  # train_rl keeps the model in eval mode
         errors, crps, samples = score()
-        error = float(np.mean(errors))
+        error = float(np.average(errors, weights=check_weights))
         check = {"step": step, "error": error, "crps": crps}
         if error < base_error and keep_alpha is not None:
-            check["p_value"] = paired_p_value(base_errors, errors, seed=step, test=keep_test)
+            check["p_value"] = paired_p_value(base_errors, errors, seed=step, test=keep_test,
+                                              weights=check_weights)
         checks.append(check)
         # A lower point error bought by a collapsed distribution (higher CRPS) is refused,
         # and so is one the judging rows' scatter explains.

@@ -34,6 +34,9 @@ differentiable walk is the learner's whole forward pass. ``m`` moves when that
 mass does (``dm = -dF(m) / f(m)``).
 The objective rises with the mass below a median that is too high (and above one
 that is too low); rows whose median is right contribute nothing.
+
+Both losses take ``row_weights`` (``sample_weight``): each prompt's terms count its
+weight, as each row's cross-entropy does in SFT (:func:`row_mean`).
 """
 
 from __future__ import annotations
@@ -43,6 +46,22 @@ import torch
 
 from .. import kernels
 from ..decoding import NumberGrammar, quantile_walk, teacher_forced_states
+
+
+def row_mean(x: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """Mean of per-row terms ``x [B]``, each times its weight when ``weights [B]`` is given.
+
+    Weights are scaled to mean 1 over all the prompts (not over the batch), so a batch
+    of heavy rows pulls harder, as it does in the weighted SFT loss; the expectation
+    over uniformly drawn batches is the weighted mean.
+
+    Examples
+    --------
+    >>> x = torch.tensor([1.0, 3.0])
+    >>> row_mean(x, None).item(), row_mean(x, torch.tensor([1.5, 0.5])).item()
+    (2.0, 1.5)
+    """
+    return x.mean() if weights is None else (weights * x).mean()
 
 
 def path_logprobs(model, grammar: NumberGrammar, batch, tokens: torch.Tensor) -> torch.Tensor:
@@ -174,18 +193,20 @@ def tempered(logp: torch.Tensor, temperature: float) -> torch.Tensor:
 
 def tree_loss(model, reference, grammar: NumberGrammar, batch, target_tokens: torch.Tensor,
               sibling_reward: torch.Tensor, path_reward: torch.Tensor, kl_coef: float,
-              sft_coef: float = 0.0, pg_coef: float = 1.0, temperature: float = 1.0):
+              sft_coef: float = 0.0, pg_coef: float = 1.0, temperature: float = 1.0,
+              row_weights: torch.Tensor | None = None):
     """The loss of one tree step: ``-pg_coef * E[r] + kl_coef * KL + sft_coef * CE``, batch means.
 
     ``E[r]`` is the expected reward of the policy at ``temperature`` (the one the
     estimator samples from); the KL and the cross-entropy are those of the policy
-    itself (temperature 1), as in SFT.
+    itself (temperature 1), as in SFT. ``row_weights`` ``[B]``: weighted batch means
+    (:func:`row_mean`).
 
     Returns
     -------
     loss : Tensor (scalar)
     reward : float
-        Mean expected reward of the batch.
+        Mean expected reward of the batch (unweighted, as are the reports below).
     kl : float
         Mean path KL to ``reference``.
     """
@@ -194,9 +215,10 @@ def tree_loss(model, reference, grammar: NumberGrammar, batch, target_tokens: to
         ref_logp = path_logprobs(reference, grammar, batch, target_tokens)
     reward = expected_reward(tempered(logp, temperature), target_tokens, sibling_reward, path_reward)
     kl = path_kl(logp, ref_logp)
-    loss = -pg_coef * reward.mean() + kl_coef * kl.mean()
+    w = row_weights
+    loss = -pg_coef * row_mean(reward, w) + kl_coef * row_mean(kl, w)
     if sft_coef:
-        loss = loss - sft_coef * logp.gather(2, target_tokens.unsqueeze(2)).sum(dim=(1, 2)).mean()
+        loss = loss - sft_coef * row_mean(logp.gather(2, target_tokens.unsqueeze(2)).sum(dim=(1, 2)), w)
     return loss, float(reward.detach().mean()), float(kl.detach().mean())
 
 
@@ -245,7 +267,7 @@ def path_cdf(logp: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
 
 def median_loss(model, reference, grammar: NumberGrammar, batch, codec, reward, y: np.ndarray,
                 scale: float, kl_coef: float, sft_coef: float = 0.0, pg_coef: float = 1.0,
-                temperature: float = 1.0):
+                temperature: float = 1.0, row_weights: torch.Tensor | None = None):
     """The loss of one step on the reward of the exact median (the estimator's decision).
 
     The median ``m`` (:func:`~lmreg.decoding.quantile_walk`: its walk down the
@@ -261,7 +283,8 @@ def median_loss(model, reference, grammar: NumberGrammar, batch, codec, reward, 
     The guard is the exact KL of each next-digit distribution on the median's path.
     ``temperature``: the median and the CDF are those of ``softmax(logits /
     temperature)``, the estimator's decision at its ``temperature``; the KL is the
-    policy's own (temperature 1).
+    policy's own (temperature 1). ``row_weights`` ``[B]``: weighted batch means
+    (:func:`row_mean`).
 
     Returns
     -------
@@ -284,9 +307,11 @@ def median_loss(model, reference, grammar: NumberGrammar, batch, codec, reward, 
     with torch.no_grad():
         ref_logp = path_logprobs(reference, grammar, batch, median)
     kl = path_kl(logp, ref_logp)
-    loss = pg_coef * (slope * path_cdf(tempered(logp, temperature), median)).mean() + kl_coef * kl.mean()
+    w = row_weights
+    cdf = path_cdf(tempered(logp, temperature), median)
+    loss = pg_coef * row_mean(slope * cdf, w) + kl_coef * row_mean(kl, w)
     if sft_coef:
         true = torch.as_tensor(codec.encode(y), device=median.device)
         lp = path_logprobs(model, grammar, batch, true).gather(2, true.unsqueeze(2))
-        loss = loss - sft_coef * lp.sum(dim=(1, 2)).mean()
+        loss = loss - sft_coef * row_mean(lp.sum(dim=(1, 2)), w)
     return loss, float(r[:, 1].mean()), float(kl.detach().mean())

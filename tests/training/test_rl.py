@@ -270,9 +270,9 @@ def test_rl_prompt_rows(monkeypatch, where):
         seen["rows"] = rows
         return real_rl(model, enc, y, codec, grammar, rows, *args, **kw)
 
-    def check(self, enc, y, rows):
+    def check(self, enc, y, rows, weights=None):
         seen["check"] = rows
-        return real_check(self, enc, y, rows)
+        return real_check(self, enc, y, rows, weights)
 
     monkeypatch.setattr(S, "train_rl", train_rl)
     monkeypatch.setattr(E.LMRegressor, "_rl_check", check)
