@@ -65,13 +65,14 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
         backbone (LoRA), 1e-4 for a full pretrained fine-tune (``lora_r=0``).
     weight_decay : float, default=0.01
         AdamW weight decay.
-    rps_weight : float, default=0.0
+    rps_weight : float, default=1.0
         Weight of a distance-aware number-token loss added to the cross-entropy:
         the ranked probability score of each digit position
         (:func:`~lmreg.decoding.ranked_probability_scores`), which, unlike
         cross-entropy, charges less for mass on a neighbouring digit than on a
-        distant one. 0 trains on cross-entropy alone (see docs/training.md for
-        what it measured).
+        distant one. 0 trains on cross-entropy alone. Against 0, in 28 paired
+        300 s fits (7 datasets, 4 seeds), 1 lowered test MAE in 20 (mean -1.3%;
+        compress_perf -7.3%, tweets_engagement +0.7%; docs/training.md).
     max_epochs : int, default=200
     max_time : float or None, default=300
         Wall-clock budget of ``fit`` in seconds (tokenizer training, SFT and the
@@ -219,7 +220,7 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
     _parameter_constraints: dict = PARAMETER_CONSTRAINTS
 
     def __init__(self, codec="digits", n_digits=4, hidden_size=128, num_layers=2, num_heads=4,
-                 dropout=0.1, batch_size=32, learning_rate=None, weight_decay=0.01, rps_weight=0.0,
+                 dropout=0.1, batch_size=32, learning_rate=None, weight_decay=0.01, rps_weight=1.0,
                  max_epochs=200,
                  max_time=300.0, validation_fraction=0.1, n_members="auto", n_samples=16, decision="median",
                  temperature=1.0, quantile_decoding="tree", calibration="conformal", numeric="embed",

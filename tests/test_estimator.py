@@ -105,9 +105,10 @@ def test_rps_weight_adds_the_ranked_probability_score_to_the_loss(monkeypatch):
     X = [f"row {i} of {i % 7}" for i in range(40)]
     y = np.arange(40.0) % 7
     kw = dict(FAST, max_time=None, max_epochs=3, n_members=1)
-    plain = LMRegressor(**kw).fit(X, y)
-    assert not calls   # the default trains on cross-entropy alone
-    weighted = LMRegressor(**kw, rps_weight=1.0).fit(X, y)
+    plain = LMRegressor(**kw, rps_weight=0.0).fit(X, y)
+    assert not calls   # 0: cross-entropy alone
+    weighted = LMRegressor(**kw).fit(X, y)   # the default, 1
+    assert weighted.rps_weight == 1.0
     assert len(calls) == weighted.fit_result_.steps > 0   # once per training step
     a, b = plain.model_.state_dict(), weighted.model_.state_dict()
     assert any(not np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)

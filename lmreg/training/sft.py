@@ -62,7 +62,8 @@ class SFTConfig:
     rps_weight : float
         Weight of the ranked probability score of every number position
         (:func:`~lmreg.decoding.ranked_probability_scores`) added to each row's
-        cross-entropy; 0 (the default) trains on cross-entropy alone.
+        cross-entropy; 0 (this config's default) trains on cross-entropy alone.
+        :class:`~lmreg.LMRegressor` passes its own ``rps_weight`` (default 1).
 
     Examples
     --------
