@@ -27,7 +27,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from .calibration import ConformalQuantiles
-from .metrics import crps, crps_per_row
+from .metrics import crps_per_row
 from .training.rl_config import RLConfig
 from .training.rl_stage import WEIGHTED_RANK_TEST, run_stage, stage_rows
 from .training.sft import target_error, target_scale
@@ -100,8 +100,7 @@ class HeldOutStages:
         sub = enc.subset(rows)
         samples = self._model_samples(sub, self.n_samples, self.seed_ + 3)
         point = self._decide(sub, samples, "median" if self.decision == "mode" else self.decision)
-        score = crps(y[rows], samples) if weights is None else float(
-            np.average(crps_per_row(y[rows], samples), weights=weights[rows]))
+        score = float(np.average(crps_per_row(y[rows], samples), weights=None if weights is None else weights[rows]))
         return np.abs(point - y[rows]), score, samples
 
     def _fit_rl(self, enc, y, train_rows, val_rows, deadline, weights=None):
@@ -157,13 +156,11 @@ class HeldOutStages:
 
     def _check_weighting(self, weights, method: str) -> None:
         """A stage run on a fitted model gets ``sample_weight`` exactly when ``fit`` did (the
-        split depends on the rows weight 0 dropped), and RL's keep test must have a weighted form."""
+        split depends on the rows weight 0 dropped)."""
         fitted = getattr(self, "_weighted", False)
         if (weights is not None) != fitted:
             raise ValueError(f"{method} needs the sample_weight of fit: this model was fitted "
                              f"{'with' if fitted else 'without'} it.")
-        if method == "reinforce":
-            self._check_rl_weights(weights)
 
     def _check_rl_weights(self, weights) -> None:
         """With ``sample_weight``, a keep test must be the weighted permutation test."""
@@ -221,6 +218,7 @@ class HeldOutStages:
             raise ValueError("reinforce needs rl_steps > 0; set it with set_params(rl_steps=...).")
         enc, y, rows, weights = self._refit_data(X, y, max_time, sample_weight)
         self._check_weighting(weights, "reinforce")
+        self._check_rl_weights(weights)
         if len(self._members()) > 1:
             raise ValueError(f"reinforce trains one network; this model has {len(self._members())} members "
                              "(n_members). Fit it with n_members=1 to run RL.")

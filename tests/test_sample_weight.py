@@ -7,7 +7,7 @@ import torch
 
 from lmreg import LMRegressor, load
 from lmreg.backbone import BackboneConfig, RegressionLM, build_backbone
-from lmreg.batching import Encoded
+from lmreg.batching import Encoded, collate
 from lmreg.calibration import ConformalQuantiles, calibrated_order_statistic
 from lmreg.codecs import make_codec
 from lmreg.decoding import NumberGrammar, quantile_tokens
@@ -179,7 +179,6 @@ def test_weighted_rl_losses_are_weighted_means_of_rows():
     grammar = NumberGrammar(codec.grammar())
     ids = [np.array([2, 5, 3]), np.array([2, 7, 4]), np.array([2, 9, 3]), np.array([4, 4, 1])]  # one length
     enc = Encoded(ids, [np.zeros(3, np.float32)] * 4, [np.zeros(3, np.int8)] * 4)
-    from lmreg.batching import collate
     rows, w = np.arange(4), torch.tensor([0.5, 2.0, 1.0, 0.5])
     reward = reward_function("abs", scale=3.0)
 

@@ -275,12 +275,9 @@ def train_rl(model, enc: Encoded, y: np.ndarray, codec, grammar: NumberGrammar, 
                          f"codec='digits', not codec={getattr(codec, 'name', codec)!r}.")
     rng = np.random.default_rng(seed)
     w = None if weights is None else np.asarray(weights, dtype=np.float64)
-    if w is None:
-        scale = float(np.std(y[rows])) or 1.0
-    else:
-        w = w / w[rows].mean()
-        scale = float(np.sqrt(np.average((y[rows] - np.average(y[rows], weights=w[rows])) ** 2,
-                                         weights=w[rows]))) or 1.0
+    w = None if w is None else w / w[rows].mean()
+    spread = np.std(y[rows]) if w is None else np.sqrt(np.cov(y[rows], aweights=w[rows], bias=True))
+    scale = float(spread) or 1.0
     reward = reward_function(config.reward, scale)
     reference = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
