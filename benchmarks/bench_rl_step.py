@@ -17,13 +17,16 @@ Two measurements, both mirroring ``tests/training/test_rl.py`` and
   ``--fit-time`` seconds on a bundled dataset, with ``LMREG_KERNELS`` set to each
   backend in turn, for each of ``--variants`` (the sampled ``grpo`` and the
   sampling-free ``median`` and ``tree`` of :mod:`lmreg.training.tree_rl`, with
-  the same prompts per step), as in ``tests/training/test_tree_rl.py``.
+  the same prompts per step), as in ``tests/training/test_tree_rl.py``; with
+  ``--weights both`` each variant also with row weights (``sample_weight``, drawn
+  uniformly in [0.5, 2]), as in ``tests/test_sample_weight.py``.
 
 Usage::
 
     python benchmarks/bench_rl_step.py --device cuda --out results/rl_step.json
     python benchmarks/bench_rl_step.py --quick      # tiny CPU run (reference only)
     python benchmarks/bench_rl_step.py --device cpu --only-steps --prompts 32   # CPU steps
+    python benchmarks/bench_rl_step.py --device cpu --only-steps --prompts 32 --weights both
 """
 
 from __future__ import annotations
@@ -140,27 +143,31 @@ def fitted(args):
 
 def bench_steps(args, backends, est, enc, y):
     rows = np.arange(len(y))
+    row_weights = {"none": None, "weighted": np.random.default_rng(0).uniform(0.5, 2.0, len(y))}
+    weightings = ["none"] if args.weights == "none" else ["none", "weighted"]
     out = []
     for backend in backends:
         os.environ["LMREG_KERNELS"] = backend
         for variant in args.variants:
-            model = copy.deepcopy(est.model_)
-            if args.device == "cuda":
-                torch.cuda.synchronize()
-                torch.cuda.reset_peak_memory_stats()
-            # the variant's default reward: crps_loo when sampled, abs on the digit tree
-            config = RLConfig(variant=variant, group_size=args.group_size, prompts_per_step=args.prompts)
-            res = train_rl(model, enc, np.asarray(y, float), est.codec_, est.grammar_, rows,
-                           est.tokenizer_.pad_id, config, args.steps, device=args.device)
-            ends = [h["seconds"] for h in res.history]
-            per_step = np.diff([0.0] + ends)[1:]  # first step includes compilation
-            out.append({"backend": backend, "variant": variant, "steps": res.steps,
-                        "median_step_ms": float(np.median(per_step) * 1e3),
-                        "peak_bytes": torch.cuda.max_memory_allocated() if args.device == "cuda" else None,
-                        "prompts_per_step": args.prompts,
-                        "group_size": args.group_size if variant not in ("median", "tree") else None,
-                        "params": sum(p.numel() for p in model.parameters())})
-            print(json.dumps(out[-1]), flush=True)
+            for weighting in weightings:
+                model = copy.deepcopy(est.model_)
+                if args.device == "cuda":
+                    torch.cuda.synchronize()
+                    torch.cuda.reset_peak_memory_stats()
+                # the variant's default reward: crps_loo when sampled, abs on the digit tree
+                config = RLConfig(variant=variant, group_size=args.group_size, prompts_per_step=args.prompts)
+                res = train_rl(model, enc, np.asarray(y, float), est.codec_, est.grammar_, rows,
+                               est.tokenizer_.pad_id, config, args.steps, device=args.device,
+                               weights=row_weights[weighting])
+                ends = [h["seconds"] for h in res.history]
+                per_step = np.diff([0.0] + ends)[1:]  # first step includes compilation
+                out.append({"backend": backend, "variant": variant, "weights": weighting, "steps": res.steps,
+                            "median_step_ms": float(np.median(per_step) * 1e3),
+                            "peak_bytes": torch.cuda.max_memory_allocated() if args.device == "cuda" else None,
+                            "prompts_per_step": args.prompts,
+                            "group_size": args.group_size if variant not in ("median", "tree") else None,
+                            "params": sum(p.numel() for p in model.parameters())})
+                print(json.dumps(out[-1]), flush=True)
     os.environ.pop("LMREG_KERNELS", None)
     return out
 
@@ -178,6 +185,8 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--variants", default="grpo,median,tree", help="comma-separated RL variants to time")
     p.add_argument("--only-steps", action="store_true", help="skip the loss and prompt-sharing parts")
+    p.add_argument("--weights", choices=["none", "both"], default="none",
+                   help="both: time each variant's steps also with row weights (sample_weight)")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     args.variants = args.variants.split(",")
