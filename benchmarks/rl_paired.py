@@ -90,20 +90,37 @@ def table(records, by_arm=False) -> str:
     """Markdown, cells ``ΔMAE / Δcov80 / ΔCRPS (steps, kept)`` against the sft row.
 
     One row per dataset (the sft MAE and coverage, then a column per arm), or with
-    ``by_arm`` one row per arm and a column per dataset.
+    ``by_arm`` one row per arm and a column per dataset. Records of several SFT
+    seeds (their ``seed`` field) get a row per dataset and seed, each against its
+    own SFT model, and a ``seed`` column.
+
+    Examples
+    --------
+    >>> def rec(seed, arm, d_mae=0.0):
+    ...     return {"dataset": "d", "seed": seed, "arm": arm, "mae": 1.0, "coverage80": 0.8,
+    ...             "d_mae": d_mae, "d_cov80": 0.0, "d_crps": 0.0, "rl_steps": 5, "kept": True}
+    >>> print(table([rec(0, "sft"), rec(0, "a", -0.1), rec(1, "sft"), rec(1, "a", 0.02)]))
+    | dataset | seed | sft MAE | sft cov80 | a |
+    |---|---:|---:|---:|---|
+    | d | 0 | 1 | 0.80 | -10.0% / +0.0 / +0.0% (5, kept) |
+    | d | 1 | 1 | 0.80 | +2.0% / +0.0 / +0.0% (5, kept) |
     """
     arms = list(dict.fromkeys(r["arm"] for r in records if r["arm"] != "sft"))
-    by = {(r["dataset"], r["arm"]): r for r in records}
-    datasets = [d for d in dict.fromkeys(r["dataset"] for r in records) if (d, "sft") in by]
+    by = {(r["dataset"], r.get("seed"), r["arm"]): r for r in records}
+    rows = [(d, s) for d, s in dict.fromkeys((r["dataset"], r.get("seed")) for r in records)
+            if (d, s, "sft") in by]
+    seeds = len({s for _, s in rows}) > 1
     if by_arm:
-        lines = ["| arm | " + " | ".join(datasets) + " |", "|---|" + "---|" * len(datasets)]
-        lines += ["| " + " | ".join([a] + [_cell(by.get((d, a))) for d in datasets]) + " |" for a in arms]
+        names = [f"{d} (seed {s})" if seeds else d for d, s in rows]
+        lines = ["| arm | " + " | ".join(names) + " |", "|---|" + "---|" * len(rows)]
+        lines += ["| " + " | ".join([a] + [_cell(by.get((d, s, a))) for d, s in rows]) + " |" for a in arms]
         return "\n".join(lines)
-    lines = ["| " + " | ".join(["dataset", "sft MAE", "sft cov80"] + arms) + " |",
-             "|---|---:|---:|" + "---|" * len(arms)]
-    for d in datasets:
-        base = by[d, "sft"]
-        cells = [d, f"{base['mae']:.4g}", f"{base['coverage80']:.2f}"] + [_cell(by.get((d, a))) for a in arms]
+    lines = ["| " + " | ".join(["dataset"] + ["seed"] * seeds + ["sft MAE", "sft cov80"] + arms) + " |",
+             "|---|" + "---:|" * seeds + "---:|---:|" + "---|" * len(arms)]
+    for d, s in rows:
+        base = by[d, s, "sft"]
+        cells = ([d] + [str(s)] * seeds + [f"{base['mae']:.4g}", f"{base['coverage80']:.2f}"]
+                 + [_cell(by.get((d, s, a))) for a in arms])
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -179,7 +196,7 @@ def main(argv=None) -> int:
             est.set_params(n_samples=args.n_samples)
         est.calibrate(X, y)  # what fit does (the cached models may predate calibration)
         base = score(est, Xt, yt)
-        emit({"dataset": ds, "arm": "sft", **base, "sft_time": args.sft_time, "fit_s": fit_s,
+        emit({"dataset": ds, "arm": "sft", "seed": args.seed, **base, "sft_time": args.sft_time, "fit_s": fit_s,
               "n_samples": est.n_samples,
               "sft_steps": est.fit_result_.steps, "fallback": bool(est.fallback_), "env": env})
         print(f"{ds:20s} sft       MAE {base['mae']:.4g}  cov80 {base['coverage80']:.2f} "
@@ -196,7 +213,8 @@ def main(argv=None) -> int:
             rl_s = time.perf_counter() - t
             res = score(est, Xt, yt)
             r = est.rl_result_
-            rec = {"dataset": ds, "arm": name, "params": params, **res, "rl_time": args.rl_time, "rl_s": rl_s,
+            rec = {"dataset": ds, "arm": name, "seed": args.seed, "params": params, **res,
+                   "rl_time": args.rl_time, "rl_s": rl_s,
                    "rl_steps": r.steps, "kept": r.kept, "val_before": r.val_before, "val_after": r.val_after,
                    "checks": r.checks, "best_step": r.best_step,
                    "d_mae": res["mae"] / base["mae"] - 1, "d_cov80": res["coverage80"] - base["coverage80"],

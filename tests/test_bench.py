@@ -215,3 +215,21 @@ def test_members_benchmark_pairs_the_first_network_with_the_ensemble(monkeypatch
     table = mod.table([rec])
     change = rec["ensemble"]["mae"] / rec["first"]["mae"] - 1
     assert f"| diabetes | 300 | 1 (1) | 3 | {change:+.1%} |" in table
+
+
+def test_rl_paired_table_keeps_each_seed_against_its_own_sft_model():
+    """``--table`` over files of several SFT seeds: a row per dataset and seed, not the last file's."""
+    mod = _benchmark("rl_paired")
+
+    def rec(seed, arm, mae, d_mae=0.0):
+        return {"dataset": "d", "seed": seed, "arm": arm, "mae": mae, "coverage80": 0.8,
+                "d_mae": d_mae, "d_cov80": 0.0, "d_crps": 0.0, "rl_steps": 5, "kept": True}
+
+    lines = mod.table([rec(0, "sft", 1.0), rec(0, "a", 0.9, -0.1),
+                       rec(1, "sft", 2.0), rec(1, "a", 2.04, 0.02)]).splitlines()
+    assert lines[0] == "| dataset | seed | sft MAE | sft cov80 | a |"
+    assert lines[2].startswith("| d | 0 | 1 | 0.80 | -10.0%") and lines[3].startswith("| d | 1 | 2 | 0.80 | +2.0%")
+    # one seed (or records without one): the table as before, no seed column
+    assert mod.table([rec(0, "sft", 1.0), rec(0, "a", 0.9, -0.1)]).startswith("| dataset | sft MAE |")
+    by_arm = mod.table([rec(0, "sft", 1.0), rec(0, "a", 0.9, -0.1), rec(1, "sft", 2.0)], by_arm=True)
+    assert by_arm.splitlines()[0] == "| arm | d (seed 0) | d (seed 1) |"
