@@ -86,8 +86,9 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
         :mod:`lmreg.members`). An integer splits the SFT budget between them (time an
         early-stopped member leaves goes to the next). ``"auto"`` trains the first
         network as a single fit would and adds members (at most 5) while early
-        stopping leaves time for another fit; one network with RL, a pretrained
-        backbone or ``max_time=None``. Prediction costs grow with the members.
+        stopping leaves time for another fit; one network with a pretrained
+        backbone or ``max_time=None``. With ``rl_steps > 0`` every member gets
+        its RL stage, judged on the ensemble. Prediction costs grow with the members.
     n_samples : int, default=16
         Samples per input for ``sample``, ``predict_quantiles``, the ``mean``
         decision and (with ``quantile_decoding="samples"``) the median.
@@ -126,7 +127,8 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
         deadline; RL weights are kept only if they lower the validation error (and,
         for the sampled variants, do not raise the validation CRPS; see
         ``RLConfig.guard_crps``; a paired significance test on top with
-        ``RLConfig.keep_alpha``).
+        ``RLConfig.keep_alpha``). A seed ensemble (``n_members``) splits the RL time
+        between its members, one stage each of up to ``rl_steps`` steps.
         ``reinforce`` runs RL on a fitted model.
     rl_reward : str, callable or None, default=None
         Reward on decoded numbers: a name in ``lmreg.training.rewards.REWARDS``
@@ -193,6 +195,11 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
         Steps, epochs, validation history and why training stopped.
     member_results_ : list of SFTResult
         The same per member (``member_results_[0] is fit_result_``).
+    rl_result_ : RLResult or None
+        The RL stage of ``model_`` (None with ``rl_steps=0``): steps, checks, kept.
+    member_rl_results_ : list of RLResult
+        The RL stage of each member (``member_rl_results_[0] is rl_result_``; empty
+        without RL).
     calibrator_ : ConformalQuantiles or None
         The quantile calibration (None without validation rows, with fewer than 10
         of them, or with ``calibration=None``).
@@ -442,7 +449,7 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
                           "model); predictions fall back to the training median. Raise max_time.",
                           UserWarning, stacklevel=3)
         self._fit_members(train_member, sft_deadline, t_sft)
-        self.rl_result_ = None
+        self.rl_result_, self.member_rl_results_ = None, []
         check, samples = self._judging_rows(train_rows, val_rows)[1], None
         if self.rl_steps:  # its check's samples of the weights that stay calibrate the quantiles
             check, samples = self._fit_rl(enc, y, train_rows, val_rows, deadline, weights)

@@ -108,13 +108,14 @@ class MemberEnsemble:
         """Train members 1, 2, ... after ``model_`` (trained from ``t_start``) until
         :func:`member_deadline` says stop; ``train_member(model, seed, deadline)`` runs SFT.
 
-        RL and pretrained backbones keep one network under ``"auto"`` (RL trains one
-        policy; a pretrained trunk is copied per member). A member whose budget was gone
+        A pretrained backbone keeps one network under ``"auto"`` (its trunk would be
+        copied per member); with RL each member gets its own stage afterwards
+        (:meth:`~lmreg.stages.HeldOutStages._fit_rl`). A member whose budget was gone
         before its first step is dropped, and no more are tried.
         """
         self.members_, self.member_results_ = [self.model_], [self.fit_result_]
         n = self.n_members
-        if n == "auto" and (self.rl_steps or self.backbone is not None):
+        if n == "auto" and self.backbone is not None:
             return
         seconds = [time.monotonic() - t_start]
         while True:

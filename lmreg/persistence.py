@@ -111,6 +111,7 @@ def save(est, path) -> None:
             "fit_result_": dict(vars(est.fit_result_)),
             "member_results_": [dict(vars(r)) for r in getattr(est, "member_results_", [])[1:]],
             "rl_result_": dict(vars(est.rl_result_)) if getattr(est, "rl_result_", None) else None,
+            "member_rl_results_": [dict(vars(r)) for r in getattr(est, "member_rl_results_", [])[1:]],
             "calibrator_": ({"samples": est.calibrator_.samples_.tolist(), "y": est.calibrator_.y_.tolist(),
                              "weights": (None if est.calibrator_.weights_ is None
                                          else est.calibrator_.weights_.tolist())}
@@ -237,6 +238,8 @@ def load(path, device: str = "cpu"):
     est.fit_seconds_ = fitted["fit_seconds_"]
     est.fit_result_ = SFTResult(**fitted["fit_result_"])
     est.rl_result_ = RLResult(**fitted["rl_result_"]) if fitted.get("rl_result_") else None
+    est.member_rl_results_ = [] if est.rl_result_ is None else (
+        [est.rl_result_] + [RLResult(**r) for r in fitted.get("member_rl_results_", [])])
     cal = fitted.get("calibrator_")
     est.calibrator_ = ConformalQuantiles().fit(cal["samples"], cal["y"], cal.get("weights")) if cal else None
     est._weighted = fitted.get("sample_weighted", False)

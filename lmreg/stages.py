@@ -9,7 +9,8 @@ a fitted estimator on their own (:meth:`~HeldOutStages.reinforce`,
   the validation rows), judged on validation rows no prompt came from, with the
   estimator's own samples and decision rule; the RL weights stay only if they lower
   the validation error significantly (a paired test over the rows) without raising
-  the validation CRPS. With ``sample_weight`` each prompt's loss counts its weight and
+  the validation CRPS. A seed ensemble runs one stage per member, each judged on the
+  members' mixture. With ``sample_weight`` each prompt's loss counts its weight and
   the check compares weighted means.
 * **Calibration** (:mod:`lmreg.calibration`): split-conformal shifts of the sample
   quantiles, fitted on those same judging rows. After RL it reuses the check's
@@ -27,6 +28,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from .calibration import ConformalQuantiles
+from .members import member_seed
 from .metrics import crps_per_row
 from .training.rl_config import RLConfig
 from .training.rl_stage import WEIGHTED_RANK_TEST, run_stage, stage_rows
@@ -104,23 +106,39 @@ class HeldOutStages:
         return np.abs(point - y[rows]), score, samples
 
     def _fit_rl(self, enc, y, train_rows, val_rows, deadline, weights=None):
-        """RL after SFT, kept only if it lowers the validation error (``RLConfig.guard_crps``:
-        without raising its CRPS; ``keep_alpha``: significantly). ``weights`` (of all
-        rows, ``sample_weight``): weighted prompts' losses and weighted check means.
+        """RL after SFT on each member in turn, each kept only if it lowers the validation
+        error of the whole ensemble (``RLConfig.guard_crps``: without raising its CRPS;
+        ``keep_alpha``: significantly). ``weights`` (of all rows, ``sample_weight``):
+        weighted prompts' losses and weighted check means.
+
+        Each member gets an equal share of the time left when its stage starts (time a
+        stage leaves goes to the next) and up to ``rl_steps`` steps; the check scores the
+        members' mixture, what ``predict`` decodes from, so a member's RL stays only if
+        it helps the ensemble. ``rl_result_`` is member 0's stage, ``member_rl_results_``
+        every member's.
 
         Returns the validation rows that judged it (no RL prompt came from them) and
         the samples drawn there from the weights that stayed (None without such rows).
         """
         config = self._rl_config()
         prompts, check = self._judging_rows(train_rows, val_rows, config.prompt_rows)
-        self.model_.eval()
+        members = self._members()
+        for model in members:
+            model.eval()
         args = (enc, y, self.codec_, self.grammar_, prompts, self.tokenizer_.pad_id, config, int(self.rl_steps))
         score = (lambda: self._rl_check(enc, y, check, weights)) if len(check) else None
         guard = config.variant != "median" if config.guard_crps is None else bool(config.guard_crps)
-        self.rl_result_, samples = run_stage(self.model_, args, score, deadline, guard_crps=guard,
-                                             keep_alpha=config.keep_alpha, keep_test=config.keep_test,
-                                             check_weights=None if weights is None else weights[check],
-                                             seed=self.seed_ + 7, device=self.device_, weights=weights)
+        self.member_rl_results_, samples = [], None
+        for k, model in enumerate(members):
+            stage_end = None if deadline is None else time.monotonic() + (deadline - time.monotonic()) / (len(members) - k)
+            result, samples = run_stage(model, args, score, stage_end, guard_crps=guard,
+                                        keep_alpha=config.keep_alpha, keep_test=config.keep_test,
+                                        check_weights=None if weights is None else weights[check],
+                                        seed=member_seed(self.seed_ + 7, k), device=self.device_, weights=weights)
+            self.member_rl_results_.append(result)
+            if self.verbose and len(members) > 1:
+                print(f"RL member {k}: {result.steps} steps, {'kept' if result.kept else 'reverted'}")
+        self.rl_result_ = self.member_rl_results_[0]
         return check, samples
 
     def _fit_fallback(self, y, train_rows, val_rows, weights=None) -> None:
@@ -219,9 +237,6 @@ class HeldOutStages:
         enc, y, rows, weights = self._refit_data(X, y, max_time, sample_weight)
         self._check_weighting(weights, "reinforce")
         self._check_rl_weights(weights)
-        if len(self._members()) > 1:
-            raise ValueError(f"reinforce trains one network; this model has {len(self._members())} members "
-                             "(n_members). Fit it with n_members=1 to run RL.")
         if y.ndim != 1:
             raise ValueError("the RL stage supports one target per row; y is 2-D.")
         with self._threads():

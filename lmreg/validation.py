@@ -208,9 +208,6 @@ def validate_params(est) -> None:
     if est.rl_steps and config.variant == "median" and est.decision != "median":
         raise ValueError(f"rl_variant='median' trains the median that decision='median' predicts; "
                          f"got decision={est.decision!r}.")
-    if est.rl_steps and est.n_members not in (1, "auto"):
-        raise ValueError(f"the RL stage trains one network: use n_members=1 or 'auto' with rl_steps > 0; "
-                         f"got n_members={est.n_members!r}.")
     if est.device != "auto":
         try:
             torch.device(est.device)

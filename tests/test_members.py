@@ -92,10 +92,16 @@ def test_auto_adds_members_while_the_budget_allows():
     assert all(r.stopped == "epochs" for r in est.member_results_)
 
 
-@pytest.mark.parametrize("params", [dict(max_time=None), dict(max_time=120, rl_steps=1)])
-def test_auto_is_one_network_without_a_deadline_or_with_rl(params):
-    est = LMRegressor(n_members="auto", **{**FAST, "max_epochs": 1, **params}).fit(X, y)
+def test_auto_is_one_network_without_a_deadline():
+    est = LMRegressor(n_members="auto", **{**FAST, "max_epochs": 1}).fit(X, y)
     assert len(est.members_) == 1
+
+
+def test_auto_keeps_its_members_with_rl():
+    # SFT leaves 75% of the budget to the members as without RL, then every member gets its RL stage
+    est = LMRegressor(n_members="auto", rl_steps=1, **{**FAST, "max_epochs": 1, "max_time": 120}).fit(X, y)
+    assert len(est.members_) == len(est.member_rl_results_) == AUTO_MAX_MEMBERS
+    assert all(r.steps == 1 for r in est.member_rl_results_)
 
 
 def test_an_integer_splits_the_budget():
@@ -116,15 +122,31 @@ def test_a_member_that_got_no_step_is_dropped(trio):
     assert len(calls) == 1 and view.members_ == [view.model_] and len(view.member_results_) == 1
 
 
-def test_rl_refuses_several_members(trio):
-    with pytest.raises(ValueError, match="n_members"):
-        LMRegressor(n_members=2, rl_steps=5, **FAST).fit(X, y)
-    with pytest.raises(ValueError, match="n_members"):
-        trio.set_params(rl_steps=1).reinforce(X, y)
-    # "auto" passes the parameter check; the fitted members are what RL cannot train
-    with pytest.raises(ValueError, match="3 members"):
-        trio.set_params(n_members="auto").reinforce(X, y)
-    trio.set_params(rl_steps=0, n_members=3)
+def test_rl_trains_every_member_judged_on_the_ensemble(tmp_path):
+    est = LMRegressor(n_members=2, rl_steps=2, **FAST).fit(X, y)
+    est.save(tmp_path / "m")
+    assert load(tmp_path / "m").member_rl_results_ == est.member_rl_results_
+    assert len(est.members_) == len(est.member_rl_results_) == 2
+    assert est.member_rl_results_[0] is est.rl_result_
+    assert all(r.steps == 2 and r.checks for r in est.member_rl_results_)
+    # each stage starts from the ensemble the previous one left: its SFT score is that stage's outcome
+    first, second = est.member_rl_results_
+    assert second.val_before["error"] == pytest.approx(first.val_mae)
+    # the ensemble's score is what the stages judge: the last one's is what the weights now give
+    errors, _, _ = est._rl_check(est._encode(X), y, est._judging_rows(*est._split(len(y)))[1])
+    assert float(np.mean(errors)) == pytest.approx(second.val_mae)
+
+
+def test_reinforce_runs_a_stage_per_member(trio):
+    before = [{k: v.clone() for k, v in m.state_dict().items()} for m in trio.members_]
+    trio.set_params(rl_steps=1).reinforce(X, y)
+    try:
+        assert len(trio.member_rl_results_) == 3
+        for model, state, result in zip(trio.members_, before, trio.member_rl_results_):
+            same = all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+            assert same != result.kept  # a reverted stage leaves its member's SFT weights
+    finally:
+        trio.set_params(rl_steps=0)
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "all", None])

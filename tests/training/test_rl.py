@@ -152,10 +152,12 @@ def test_estimator_rl_stage(variant, reward):
 
 
 def test_rl_respects_the_shared_time_budget():
+    # transformers' lazy model imports take seconds on a cold process: not what the budget measures
+    LMRegressor(max_epochs=1, **TINY).fit([f"n {i}" for i in range(30)], np.arange(30.0))
     X = [f"text {i} " * 8 for i in range(400)]
-    est = LMRegressor(max_time=4, rl_steps=10_000, random_state=0).fit(X, np.arange(400.0))
-    assert 0 < est.rl_result_.steps < 10_000
-    assert est.fit_seconds_ < 4 + 2.5
+    est = LMRegressor(max_time=8, rl_steps=10_000, random_state=0).fit(X, np.arange(400.0))
+    assert all(0 < r.steps < 10_000 for r in est.member_rl_results_)
+    assert est.fit_seconds_ < 8 + 2.5
 
 
 def test_rl_argument_errors():
