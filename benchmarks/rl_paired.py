@@ -70,7 +70,7 @@ def sft_model(ds, X, y, args) -> tuple[LMRegressor, float]:
     if path.exists():
         return load(path), float("nan")
     est = LMRegressor(max_time=args.sft_time, random_state=args.seed, n_threads=args.threads,
-                      n_members=1)  # RL trains one network
+                      n_members=1)  # one network: RL is paired with exactly it
     t = time.perf_counter()
     est.fit(X, y)
     fit_s = time.perf_counter() - t
