@@ -130,7 +130,8 @@ class HeldOutStages:
         guard = config.variant != "median" if config.guard_crps is None else bool(config.guard_crps)
         self.member_rl_results_, samples = [], None
         for k, model in enumerate(members):
-            stage_end = None if deadline is None else time.monotonic() + (deadline - time.monotonic()) / (len(members) - k)
+            now = time.monotonic()
+            stage_end = None if deadline is None else now + (deadline - now) / (len(members) - k)
             result, samples = run_stage(model, args, score, stage_end, guard_crps=guard,
                                         keep_alpha=config.keep_alpha, keep_test=config.keep_test,
                                         check_weights=None if weights is None else weights[check],
