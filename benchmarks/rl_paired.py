@@ -61,7 +61,8 @@ def score(est, Xt, yt) -> dict:
 
 
 def cache_path(ds, args) -> Path:
-    return Path(args.cache) / f"{ds}_t{args.sft_time:g}_s{args.seed}"
+    members = "" if args.members == "1" else f"_m{args.members}"
+    return Path(args.cache) / f"{ds}_t{args.sft_time:g}_s{args.seed}{members}"
 
 
 def sft_model(ds, X, y, args) -> tuple[LMRegressor, float]:
@@ -69,8 +70,10 @@ def sft_model(ds, X, y, args) -> tuple[LMRegressor, float]:
     path = cache_path(ds, args)
     if path.exists():
         return load(path), float("nan")
+    # one network by default; with --members every member gets its RL stage, judged on the ensemble
+    n_members = args.members if args.members == "auto" else int(args.members)
     est = LMRegressor(max_time=args.sft_time, random_state=args.seed, n_threads=args.threads,
-                      n_members=1)  # one network: RL is paired with exactly it
+                      n_members=n_members)
     t = time.perf_counter()
     est.fit(X, y)
     fit_s = time.perf_counter() - t
@@ -162,6 +165,7 @@ def main(argv=None) -> int:
     p.add_argument("--n-samples", type=int, default=None,
                    help="samples per row for scoring and the RL checks (default: the model's, 16)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--members", default="1", help="n_members of the SFT fits: an integer or auto")
     p.add_argument("--out", default="benchmarks/results/rl_paired.json")
     args = p.parse_args(argv)
     if args.table or args.summary:
@@ -197,7 +201,7 @@ def main(argv=None) -> int:
         est.calibrate(X, y)  # what fit does (the cached models may predate calibration)
         base = score(est, Xt, yt)
         emit({"dataset": ds, "arm": "sft", "seed": args.seed, **base, "sft_time": args.sft_time, "fit_s": fit_s,
-              "n_samples": est.n_samples,
+              "n_samples": est.n_samples, "members": len(est.members_),
               "sft_steps": est.fit_result_.steps, "fallback": bool(est.fallback_), "env": env})
         print(f"{ds:20s} sft       MAE {base['mae']:.4g}  cov80 {base['coverage80']:.2f} "
               f"(raw {base['coverage80_raw']:.2f})  "
@@ -216,7 +220,8 @@ def main(argv=None) -> int:
             rec = {"dataset": ds, "arm": name, "seed": args.seed, "params": params, **res,
                    "rl_time": args.rl_time, "rl_s": rl_s,
                    "rl_steps": r.steps, "kept": r.kept, "val_before": r.val_before, "val_after": r.val_after,
-                   "checks": r.checks, "best_step": r.best_step,
+                   "checks": r.checks, "best_step": r.best_step, "members": len(est.members_),
+                   "members_kept": sum(m.kept for m in est.member_rl_results_),
                    "d_mae": res["mae"] / base["mae"] - 1, "d_cov80": res["coverage80"] - base["coverage80"],
                    "d_cov80_raw": res["coverage80_raw"] - base["coverage80_raw"],
                    "d_crps": res["crps"] / base["crps"] - 1, "env": env}

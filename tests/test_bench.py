@@ -96,6 +96,19 @@ def test_paired_rl_benchmark_reuses_one_sft_model(tmp_path, capsys):
     assert table.startswith("| dataset | sft MAE | sft cov80 | a |") and "diabetes" in table
 
 
+def test_paired_rl_benchmark_on_an_ensemble(tmp_path, capsys):
+    """--members: the cached SFT model is an ensemble (its own cache entry), RL runs per member."""
+    mod = _benchmark("rl_paired")
+    out, cache = tmp_path / "rl.json", tmp_path / "cache"
+    args = ["--datasets", "diabetes", "--sft-time", "4", "--rl-time", "3", "--cache", str(cache),
+            "--members", "2", "--out", str(out), "--arm", 'a={"rl_config": {"prompts_per_step": 4}}']
+    assert mod.main(args) == 0
+    sft, arm = json.loads(out.read_text())
+    assert sft["members"] == arm["members"] == 2 and 0 <= arm["members_kept"] <= 2
+    assert [p.name for p in cache.iterdir()] == ["diabetes_t4_s0_m2"]
+    capsys.readouterr()
+
+
 def test_rl_weights_scores_every_decision_rule(tmp_path, monkeypatch, capsys):
     """benchmarks/rl_weights.py --decisions: the SFT model (fitted into the cache) and the RL
     stage's final weights scored under each rule; ``--decision-table`` prints them."""
