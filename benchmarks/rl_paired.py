@@ -61,7 +61,9 @@ def score(est, Xt, yt) -> dict:
 
 
 def cache_path(ds, args) -> Path:
-    members = "" if args.members == "1" else f"_m{args.members}"
+    # callers with their own arguments (rl_weights.py) have no --members: one network
+    members = str(getattr(args, "members", "1"))
+    members = "" if members == "1" else f"_m{members}"
     return Path(args.cache) / f"{ds}_t{args.sft_time:g}_s{args.seed}{members}"
 
 
@@ -71,7 +73,8 @@ def sft_model(ds, X, y, args) -> tuple[LMRegressor, float]:
     if path.exists():
         return load(path), float("nan")
     # one network by default; with --members every member gets its RL stage, judged on the ensemble
-    n_members = args.members if args.members == "auto" else int(args.members)
+    members = str(getattr(args, "members", "1"))
+    n_members = members if members == "auto" else int(members)
     est = LMRegressor(max_time=args.sft_time, random_state=args.seed, n_threads=args.threads,
                       n_members=n_members)
     t = time.perf_counter()
