@@ -60,10 +60,14 @@ def score(est, Xt, yt) -> dict:
             "coverage80_raw": interval_coverage(yt, raw[:, 0], raw[:, 1])}
 
 
-def cache_path(ds, args) -> Path:
-    # callers with their own arguments (rl_weights.py) have no --members: one network
+def n_members(args):
+    """``--members`` as ``n_members``; callers with their own arguments (rl_weights.py) have none: 1."""
     members = str(getattr(args, "members", "1"))
-    members = "" if members == "1" else f"_m{members}"
+    return members if members == "auto" else int(members)
+
+
+def cache_path(ds, args) -> Path:
+    members = "" if n_members(args) == 1 else f"_m{n_members(args)}"
     return Path(args.cache) / f"{ds}_t{args.sft_time:g}_s{args.seed}{members}"
 
 
@@ -73,10 +77,8 @@ def sft_model(ds, X, y, args) -> tuple[LMRegressor, float]:
     if path.exists():
         return load(path), float("nan")
     # one network by default; with --members every member gets its RL stage, judged on the ensemble
-    members = str(getattr(args, "members", "1"))
-    n_members = members if members == "auto" else int(members)
     est = LMRegressor(max_time=args.sft_time, random_state=args.seed, n_threads=args.threads,
-                      n_members=n_members)
+                      n_members=n_members(args))
     t = time.perf_counter()
     est.fit(X, y)
     fit_s = time.perf_counter() - t

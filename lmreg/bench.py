@@ -129,7 +129,7 @@ def _lmreg_extras(est, Xt, yt) -> dict:
             "steps": r.steps, "epochs": r.epochs, "stopped": r.stopped, "best_val_mae": r.best_val_mae,
             "fallback": bool(est.fallback_), "members": len(est.members_), "rl_steps_done": rl.steps if rl else 0,
             "rl_kept": rl.kept if rl else None,
-            "rl_members_kept": sum(r.kept for r in getattr(est, "member_rl_results_", [])),
+            "rl_members_kept": sum(m.kept for m in est.member_rl_results_),
             "params": {k: v for k, v in est.get_params().items()
                        if isinstance(v, (int, float, str, bool, type(None)))}}
 

@@ -126,16 +126,24 @@ class HeldOutStages:
         for model in members:
             model.eval()
         args = (enc, y, self.codec_, self.grammar_, prompts, self.tokenizer_.pad_id, config, int(self.rl_steps))
-        score = (lambda: self._rl_check(enc, y, check, weights)) if len(check) else None
+        scored = []  # every check as (errors, crps, samples, seconds): the next stage starts from the kept one
+
+        def score():
+            t = time.monotonic()
+            out = self._rl_check(enc, y, check, weights)
+            scored.append((*out, time.monotonic() - t))
+            return out
+
         guard = config.variant != "median" if config.guard_crps is None else bool(config.guard_crps)
-        self.member_rl_results_, samples = [], None
+        self.member_rl_results_, samples, base = [], None, None
         for k, model in enumerate(members):
             now = time.monotonic()
             stage_end = None if deadline is None else now + (deadline - now) / (len(members) - k)
-            result, samples = run_stage(model, args, score, stage_end, guard_crps=guard,
+            result, samples = run_stage(model, args, score if len(check) else None, stage_end, guard_crps=guard,
                                         keep_alpha=config.keep_alpha, keep_test=config.keep_test,
-                                        check_weights=None if weights is None else weights[check],
+                                        check_weights=None if weights is None else weights[check], base=base,
                                         seed=member_seed(self.seed_ + 7, k), device=self.device_, weights=weights)
+            base = next((s for s in scored if s[2] is samples), None)
             self.member_rl_results_.append(result)
             if self.verbose and len(members) > 1:
                 print(f"RL member {k}: {result.steps} steps, {'kept' if result.kept else 'reverted'}")

@@ -123,7 +123,12 @@ def test_a_member_that_got_no_step_is_dropped(trio):
 
 
 def test_rl_trains_every_member_judged_on_the_ensemble(tmp_path):
-    est = LMRegressor(n_members=2, rl_steps=2, **FAST).fit(X, y)
+    est, calls = LMRegressor(n_members=2, rl_steps=2, **FAST), []
+    est._rl_check = lambda *a, **kw: calls.append(1) or LMRegressor._rl_check(est, *a, **kw)
+    est.fit(X, y)
+    del est._rl_check
+    # the SFT weights are scored once; a later stage starts from the score its predecessor kept
+    assert len(calls) == 1 + sum(len(r.checks) for r in est.member_rl_results_)
     est.save(tmp_path / "m")
     assert load(tmp_path / "m").member_rl_results_ == est.member_rl_results_
     assert len(est.members_) == len(est.member_rl_results_) == 2

@@ -134,7 +134,8 @@ def paired_p_value(before: np.ndarray, after: np.ndarray, seed: int = 0, n_resam
 
 
 def run_stage(model, train_args: tuple, score, deadline: float | None, guard_crps: bool = True,
-              keep_alpha: float | None = None, keep_test: str = "signed_rank", check_weights=None, **train_kw):
+              keep_alpha: float | None = None, keep_test: str = "signed_rank", check_weights=None,
+              base=None, **train_kw):
     """RL on ``model`` in place; returns the result and the kept weights' check samples.
 
     Parameters
@@ -158,6 +159,10 @@ def run_stage(model, train_args: tuple, score, deadline: float | None, guard_crp
         One weight per judging row (``sample_weight``): the error compared is the
         weighted mean, and so is the test's (``score``'s CRPS is the caller's, weighted
         there). None: every row counts once.
+    base : tuple or None, default=None
+        ``(errors, crps, samples, seconds)``: ``score()`` of the weights ``model`` has
+        now and how long it took, when the caller already has it (the previous
+        member's stage ended on these weights); None: scored here.
     **train_kw
         ``seed``, ``device``, ``weights`` (the prompts') for
         :func:`~lmreg.training.rl.train_rl`.
@@ -173,9 +178,10 @@ def run_stage(model, train_args: tuple, score, deadline: float | None, guard_crp
         model.eval()
         return result, None
     sft_state = copy.deepcopy(model.state_dict())
-    t = time.monotonic()
-    base_errors, base_crps, base_samples = score()
-    cost = time.monotonic() - t
+    if base is None:
+        t = time.monotonic()
+        base = (*score(), time.monotonic() - t)
+    base_errors, base_crps, base_samples, cost = base
     base_error = float(np.average(base_errors, weights=check_weights))
     best = {"error": base_error, "state": None, "step": 0, "samples": base_samples}
     checks = []
