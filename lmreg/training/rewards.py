@@ -4,9 +4,9 @@ Each reward is a plain function of predictions and targets (numpy, broadcasting)
 higher is better. Pointwise rewards take ``pred`` of any shape and ``target``
 broadcastable to it; group rewards (``rank``, ``crps_loo``) take a group of samples
 per input, ``pred`` of shape ``[B, G]`` and ``target`` of shape ``[B]``.
-:func:`trl_reward` wraps any of them in TRL's reward-function signature
-``f(prompts, completions, **kwargs) -> list[float]``, with the targets passed as a
-dataset column (``target=...``).
+:func:`trl_reward` wraps any pointwise one in TRL's reward-function signature
+``f(prompts, completions, **kwargs) -> list[float | None]``, with the targets passed
+as a dataset column (``target=...``).
 
 Scales: error rewards divide by ``scale`` (the target's spread, fitted in ``fit``)
 so one learning rate suits every dataset.
@@ -135,32 +135,76 @@ DECISION_FOR_REWARD = {"abs": "median", "squared": "mean", "relative": "median",
                        "gaussian": "mode", "rank": "median", "crps_loo": "median"}
 
 
-def trl_reward(name_or_fn, **params):
+def trl_reward(name_or_fn, parse=float, invalid_reward=None, **params):
     """Wrap a pointwise reward in TRL's ``f(prompts, completions, **kwargs)`` signature.
 
-    Completions are parsed as numbers (an unparsable completion gets ``-inf`` reward
-    for error rewards, 0 for bounded ones); targets come from the ``target`` column.
+    Each completion (a string, or chat messages: the last one's ``content``) goes
+    through ``parse``; targets come from the dataset column ``target``. The returned
+    list never holds a NaN or an infinity, which would turn TRL's group advantages
+    into NaN or overflow them:
+
+    - a completion that does not parse, or parses to NaN or an infinity, gets
+      ``invalid_reward``; by default a value below every parsable completion of the
+      same call: the worst reward minus the larger of the rewards' range, the worst
+      reward's magnitude and 1, so writing a number always beats not writing one;
+    - when no completion of a call parses (and ``invalid_reward`` is None), or a
+      target is missing or not finite, the reward is None: TRL's "not applicable",
+      which it leaves out of the group baseline and gives no advantage.
+
+    Parameters
+    ----------
+    name_or_fn : str or callable
+        A key of ``REWARDS`` (not a group reward) or ``fn(value, target, **params)``.
+    parse : callable, default float
+        ``parse(text) -> float``; raising ``ValueError`` or ``TypeError`` marks the
+        completion unparsable. Pass e.g. a regular-expression extractor when the
+        policy writes the number inside other text.
+    invalid_reward : float, optional
+        A fixed reward for unparsable completions instead of the default above.
+    **params
+        Passed to the reward (``scale=``, ``bandwidth=``...).
 
     Examples
     --------
     >>> f = trl_reward("abs", scale=1.0)
-    >>> f(prompts=["x", "y"], completions=["3.5", "oops"], target=[3.0, 1.0])
-    [-0.5, -inf]
+    >>> f(prompts=["x", "y", "z"], completions=["3.5", "oops", "1"], target=[3.0, 1.0, 2.0])
+    [-0.5, -2.0, -1.0]
+    >>> f(prompts=["x"], completions=["oops"], target=[3.0])
+    [None]
     """
     fn = REWARDS[name_or_fn] if isinstance(name_or_fn, str) else name_or_fn
     if fn in (rank, crps_loo):
         raise ValueError("group rewards need all samples of a prompt at once; use them inside lmreg.")
-    floor = 0.0 if fn is gaussian_kernel else -np.inf
+    if invalid_reward is not None and not np.isfinite(invalid_reward):
+        raise ValueError(f"invalid_reward must be a finite number, got {invalid_reward!r}.")
+
+    def value_of(text):
+        try:
+            value = float(parse(text if isinstance(text, str) else text[-1]["content"]))
+        except (ValueError, TypeError, KeyError, IndexError, OverflowError):
+            return None
+        return value if np.isfinite(value) else None
 
     def reward(prompts, completions, target, **kwargs):
-        out = []
-        for text, y in zip(completions, target):
-            try:
-                value = float(text if isinstance(text, str) else text[-1]["content"])
-            except (ValueError, TypeError, KeyError, IndexError):
-                out.append(floor)
-                continue
-            out.append(float(fn(value, float(y), **params)))
+        out, invalid = [], []
+        for i, (text, y) in enumerate(zip(completions, target, strict=True)):
+            y = None if y is None else float(y)
+            value = value_of(text)
+            r = None if y is None or not np.isfinite(y) else value
+            if r is not None:
+                r = float(fn(value, y, **params))
+                r = r if np.isfinite(r) else None
+            elif y is not None and np.isfinite(y):
+                invalid.append(i)  # scorable prompt, unusable completion
+            out.append(r)
+        if invalid:
+            penalty = invalid_reward
+            valid = [r for r in out if r is not None]
+            if penalty is None and valid:
+                lo, hi = min(valid), max(valid)
+                penalty = lo - max(hi - lo, abs(lo), 1.0)
+            for i in invalid:
+                out[i] = None if penalty is None else float(penalty)
         return out
 
     reward.__name__ = getattr(fn, "__name__", "reward")

@@ -36,12 +36,47 @@ def test_crps_loo_matches_brute_force():
 
 def test_trl_signature():
     f = R.trl_reward("squared", scale=1.0)
-    assert f(prompts=["a", "b"], completions=["1", "x"], target=[3.0, 0.0]) == [-4.0, -np.inf]
+    # "x" does not parse: below the worst parsable reward (-4) by max(range 3, |-4|, 1) = 4
+    assert f(prompts=["a", "b", "c"], completions=["1", "x", "2"], target=[3.0, 0.0, 1.0]) == [-4.0, -8.0, -1.0]
     conversational = [[{"role": "assistant", "content": "2.5"}]]
     assert R.trl_reward("abs")(prompts=["a"], completions=conversational, target=[2.0]) == [-0.5]
-    assert R.trl_reward("gaussian")(prompts=["a"], completions=["?"], target=[1.0]) == [0.0]
+    # a single parsable completion: the margin is max(0, |0|, 1) = 1
+    assert R.trl_reward("gaussian")(prompts=["a", "b"], completions=["?", "1"], target=[1.0, 1.0]) == [0.0, 1.0]
     with pytest.raises(ValueError, match="group rewards"):
         R.trl_reward("crps_loo")
+
+
+def test_trl_reward_never_returns_a_non_finite_number():
+    """NaN or inf rewards would make TRL's group advantages NaN or overflow them."""
+    f = R.trl_reward("abs")
+    # "nan" and "inf" parse as floats but are not numbers a policy should be paid for
+    out = f(prompts=list("abcd"), completions=["nan", "inf", "1e999", "3"], target=[1.0, 1.0, 1.0, 1.0])
+    assert out == [-4.0, -4.0, -4.0, -2.0]  # -2 - max(0, |-2|, 1)
+    # nothing parses: TRL's "not applicable" (None), not a penalty relative to nothing
+    assert f(prompts=["a", "b"], completions=["?", ""], target=[1.0, 2.0]) == [None, None]
+    # a missing or non-finite target makes the row unscorable whatever the completion
+    assert f(prompts=["a", "b", "c"], completions=["1", "2", "?"], target=[None, float("nan"), 1.0]) == [
+        None, None, None]
+    assert R.trl_reward("abs", invalid_reward=-7)(prompts=["a", "b"], completions=["?", "1"],
+                                                  target=[1.0, 1.0]) == [-7.0, 0.0]
+    with pytest.raises(ValueError, match="invalid_reward must be a finite number"):
+        R.trl_reward("abs", invalid_reward=float("-inf"))
+
+
+def test_trl_reward_parse_hook():
+    import re
+
+    def last_number(text):
+        found = re.findall(r"-?\d+(?:\.\d+)?", text)
+        if not found:
+            raise ValueError(text)
+        return float(found[-1])
+
+    f = R.trl_reward("abs", parse=last_number)
+    assert f(prompts=["a", "b"], completions=["the answer is 4.5", "no idea"], target=[4.0, 0.0]) == [-0.5, -1.5]
+    # the strict default refuses numbers inside text
+    assert R.trl_reward("abs")(prompts=["a", "b"], completions=[" 4.5\n", "it is 4.5"],
+                               target=[4.0, 4.0]) == [-0.5, -1.5]
 
 
 def test_every_reward_has_a_decision_rule():
