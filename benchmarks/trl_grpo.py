@@ -8,7 +8,9 @@ unparsable completion gets:
 
 - ``penalty``: the default, a finite reward below every parsable completion of the call;
 - ``fixed``: ``invalid_reward=-10``;
-- ``neg_inf``: ``-inf``, what the wrapper returned before it took care of TRL's advantages.
+- ``neg_inf``: ``-inf``, what the wrapper returned before it took care of TRL's advantages;
+- ``crps_loo`` and ``rank``: the group rewards (each completion against the others of its
+  prompt: leave-one-out CRPS, rank of the error), with the default penalty.
 
 Before and after training the policy samples 80 completions (seeded); the record holds
 the share that parsed, their mean absolute error, the last logged loss and reward and
@@ -37,7 +39,8 @@ if "triton" not in sys.modules:
 PROMPTS = ("lo", "hi")
 TARGETS = (2.0, 8.0)
 BEST_CONSTANT_MAE = 3.0  # |5 - 2| = |5 - 8|
-ARMS = ("penalty", "fixed", "neg_inf")
+ARMS = ("penalty", "fixed", "neg_inf", "crps_loo", "rank")
+GENERATIONS = 4
 
 
 def first_number(text):
@@ -106,6 +109,8 @@ def reward_for(arm):
                     out.append(-math.inf)
             return out
         return neg_inf
+    if arm in ("crps_loo", "rank"):
+        return trl_reward(arm, parse=first_number, num_generations=GENERATIONS)
     raise ValueError(f"unknown arm {arm!r}; choose from {ARMS}")
 
 
@@ -117,7 +122,7 @@ def run(arm, steps, seed=0, workdir="/tmp/lmreg_trl_grpo", reward=None, learning
     model, tokenizer = tiny_policy(seed)
     before = sample_errors(model, tokenizer)
     data = Dataset.from_dict({"prompt": list(PROMPTS) * 8, "target": list(TARGETS) * 8})
-    args = GRPOConfig(output_dir=workdir, per_device_train_batch_size=16, num_generations=4,
+    args = GRPOConfig(output_dir=workdir, per_device_train_batch_size=16, num_generations=GENERATIONS,
                       max_completion_length=2, max_steps=steps, learning_rate=learning_rate,
                       logging_steps=min(10, steps), save_strategy="no", report_to="none", use_cpu=True,
                       bf16=False, seed=seed, disable_tqdm=True)

@@ -1,6 +1,7 @@
 """lmreg's reward functions inside TRL's GRPOTrainer (a tiny random policy on the CPU)."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -23,6 +24,34 @@ def test_grpo_learns_from_trl_reward(trl_grpo, tmp_path):
     assert record["parsed_after"] >= 0.95
     assert record["mae_after"] < trl_grpo.BEST_CONSTANT_MAE
     assert record["losses_finite"] and math.isfinite(record["last_reward"])
+
+
+def test_group_reward_gets_whole_groups_from_grpo(trl_grpo, tmp_path):
+    """TRL hands a process's completions with each prompt's generations side by side: the
+    group reward scores them (it raises on a split group) as crps_loo on each group."""
+    from lmreg.training.rewards import crps_loo
+
+    calls = []
+    inner = trl_grpo.reward_for("crps_loo")
+
+    def reward(prompts, completions, target, **kwargs):
+        out = inner(prompts=prompts, completions=completions, target=target, **kwargs)
+        calls.append((prompts, completions, target, out))
+        return out
+
+    record, _ = trl_grpo.run("crps_loo", steps=3, seed=0, workdir=str(tmp_path), reward=reward)
+    assert len(calls) == 3 and record["losses_finite"]
+    G = trl_grpo.GENERATIONS
+    scored = 0
+    for prompts, completions, target, out in calls:
+        for s in range(0, len(out), G):
+            values = [trl_grpo.first_number(c) if re.search(r"\d", c) else None for c in completions[s:s + G]]
+            ok = [i for i, v in enumerate(values) if v is not None]
+            if len(ok) >= 3:  # the group's parsable completions, scored against each other
+                expect = crps_loo(np.array([[values[i] for i in ok]]), np.array([target[s]]))[0]
+                np.testing.assert_allclose([out[s + i] for i in ok], expect, rtol=1e-6)
+                scored += 1
+    assert scored > 0
 
 
 def test_model_reward_scores_grpo_completions(trl_grpo, tmp_path):

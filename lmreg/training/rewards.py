@@ -4,9 +4,9 @@ Each reward is a plain function of predictions and targets (numpy, broadcasting)
 higher is better. Pointwise rewards take ``pred`` of any shape and ``target``
 broadcastable to it; group rewards (``rank``, ``crps_loo``) take a group of samples
 per input, ``pred`` of shape ``[B, G]`` and ``target`` of shape ``[B]``.
-:func:`trl_reward` wraps any pointwise one in TRL's reward-function signature
+:func:`trl_reward` wraps any of them in TRL's reward-function signature
 ``f(prompts, completions, **kwargs) -> list[float | None]``, with the targets passed
-as a dataset column (``target=...``).
+as a dataset column (``target=...``); group rewards take TRL's ``num_generations``.
 
 Scales: error rewards divide by ``scale`` (the target's spread, fitted in ``fit``)
 so one learning rate suits every dataset.
@@ -135,8 +135,13 @@ DECISION_FOR_REWARD = {"abs": "median", "squared": "mean", "relative": "median",
                        "gaussian": "mode", "rank": "median", "crps_loo": "median"}
 
 
-def trl_reward(name_or_fn, parse=float, invalid_reward=None, **params):
-    """Wrap a pointwise reward in TRL's ``f(prompts, completions, **kwargs)`` signature.
+def _same(a, b):
+    """Equal floats, a missing target (NaN) equal to another missing one."""
+    return a == b or (np.isnan(a) and np.isnan(b))
+
+
+def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=None, **params):
+    """Wrap a reward in TRL's ``f(prompts, completions, **kwargs)`` signature.
 
     Each completion (a string, or chat messages: the last one's ``content``) goes
     through ``parse``; targets come from the dataset column ``target``. The returned
@@ -151,16 +156,26 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, **params):
       target is missing or not finite, the reward is None: TRL's "not applicable",
       which it leaves out of the group baseline and gives no advantage.
 
+    Group rewards (``rank``, ``crps_loo``) score each completion against the other
+    completions of its prompt, so they need ``num_generations`` (TRL's
+    ``GRPOConfig.num_generations``) and each call's completions in whole groups: TRL
+    passes a process's completions with a prompt's generations next to each other,
+    whole when ``per_device_train_batch_size`` is a multiple of ``num_generations``;
+    anything else is a ValueError. A group's reward is computed over its parsable
+    completions; ``crps_loo`` needs three of them, with fewer they get 0.
+
     Parameters
     ----------
     name_or_fn : str or callable
-        A key of ``REWARDS`` (not a group reward) or ``fn(value, target, **params)``.
+        A key of ``REWARDS`` or a pointwise ``fn(value, target, **params)``.
     parse : callable, default float
         ``parse(text) -> float``; raising ``ValueError`` or ``TypeError`` marks the
         completion unparsable. Pass e.g. a regular-expression extractor when the
         policy writes the number inside other text.
     invalid_reward : float, optional
         A fixed reward for unparsable completions instead of the default above.
+    num_generations : int, optional
+        Completions per prompt; required by the group rewards, refused by the others.
     **params
         Passed to the reward (``scale=``, ``bandwidth=``...).
 
@@ -171,10 +186,20 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, **params):
     [-0.5, -2.0, -1.0]
     >>> f(prompts=["x"], completions=["oops"], target=[3.0])
     [None]
+    >>> g = trl_reward("rank", num_generations=3)
+    >>> g(prompts=["x"] * 3, completions=["1", "5", "2"], target=[1.2] * 3)
+    [1.0, 0.0, 0.5]
     """
     fn = REWARDS[name_or_fn] if isinstance(name_or_fn, str) else name_or_fn
-    if fn in (rank, crps_loo):
-        raise ValueError("group rewards need all samples of a prompt at once; use them inside lmreg.")
+    group = fn in (rank, crps_loo)
+    if group and num_generations is None:
+        raise ValueError("group rewards score a completion against the others of its prompt: pass "
+                         "num_generations= (TRL's GRPOConfig.num_generations).")
+    if not group and num_generations is not None:
+        raise ValueError("num_generations is for the group rewards ('rank', 'crps_loo') only.")
+    if group and (isinstance(num_generations, bool) or not isinstance(num_generations, (int, np.integer))
+                  or num_generations < 2):
+        raise ValueError(f"num_generations must be an integer >= 2, got {num_generations!r}.")
     if invalid_reward is not None and not np.isfinite(invalid_reward):
         raise ValueError(f"invalid_reward must be a finite number, got {invalid_reward!r}.")
 
@@ -182,30 +207,52 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, **params):
         try:
             value = float(parse(text if isinstance(text, str) else text[-1]["content"]))
         except (ValueError, TypeError, KeyError, IndexError, OverflowError):
-            return None
-        return value if np.isfinite(value) else None
+            return np.nan
+        return value if np.isfinite(value) else np.nan
+
+    def pointwise(values, targets, prompts):
+        out = np.full(len(values), np.nan)
+        for i in np.flatnonzero(np.isfinite(values) & np.isfinite(targets)):
+            out[i] = float(fn(values[i], targets[i], **params))
+        return out
+
+    def grouped(values, targets, prompts):
+        G, n = num_generations, len(values)
+        out = np.full(n, np.nan)
+        for s in range(0, n, G):
+            block = range(s, s + G)
+            if s + G > n or any(prompts[i] != prompts[s] or not _same(targets[i], targets[s]) for i in block):
+                raise ValueError(
+                    f"{getattr(fn, '__name__', 'reward')} needs the completions of a call in whole groups of "
+                    f"num_generations={G} with one prompt and target each; completions {s}-{min(s + G, n) - 1} "
+                    "are not one group. In TRL, make per_device_train_batch_size a multiple of "
+                    "num_generations.")
+            ok = [i for i in block if np.isfinite(values[i])]
+            if not np.isfinite(targets[s]) or not ok:
+                continue
+            if fn is crps_loo and len(ok) < 3:
+                out[ok] = 0.0  # no spread to judge with fewer than three numbers
+                continue
+            out[ok] = fn(values[ok][None, :], targets[s:s + 1], **params)[0]
+        return out
 
     def reward(prompts, completions, target, **kwargs):
-        out, invalid = [], []
-        for i, (text, y) in enumerate(zip(completions, target, strict=True)):
-            y = None if y is None else float(y)
-            value = value_of(text)
-            r = None if y is None or not np.isfinite(y) else value
-            if r is not None:
-                r = float(fn(value, y, **params))
-                r = r if np.isfinite(r) else None
-            elif y is not None and np.isfinite(y):
-                invalid.append(i)  # scorable prompt, unusable completion
-            out.append(r)
-        if invalid:
+        values = np.array([value_of(text) for text in completions], dtype=float)
+        targets = np.array([np.nan if y is None else float(y) for y in target], dtype=float)
+        if not len(values) == len(targets) == len(prompts):
+            raise ValueError(f"{len(prompts)} prompts, {len(completions)} completions and "
+                             f"{len(targets)} targets; expected one of each per completion.")
+        out = (grouped if group else pointwise)(values, targets, prompts)
+        out[~np.isfinite(out)] = np.nan  # a reward that came out non-finite: not applicable
+        invalid = np.isfinite(targets) & ~np.isfinite(values)
+        if invalid.any():
+            valid = out[np.isfinite(out)]
             penalty = invalid_reward
-            valid = [r for r in out if r is not None]
-            if penalty is None and valid:
-                lo, hi = min(valid), max(valid)
+            if penalty is None and valid.size:
+                lo, hi = valid.min(), valid.max()
                 penalty = lo - max(hi - lo, abs(lo), 1.0)
-            for i in invalid:
-                out[i] = None if penalty is None else float(penalty)
-        return out
+            out[invalid] = np.nan if penalty is None else penalty
+        return [float(r) if np.isfinite(r) else None for r in out]
 
     reward.__name__ = getattr(fn, "__name__", "reward")
     return reward

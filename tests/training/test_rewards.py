@@ -63,6 +63,47 @@ def test_trl_reward_never_returns_a_non_finite_number():
         R.trl_reward("abs", invalid_reward=float("-inf"))
 
 
+def test_trl_group_rewards_score_each_group_of_generations():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 4))
+    y = np.array([0.5, -1.0, 2.0])
+    prompts = [p for p in "abc" for _ in range(4)]
+    completions = [str(v) for v in x.ravel()]
+    f = R.trl_reward("crps_loo", num_generations=4, scale=2.0)
+    out = f(prompts=prompts, completions=completions, target=np.repeat(y, 4).tolist())
+    np.testing.assert_allclose(out, R.crps_loo(x, y, scale=2.0).ravel(), rtol=1e-12)
+    # an unparsable completion: the group is scored over its other three, it gets the penalty
+    completions[1] = "?"
+    out = f(prompts=prompts, completions=completions, target=np.repeat(y, 4).tolist())
+    np.testing.assert_allclose(np.delete(out[:4], 1), R.crps_loo(np.delete(x[:1], 1, axis=1), y[:1], scale=2.0)[0])
+    valid = [r for i, r in enumerate(out) if i != 1]
+    assert out[1] == pytest.approx(min(valid) - max(max(valid) - min(valid), abs(min(valid)), 1.0))
+    # two unparsable: two numbers left, no spread to judge -> 0 for them
+    completions[2] = "??"
+    out = f(prompts=prompts, completions=completions, target=np.repeat(y, 4).tolist())
+    assert out[0] == out[3] == 0.0 and out[1] == out[2] < min(out[4:])
+    # rank within each group; a missing target makes its whole group unscorable
+    g = R.trl_reward("rank", num_generations=2)
+    assert g(prompts=["a", "a", "b", "b"], completions=["1", "3", "0", "9"],
+             target=[2.5, 2.5, None, None]) == [0.0, 1.0, None, None]
+
+
+def test_trl_group_rewards_refuse_split_groups():
+    f = R.trl_reward("rank", num_generations=2)
+    with pytest.raises(ValueError, match="per_device_train_batch_size a multiple of num_generations"):
+        f(prompts=["a", "b", "b", "c"], completions=["1"] * 4, target=[1.0] * 4)   # TRL split a group
+    with pytest.raises(ValueError, match="completions 2-2 are not one group"):
+        f(prompts=["a", "a", "b"], completions=["1"] * 3, target=[1.0] * 3)
+    with pytest.raises(ValueError, match="completions 0-1 are not one group"):
+        f(prompts=["a", "a"], completions=["1", "2"], target=[1.0, 2.0])            # two targets
+    with pytest.raises(ValueError, match="pass num_generations"):
+        R.trl_reward("rank")
+    with pytest.raises(ValueError, match="for the group rewards"):
+        R.trl_reward("abs", num_generations=4)
+    with pytest.raises(ValueError, match="integer >= 2"):
+        R.trl_reward("crps_loo", num_generations=1)
+
+
 def test_trl_reward_parse_hook():
     import re
 
