@@ -27,14 +27,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import re
 import sys
 import time
 from pathlib import Path
-
-if "triton" not in sys.modules:
-    os.environ.setdefault("TRITON_INTERPRET", "1")  # TRL imports triton; no GPU, no compiler
 
 PROMPTS = ("lo", "hi")
 TARGETS = (2.0, 8.0)
