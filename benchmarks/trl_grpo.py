@@ -1,8 +1,8 @@
 """lmreg's rewards inside TRL: a tiny policy trained by ``trl.GRPOTrainer``.
 
 A two-layer character-level Llama, randomly initialised, reads ``lo`` or ``hi`` and must
-write a number; the reward is :func:`lmreg.training.rewards.trl_reward` (``abs``) against
-the targets 2 and 8. The best constant answer (5) has a mean absolute error of 3, so an
+write a number; the reward is :func:`lmreg.training.rewards.trl_reward` (``abs`` unless the
+arm names another) against the targets 2 and 8. The best constant answer (5) has a mean absolute error of 3, so an
 error below 3 means the policy learned to read its prompt. Arms differ in what an
 unparsable completion gets:
 
