@@ -140,11 +140,12 @@ def _same(a, b):
     return a == b or (np.isnan(a) and np.isnan(b))
 
 
-def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=None, **params):
+def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=None,
+               target_column="target", **params):
     """Wrap a reward in TRL's ``f(prompts, completions, **kwargs)`` signature.
 
     Each completion (a string, or chat messages: the last one's ``content``) goes
-    through ``parse``; targets come from the dataset column ``target``. The returned
+    through ``parse``; targets come from the dataset column ``target_column``. The returned
     list never holds a NaN or an infinity, which would turn TRL's group advantages
     into NaN or overflow them:
 
@@ -176,6 +177,9 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
         A fixed reward for unparsable completions instead of the default above.
     num_generations : int, optional
         Completions per prompt; required by the group rewards, refused by the others.
+    target_column : str, default "target"
+        The dataset column that holds the targets (TRL passes every column but the
+        prompt to reward functions as a keyword argument).
     **params
         Passed to the reward (``scale=``, ``bandwidth=``...).
 
@@ -236,7 +240,11 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
             out[ok] = fn(values[ok][None, :], targets[s:s + 1], **params)[0]
         return out
 
-    def reward(prompts, completions, target, **kwargs):
+    def reward(prompts, completions, **kwargs):
+        if target_column not in kwargs:
+            raise ValueError(f"no {target_column!r} column reached the reward; got {sorted(kwargs)}. "
+                             "Add the targets to the training dataset or pass target_column=.")
+        target = kwargs[target_column]
         values = np.array([value_of(text) for text in completions], dtype=float)
         targets = np.array([np.nan if y is None else float(y) for y in target], dtype=float)
         if not len(values) == len(targets) == len(prompts):

@@ -63,6 +63,13 @@ def test_trl_reward_never_returns_a_non_finite_number():
         R.trl_reward("abs", invalid_reward=float("-inf"))
 
 
+def test_trl_reward_target_column():
+    f = R.trl_reward("abs", target_column="price")
+    assert f(prompts=["a"], completions=["3"], price=[5.0], completion_ids=[[1]]) == [-2.0]
+    with pytest.raises(ValueError, match="no 'price' column reached the reward; got \\['completion_ids', 'target'\\]"):
+        f(prompts=["a"], completions=["3"], target=[5.0], completion_ids=[[1]])
+
+
 def test_trl_group_rewards_score_each_group_of_generations():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(3, 4))
