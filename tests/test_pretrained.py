@@ -245,3 +245,28 @@ def test_median_walk_logprobs_are_teacher_forced_on_every_backbone(tiny_models, 
     assert len(out[0][1]) > 0
     for a, b in zip(out[0][1], out[1][1]):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("variant", ["median", "grpo"])
+def test_rl_stage_on_a_lora_backbone(tiny_models, spelled_numbers, tmp_path, variant):
+    """RL on a pretrained backbone with LoRA: only the trainable weights move, the frozen
+    pretrained ones stay as on disk, a reverted stage restores the SFT weights bit for bit, and
+    the result survives save/load."""
+    X, y = _data(spelled_numbers)
+    est = _fit(tiny_models["llama"], (X, y))
+    before = {n: p.detach().clone() for n, p in est.model_.named_parameters() if p.requires_grad}
+    pred_before = est.predict(X[:10])
+    est.set_params(rl_steps=5, rl_variant=variant,
+                   rl_config={"learning_rate": 1e-2, "prompts_per_step": 8, "group_size": 4})
+    est.reinforce(X, y)
+    assert est.rl_result_.steps == 5
+    assert _frozen_pretrained_unchanged(est, tiny_models["llama"], "causal")
+    after = {n: p.detach() for n, p in est.model_.named_parameters() if p.requires_grad}
+    assert set(after) == set(before) and any("lora_" in n for n in after)
+    moved = [n for n in after if not torch.equal(after[n], before[n])]
+    if est.rl_result_.kept:
+        assert any("lora_" in n for n in moved)
+    else:
+        assert moved == [] and np.array_equal(est.predict(X[:10]), pred_before)
+    est.save(tmp_path / "m")
+    np.testing.assert_array_equal(lmreg.load(tmp_path / "m").predict(X[:10]), est.predict(X[:10]))
