@@ -135,11 +135,6 @@ DECISION_FOR_REWARD = {"abs": "median", "squared": "mean", "relative": "median",
                        "gaussian": "mode", "rank": "median", "crps_loo": "median"}
 
 
-def _same(a, b):
-    """Equal floats, a missing target (NaN) equal to another missing one."""
-    return a == b or (np.isnan(a) and np.isnan(b))
-
-
 def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=None,
                target_column="target", **params):
     """Wrap a reward in TRL's ``f(prompts, completions, **kwargs)`` signature.
@@ -195,7 +190,7 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
     [1.0, 0.0, 0.5]
     """
     fn = REWARDS[name_or_fn] if isinstance(name_or_fn, str) else name_or_fn
-    group = fn in (rank, crps_loo)
+    group = any(fn is REWARDS[name] for name in GROUP_REWARDS)
     if group and num_generations is None:
         raise ValueError("group rewards score a completion against the others of its prompt: pass "
                          "num_generations= (TRL's GRPOConfig.num_generations).")
@@ -214,7 +209,7 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
             return np.nan
         return value if np.isfinite(value) else np.nan
 
-    def pointwise(values, targets, prompts):
+    def pointwise(values, targets):
         out = np.full(len(values), np.nan)
         for i in np.flatnonzero(np.isfinite(values) & np.isfinite(targets)):
             out[i] = float(fn(values[i], targets[i], **params))
@@ -225,7 +220,8 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
         out = np.full(n, np.nan)
         for s in range(0, n, G):
             block = range(s, s + G)
-            if s + G > n or any(prompts[i] != prompts[s] or not _same(targets[i], targets[s]) for i in block):
+            if s + G > n or any(prompts[i] != prompts[s] for i in block) or not np.array_equal(
+                    targets[block], np.full(G, targets[s]), equal_nan=True):
                 raise ValueError(
                     f"{getattr(fn, '__name__', 'reward')} needs the completions of a call in whole groups of "
                     f"num_generations={G} with one prompt and target each; completions {s}-{min(s + G, n) - 1} "
@@ -250,7 +246,7 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
         if not len(values) == len(targets) == len(prompts):
             raise ValueError(f"{len(prompts)} prompts, {len(completions)} completions and "
                              f"{len(targets)} targets; expected one of each per completion.")
-        out = (grouped if group else pointwise)(values, targets, prompts)
+        out = grouped(values, targets, prompts) if group else pointwise(values, targets)
         out[~np.isfinite(out)] = np.nan  # a reward that came out non-finite: not applicable
         invalid = np.isfinite(targets) & ~np.isfinite(values)
         if invalid.any():
