@@ -130,6 +130,18 @@ REWARDS = {
 }
 #: Rewards computed over a whole group of samples rather than one sample at a time.
 GROUP_REWARDS = {"rank", "crps_loo"}
+
+
+def is_group_reward(reward):
+    """Whether ``reward`` (a name or a function) is one of :data:`GROUP_REWARDS`.
+
+    >>> is_group_reward("rank"), is_group_reward(crps_loo), is_group_reward("abs")
+    (True, True, False)
+    """
+    if isinstance(reward, str):
+        return reward in GROUP_REWARDS
+    return any(reward is REWARDS[name] for name in GROUP_REWARDS)
+
 #: The decision rule whose expected reward is highest under the model's distribution.
 DECISION_FOR_REWARD = {"abs": "median", "squared": "mean", "relative": "median", "log": "median",
                        "gaussian": "mode", "rank": "median", "crps_loo": "median"}
@@ -190,7 +202,7 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
     [1.0, 0.0, 0.5]
     """
     fn = REWARDS[name_or_fn] if isinstance(name_or_fn, str) else name_or_fn
-    group = any(fn is REWARDS[name] for name in GROUP_REWARDS)
+    group = is_group_reward(fn)
     if group and num_generations is None:
         raise ValueError("group rewards score a completion against the others of its prompt: pass "
                          "num_generations= (TRL's GRPOConfig.num_generations).")

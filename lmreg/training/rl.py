@@ -133,7 +133,7 @@ def reward_function(reward, scale: float):
     [[-0.5, -0.5, -8.0]]
     """
     fn = R.REWARDS[reward] if isinstance(reward, str) else reward
-    if fn in (R.rank, R.crps_loo):
+    if R.is_group_reward(fn):
         return lambda pred, y: fn(pred, y, **({"scale": scale} if fn is R.crps_loo else {}))
     if fn in (R.neg_relative_error, R.neg_log_error):
         return lambda pred, y: fn(pred, y[:, None])

@@ -182,7 +182,7 @@ class RLConfig:
         if self.reward is None and self.variant in VARIANTS:
             self.reward = "abs" if self.variant in TREE_VARIANTS else "crps_loo"
         validate_parameter_constraints(_CONSTRAINTS, vars(self), caller_name="RLConfig")
-        group_reward = self.reward in ("rank", "crps_loo", R.rank, R.crps_loo)
+        group_reward = R.is_group_reward(self.reward)
         if group_reward and self.variant == "remax":
             raise ValueError("remax compares each sample with the greedy decode; use a pointwise reward.")
         if group_reward and self.variant in TREE_VARIANTS:
