@@ -412,6 +412,8 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
         n = len(y)
         train_rows, val_rows = self._split(n)
         n_val = len(val_rows)
+        if self.rl_steps:
+            self._check_rl_data(y, n_val)
         # Mean 1 over the training rows: the weighted loss keeps the unweighted one's scale.
         self._weighted = weights is not None
         weights = None if weights is None else weights / weights[train_rows].mean()

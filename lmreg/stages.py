@@ -92,6 +92,17 @@ class HeldOutStages:
         """RL prompts and the validation rows that judge RL and calibrate the quantiles."""
         return stage_rows(prompt_rows, train_rows, val_rows, np.random.default_rng(self.seed_ + 5))
 
+    def _check_rl_data(self, y, n_val: int) -> None:
+        """What the RL stage needs of the data, checked before SFT rather than after it."""
+        if y.ndim != 1:
+            raise ValueError(f"the RL stage supports one target per row, but y has {y.shape[1]} columns; "
+                             "set rl_steps=0 for several targets.")
+        prompt_rows = self._rl_config().prompt_rows
+        if prompt_rows != "train" and n_val < 4:
+            raise ValueError(f"rl_config prompt_rows={prompt_rows!r} draws RL prompts from the validation "
+                             f"rows, but there are {n_val}; raise validation_fraction (or use at least 20 "
+                             "rows).")
+
     def _rl_check(self, enc, y, rows, weights=None):
         """Validation (absolute error of the decision rule per row, CRPS, the samples) on ``rows``.
 
@@ -144,6 +155,7 @@ class HeldOutStages:
                                         check_weights=None if weights is None else weights[check], base=base,
                                         seed=member_seed(self.seed_ + 7, k), device=self.device_, weights=weights)
             base = next((s for s in scored if s[2] is samples), None)
+            result.prompt_rows = config.prompt_rows
             self.member_rl_results_.append(result)
             if self.verbose and len(members) > 1:
                 print(f"RL member {k}: {result.steps} steps, {'kept' if result.kept else 'reverted'}")
@@ -246,8 +258,7 @@ class HeldOutStages:
         enc, y, rows, weights = self._refit_data(X, y, max_time, sample_weight)
         self._check_weighting(weights, "reinforce")
         self._check_rl_weights(weights)
-        if y.ndim != 1:
-            raise ValueError("the RL stage supports one target per row; y is 2-D.")
+        self._check_rl_data(y, len(rows[1]))
         with self._threads():
             check, samples = self._fit_rl(enc, y, *rows, deadline, weights)
             self._calibrate(enc, y, check, deadline, None if self.fallback_ else samples, weights)
@@ -259,7 +270,9 @@ class HeldOutStages:
         ``fit`` (and ``reinforce``) already do this; use it after changing
         ``calibration``, ``n_samples`` or ``temperature``, or on a model saved
         without calibration. ``X``, ``y``, ``sample_weight`` and ``random_state``
-        must be those of ``fit`` so that the rows are the held-out ones.
+        must be those of ``fit`` so that the rows are the held-out ones (after an RL
+        stage with prompts from validation rows, the half no prompt came from, as in
+        ``fit``).
 
         Examples
         --------
@@ -274,6 +287,8 @@ class HeldOutStages:
         deadline = None if max_time is None else time.monotonic() + max_time
         enc, y, (train_rows, val_rows), weights = self._refit_data(X, y, max_time, sample_weight)
         self._check_weighting(weights, "calibrate")
+        prompt_rows = "train" if self.rl_result_ is None else self.rl_result_.prompt_rows
         with self._threads():
-            self._calibrate(enc, y, self._judging_rows(train_rows, val_rows)[1], deadline, None, weights)
+            self._calibrate(enc, y, self._judging_rows(train_rows, val_rows, prompt_rows)[1], deadline, None,
+                            weights)
         return self

@@ -8,11 +8,14 @@ per input, ``pred`` of shape ``[B, G]`` and ``target`` of shape ``[B]``.
 ``f(prompts, completions, **kwargs) -> list[float | None]``, with the targets passed
 as a dataset column (``target=...``); group rewards take TRL's ``num_generations``.
 
-Scales: error rewards divide by ``scale`` (the target's spread, fitted in ``fit``)
-so one learning rate suits every dataset.
+Scales: error rewards divide by ``scale``, the target's spread, so one learning rate
+suits every dataset; the RL stage passes the (weighted) std of its prompts' targets,
+:func:`trl_reward` whatever ``scale=`` it is given (1 by default: raw units).
 """
 
 from __future__ import annotations
+
+import inspect
 
 import numpy as np
 
@@ -211,8 +214,15 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
     if group and (isinstance(num_generations, bool) or not isinstance(num_generations, (int, np.integer))
                   or num_generations < 2):
         raise ValueError(f"num_generations must be an integer >= 2, got {num_generations!r}.")
+    if fn is crps_loo and num_generations < 3:
+        raise ValueError(f"crps_loo scores each completion against the others of its group: it needs "
+                         f"num_generations >= 3, got {num_generations}.")
     if invalid_reward is not None and not np.isfinite(invalid_reward):
         raise ValueError(f"invalid_reward must be a finite number, got {invalid_reward!r}.")
+    if "scale" in params and not (isinstance(params["scale"], (int, float, np.number))
+                                  and np.isfinite(params["scale"]) and params["scale"] > 0):
+        raise ValueError(f"scale must be a positive finite number (the targets' spread), got {params['scale']!r}.")
+    _check_params(fn, params)
 
     def value_of(text):
         try:
@@ -272,6 +282,19 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
 
     reward.__name__ = getattr(fn, "__name__", "reward")
     return reward
+
+
+def _check_params(fn, params) -> None:
+    """Refuse ``params`` that ``fn(pred, target, **params)`` would not take, now rather than
+    at the trainer's first step."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # no introspectable signature: the call will tell
+        return
+    try:
+        signature.bind(0.0, 0.0, **params)
+    except TypeError as err:
+        raise ValueError(f"{getattr(fn, '__name__', 'the reward')} does not take {sorted(params)}: {err}.") from None
 
 
 def model_reward(estimator, make_row=None, transform=None):

@@ -11,10 +11,11 @@ policy is rewarded on the *decoded number*. One step:
 2. **reward**: any reward of :mod:`lmreg.training.rewards` on the decoded numbers;
 3. **advantage**: group-relative (GRPO: centred and divided by the group's std,
    floored; Dr.GRPO: centred only; ReMax: minus the greedy decode's reward);
-4. **loss**: clipped policy gradient on sequence log-probs (numbers have a fixed
-   length, so sequence- and token-level ratios coincide up to scaling) plus a KL
-   penalty to the frozen SFT model (k3 estimator), computed through the
-   sub-vocabulary log-prob op (fused on GPU).
+4. **loss**: clipped policy gradient on the sequence ratio (one ratio per number,
+   as GSPO has one per sequence, rather than PPO's one per token; on a rollout's
+   first update, where every ratio is 1, their gradients agree up to the number's
+   length, and later updates clip differently) plus a KL penalty to the frozen SFT model (k3 estimator), computed
+   through the sub-vocabulary log-prob op (fused on GPU).
 
 Dropout is off during RL so the on-policy ratio is exactly 1 at the first update.
 
@@ -234,8 +235,8 @@ def train_rl(model, enc: Encoded, y: np.ndarray, codec, grammar: NumberGrammar, 
     on_check : callable or None, default=None
         ``on_check(model, step)``, called after the steps that complete each of the
         first ``config.checks - 1`` equal shares of the budget (of the time to
-        ``deadline``, else of ``max_steps``); the estimator scores and snapshots the
-        policy there.
+        ``deadline`` or of ``max_steps``, whichever share is used first); the
+        estimator scores and snapshots the policy there.
     weights : float array [n] or None, default=None
         Row weights (``sample_weight``), aligned with ``y``. Prompts are still drawn
         uniformly from ``rows``; each one's loss counts its weight, scaled to mean 1
@@ -341,6 +342,10 @@ def _group_step(model, reference, opt, grammar, batch, picked, y, codec, reward,
         if config.variant == "remax":
             greedy, _ = sample_batch(model, grammar, batch, 1, greedy=True)
             base = np.asarray(reward(codec.decode(greedy.cpu().numpy()), y[picked]), float)[:, 0]
+        if not (np.isfinite(r).all() and (base is None or np.isfinite(base).all())):
+            raise ValueError("the reward is not finite on a sampled number (e.g. a log reward on a negative "
+                             "value), which would turn the weights into NaN; choose another rl_reward or make "
+                             "it finite on every number the codec can write.")
         adv = torch.as_tensor(group_advantages(r, config.variant, config.std_floor, base),
                               dtype=torch.float32, device=device).reshape(-1)
         flat = tokens.reshape(-1, grammar.length)
@@ -370,7 +375,15 @@ def _group_step(model, reference, opt, grammar, batch, picked, y, codec, reward,
 
 
 def _past(share: float, steps: int, t0: float, deadline, max_steps: int) -> bool:
-    """Whether ``share`` of the RL budget (time when there is a deadline, else steps) is used."""
-    if deadline is not None:
-        return time.monotonic() - t0 >= share * (deadline - t0)
-    return steps >= share * max_steps
+    """Whether ``share`` of the RL budget is used: of the steps, or of the time to ``deadline``.
+
+    >>> _past(0.5, 5, time.monotonic(), time.monotonic() + 60, 10)  # half the steps, little time
+    True
+    >>> _past(0.5, 4, time.monotonic() - 31, time.monotonic() + 29, 10)  # half the time, fewer steps
+    True
+    >>> _past(0.5, 4, time.monotonic(), None, 10)
+    False
+    """
+    if steps >= share * max_steps:
+        return True
+    return deadline is not None and time.monotonic() - t0 >= share * (deadline - t0)

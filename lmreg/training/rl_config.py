@@ -47,26 +47,33 @@ class RLConfig:
         must be pointwise.
     reward : str, callable or None
         A name in :data:`lmreg.training.rewards.REWARDS` or ``f(pred, target, scale)``;
-        None: ``"crps_loo"`` for the sampled variants (it keeps the intervals, measured
-        in docs/benchmarks.md), ``"abs"`` for ``"tree"`` and ``"median"`` (they need
-        a pointwise reward).
+        None: ``"crps_loo"`` for GRPO and Dr.GRPO (it keeps the intervals, measured
+        in docs/benchmarks.md); ``"abs"`` for ReMax (the GenRe2 recipe; its greedy
+        baseline needs a pointwise reward) and for ``"tree"`` and ``"median"`` (they
+        need one too). The reward scale is the (weighted) std of the prompts'
+        targets. The choice between rewards follows their decision rules
+        (:data:`~lmreg.training.rewards.DECISION_FOR_REWARD`; Gneiting 2011,
+        "Making and evaluating point forecasts").
     group_size : int
-        Samples per prompt (GRPO's G).
+        Samples per prompt (GRPO's G, Shao et al. 2024); ``crps_loo`` needs at least 3.
     prompts_per_step : int or None
         Prompts per optimizer step; None: 16 for the sampled variants (each with
         ``group_size`` samples), 32 for ``"tree"`` and ``"median"`` (one pass per
         prompt; the setting measured in docs/benchmarks.md).
     learning_rate : float
-        AdamW learning rate; RL fine-tunes, so 10-100x below SFT's.
+        AdamW (Loshchilov & Hutter 2019) learning rate; RL fine-tunes, so 10-100x
+        below SFT's.
     clip_eps : float
         PPO ratio clipping (Schulman et al. 2017).
     kl_coef : float
-        Weight of the KL penalty to the frozen SFT policy (GRPO's beta), estimated
-        with the non-negative k3 estimator (Schulman 2020).
+        Weight of the KL penalty to the frozen policy the stage starts from (GRPO's
+        beta): the SFT weights in ``fit``, the current weights in a later
+        ``reinforce``. Estimated with the non-negative k3 estimator (Schulman 2020).
     std_floor : float
-        Floor of the group-std normaliser, in reward units: on prompts whose samples
-        all agree the std is ~0 and GRPO would amplify noise (measured: memorised
-        prompts made a 60 s GRPO stage 2-6% worse without it).
+        Floor of the group-std normaliser (GRPO only), in reward units (TRL adds
+        1e-4 to the std instead): on prompts whose samples all agree the std is ~0
+        and GRPO would amplify noise (measured: memorised prompts made a 60 s GRPO
+        stage 2-6% worse without it).
     temperature : float
         The temperature of the policy RL trains, ``softmax(logits / temperature)``:
         the rollouts are sampled at it and their log-probs (ratio, KL, the
@@ -76,7 +83,8 @@ class RLConfig:
         passes its own ``temperature`` unless ``rl_config`` names one, so RL trains
         the distribution ``predict`` decides from.
     grad_clip : float
-        Gradient-norm clipping.
+        Gradient-norm clipping (Pascanu et al. 2013) at this global norm; 0 turns it
+        off.
     updates_per_rollout : int
         Optimizer steps on each rollout (GRPO's mu, Shao et al. 2024; PPO's epochs):
         more learning per sampled group, with the clipped ratio keeping later
@@ -90,9 +98,11 @@ class RLConfig:
         the GRPO regression study above); held-out prompts are the remedy it suggests.
     checks : int
         Validation checkpoints of the estimator's RL stage, at equal shares of its
-        budget: it keeps the checkpoint with the lowest validation error among those
+        budget (a checkpoint is due when either its share of the time to the deadline
+        or its share of the steps is used, whichever comes first): it keeps the checkpoint with the lowest validation error among those
         that beat the SFT weights (``keep_alpha``, ``guard_crps``; early stopping, as
-        in SFT), else the SFT weights. 1: only the end of the stage is checked.
+        in SFT; Prechelt 1998, "Early stopping - but when?"), else the SFT weights.
+        1: only the end of the stage is checked.
     sft_coef : float
         Weight of a cross-entropy term on each prompt's true number, added to the RL
         loss (InstructGPT's PPO-ptx, Ouyang et al. 2022, mixes the pre-training loss
@@ -100,15 +110,17 @@ class RLConfig:
         the distribution. 0: pure RL.
     pg_coef : float
         Weight of the policy-gradient term (1; 0 leaves the KL and ``sft_coef`` terms
-        only: the continued-SFT control of a benchmark).
+        only: the continued-SFT control of a benchmark, as in InstructGPT's
+        comparison of PPO with its SFT baseline).
     guard_crps : bool or None
         The estimator keeps an RL checkpoint only if it lowers the validation error
-        **and** does not raise the validation CRPS (True), or on the error alone
-        (False). The CRPS guard refuses a lower point error bought with a collapsed
-        distribution, the failure of sampled variants with sharpening rewards. None:
-        off for ``"median"`` (it does not sharpen: rows whose median is right add
-        nothing; measured, the guard refused an ames_housing stage that lowered test
-        MAE by 14% because its validation CRPS rose 6%), on for the others. With
+        **and** does not raise the validation CRPS (True; CRPS: Gneiting & Raftery
+        2007), or on the error alone (False). The CRPS guard refuses a lower point
+        error bought with a collapsed distribution, the failure of sampled variants
+        with sharpening rewards. None: off for ``"median"`` (its loss moves the CDF
+        at the median toward the target rather than mass onto the median; measured,
+        the guard refused an ames_housing stage that lowered test MAE by 14% because
+        its validation CRPS rose 6%), on for the others. With
         calibrated quantiles (``calibration="conformal"``) the intervals keep their
         coverage either way.
     keep_alpha : float or None
@@ -146,8 +158,8 @@ class RLConfig:
     64
     >>> step_prompts(RLConfig(variant="grpo")), step_prompts(RLConfig(variant="median"))
     (16, 32)
-    >>> RLConfig(variant="median").reward
-    'abs'
+    >>> RLConfig(variant="median").reward, RLConfig(variant="remax").reward
+    ('abs', 'abs')
     >>> RLConfig(group_size=1)
     Traceback (most recent call last):
     ...
@@ -180,7 +192,7 @@ class RLConfig:
     def check(self) -> None:
         """Raise a ValueError naming the first invalid field (and resolve ``reward=None``)."""
         if self.reward is None and self.variant in VARIANTS:
-            self.reward = "abs" if self.variant in TREE_VARIANTS else "crps_loo"
+            self.reward = "abs" if self.variant in (*TREE_VARIANTS, "remax") else "crps_loo"
         validate_parameter_constraints(_CONSTRAINTS, vars(self), caller_name="RLConfig")
         group_reward = R.is_group_reward(self.reward)
         if group_reward and self.variant == "remax":
@@ -188,6 +200,9 @@ class RLConfig:
         if group_reward and self.variant in TREE_VARIANTS:
             raise ValueError(f"variant={self.variant!r} works on the digits codec's token tree: it needs "
                              f"a pointwise reward (e.g. 'abs'), not reward={self.reward!r}.")
+        if self.reward in ("crps_loo", R.crps_loo) and self.variant not in TREE_VARIANTS and self.group_size < 3:
+            raise ValueError(f"reward 'crps_loo' scores each sample against the others of its group: it needs "
+                             f"group_size >= 3, got {self.group_size}.")
 
 
 _POSITIVE = [Interval(Real, 0, None, closed="neither")]
@@ -235,6 +250,9 @@ class RLResult:
         error fell (``RLConfig.keep_alpha``).
     best_step : int
         Step of the kept checkpoint; 0 when the SFT weights were kept.
+    prompt_rows : {"train", "holdout", "both"}
+        Where the estimator drew the prompts from (``RLConfig.prompt_rows``): the
+        judging rows, which also calibrate the quantiles, follow from it.
 
     Examples
     --------
@@ -254,6 +272,7 @@ class RLResult:
     val_after: dict = field(default_factory=dict)   # the same at the end of RL
     checks: list = field(default_factory=list)      # {"step", "error", "crps"[, "p_value"]} per checkpoint
     best_step: int = 0                              # the kept checkpoint (0: the SFT weights)
+    prompt_rows: str = "train"                      # where the estimator's prompts came from
 
 
 def step_prompts(config: RLConfig) -> int:

@@ -203,9 +203,10 @@ def run_stage(model, train_args: tuple, score, deadline: float | None, guard_crp
     # The closing check runs inside the budget: RL stops one check's cost early.
     result = train_rl(model, *train_args, deadline=None if deadline is None else deadline - cost,
                       on_check=on_check, **train_kw)
-    on_check(model, result.steps)
+    if result.steps and not (checks and checks[-1]["step"] == result.steps):  # not checked yet
+        on_check(model, result.steps)
     result.val_before = {"error": base_error, "crps": base_crps}
-    result.val_after = {k: checks[-1][k] for k in ("error", "crps")}
+    result.val_after = {k: checks[-1][k] for k in ("error", "crps")} if checks else dict(result.val_before)
     result.checks, result.best_step = checks, best["step"]
     result.kept = best["state"] is not None
     result.val_mae = best["error"]

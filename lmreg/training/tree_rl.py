@@ -278,8 +278,11 @@ def median_loss(model, reference, grammar: NumberGrammar, batch, codec, reward, 
     F(m))``, with ``r'`` the reward's slope across ``m``'s neighbouring grid values
     (for ``abs``: ``-sign(m - y) / scale``, so a median above its target lowers the
     mass above it). Dividing by ``f`` is left out: every row moves its CDF, not its
-    median, by a step of one size. Rows whose median is
-    right (``r' = 0``) add nothing, so rows the model has learned are not sharpened.
+    median, by a step of one size. A row whose median is the target's nearest grid
+    value still has a slope (for ``abs``: the target's offset from the median in grid
+    steps, below 1/2 and 0 when the target is on the grid; a median two or more steps
+    off has slope 1): it moves the CDF toward the target's position between the grid values, not mass
+    onto the median, so rows the model has learned are not sharpened.
     The guard is the exact KL of each next-digit distribution on the median's path.
     ``temperature``: the median and the CDF are those of ``softmax(logits /
     temperature)``, the estimator's decision at its ``temperature``; the KL is the

@@ -129,3 +129,20 @@ def test_trl_reward_parse_hook():
 
 def test_every_reward_has_a_decision_rule():
     assert set(R.DECISION_FOR_REWARD) == set(R.REWARDS)
+
+
+@pytest.mark.parametrize("args, kw, match", [
+    (("crps_loo",), {"num_generations": 2}, "num_generations >= 3"),   # every reward would be 0
+    (("abs",), {"scale": 0.0}, "scale must be a positive"),           # every reward None
+    (("abs",), {"scale": -1.0}, "scale must be a positive"),          # worse predictions paid more
+    (("rank",), {"num_generations": 4, "scale": 1.0}, r"rank does not take \['scale'\]"),
+    (("abs",), {"bandwidth": 0.5}, r"neg_abs_error does not take \['bandwidth'\]"),
+])
+def test_trl_reward_checks_its_parameters_when_built(args, kw, match):
+    with pytest.raises(ValueError, match=match):
+        R.trl_reward(*args, **kw)
+
+
+def test_is_group_reward_takes_names_and_functions():
+    assert R.is_group_reward("rank") and R.is_group_reward(R.crps_loo)
+    assert not R.is_group_reward("abs") and not R.is_group_reward(lambda p, t: p)

@@ -446,3 +446,94 @@ def test_sft_term_is_the_cross_entropy_of_the_true_numbers():
     res = train_rl(est.model_, enc, y, est.codec_, est.grammar_, np.arange(2), est.tokenizer_.pad_id,
                    RLConfig(group_size=4, prompts_per_step=2, sft_coef=0.5, learning_rate=1e-3), max_steps=2)
     assert res.steps == 2 and all(np.isfinite(h["loss"]) for h in res.history)
+
+
+def test_remax_defaults_to_a_pointwise_reward():
+    """ReMax's greedy baseline needs a pointwise reward: its default is 'abs', not GRPO's crps_loo."""
+    assert RLConfig(variant="remax").reward == "abs"
+    assert LMRegressor(rl_steps=1, rl_variant="remax")._rl_config().reward == "abs"
+    with pytest.raises(ValueError, match="group_size >= 3"):
+        RLConfig(variant="grpo", reward="crps_loo", group_size=2)
+    assert RLConfig(variant="grpo", reward="abs", group_size=2).group_size == 2
+
+
+def _tiny_rl_problem():
+    from lmreg.backbone import BackboneConfig, RegressionLM, build_backbone
+    from lmreg.batching import Encoded
+    from lmreg.codecs import make_codec
+    from lmreg.decoding import NumberGrammar
+
+    torch.manual_seed(0)
+    cfg = BackboneConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
+    model = RegressionLM(build_backbone(cfg, 20 + 10), 20, 10)
+    y = np.array([2.0, 8.0, 5.0, 3.0])
+    codec = make_codec("digits", n_digits=2).fit(y)
+    ids = [np.array([2, 5 + i, 3]) for i in range(4)]
+    enc = Encoded(ids, [np.zeros(3, np.float32)] * 4, [np.zeros(3, np.int8)] * 4)
+    return model, enc, y, codec, NumberGrammar(codec.grammar())
+
+
+@pytest.mark.parametrize("deadline", [None, 600.0])
+def test_checkpoints_fall_at_step_shares_also_under_a_deadline(deadline):
+    """A far deadline must not swallow the checks: a share of the steps used is a check due."""
+    import time
+
+    model, enc, y, codec, grammar = _tiny_rl_problem()
+    steps = []
+    train_rl(model, enc, y, codec, grammar, np.arange(4), 0,
+             RLConfig(variant="median", prompts_per_step=2, checks=3), max_steps=6,
+             deadline=None if deadline is None else time.monotonic() + deadline,
+             on_check=lambda m, step: steps.append(step))
+    assert steps == [2, 4]
+
+
+def test_the_closing_check_is_not_repeated(monkeypatch):
+    """When the last intermediate checkpoint falls on the last step, run_stage scores it once."""
+    from lmreg.training import rl_stage
+
+    model, enc, y, codec, grammar = _tiny_rl_problem()
+    calls = []
+
+    def score():
+        calls.append(1)
+        return np.ones(3), 1.0, None
+
+    result, _ = rl_stage.run_stage(model, (enc, y, codec, grammar, np.arange(4), 0,
+                                           RLConfig(variant="median", prompts_per_step=2, checks=3), 2),
+                                   score, None)
+    assert [c["step"] for c in result.checks] == [1, 2] and len(calls) == 1 + 2
+
+
+def test_a_non_finite_reward_is_an_error_not_nan_weights():
+    model, enc, y, codec, grammar = _tiny_rl_problem()
+    nan_reward = lambda pred, target, scale: np.where(pred > 5, np.nan, -np.abs(pred - target))  # noqa: E731
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match="reward is not finite"):
+        train_rl(model, enc, y, codec, grammar, np.arange(4), 0,
+                 RLConfig(variant="dr_grpo", reward=nan_reward, group_size=8, prompts_per_step=4), max_steps=2)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_rl_data_errors_come_before_sft(monkeypatch):
+    """A 2-D y or too few validation rows for held-out prompts fail before any SFT step."""
+    import lmreg.estimator as E
+
+    def no_sft(*args, **kw):
+        raise AssertionError("SFT ran before the RL settings were checked")
+
+    monkeypatch.setattr(E, "train_sft", no_sft)
+    X = [f"n {i}" for i in range(30)]
+    with pytest.raises(ValueError, match="one target per row"):
+        LMRegressor(rl_steps=1, **TINY).fit(X, np.c_[np.arange(30.0), np.arange(30.0)])
+    with pytest.raises(ValueError, match="validation rows, but there are 3"):
+        LMRegressor(rl_steps=1, validation_fraction=0.1, rl_config={"prompt_rows": "holdout"}, **TINY).fit(
+            X, np.arange(30.0))
+
+
+def test_calibrate_after_held_out_prompts_uses_the_rows_fit_used():
+    X, y = [f"n {i % 6}" for i in range(120)], (np.arange(120) % 6).astype(float)
+    est = LMRegressor(max_epochs=1, validation_fraction=0.25, rl_steps=1, rl_config={"prompt_rows": "holdout"},
+                      **TINY).fit(X, y)
+    fitted = est.calibrator_.y_.copy()
+    assert est.rl_result_.prompt_rows == "holdout" and len(fitted) == 15   # half of 30 validation rows
+    np.testing.assert_array_equal(est.calibrate(X, y).calibrator_.y_, fitted)
