@@ -147,8 +147,15 @@ def test_estimator_rl_stage(variant, reward):
     y = (np.arange(60) % 6).astype(float)
     est = LMRegressor(max_epochs=3, rl_steps=3, rl_variant=variant, rl_reward=reward,
                       rl_config={"group_size": 4, "prompts_per_step": 4}, **TINY).fit(X, y)
-    assert est.rl_result_.steps == 3 and np.isfinite(est.rl_result_.val_mae)
+    res = est.rl_result_
+    assert res.steps == 3 and np.isfinite(res.val_mae) and len(res.history) == 3
+    assert all(np.isfinite(h["reward"]) and h["kl"] >= -1e-6 for h in res.history)
     assert est.predict(X[:2]).shape == (2,)
+    # the same fit without RL has the same SFT weights: a kept stage moved them, a reverted one not
+    sft = LMRegressor(max_epochs=3, **TINY).fit(X, y).model_.state_dict()
+    same = all(torch.equal(v, sft[k]) for k, v in est.model_.state_dict().items())
+    assert same is (not res.kept)
+    assert res.val_mae == (res.val_after["error"] if res.kept else res.val_before["error"])
 
 
 def test_rl_respects_the_shared_time_budget():
