@@ -347,7 +347,8 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
             self._grammar = NumberGrammar(self.codec_.grammar(), device=self.device_)
         return self._grammar
 
-    def _check_X(self, X, reset: bool) -> int:
+    def _check_X(self, X, reset: bool):
+        """The row count and ``X``, its columns matched to fit's (:func:`check_features`)."""
         return check_features(self, X, reset)
 
     # -- fit / predict -----------------------------------------------------------
@@ -383,7 +384,8 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
         """
         t0 = time.monotonic()
         self._validate_params()
-        y = check_targets(y, self._check_X(X, reset=True))
+        n_rows, X = self._check_X(X, reset=True)
+        y = check_targets(y, n_rows)
         X, y, weights = weighted_rows(X, y, sample_weight)
         if self.rl_steps:
             self._check_rl_weights(weights)
@@ -488,7 +490,7 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
         ndarray of shape (n_rows, n_samples), or (n_rows, n_samples, n_targets) for a 2-D ``y``
         """
         check_is_fitted(self, "model_")
-        self._check_X(X, reset=False)
+        X = self._check_X(X, reset=False)[1]
         S = self.n_samples if n_samples is None else int(n_samples)
         if S < 1:
             raise ValueError(f"n_samples must be >= 1; got {n_samples!r}.")
@@ -519,7 +521,7 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
         if self.decision == "mode":
             pred = self._greedy(X)
             return (pred, self.sample(X).std(axis=1)) if return_std else pred
-        self._check_X(X, reset=False)
+        X = self._check_X(X, reset=False)[1]
         enc = self._encode(X)
         with self._threads():  # model units until the end
             need = return_std or not self.fallback_ and self._tree_level(self.decision) is None
@@ -533,7 +535,7 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
         return np.tile(self.baseline_, (n,) + (1,) * np.ndim(self.baseline_)).astype(float)
 
     def _greedy(self, X) -> np.ndarray:
-        self._check_X(X, reset=False)
+        X = self._check_X(X, reset=False)[1]
         enc = self._encode(X)
         if self.fallback_:
             return self._unscale(X, self._constant(len(enc)))
@@ -576,7 +578,7 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
         if q.size == 0 or not np.all((q > 0) & (q < 1)):
             raise ValueError(f"quantiles must be levels in (0, 1); got {quantiles!r}.")
         check_is_fitted(self, "model_")
-        self._check_X(X, reset=False)
+        X = self._check_X(X, reset=False)[1]
         with self._threads():  # model units (per-task standardised); target units at the end
             samples = self._draw(self._encode(X), self.n_samples, self.seed_ + 1)
         calibrator = getattr(self, "calibrator_", None)

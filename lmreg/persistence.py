@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -41,14 +42,31 @@ CLI_FILE = "cli.json"
 MEMBER_PREFIX = "members."
 
 
+#: What :func:`_jsonable` returns for a value JSON cannot hold.
+_UNSAVABLE = object()
+
+
 def _jsonable(value):
+    """``value`` as JSON (lists, string-keyed dicts and devices too), or :data:`_UNSAVABLE`.
+
+    >>> _jsonable({"kl_coef": np.float32(0.5), "modules": ("q", "v")}), _jsonable(print) is _UNSAVABLE
+    ({'kl_coef': 0.5, 'modules': ['q', 'v']}, True)
+    """
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (np.floating,)):
         return float(value)
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
-    return None  # e.g. a RandomState instance: not reproducible through JSON
+    if isinstance(value, torch.device):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        items = [_jsonable(v) for v in value]
+        return _UNSAVABLE if any(v is _UNSAVABLE for v in items) else items
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        items = {k: _jsonable(v) for k, v in value.items()}
+        return _UNSAVABLE if any(v is _UNSAVABLE for v in items.values()) else items
+    return _UNSAVABLE  # a callable, a RandomState...: JSON cannot hold it without pickling
 
 
 def save(est, path) -> None:
@@ -90,9 +108,16 @@ def save(est, path) -> None:
     path = Path(path)
     check_replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    params = {k: _jsonable(v) for k, v in est.get_params().items()}
+    unsaved = sorted(k for k, v in params.items() if v is _UNSAVABLE)
+    if unsaved:
+        warnings.warn(f"parameter(s) {unsaved} cannot be written as JSON (e.g. a callable or a RandomState) "
+                      "and load as None: the loaded model predicts the same, but set them again before "
+                      "refitting it or running reinforce.", UserWarning, stacklevel=3)
+        params.update({k: None for k in unsaved})
     config = {
         "format_version": FORMAT_VERSION,
-        "params": {k: _jsonable(v) for k, v in est.get_params().items()},
+        "params": params,
         "serializer": est.serializer_.get_config(),
         "tokenizer": est.tokenizer_.get_config(),
         "codec": est.codec_.get_config(),
@@ -103,6 +128,8 @@ def save(est, path) -> None:
             "n_features_in_": int(est.n_features_in_),
             "feature_names_in_": (list(map(str, est.feature_names_in_))
                                   if hasattr(est, "feature_names_in_") else None),
+            "input_columns": getattr(est, "_input_columns", None),
+            "input_kind": getattr(est, "_input_kind", None),
             "seed_": est.seed_,
             "baseline_": np.asarray(est.baseline_).tolist(),
             "fallback_": bool(est.fallback_),
@@ -232,6 +259,8 @@ def load(path, device: str = "cpu"):
     est.n_features_in_ = fitted["n_features_in_"]
     if fitted["feature_names_in_"] is not None:
         est.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
+    if fitted.get("input_columns") is not None:  # how predict matches columns (models saved before: by name)
+        est._input_columns, est._input_kind = fitted["input_columns"], fitted["input_kind"]
     est.seed_, est.fallback_ = fitted["seed_"], fitted["fallback_"]
     est.baseline_ = np.asarray(fitted["baseline_"], dtype=float)
     est._train_targets = np.asarray(fitted["train_targets"], dtype=float)

@@ -214,7 +214,8 @@ class HeldOutStages:
         self._validate_params()
         if max_time is not None and not max_time > 0:
             raise ValueError(f"max_time must be positive or None; got {max_time!r}.")
-        y = check_targets(y, self._check_X(X, reset=False))
+        n_rows, X = self._check_X(X, reset=False)
+        y = check_targets(y, n_rows)
         X, y, weights = weighted_rows(X, y, sample_weight)
         y = y if self.tasks_ is None else self.tasks_.transform(X, y)
         return self._encode(X), y, self._split(len(y)), weights

@@ -216,41 +216,81 @@ def validate_params(est) -> None:
                              f"'cuda:1', or a torch.device; got {est.device!r}.") from None
 
 
-def check_features(est, X, reset: bool) -> int:
-    """Check (or, with ``reset``, record) the feature count and names; return the row count.
+def _input_kind(X) -> str:
+    """How ``X`` names its columns: ``"frame"`` (a DataFrame), ``"series"`` (a named Series),
+    ``"records"`` (dicts: a name per field) or ``"unnamed"`` (to_frame makes names up:
+    ``x0, x1, ...`` for arrays and lists of rows, ``text`` for strings)."""
+    if isinstance(X, pd.DataFrame):
+        return "frame"
+    if isinstance(X, pd.Series):
+        return "series" if X.name is not None else "unnamed"
+    if isinstance(X, dict) or (isinstance(X, (list, tuple)) and len(X) and all(isinstance(r, dict) for r in X)):
+        return "records"
+    return "unnamed"
+
+
+def check_features(est, X, reset: bool):
+    """Check (or, with ``reset``, record) the columns of ``X``; return the row count and ``X``.
+
+    At predict time the columns are matched to those of ``fit`` by name, or by position
+    when either side had no names of its own (an array, a list of rows or of strings, an
+    unnamed Series), as scikit-learn does: the returned ``X`` is then a DataFrame with
+    the fitted names. Dicts are records: a field may be absent (read as missing) or new
+    (ignored), but at least one must be a fitted one.
 
     Examples
     --------
     >>> from types import SimpleNamespace
     >>> est = SimpleNamespace()
-    >>> check_features(est, [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}], reset=True), est.n_features_in_
+    >>> check_features(est, pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}), reset=True)[0], est.n_features_in_
     (2, 2)
-    >>> check_features(est, [{"a": 1}], reset=False)
+    >>> check_features(est, [[3, "z"]], reset=False)[1].columns.tolist()   # rows without names
+    ['a', 'b']
+    >>> check_features(est, [{"a": 1}], reset=False)[1]   # a record without "b": b is missing
+    [{'a': 1}]
+    >>> check_features(est, pd.DataFrame({"a": [1]}), reset=False)
     Traceback (most recent call last):
     ...
     ValueError: X has 1 features, but LMRegressor is expecting 2 features as input.
     """
     frame = to_frame(X, flatten_json=False)
-    from_frame = hasattr(X, "columns")
-    names = np.asarray(frame.columns, dtype=object)
+    kind, names = _input_kind(X), [str(c) for c in frame.columns]
     if reset:
         est.n_features_in_ = frame.shape[1]
-        if from_frame:
-            est.feature_names_in_ = names
+        if kind == "frame":
+            est.feature_names_in_ = np.asarray(names, dtype=object)
         elif hasattr(est, "feature_names_in_"):
             del est.feature_names_in_
-        return len(frame)
+        est._input_columns, est._input_kind = names, kind
+        return len(frame), X
+    fitted = getattr(est, "_input_columns", None)
+    fitted_kind = getattr(est, "_input_kind", "frame" if hasattr(est, "feature_names_in_") else "unnamed")
+    if isinstance(X, pd.Series) and est.n_features_in_ > 1:
+        raise ValueError(f"X is a pandas Series, which is read as one column of rows, but the model was "
+                         f"fitted on {est.n_features_in_} columns; pass one row as a one-row DataFrame "
+                         "(df.iloc[[i]], or series.to_frame().T).")
+    if "records" in (kind, fitted_kind) and kind != "unnamed" and fitted_kind != "unnamed" and fitted:
+        if not set(names) & set(fitted):
+            raise ValueError(f"none of X's fields {names[:10]} is one the model was fitted on "
+                             f"({fitted[:10]}); every prediction would be the same.")
+        return len(frame), X   # matched by name, row by row: absent fields read as missing
     if frame.shape[1] != est.n_features_in_:
         raise ValueError(f"X has {frame.shape[1]} features, but LMRegressor is expecting "
                          f"{est.n_features_in_} features as input.")
     fitted_names = getattr(est, "feature_names_in_", None)
-    if from_frame and fitted_names is not None and list(names) != list(fitted_names):
+    if kind == "frame" and fitted_names is not None and names != list(fitted_names):
         raise ValueError("The feature names should match those that were passed during fit: "
-                         f"expected {list(fitted_names)}, got {list(names)}.")
-    if from_frame and fitted_names is None and isinstance(X, pd.DataFrame):
-        warnings.warn("X has feature names, but LMRegressor was fitted without feature names",
-                      UserWarning, stacklevel=4)
-    if not from_frame and fitted_names is not None and isinstance(X, np.ndarray):
+                         f"expected {list(fitted_names)}, got {names}.")
+    if fitted is None or names == fitted:
+        return len(frame), X
+    if kind != "unnamed" and fitted_kind != "unnamed":
+        raise ValueError(f"X's columns {names} are not the ones the model was fitted on ({fitted}); "
+                         "rename them, or pass unnamed data (an array or a list) to match by position.")
+    if kind == "frame":
+        warnings.warn("X has feature names, but LMRegressor was fitted without feature names; "
+                      "its columns are matched by position", UserWarning, stacklevel=4)
+    elif fitted_kind == "frame" and isinstance(X, np.ndarray):
         warnings.warn("X does not have valid feature names, but LMRegressor was fitted with "
-                      "feature names", UserWarning, stacklevel=4)
-    return len(frame)
+                      "feature names; its columns are matched by position", UserWarning, stacklevel=4)
+    frame.columns = fitted
+    return len(frame), frame

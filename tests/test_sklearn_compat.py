@@ -104,6 +104,56 @@ def test_feature_names_are_checked(frame):
         est.predict(X.to_numpy(dtype=object))
 
 
+def test_unnamed_columns_are_matched_by_position(frame):
+    """An array (or a list of rows) at one end and a DataFrame at the other: matched by position,
+    as in scikit-learn, rather than every column read as missing."""
+    X, y = frame
+    est = LMRegressor(**TINY).fit(X, y)
+    rows = X.to_numpy(dtype=object)
+    with pytest.warns(UserWarning, match="matched by position"):
+        np.testing.assert_array_equal(est.predict(rows), est.predict(X))
+    np.testing.assert_array_equal(est.predict(rows.tolist()), est.predict(X))
+    on_rows = LMRegressor(**TINY).fit(rows, y)
+    with pytest.warns(UserWarning, match="fitted without feature names"):
+        np.testing.assert_array_equal(on_rows.predict(X), on_rows.predict(rows))
+    assert len(set(on_rows.predict(rows))) > 1   # not a constant: the columns were read
+
+
+def test_text_columns_are_matched_by_position():
+    texts = [f"{'great ' * (i % 5)}film {i % 3}" for i in range(40)]
+    y = np.array([i % 5 for i in range(40)], dtype=float)
+    learns = {**TINY, "max_epochs": 40}
+    named = LMRegressor(**learns).fit(pd.Series(texts, name="review"), y)
+    on_list = LMRegressor(**learns).fit(texts, y)
+    for est in (named, on_list):
+        ref = est.predict(texts[:6])
+        assert len(set(ref)) > 1
+        np.testing.assert_array_equal(est.predict(pd.Series(texts[:6], name="review")), ref)
+        np.testing.assert_array_equal(est.predict(np.array(texts[:6])), ref)
+    with pytest.raises(ValueError, match=r"columns \['body'\] are not the ones the model was fitted on"):
+        named.predict(pd.Series(texts[:2], name="body"))
+
+
+def test_records_may_lack_or_add_fields():
+    rows = [{"size": i % 7, "kind": "ab"[i % 2], **({"extra": {"n": i % 3}} if i % 2 else {})}
+            for i in range(40)]
+    y = np.array([r["size"] * 2.0 for r in rows])
+    est = LMRegressor(**TINY).fit(rows, y)
+    bare = [{"size": 3, "kind": "a"}, {"size": 6, "kind": "b", "new": 1}]
+    np.testing.assert_array_equal(
+        est.predict(bare), est.predict([{"size": 3, "kind": "a", "extra": {"n": None}},
+                                        {"size": 6, "kind": "b", "extra": {"n": None}}]))
+    with pytest.raises(ValueError, match="none of X's fields"):
+        est.predict([{"colour": "red"}])
+
+
+def test_a_row_as_a_series_is_a_clear_error(frame):
+    X, y = frame
+    est = LMRegressor(**TINY).fit(X, y)
+    with pytest.raises(ValueError, match=r"pass one row as a one-row DataFrame \(df.iloc\[\[i\]\]"):
+        est.predict(X.iloc[0])
+
+
 def test_predictions_do_not_depend_on_batching(frame):
     X, y = frame
     est = LMRegressor(**TINY).fit(X, y)
