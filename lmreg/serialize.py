@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -155,6 +156,10 @@ def to_frame(X, *, flatten_json: bool = True) -> pd.DataFrame:
     if frame.shape[1] == 0:
         raise ValueError(f"X has no columns: 0 feature(s) (shape={frame.shape}) while a minimum of 1 "
                          "is required.")
+    complex_cols = [str(c) for c, t in frame.dtypes.items() if pd.api.types.is_complex_dtype(t)]
+    if complex_cols:
+        raise ValueError(f"Complex data not supported: column(s) {complex_cols} of X hold complex numbers; "
+                         "pass their real and imaginary parts as two columns.")
     frame.columns = [str(c) for c in frame.columns]
     _check_unique_columns(frame, "X has")
     frame = frame.reset_index(drop=True)
@@ -174,6 +179,8 @@ def _check_unique_columns(frame: pd.DataFrame, what: str) -> None:
 
 
 def _parse_json_object(value):
+    if isinstance(value, dict):  # e.g. a JSON-lines file or a parquet struct column read by pandas
+        return value
     if not isinstance(value, str) or not value.lstrip().startswith("{"):
         return None
     try:
@@ -183,8 +190,10 @@ def _parse_json_object(value):
     return obj if isinstance(obj, dict) else None
 
 
-def _expand_json_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """Replace columns whose non-missing values all parse as JSON objects by their fields."""
+def _expand_json_columns(frame: pd.DataFrame, force=()) -> pd.DataFrame:
+    """Replace columns whose non-missing values all parse as JSON objects (or are dicts) by
+    their fields; the columns in ``force`` (fitted as JSON) are expanded whatever their values,
+    a row that does not parse having every field missing."""
     out = []
     for name in frame.columns:
         col = frame[name]
@@ -193,12 +202,16 @@ def _expand_json_columns(frame: pd.DataFrame) -> pd.DataFrame:
             continue
         present = col.dropna()
         parsed = [_parse_json_object(v) for v in present]
-        if len(parsed) == 0 or any(p is None for p in parsed):
+        bad = sum(p is None for p in parsed)
+        if name not in force and (len(parsed) == 0 or bad):
             out.append(col)
             continue
+        if bad:
+            warnings.warn(f"{bad} of {len(col)} values of the JSON column {name!r} are not JSON objects; "
+                          "their fields read as missing.", UserWarning, stacklevel=4)
         rows = [{}] * len(col)
         for i, p in zip(present.index, parsed):
-            rows[i] = p
+            rows[i] = p or {}
         sub = pd.json_normalize(rows, sep=".")
         sub.columns = [f"{name}.{c}" for c in sub.columns]
         out.extend(sub[c] for c in sub.columns)
@@ -243,8 +256,22 @@ def _as_text(v) -> str | None:
 
 
 def _to_year(values: pd.Series) -> np.ndarray:
-    """Datetimes -> fractional years (float; NaN where missing)."""
-    ts = pd.to_datetime(values, errors="coerce", utc=True)
+    """Datetimes -> fractional years (float; NaN where missing).
+
+    Strings are read as ISO 8601, whatever mix of its forms a column holds (pandas'
+    default takes the first value's format for all); other forms one by one.
+
+    >>> _to_year(pd.Series(["2020-01-01", "2020-01-01T12:00:00", "2020-01-01T13:00:00+01:00"])).tolist()
+    [2020.0, 2020.0013689253935, 2020.0013689253935]
+    """
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        ts = pd.to_datetime(values, utc=True)
+    else:
+        ts = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
+        missed = ts.isna() & values.notna()
+        if missed.any():
+            ts = ts.copy()
+            ts[missed] = pd.to_datetime(values[missed], errors="coerce", utc=True, format="mixed")
     years = ts.dt.year + (ts.dt.day_of_year - 1 + ts.dt.hour / 24.0) / 365.25
     return years.to_numpy(dtype=float, na_value=np.nan)
 
@@ -345,7 +372,13 @@ class Serializer:
         """Typed columns in the fitted order; unseen columns are ignored, absent ones missing."""
         if not hasattr(self, "kinds_"):
             raise RuntimeError("Serializer is not fitted: call fit first.")
-        frame = to_frame(X, flatten_json=self.flatten_json)
+        frame = to_frame(X, flatten_json=False)
+        if self.flatten_json:
+            # A column fitted as JSON is expanded row by row: one bad row leaves the others' fields.
+            fitted_json = {c for c in frame.columns if c not in self.kinds_
+                           and any(k.startswith(c + ".") for k in self.kinds_)}
+            frame = _expand_json_columns(frame, force=fitted_json)
+            _check_unique_columns(frame, "Expanding X's JSON columns gives")
         n = len(frame)
         table = Table()
         for name, kind in self.kinds_.items():

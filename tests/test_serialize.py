@@ -109,3 +109,32 @@ def test_config_round_trip():
     s = Serializer(precision=2).fit(pd.DataFrame({"a": [1.5], "b": ["x"]}))
     s2 = Serializer.from_config(json.loads(json.dumps(s.get_config())))
     assert s2.kinds_ == s.kinds_ and s2.precision == 2
+
+
+def test_a_malformed_json_row_leaves_the_other_rows_fields():
+    s = Serializer().fit(pd.DataFrame({"doc": ['{"size": 1, "kind": "a"}', '{"size": 2, "kind": "b"}']}))
+    assert s.kinds_ == {"doc.size": "num", "doc.kind": "cat"}
+    with pytest.warns(UserWarning, match="1 of 3 values of the JSON column 'doc' are not JSON objects"):
+        text = s.to_text(pd.DataFrame({"doc": ['{"size": 5, "kind": "a"}', '{"size": 7, "kind": "b"', None]}))
+    assert text == ["doc.size: 5 | doc.kind: a", "doc.size: <missing> | doc.kind: <missing>",
+                    "doc.size: <missing> | doc.kind: <missing>"]
+
+
+def test_dict_cells_are_flattened_like_records():
+    """A DataFrame of dicts (pandas' read of JSON lines or of a parquet struct column) reads as the records."""
+    records = [{"meta": {"a": 1, "c": "x"}, "note": "p"}, {"meta": {"a": 2, "c": "y"}, "note": "q"}]
+    frame = Serializer().fit(pd.DataFrame(records))
+    assert frame.kinds_ == Serializer().fit(records).kinds_ == {"meta.a": "num", "meta.c": "cat", "note": "cat"}
+
+
+def test_iso_dates_in_mixed_forms_all_read():
+    values = ["2020-01-05", "2020-01-05T12:00:00", "2020-01-05T13:00:00+01:00", "2020-01-05T12:00:00Z"] * 5
+    s = Serializer().fit(pd.DataFrame({"when": values}))
+    assert s.kinds_ == {"when": "datetime"}
+    years = s.transform(pd.DataFrame({"when": values})).columns[0].values
+    assert np.isfinite(years).all() and years[1] == years[2] == years[3] > years[0]
+
+
+def test_complex_columns_are_an_error():
+    with pytest.raises(ValueError, match=r"column\(s\) \['z'\] of X hold complex numbers"):
+        to_frame(pd.DataFrame({"z": np.arange(3) + 1j, "x": [1, 2, 3]}))
