@@ -5,7 +5,9 @@ stage as JSON: serializer schema, tokenizer with its BPE model, numeric maps, co
 and ``model.safetensors`` (weights; the further networks of a seed ensemble under
 ``members.{k}.``, the first unprefixed). With a pretrained backbone and LoRA only the
 trained tensors are written (adapters, number embedding and head); the frozen
-weights are reloaded from the backbone's local source. Loading executes no stored code. The directory
+weights are reloaded from the backbone's local source. Loading executes no stored code, so a
+parameter JSON cannot hold (a callable reward, a RandomState) is saved as None, with a
+warning. The directory
 is written next to its destination and renamed into place, so an interrupted save
 never leaves a half-written model where a good one was.
 """

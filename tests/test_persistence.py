@@ -111,3 +111,25 @@ def test_list_columns_round_trip_as_tags(tmp_path):
     back = load(tmp_path / "m")
     assert back.tokenizer_.min_tag_count == est.tokenizer_.min_tag_count
     np.testing.assert_array_equal(back.predict(rows), est.predict(rows))
+
+
+def test_list_dict_and_device_parameters_round_trip(tmp_path):
+    import torch
+
+    est = LMRegressor(**{**FAST, "device": torch.device("cpu")}, lora_target_modules=("q_proj", "v_proj"),
+                      rl_config={"kl_coef": 0.1, "checks": 2}).fit(X, y)
+    est.save(tmp_path / "m")
+    params = load(tmp_path / "m").get_params()
+    assert params["lora_target_modules"] == ["q_proj", "v_proj"]
+    assert params["rl_config"] == {"kl_coef": 0.1, "checks": 2} and params["device"] == "cpu"
+    load(tmp_path / "m").set_params(max_epochs=1).fit(X, y)   # refits with the loaded parameters
+
+
+def test_parameters_json_cannot_hold_warn_and_load_as_none(fitted, tmp_path):
+    est = LMRegressor(**{**FAST, "random_state": np.random.RandomState(0)},
+                      rl_reward=lambda pred, target, scale: -abs(pred - target)).fit(X, y)
+    with pytest.warns(UserWarning, match=r"\['random_state', 'rl_reward'\] cannot be written as JSON"):
+        est.save(tmp_path / "m")
+    loaded = load(tmp_path / "m")
+    assert loaded.rl_reward is None and loaded.random_state is None
+    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
