@@ -37,7 +37,7 @@ def _demo(args) -> int:
     from .baselines import tfidf_ridge
 
     if args.dataset not in list_datasets():
-        print(f"lmreg: unknown dataset {args.dataset!r}; available: {', '.join(list_datasets())}",
+        print(f"lmreg: error: unknown dataset {args.dataset!r}; available: {', '.join(list_datasets())}",
               file=sys.stderr)
         return 2
     X, y = load_dataset(args.dataset, "train")
@@ -470,9 +470,7 @@ def main(argv=None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2, already printed)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-    if args.command == "demo":
-        return _demo(args)
-    commands = {"fit": _fit, "predict": _predict, "evaluate": _evaluate}
+    commands = {"demo": _demo, "fit": _fit, "predict": _predict, "evaluate": _evaluate}
     try:
         return commands[args.command](args)
     except KeyboardInterrupt:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 import warnings
+from numbers import Integral
 
 import numpy as np
 import torch
@@ -482,20 +483,42 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
             return None
         return 0.5 if rule == "median" else float(rule)
 
-    def sample(self, X, n_samples=None) -> np.ndarray:
+    def sample(self, X, n_samples=None, random_state=None) -> np.ndarray:
         """Draw target samples from the model's predictive distribution.
+
+        Parameters
+        ----------
+        X : rows in any supported input form
+        n_samples : int, default=None
+            Samples per row (None: the estimator's ``n_samples``).
+        random_state : int, RandomState instance or None, default=None
+            None: the fitted model's own seed, so every call returns the same draws, the
+            ones ``predict(return_std=True)`` and ``predict_quantiles`` use. Pass
+            different seeds for independent draws (e.g. to pool more samples).
 
         Returns
         -------
         ndarray of shape (n_rows, n_samples), or (n_rows, n_samples, n_targets) for a 2-D ``y``
+
+        Examples
+        --------
+        >>> from lmreg import LMRegressor
+        >>> est = LMRegressor(max_time=3, random_state=0).fit([f"n {i}" for i in range(20)], range(20))
+        >>> bool((est.sample(["n 3"], 8) == est.sample(["n 3"], 8)).all())
+        True
+        >>> est.sample(["n 3"], 8, random_state=1).shape
+        (1, 8)
         """
         check_is_fitted(self, "model_")
         X = self._check_X(X, reset=False)[1]
+        if isinstance(n_samples, bool) or not (n_samples is None or isinstance(n_samples, (Integral, np.integer))):
+            raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
         S = self.n_samples if n_samples is None else int(n_samples)
         if S < 1:
             raise ValueError(f"n_samples must be >= 1; got {n_samples!r}.")
+        seed = self.seed_ + 1 if random_state is None else int(check_random_state(random_state).randint(2**31 - 1))
         with self._threads():
-            return self._unscale(X, self._draw(self._encode(X), S, self.seed_ + 1))
+            return self._unscale(X, self._draw(self._encode(X), S, seed))
 
     def _unscale(self, X, values: np.ndarray) -> np.ndarray:
         """Model units -> target units (per-task scaling when ``task_column`` is set)."""

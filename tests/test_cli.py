@@ -144,6 +144,9 @@ def test_fit_with_a_weight_column(data, tmp_path, capsys):
      "lacks column(s) the model was trained on: text"),
     (["evaluate", "{d}/model", "{d}/inputs.pq", "--target", TARGET], f"target column '{TARGET}' not found"),
     (["evaluate", "{d}/model", "{d}/data.txt", "--target", TARGET], "unsupported file extension"),
+    (["demo", "--dataset", "nope"], "unknown dataset 'nope'"),
+    (["demo", "--dataset", "diabetes", "--max-time", "-1"], "'max_time' parameter of LMRegressor must be"),
+    (["demo", "--dataset", "diabetes", "--threads", "0"], "'n_threads' parameter of LMRegressor must be"),
 ])
 def test_user_errors_exit_2_with_a_message(data, fitted, capsys, argv, expected):
     pd.read_csv(data / "data.csv").drop(columns=["text"]).to_csv(data / "lacks_text.csv", index=False)

@@ -233,3 +233,15 @@ def test_validation_is_subsampled_when_it_would_eat_the_budget():
     assert est.fit_result_.steps > 2
     assert 32 <= est.fit_result_.val_rows < 1000
     assert est.fit_seconds_ < 20 + 2.5
+
+
+def test_sample_random_state_gives_independent_draws():
+    X = [f"n {i % 7}" for i in range(60)]
+    est = LMRegressor(max_time=None, max_epochs=2, random_state=0, hidden_size=32, num_layers=1,
+                      num_heads=2).fit(X, np.arange(60.0) % 7)
+    fixed = est.sample(X[:8], 16)
+    np.testing.assert_array_equal(est.sample(X[:8], 16), fixed)             # the model's own seed
+    np.testing.assert_array_equal(est.sample(X[:8], 16, random_state=3), est.sample(X[:8], 16, random_state=3))
+    assert not np.array_equal(est.sample(X[:8], 16, random_state=3), est.sample(X[:8], 16, random_state=4))
+    with pytest.raises(ValueError, match="n_samples must be a positive integer"):
+        est.sample(X[:2], 2.7)
