@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 import warnings
 from dataclasses import dataclass, field
 
@@ -295,7 +296,7 @@ def _infer_kind(col: pd.Series, max_categories: int) -> str:
         return "tags"   # JSON lists of scalars: genres, cast, countries
     if any(isinstance(v, (list, tuple, dict, np.ndarray)) for v in head):
         return "text"
-    if all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in present.iloc[:1000]):
+    if all(isinstance(v, (int, float, np.number, Decimal)) and not isinstance(v, bool) for v in present.iloc[:1000]):
         return "num"
     sample = present.astype(str).iloc[:200]
     if sample.map(lambda s: bool(_ISO_DATE.match(s.strip()))).all():
@@ -386,6 +387,11 @@ class Serializer:
             if kind in ("num", "datetime", "duration"):
                 convert = {"num": _to_float, "datetime": _to_year, "duration": _to_seconds}[kind]
                 values = convert(col)
+                unread = int((np.isnan(values) & col.notna().to_numpy()).sum())
+                if unread:
+                    warnings.warn(f"{unread} of {n} values of the {kind} column {name!r} could not be read as "
+                                  f"{'numbers' if kind == 'num' else kind + 's'} (e.g. {_first_unread(col, values)!r}); "
+                                  "they read as missing.", UserWarning, stacklevel=4)
                 if self.numeric == "text":
                     values = np.array([None if np.isnan(v) else self._fmt(v) for v in values], dtype=object)
                     table.columns.append(Column(name, "text", values))
@@ -431,6 +437,10 @@ class Serializer:
         if config.get("kinds") is not None:
             s.kinds_ = dict(config["kinds"])
         return s
+
+
+def _first_unread(col: pd.Series, values: np.ndarray):
+    return col[np.isnan(values) & col.notna().to_numpy()].iloc[0]
 
 
 def _to_seconds(values: pd.Series) -> np.ndarray:

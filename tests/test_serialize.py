@@ -56,7 +56,8 @@ def test_mixed_dataframe_kinds_and_text():
     assert by_name["took"].kind == "num"
     np.testing.assert_array_equal(by_name["took"].values, [3600.0, 5400.0, np.nan])
     # at predict time the same column may arrive as strings
-    again = s.transform(df.assign(took=["0 days 01:00:00", "bad", None]))
+    with pytest.warns(UserWarning, match="could not be read as durations"):
+        again = s.transform(df.assign(took=["0 days 01:00:00", "bad", None]))
     np.testing.assert_array_equal([c for c in again.columns if c.name == "took"][0].values,
                                   [3600.0, np.nan, np.nan])
     assert np.isnan(by_name["rooms"].values[2])
@@ -138,3 +139,14 @@ def test_iso_dates_in_mixed_forms_all_read():
 def test_complex_columns_are_an_error():
     with pytest.raises(ValueError, match=r"column\(s\) \['z'\] of X hold complex numbers"):
         to_frame(pd.DataFrame({"z": np.arange(3) + 1j, "x": [1, 2, 3]}))
+
+
+def test_values_a_fitted_column_cannot_read_warn():
+    from decimal import Decimal
+
+    s = Serializer().fit(pd.DataFrame({"x": [1.0, 2.0], "d": [Decimal("1.5"), Decimal("2")]}))
+    assert s.kinds_ == {"x": "num", "d": "num"}   # Decimals are numbers
+    with pytest.warns(UserWarning, match=r"1 of 2 values of the num column 'x' could not be read as numbers "
+                                         r"\(e.g. '0.12 units'\)"):
+        text = s.to_text(pd.DataFrame({"x": ["0.12 units", None], "d": [Decimal("3.25"), None]}))
+    assert text == ["x: <missing> | d: 3.25", "x: <missing> | d: <missing>"]
