@@ -136,10 +136,11 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
         (``abs``, ``squared``, ``relative``, ``log``, ``gaussian``, ``rank``,
         ``crps_loo``) or ``f(pred, target, scale)``. Pair it with the matching
         ``decision`` (median for ``abs`` and ``crps_loo``, mean for ``squared``).
-        None: ``crps_loo`` for the sampled variants (a proper scoring rule over each
-        group of samples: it lowered the error about as much as ``abs`` on the suite
-        while keeping the 80% coverage within 3 points; ``abs`` cut it by 8-9 points,
-        docs/benchmarks.md), ``abs`` for ``"tree"`` and ``"median"``.
+        None: ``crps_loo`` for ``"grpo"`` and ``"dr_grpo"`` (a proper scoring rule over
+        each group of samples: it lowered the error about as much as ``abs`` on the
+        suite while keeping the 80% coverage within 3 points; ``abs`` cut it by 8-9
+        points, docs/benchmarks.md), ``abs`` for ``"remax"`` (its greedy baseline needs
+        a pointwise reward), ``"tree"`` and ``"median"``.
     rl_variant : {"median", "grpo", "dr_grpo", "remax", "tree"}, default="median"
         How the reward's gradient is estimated. ``"median"``: the reward of the
         exact median (what ``predict`` returns, so ``decision="median"``) through the
