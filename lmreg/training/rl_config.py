@@ -73,7 +73,10 @@ class RLConfig:
         Floor of the group-std normaliser (GRPO only), in reward units (TRL adds
         1e-4 to the std instead): on prompts whose samples all agree the std is ~0
         and GRPO would amplify noise (measured: memorised prompts made a 60 s GRPO
-        stage 2-6% worse without it).
+        stage 2-6% worse without it). ``crps_loo`` rewards spread far less within a
+        group than ``abs`` (simulated, calibrated groups of 8 with a spread of half the
+        target std: median group std 0.037 against 0.32), so with it the floor binds
+        on most prompts and GRPO acts as Dr.GRPO scaled by ``1 / std_floor``.
     temperature : float
         The temperature of the policy RL trains, ``softmax(logits / temperature)``:
         the rollouts are sampled at it and their log-probs (ratio, KL, the
