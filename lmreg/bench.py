@@ -188,6 +188,11 @@ def run_benchmark(datasets=None, models=MODELS, *, max_time=600.0, threads=1, se
     unknown = sorted(set(models) - set(MODELS))
     if unknown:
         raise ValueError(f"unknown model(s) {unknown}; choose from {list(MODELS)}.")
+    unknown = [ds for ds in names if ds not in list_datasets()]
+    if unknown:  # before any model runs, not after the first datasets
+        raise ValueError(f"unknown dataset(s) {unknown}; available: {', '.join(list_datasets())}.")
+    if "lmreg" in models:  # a bad --param fails now, not after the baselines' runs
+        _make("lmreg", params or {}, max_time, threads, seed, n_samples)._validate_params()
     env = environment(threads)
     records = []
     for ds in names:

@@ -25,6 +25,8 @@ from pathlib import Path
 #: Table readers by file extension (``.json`` is read as JSON lines, one object per line).
 READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet",
            ".jsonl": "json", ".ndjson": "json", ".json": "json"}
+#: Input files read as records (rows of keys) rather than as tables.
+JSON_LINES = (".jsonl", ".ndjson", ".json")
 #: Output formats of ``predict`` by file extension.
 WRITERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -73,16 +75,16 @@ def _demo(args) -> int:
 
 # -- helpers ---------------------------------------------------------------------
 def parse_value(text: str):
-    """Parse a ``--param`` value: int, float, true/false, none, a JSON object, else the string.
+    """Parse a ``--param`` value: int, float, true/false, none, a JSON object or list, else the string.
 
     Examples
     --------
     >>> [parse_value(v) for v in ["8", "-2", "1e-3", "0.5", "True", "false", "none", "p10"]]
     [8, -2, 0.001, 0.5, True, False, None, 'p10']
-    >>> parse_value('{"group_size": 4}')
-    {'group_size': 4}
+    >>> parse_value('{"group_size": 4}'), parse_value('["query", "value"]')
+    ({'group_size': 4}, ['query', 'value'])
     """
-    if text.lstrip().startswith("{"):
+    if text.lstrip().startswith(("{", "[")):
         try:
             return json.loads(text)
         except ValueError as err:
@@ -240,23 +242,30 @@ def _check_target(df, target: str, source: str) -> None:
 
 
 def _features(est, df, drop, source: str):
-    """The model's input columns from ``df``, in training order; ``drop`` columns are ignored."""
+    """The model's input columns from ``df``, in training order; ``drop`` columns are ignored.
+
+    JSON lines are records: a key no row of the file has reads as missing, a new key is
+    ignored (as for dicts in Python); a table's columns must be the fitted ones.
+    """
     df = df.drop(columns=[c for c in drop if c in df.columns])
-    names = getattr(est, "feature_names_in_", None)
-    if names is not None:
-        names, cols = [str(n) for n in names], [str(c) for c in df.columns]
-        missing = [n for n in names if n not in cols]
-        if missing:
-            raise KeyError(f"{source!r} lacks column(s) the model was trained on: {', '.join(missing)}; "
-                           f"available columns: {', '.join(cols)}.")
-        extra = [c for c in cols if c not in names]
-        if extra:
-            raise ValueError(f"{source!r} has column(s) the model was not trained on: {', '.join(extra)}; "
-                             f"expected: {', '.join(names)}.")
-        df = df.set_axis(cols, axis=1)[names]
     if len(df) == 0:
         raise ValueError(f"{source!r} has no rows.")
-    return df
+    names = getattr(est, "feature_names_in_", None)
+    if names is None:
+        return df
+    names, cols = [str(n) for n in names], [str(c) for c in df.columns]
+    df = df.set_axis(cols, axis=1)
+    missing = [n for n in names if n not in cols]
+    if Path(source).suffix.lower() in JSON_LINES and set(names) & set(cols):
+        return df.assign(**{n: None for n in missing})[names]
+    if missing:
+        raise KeyError(f"{source!r} lacks column(s) the model was trained on: {', '.join(missing)}; "
+                       f"available columns: {', '.join(cols)}.")
+    extra = [c for c in cols if c not in names]
+    if extra:
+        raise ValueError(f"{source!r} has column(s) the model was not trained on: {', '.join(extra)}; "
+                         f"expected: {', '.join(names)}.")
+    return df[names]
 
 
 # -- subcommands -----------------------------------------------------------------
@@ -302,6 +311,8 @@ def _predict(args) -> int:
 
     quantiles = _parse_quantiles(args.quantiles) if args.quantiles else []
     out = _output_path(args.out, WRITERS)
+    if Path(args.data).exists() and out.resolve() == Path(args.data).resolve():
+        raise ValueError(f"--out {args.out!r} is the DATA file; writing there would replace the rows read.")
     est, meta = _load_model(args.model)
     if args.threads is not None:
         est.set_params(n_threads=args.threads)
@@ -458,21 +469,16 @@ def main(argv=None) -> int:
     (2, True)
     """
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["bench"]:  # its own parser: every option passes through untouched
-        from .bench import main as bench_main
-
-        try:
-            return bench_main(argv[1:])
-        except SystemExit as exc:  # the benchmark's --help or a usage error (already printed)
-            return exc.code if isinstance(exc.code, int) else 0
-    parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        if argv[:1] == ["bench"]:  # its own parser: every option passes through untouched
+            from .bench import main as bench_main
+
+            return bench_main(argv[1:])
+        args = build_parser().parse_args(argv)
+        commands = {"demo": _demo, "fit": _fit, "predict": _predict, "evaluate": _evaluate}
+        return commands[args.command](args)
     except SystemExit as exc:  # --help (0) or a usage error (2, already printed)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-    commands = {"demo": _demo, "fit": _fit, "predict": _predict, "evaluate": _evaluate}
-    try:
-        return commands[args.command](args)
     except KeyboardInterrupt:
         print("lmreg: interrupted", file=sys.stderr)
         return 130

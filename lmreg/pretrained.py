@@ -106,7 +106,7 @@ def resolve_backbone(backbone: str) -> PretrainedSource:
     if backbone in SHORTCUTS:
         path, gguf = _shortcut_dir(backbone)
     else:
-        p = Path(backbone).expanduser()
+        p = Path(backbone).expanduser().resolve()  # a saved model finds it from any directory
         if p.is_file() and p.suffix == ".gguf":
             path, gguf = str(p.parent), p.name
         elif p.is_dir():
@@ -225,6 +225,12 @@ def make_text_tokenizer(source: PretrainedSource, serializer, max_length: int) -
         tok = make_text_tokenizer(resolve_backbone("minilm"), Serializer(numeric="text").fit(X), 256)
     """
     hf = _load_tokenizer(source.path, source.gguf_file)
+    config = _load_config(source.path, source.gguf_file)
+    vocab = getattr(config.get_text_config() if hasattr(config, "get_text_config") else config, "vocab_size", None)
+    if vocab and len(hf) < vocab // 2:  # e.g. transformers builds a 5-token tokenizer from a folder without one
+        raise ValueError(f"the backbone at {source.path!r} has no usable tokenizer: it loads with {len(hf)} "
+                         f"tokens for a model of {vocab}; save the model's tokenizer there too "
+                         "(tokenizer.save_pretrained(DIR)).")
     limit = hf.model_max_length if hf.model_max_length and hf.model_max_length < 1e6 else max_length
     suffix = CAUSAL_PROMPT_SUFFIX if source.kind == "causal" else ""
     return TextTokenizer(hf, serializer, min(int(max_length), int(limit)), suffix)

@@ -145,6 +145,12 @@ def test_fit_with_a_weight_column(data, tmp_path, capsys):
     (["evaluate", "{d}/model", "{d}/inputs.pq", "--target", TARGET], f"target column '{TARGET}' not found"),
     (["evaluate", "{d}/model", "{d}/data.txt", "--target", TARGET], "unsupported file extension"),
     (["demo", "--dataset", "nope"], "unknown dataset 'nope'"),
+    (["predict", "{d}/model", "{d}/data.csv", "--out", "{d}/data.csv"], "is the DATA file"),
+    (["bench", "--datasets", "diabetes", "nope", "--models", "mean"], "unknown dataset(s) ['nope']"),
+    (["bench", "--datasets", "diabetes", "--models", "mean", "lmreg", "--param", "hiden_size=8"],
+     "unknown parameter 'hiden_size'"),
+    (["bench", "--datasets", "diabetes", "--models", "lmreg", "--max-time", "-1"],
+     "'max_time' parameter of LMRegressor must be"),
     (["demo", "--dataset", "diabetes", "--max-time", "-1"], "'max_time' parameter of LMRegressor must be"),
     (["demo", "--dataset", "diabetes", "--threads", "0"], "'n_threads' parameter of LMRegressor must be"),
 ])
@@ -201,3 +207,21 @@ def test_python_m_lmreg_help():
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "evaluate" in proc.stdout
+
+
+def test_json_lines_are_records_at_predict(tmp_path, capsys):
+    """A JSON-lines file may lack a key some training rows had (it reads as missing) or add one."""
+    rows = [{"text": f"item {i % 5}", "info": {"a": i % 3}, **({"opt": i % 4} if i % 2 else {}), "y": float(i % 5)}
+            for i in range(40)]
+    pd.DataFrame(rows).to_json(tmp_path / "train.jsonl", orient="records", lines=True)
+    learns = ["--threads", "1", "--param", "hidden_size=32", "num_layers=1", "num_heads=2", "n_samples=4",
+              "random_state=0", "max_time=none", "max_epochs=40", "validation_fraction=0.25"]
+    assert main(["fit", str(tmp_path / "train.jsonl"), "--target", "y", "--out", str(tmp_path / "m"), *learns]) == 0
+    new = [{"text": "item 2", "info": {"a": 1}, "source": "web"}, {"text": "item 4", "info": {"a": 0}}]
+    pd.DataFrame(new).to_json(tmp_path / "new.jsonl", orient="records", lines=True)
+    assert main(["predict", str(tmp_path / "m"), str(tmp_path / "new.jsonl"), "--out", str(tmp_path / "p.csv")]) == 0
+    est = lmreg.load(tmp_path / "m")
+    assert est.serializer_.kinds_.keys() >= {"info.a", "opt"}   # nested objects flatten, as records do
+    pred = pd.read_csv(tmp_path / "p.csv")["prediction"]
+    np.testing.assert_allclose(pred, est.predict(new))
+    assert not est.fallback_ and pred[0] != pred[1]   # the rows were read, not a constant

