@@ -53,13 +53,16 @@ class TaskScaler:
 
     def _tasks(self, X) -> np.ndarray:
         frame = to_frame(X, flatten_json=False)
-        if self.column not in frame.columns:
+        column = str(self.column)  # to_frame's column names are strings (a CSV header "2020" too)
+        if column not in frame.columns:
             raise ValueError(f"task_column={self.column!r} is not a column of X; columns: {list(frame.columns)}.")
-        tasks = frame[self.column]
+        tasks = frame[column]
         if tasks.isna().any():
             raise ValueError(f"task column {self.column!r} has missing values (first at row "
                              f"{int(np.flatnonzero(tasks.isna().to_numpy())[0])}).")
-        return tasks.astype(str).to_numpy()
+        # Task 1 is task 1.0: integer ids that arrive as floats (e.g. next to a NaN elsewhere) keep their name.
+        return np.array([str(int(v)) if isinstance(v, (float, np.floating)) and float(v).is_integer() else str(v)
+                         for v in tasks.tolist()], dtype=object)
 
     def fit(self, X, y) -> "TaskScaler":
         y = np.asarray(y, dtype=float)

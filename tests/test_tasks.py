@@ -34,6 +34,17 @@ def test_scaler_round_trip_and_errors():
         TaskScaler("task").fit([{"task": "a"}, {"task": None}], [1.0, 2.0])
 
 
+def test_integer_task_ids_and_column_names():
+    """Task 1 given as 1.0 at predict is still task 1; an int task_column names the CSV header "2020"."""
+    import pandas as pd
+
+    X = pd.DataFrame({"2020": [1, 1, 2, 2], "x": [0.0, 1.0, 2.0, 3.0]})
+    y = np.array([1.0, 3.0, 100.0, 300.0])
+    s = TaskScaler(2020).fit(X, y)
+    later = pd.DataFrame({"2020": [1.0, 2.0], "x": [0.0, 0.0]})
+    np.testing.assert_allclose(s.inverse(later, s.transform(later, [2.0, 200.0])), [2.0, 200.0])
+
+
 def test_one_model_learns_two_tasks_on_their_own_scales(spelled_numbers, tmp_path):
     X, y = _two_tasks(spelled_numbers)
     est = LMRegressor(task_column="task", max_time=None, max_epochs=40, random_state=0, n_samples=8)
