@@ -7,9 +7,8 @@ and ``model.safetensors`` (weights; the further networks of a seed ensemble unde
 trained tensors are written (adapters, number embedding and head); the frozen
 weights are reloaded from the backbone's local source. Loading executes no stored code, so a
 parameter JSON cannot hold (a callable reward, a RandomState) is saved as None, with a
-warning. The directory
-is written next to its destination and renamed into place, so an interrupted save
-never leaves a half-written model where a good one was.
+warning. The directory is written next to its destination and renamed into place, so an
+interrupted save never leaves a half-written model where a good one was.
 """
 
 from __future__ import annotations

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import json
 import re
-from decimal import Decimal
 import warnings
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
