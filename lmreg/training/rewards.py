@@ -133,6 +133,9 @@ REWARDS = {
 }
 #: Rewards computed over a whole group of samples rather than one sample at a time.
 GROUP_REWARDS = {"rank", "crps_loo"}
+#: The decision rule whose expected reward is highest under the model's distribution.
+DECISION_FOR_REWARD = {"abs": "median", "squared": "mean", "relative": "median", "log": "median",
+                       "gaussian": "mode", "rank": "median", "crps_loo": "median"}
 
 
 def is_group_reward(reward):
@@ -144,10 +147,6 @@ def is_group_reward(reward):
     if isinstance(reward, str):
         return reward in GROUP_REWARDS
     return any(reward is REWARDS[name] for name in GROUP_REWARDS)
-
-#: The decision rule whose expected reward is highest under the model's distribution.
-DECISION_FOR_REWARD = {"abs": "median", "squared": "mean", "relative": "median", "log": "median",
-                       "gaussian": "mode", "rank": "median", "crps_loo": "median"}
 
 
 def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=None,

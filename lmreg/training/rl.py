@@ -14,8 +14,9 @@ policy is rewarded on the *decoded number*. One step:
 4. **loss**: clipped policy gradient on the sequence ratio (one ratio per number,
    as GSPO has one per sequence, rather than PPO's one per token; on a rollout's
    first update, where every ratio is 1, their gradients agree up to the number's
-   length, and later updates clip differently) plus a KL penalty to the frozen SFT model (k3 estimator), computed
-   through the sub-vocabulary log-prob op (fused on GPU).
+   length, and later updates clip differently) plus a KL penalty to the frozen SFT
+   model (k3 estimator), computed through the sub-vocabulary log-prob op (fused on
+   GPU).
 
 Dropout is off during RL so the on-policy ratio is exactly 1 at the first update.
 
@@ -115,7 +116,10 @@ def policy_loss(new_lp: torch.Tensor, old_lp: torch.Tensor, ref_lp: torch.Tensor
 def reward_function(reward, scale: float):
     """``f(pred [B, G], target [B]) -> [B, G]`` for a reward name or callable.
 
-    A user callable is called as ``reward(pred [B, G], target [B, 1], scale)``.
+    A user callable is called as ``reward(pred [B, G], target [B, 1], scale)``. Every
+    variant's rewards pass through here, so a reward that is not finite (say, a user
+    reward taking the log of a negative number) is a ValueError here rather than NaN
+    weights later.
 
     Parameters
     ----------
@@ -132,15 +136,30 @@ def reward_function(reward, scale: float):
     >>> mine = reward_function(lambda p, t, s: -np.square(p - t) / s, scale=2.0)
     >>> mine(pred, target).tolist()
     [[-0.5, -0.5, -8.0]]
+    >>> reward_function(lambda p, t, s: np.where(p > t, -1.0, np.nan), scale=2.0)(pred, target)
+    Traceback (most recent call last):
+    ...
+    ValueError: the reward is not finite on a number the codec can write (e.g. a user reward taking the log of a negative number), which would turn the weights into NaN; choose another rl_reward.
     """
     fn = R.REWARDS[reward] if isinstance(reward, str) else reward
     if R.is_group_reward(fn):
-        return lambda pred, y: fn(pred, y, **({"scale": scale} if fn is R.crps_loo else {}))
-    if fn in (R.neg_relative_error, R.neg_log_error):
-        return lambda pred, y: fn(pred, y[:, None])
-    if fn in (R.neg_abs_error, R.neg_squared_error, R.gaussian_kernel):
-        return lambda pred, y: fn(pred, y[:, None], scale=scale)
-    return lambda pred, y: fn(pred, y[:, None], scale)
+        call = lambda pred, y: fn(pred, y, **({"scale": scale} if fn is R.crps_loo else {}))  # noqa: E731
+    elif fn in (R.neg_relative_error, R.neg_log_error):
+        call = lambda pred, y: fn(pred, y[:, None])  # noqa: E731
+    elif fn in (R.neg_abs_error, R.neg_squared_error, R.gaussian_kernel):
+        call = lambda pred, y: fn(pred, y[:, None], scale=scale)  # noqa: E731
+    else:
+        call = lambda pred, y: fn(pred, y[:, None], scale)  # noqa: E731
+
+    def checked(pred, y):
+        r = np.asarray(call(pred, y), dtype=np.float64)
+        if not np.isfinite(r).all():
+            raise ValueError("the reward is not finite on a number the codec can write (e.g. a user reward taking "
+                             "the log of a negative number), which would turn the weights into NaN; choose another "
+                             "rl_reward.")
+        return r
+
+    return checked
 
 
 def _sequence_logprobs(model, grammar, batch, tokens):
@@ -342,10 +361,6 @@ def _group_step(model, reference, opt, grammar, batch, picked, y, codec, reward,
         if config.variant == "remax":
             greedy, _ = sample_batch(model, grammar, batch, 1, greedy=True)
             base = np.asarray(reward(codec.decode(greedy.cpu().numpy()), y[picked]), float)[:, 0]
-        if not (np.isfinite(r).all() and (base is None or np.isfinite(base).all())):
-            raise ValueError("the reward is not finite on a sampled number (e.g. a log reward on a negative "
-                             "value), which would turn the weights into NaN; choose another rl_reward or make "
-                             "it finite on every number the codec can write.")
         adv = torch.as_tensor(group_advantages(r, config.variant, config.std_floor, base),
                               dtype=torch.float32, device=device).reshape(-1)
         flat = tokens.reshape(-1, grammar.length)

