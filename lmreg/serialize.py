@@ -89,7 +89,7 @@ class Table:
         return len(self.columns[0].values) if self.columns else 0
 
 
-def to_frame(X, *, flatten_json: bool = True) -> pd.DataFrame:
+def to_frame(X, *, flatten_json: bool = True, json_columns=()) -> pd.DataFrame:
     """Convert any supported input to a DataFrame with string column names.
 
     Parameters
@@ -98,7 +98,11 @@ def to_frame(X, *, flatten_json: bool = True) -> pd.DataFrame:
         A single string or dict counts as one row. Nested dicts are flattened into
         ``parent.child`` columns.
     flatten_json : bool, default=True
-        Expand string columns whose values are all JSON objects into sub-columns.
+        Expand string columns whose values are all JSON objects (or dicts) into
+        sub-columns.
+    json_columns : collection of str, default=()
+        Columns to expand even where some values are not JSON objects (their fields
+        are missing in those rows): the ones fitted as JSON.
 
     Returns
     -------
@@ -165,7 +169,7 @@ def to_frame(X, *, flatten_json: bool = True) -> pd.DataFrame:
     _check_unique_columns(frame, "X has")
     frame = frame.reset_index(drop=True)
     if flatten_json:
-        frame = _expand_json_columns(frame)
+        frame = _expand_json_columns(frame, force=json_columns)
         _check_unique_columns(frame, "Expanding X's JSON columns gives")
     return frame
 
@@ -373,13 +377,10 @@ class Serializer:
         """Typed columns in the fitted order; unseen columns are ignored, absent ones missing."""
         if not hasattr(self, "kinds_"):
             raise RuntimeError("Serializer is not fitted: call fit first.")
-        frame = to_frame(X, flatten_json=False)
-        if self.flatten_json:
-            # A column fitted as JSON is expanded row by row: one bad row leaves the others' fields.
-            fitted_json = {c for c in frame.columns if c not in self.kinds_
-                           and any(k.startswith(c + ".") for k in self.kinds_)}
-            frame = _expand_json_columns(frame, force=fitted_json)
-            _check_unique_columns(frame, "Expanding X's JSON columns gives")
+        # A column fitted as JSON (a prefix of fitted "parent.child" names) is expanded row by
+        # row: one bad row leaves the other rows' fields.
+        fitted_json = {name.rsplit(".", k)[0] for name in self.kinds_ for k in range(1, name.count(".") + 1)}
+        frame = to_frame(X, flatten_json=self.flatten_json, json_columns=fitted_json - set(self.kinds_))
         n = len(frame)
         table = Table()
         for name, kind in self.kinds_.items():
@@ -387,11 +388,11 @@ class Serializer:
             if kind in ("num", "datetime", "duration"):
                 convert = {"num": _to_float, "datetime": _to_year, "duration": _to_seconds}[kind]
                 values = convert(col)
-                unread = int((np.isnan(values) & col.notna().to_numpy()).sum())
-                if unread:
-                    warnings.warn(f"{unread} of {n} values of the {kind} column {name!r} could not be read as "
-                                  f"{'numbers' if kind == 'num' else kind + 's'} (e.g. {_first_unread(col, values)!r}); "
-                                  "they read as missing.", UserWarning, stacklevel=4)
+                unread = np.isnan(values) & col.notna().to_numpy()
+                if unread.any():
+                    warnings.warn(f"{int(unread.sum())} of {n} values of the {kind} column {name!r} could not be "
+                                  f"read as {'numbers' if kind == 'num' else kind + 's'} (e.g. "
+                                  f"{col[unread].iloc[0]!r}); they read as missing.", UserWarning, stacklevel=4)
                 if self.numeric == "text":
                     values = np.array([None if np.isnan(v) else self._fmt(v) for v in values], dtype=object)
                     table.columns.append(Column(name, "text", values))
@@ -437,10 +438,6 @@ class Serializer:
         if config.get("kinds") is not None:
             s.kinds_ = dict(config["kinds"])
         return s
-
-
-def _first_unread(col: pd.Series, values: np.ndarray):
-    return col[np.isnan(values) & col.notna().to_numpy()].iloc[0]
 
 
 def _to_seconds(values: pd.Series) -> np.ndarray:
