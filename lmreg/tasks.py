@@ -21,6 +21,7 @@ Examples
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from .serialize import to_frame
 
@@ -60,9 +61,11 @@ class TaskScaler:
         if tasks.isna().any():
             raise ValueError(f"task column {self.column!r} has missing values (first at row "
                              f"{int(np.flatnonzero(tasks.isna().to_numpy())[0])}).")
-        # Task 1 is task 1.0: integer ids that arrive as floats (e.g. next to a NaN elsewhere) keep their name.
-        return np.array([str(int(v)) if isinstance(v, (float, np.floating)) and float(v).is_integer() else str(v)
-                         for v in tasks.tolist()], dtype=object)
+        names = tasks.astype(str).to_numpy(dtype=object)
+        if pd.api.types.is_float_dtype(tasks.dtype):  # task 1 is task 1.0 (ints read as floats next to a NaN)
+            whole = (tasks % 1 == 0).to_numpy()
+            names[whole] = tasks[whole].astype("int64").astype(str).to_numpy(dtype=object)
+        return names
 
     def fit(self, X, y) -> "TaskScaler":
         y = np.asarray(y, dtype=float)
