@@ -1,8 +1,8 @@
 """LMRegressor: the scikit-learn face of the pipeline.
 
 Thin on purpose: ``fit`` validates, then runs serialize -> tokenize -> codec ->
-model -> SFT; ``predict`` runs serialize -> tokenize -> constrained decoding ->
-decision rule. Each stage lives in its own module.
+model -> SFT; ``predict`` (:mod:`lmreg.prediction`) runs serialize -> tokenize ->
+constrained decoding -> decision rule. Each stage lives in its own module.
 """
 
 from __future__ import annotations
@@ -10,19 +10,18 @@ from __future__ import annotations
 import contextlib
 import time
 import warnings
-from numbers import Integral
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
 
 from .backbone import BackboneConfig, RegressionLM, build_backbone
 from .batching import Encoded
 from .codecs import MultiTargetCodec, make_codec
-from .decoding import NumberGrammar, check_rule
+from .decoding import NumberGrammar
 from .members import MemberEnsemble, member_deadline
+from .prediction import PredictiveDistribution
 from .pretrained import LoraSettings, build_pretrained_model, make_text_tokenizer, resolve_backbone
 from .serialize import Serializer
 from .stages import CALIBRATION_SHARE, HeldOutStages
@@ -36,7 +35,7 @@ from .validation import (PARAMETER_CONSTRAINTS, check_features, check_targets, r
 RL_TIME_SHARE = 0.25
 
 
-class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
+class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
     """A language model that reads rows of text, JSON or tables and writes numbers.
 
     Inputs are serialized into typed fields and tokenized (BPE for text, one token
@@ -470,147 +469,6 @@ class LMRegressor(MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
         n_val = min(int(round(self.validation_fraction * n)), 2000) if n >= 20 else 0
         order = np.random.default_rng(self.seed_).permutation(n)
         return np.sort(order[n_val:]), np.sort(order[:n_val])
-
-    def _draw(self, enc: Encoded, n_samples: int, seed: int) -> np.ndarray:
-        """Samples in model units (from the training targets when ``fallback_``)."""
-        if self.fallback_:
-            rng = np.random.default_rng(self.seed_ + 1)
-            return self._train_targets[rng.integers(0, len(self._train_targets), size=(len(enc), n_samples))]
-        return self._model_samples(enc, n_samples, seed)
-
-    def _tree_level(self, rule):
-        """The quantile level ``rule`` asks for when it is decoded exactly on the token tree, else None."""
-        if self.quantile_decoding != "tree" or self.codec_.name != "digits" or rule in ("mean", "mode"):
-            return None
-        return 0.5 if rule == "median" else float(rule)
-
-    def sample(self, X, n_samples=None, random_state=None) -> np.ndarray:
-        """Draw target samples from the model's predictive distribution.
-
-        Parameters
-        ----------
-        X : rows in any supported input form
-        n_samples : int, default=None
-            Samples per row (None: the estimator's ``n_samples``).
-        random_state : int, RandomState instance or None, default=None
-            None: the fitted model's own seed, so every call returns the same draws, the
-            ones ``predict(return_std=True)`` and ``predict_quantiles`` use. Pass
-            different seeds for independent draws (e.g. to pool more samples).
-
-        Returns
-        -------
-        ndarray of shape (n_rows, n_samples), or (n_rows, n_samples, n_targets) for a 2-D ``y``
-
-        Examples
-        --------
-        >>> from lmreg import LMRegressor
-        >>> est = LMRegressor(max_time=3, random_state=0).fit([f"n {i}" for i in range(20)], range(20))
-        >>> bool((est.sample(["n 3"], 8) == est.sample(["n 3"], 8)).all())
-        True
-        >>> est.sample(["n 3"], 8, random_state=1).shape
-        (1, 8)
-        """
-        check_is_fitted(self, "model_")
-        X = self._check_X(X, reset=False)[1]
-        if isinstance(n_samples, bool) or not (n_samples is None or isinstance(n_samples, (Integral, np.integer))):
-            raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
-        S = self.n_samples if n_samples is None else int(n_samples)
-        if S < 1:
-            raise ValueError(f"n_samples must be >= 1; got {n_samples!r}.")
-        seed = self.seed_ + 1 if random_state is None else int(check_random_state(random_state).randint(2**31 - 1))
-        with self._threads():
-            return self._unscale(X, self._draw(self._encode(X), S, seed))
-
-    def _unscale(self, X, values: np.ndarray) -> np.ndarray:
-        """Model units -> target units (per-task scaling when ``task_column`` is set)."""
-        tasks = getattr(self, "tasks_", None)
-        return values if tasks is None else tasks.inverse(X, values)
-
-    def predict(self, X, return_std=False):
-        """Predict one number per row with the configured decision rule.
-
-        Parameters
-        ----------
-        X : rows in any supported input form
-        return_std : bool, default=False
-            Also return the standard deviation of the predictive samples.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_rows,)
-        y_std : ndarray of shape (n_rows,), only when ``return_std``
-        """
-        check_is_fitted(self, "model_")
-        check_rule(self.decision)
-        if self.decision == "mode":
-            pred = self._greedy(X)
-            return (pred, self.sample(X).std(axis=1)) if return_std else pred
-        X = self._check_X(X, reset=False)[1]
-        enc = self._encode(X)
-        with self._threads():  # model units until the end
-            need = return_std or not self.fallback_ and self._tree_level(self.decision) is None
-            samples = self._draw(enc, self.n_samples, self.seed_ + 1) if need else None
-            pred = self._constant(len(enc)) if self.fallback_ else self._decide(enc, samples, self.decision)
-        if not return_std:
-            return self._unscale(X, pred)
-        return self._unscale(X, pred), self._unscale(X, samples).std(axis=1)
-
-    def _constant(self, n: int) -> np.ndarray:
-        return np.tile(self.baseline_, (n,) + (1,) * np.ndim(self.baseline_)).astype(float)
-
-    def _greedy(self, X) -> np.ndarray:
-        X = self._check_X(X, reset=False)[1]
-        enc = self._encode(X)
-        if self.fallback_:
-            return self._unscale(X, self._constant(len(enc)))
-        with self._threads():
-            return self._unscale(X, self._greedy_values(enc))
-
-    def predict_quantiles(self, X, quantiles=(0.1, 0.5, 0.9), return_samples=False):
-        """Quantiles of the predictive distribution, from ``n_samples`` samples per row.
-
-        With ``calibration="conformal"`` each level's sample quantile is shifted by
-        what made it hold its level on the validation rows (``calibrator_``), so
-        the 0.5 level need not equal ``predict``'s median.
-
-        Parameters
-        ----------
-        X : rows in any supported input form
-        quantiles : sequence of float in (0, 1), default=(0.1, 0.5, 0.9)
-        return_samples : bool, default=False
-            Also return the samples the quantiles came from (what ``sample(X)``
-            returns), e.g. for the CRPS or the raw coverage, without drawing twice.
-
-        Returns
-        -------
-        quantiles : ndarray of shape (n_rows, len(quantiles)) (``(n_rows, len(quantiles),
-            n_targets)`` for a 2-D ``y``), non-decreasing along axis 1 when ``quantiles``
-            is sorted.
-        samples : ndarray of shape (n_rows, n_samples[, n_targets]), only with ``return_samples``
-
-        Examples
-        --------
-        >>> from lmreg import LMRegressor
-        >>> est = LMRegressor(max_time=3, random_state=0).fit([f"n {i}" for i in range(20)], range(20))
-        >>> est.predict_quantiles(["n 3"], [0.1, 0.9]).shape
-        (1, 2)
-        >>> q, samples = est.predict_quantiles(["n 3"], [0.1, 0.9], return_samples=True)
-        >>> samples.shape == est.sample(["n 3"]).shape
-        True
-        """
-        q = np.asarray(quantiles, dtype=float).ravel()
-        if q.size == 0 or not np.all((q > 0) & (q < 1)):
-            raise ValueError(f"quantiles must be levels in (0, 1); got {quantiles!r}.")
-        check_is_fitted(self, "model_")
-        X = self._check_X(X, reset=False)[1]
-        with self._threads():  # model units (per-task standardised); target units at the end
-            samples = self._draw(self._encode(X), self.n_samples, self.seed_ + 1)
-        calibrator = getattr(self, "calibrator_", None)
-        if calibrator is None:
-            out = self._unscale(X, np.moveaxis(np.quantile(samples, q, axis=1), 0, 1))
-        else:
-            out = self._unscale(X, calibrator.quantiles(samples, q))
-        return (out, self._unscale(X, samples)) if return_samples else out
 
     # -- persistence -------------------------------------------------------------
     def save(self, path) -> None:
