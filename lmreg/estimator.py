@@ -172,8 +172,9 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         measured better (SmolLM2, docs/benchmarks.md), on thin evidence.
     task_column : str or None, default=None
         Multi-task fitting: the column of ``X`` naming each row's task (dataset).
-        The task name stays in the prompt, targets are standardised per task
-        (median and IQR) and predictions are mapped back per row.
+        The task name stays in the prompt as a category (numeric ids too), targets
+        are standardised per task (median and IQR) and predictions are mapped back
+        per row.
     device : str, default="auto"
         ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
     n_threads : int or None, default=None
@@ -317,15 +318,17 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
 
     def _setup_inputs(self, X) -> None:
         """Fit the serializer and the input tokenizer (learnt BPE, or the pretrained one)."""
+        # Task ids are names, even when they are 1, 2, 3.
+        categorical = () if self.task_column is None else (str(self.task_column),)
         if self.backbone is None:
             self.pretrained_ = None
-            self.serializer_ = Serializer(numeric=self.numeric).fit(X)
+            self.serializer_ = Serializer(numeric=self.numeric, categorical=categorical).fit(X)
             self.tokenizer_ = InputTokenizer(vocab_size=self.vocab_size, max_length=self.max_length,
                                              max_field_tokens=self.max_field_tokens
                                              ).fit(self.serializer_.transform(X))
             return
         self.pretrained_ = resolve_backbone(self.backbone)
-        self.serializer_ = Serializer(numeric="text").fit(X)
+        self.serializer_ = Serializer(numeric="text", categorical=categorical).fit(X)
         self.tokenizer_ = make_text_tokenizer(self.pretrained_, self.serializer_, self.max_length)
 
     def _build_model(self, seed: int | None = None) -> RegressionLM:

@@ -260,6 +260,28 @@ def _as_text(v) -> str | None:
     return str(v)
 
 
+def category_names(values: pd.Series) -> np.ndarray:
+    """Each value's category name; an integer-valued float names its integer.
+
+    Ids read as floats (an int column next to a missing value, JSON ``1.0``) are the
+    same categories as their ints.
+
+    >>> category_names(pd.Series([1.0, 2.5, "a"], dtype=object)).tolist()
+    ['1', '2.5', 'a']
+    """
+    names = values.astype(str).to_numpy(dtype=object)
+    if pd.api.types.is_float_dtype(values.dtype):
+        whole = (np.isfinite(values) & (values % 1 == 0)).to_numpy(dtype=bool)
+    elif values.dtype == object:    # mixed cells: only real floats, not the text "1.0"
+        whole = np.array([isinstance(v, (float, np.floating)) and np.isfinite(v) and float(v).is_integer()
+                          for v in values.tolist()], dtype=bool).reshape(-1)
+    else:
+        return names
+    if whole.any():
+        names[whole] = values[whole].astype(float).astype("int64").astype(str).to_numpy(dtype=object)
+    return names
+
+
 def _to_year(values: pd.Series) -> np.ndarray:
     """Datetimes -> fractional years (float; NaN where missing).
 
@@ -333,6 +355,9 @@ class Serializer:
         otherwise it is free text.
     flatten_json : bool, default=True
         Expand JSON-object text columns and nested dicts into ``parent.child`` fields.
+    categorical : tuple of str, default=()
+        Columns read as categories whatever their values (ids such as ``1, 2, 3``
+        would otherwise be numbers); an integer-valued float names its integer.
 
     Attributes
     ----------
@@ -354,7 +379,7 @@ class Serializer:
 
     def __init__(self, numeric="embed", precision=4, missing="<missing>",
                  template="{name}: {value}", separator=" | ", max_categories=64,
-                 flatten_json=True):
+                 flatten_json=True, categorical=()):
         self.numeric = numeric
         self.precision = precision
         self.missing = missing
@@ -362,6 +387,7 @@ class Serializer:
         self.separator = separator
         self.max_categories = max_categories
         self.flatten_json = flatten_json
+        self.categorical = categorical
 
     def fit(self, X) -> "Serializer":
         """Infer the column order and kinds from ``X``."""
@@ -370,7 +396,9 @@ class Serializer:
         if "{value}" not in self.template:
             raise ValueError("template must contain '{value}'.")
         frame = to_frame(X, flatten_json=self.flatten_json)
-        self.kinds_ = {name: _infer_kind(frame[name], self.max_categories) for name in frame.columns}
+        categorical = {str(c) for c in self.categorical}
+        self.kinds_ = {name: "cat" if name in categorical else _infer_kind(frame[name], self.max_categories)
+                       for name in frame.columns}
         return self
 
     def transform(self, X) -> Table:
@@ -382,6 +410,7 @@ class Serializer:
         fitted_json = {name.rsplit(".", k)[0] for name in self.kinds_ for k in range(1, name.count(".") + 1)}
         frame = to_frame(X, flatten_json=self.flatten_json, json_columns=fitted_json - set(self.kinds_))
         n = len(frame)
+        categorical = {str(c) for c in self.categorical}
         table = Table()
         for name, kind in self.kinds_.items():
             col = frame[name] if name in frame.columns else pd.Series([None] * n, dtype=object)
@@ -398,6 +427,10 @@ class Serializer:
                     table.columns.append(Column(name, "text", values))
                 else:
                     table.columns.append(Column(name, "num", values))
+            elif name in categorical:
+                missing = col.map(_is_missing).to_numpy(dtype=bool)
+                values = np.where(missing, None, category_names(col)).astype(object)
+                table.columns.append(Column(name, kind, values))
             else:
                 cell = _as_tags if kind == "tags" else _as_text
                 values = np.empty(n, dtype=object)   # filled one by one: tuples stay cells
@@ -430,11 +463,12 @@ class Serializer:
         """JSON-serializable parameters and fitted state."""
         return {"params": {k: getattr(self, k) for k in (
             "numeric", "precision", "missing", "template", "separator", "max_categories",
-            "flatten_json")}, "kinds": getattr(self, "kinds_", None)}
+            "flatten_json")}, "categorical": [str(c) for c in self.categorical],
+            "kinds": getattr(self, "kinds_", None)}
 
     @classmethod
     def from_config(cls, config: dict) -> "Serializer":
-        s = cls(**config["params"])
+        s = cls(**config["params"], categorical=tuple(config.get("categorical", ())))
         if config.get("kinds") is not None:
             s.kinds_ = dict(config["kinds"])
         return s

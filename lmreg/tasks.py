@@ -21,9 +21,8 @@ Examples
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-from .serialize import to_frame
+from .serialize import category_names, to_frame
 
 __all__ = ["TaskScaler"]
 
@@ -61,11 +60,7 @@ class TaskScaler:
         if tasks.isna().any():
             raise ValueError(f"task column {self.column!r} has missing values (first at row "
                              f"{int(np.flatnonzero(tasks.isna().to_numpy())[0])}).")
-        names = tasks.astype(str).to_numpy(dtype=object)
-        if pd.api.types.is_float_dtype(tasks.dtype):  # task 1 is task 1.0 (ints read as floats next to a NaN)
-            whole = (tasks % 1 == 0).to_numpy()
-            names[whole] = tasks[whole].astype("int64").astype(str).to_numpy(dtype=object)
-        return names
+        return category_names(tasks)  # task 1 is task 1.0 (ints read as floats next to a NaN)
 
     def fit(self, X, y) -> "TaskScaler":
         y = np.asarray(y, dtype=float)

@@ -65,3 +65,21 @@ def test_one_model_learns_two_tasks_on_their_own_scales(spelled_numbers, tmp_pat
     np.testing.assert_allclose(lmreg.load(tmp_path / "m").predict(X[250:260]), est.predict(X[250:260]))
     with pytest.raises(ValueError, match="unknown task"):
         est.predict([{"task": "other", "text": "one"}])
+
+
+def test_integer_task_ids_are_categories_in_the_prompt():
+    """Task ids 1, 2 are read as names (one category token each), and 2.0 at predict is task 2."""
+    import pandas as pd
+
+    X = pd.DataFrame({"task": [1, 1, 2, 2] * 5, "x": np.arange(20.0)})
+    y = np.where(X["task"] == 1, 1.0, 100.0) + X["x"].to_numpy()
+    est = LMRegressor(task_column="task", max_time=None, max_epochs=1, random_state=0, n_samples=2).fit(X, y)
+    assert est.serializer_.kinds_ == {"task": "cat", "x": "num"}
+    later = pd.DataFrame({"task": [2.0, 1.0], "x": [0.0, 0.0]})
+    task = est.serializer_.transform(later).columns[0]
+    assert task.kind == "cat" and task.values.tolist() == ["2", "1"]
+    ids, _, _ = est.tokenizer_.encode(est.serializer_.transform(later))
+    fitted, _, _ = est.tokenizer_.encode(est.serializer_.transform(X.iloc[[2, 0]]))
+    for a, b in zip(ids, fitted):            # the same tokens as the fitted ints ...
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(ids[0], ids[1])  # ... and the two tasks' tokens differ
