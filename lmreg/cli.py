@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 #: Table readers by file extension (``.json`` is read as JSON lines, one object per line).
-READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet",
+READERS = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
            ".jsonl": "json", ".ndjson": "json", ".json": "json"}
 #: Input files read as records (rows of keys) rather than as tables.
 JSON_LINES = (".jsonl", ".ndjson", ".json")
@@ -139,8 +139,8 @@ def _parse_quantiles(text: str) -> list[float]:
     return levels
 
 
-def read_table(path):
-    """Read a CSV, parquet (.parquet/.pq) or JSON lines (.jsonl/.ndjson/.json) file into a DataFrame.
+def read_table(path, sep=None, encoding=None):
+    """Read a CSV/TSV, parquet (.parquet/.pq) or JSON lines (.jsonl/.ndjson/.json) file into a DataFrame.
 
     The format follows the extension (see ``READERS``). JSON strings stay strings:
     no dates are guessed from the values or the column names.
@@ -148,6 +148,11 @@ def read_table(path):
     Parameters
     ----------
     path : str or path-like
+    sep : str or None, default=None
+        Field separator of a .csv/.tsv file (None: ``","``, or a tab for .tsv;
+        ``"tab"`` and a typed ``"\\t"`` mean a tab).
+    encoding : str or None, default=None
+        Text encoding of a .csv/.tsv or JSON lines file (None: UTF-8).
 
     Returns
     -------
@@ -158,7 +163,9 @@ def read_table(path):
     FileNotFoundError
         When ``path`` does not exist.
     ValueError
-        For a directory, an unsupported extension, or a file its parser rejects.
+        For a directory, an unsupported extension, a file its parser rejects, text that
+        is not in ``encoding``, or a CSV read as one column whose header holds another
+        separator (``;``, tab, ``|``).
 
     Examples
     --------
@@ -185,18 +192,41 @@ def read_table(path):
     kind = READERS.get(path.suffix.lower())
     if kind is None:
         raise ValueError(f"{str(path)!r}: unsupported file extension {path.suffix or '(none)'!r}; "
-                         "use .csv, .parquet/.pq, or JSON lines (.jsonl/.ndjson/.json).")
+                         "use .csv/.tsv, .parquet/.pq, or JSON lines (.jsonl/.ndjson/.json).")
+    if sep is None:
+        sep = "\t" if path.suffix.lower() == ".tsv" else ","
+    sep = {"\\t": "\t", "tab": "\t"}.get(sep, sep)  # a tab typed on a command line
     try:
         if kind == "csv":
-            return pd.read_csv(path)
-        if kind == "parquet":
-            return pd.read_parquet(path)
-        # dtype=False: keep strings as strings (no date guessing from column names).
-        extra = {} if int(pd.__version__.split(".")[0]) >= 3 else {"convert_dates": False}
-        return pd.read_json(path, lines=True, dtype=False, **extra)
+            frame = pd.read_csv(path, sep=sep, encoding=encoding)
+        elif kind == "parquet":
+            frame = pd.read_parquet(path)
+        else:  # dtype=False: keep strings as strings (no date guessing from column names).
+            extra = {} if int(pd.__version__.split(".")[0]) >= 3 else {"convert_dates": False}
+            frame = pd.read_json(path, lines=True, dtype=False, encoding=encoding, **extra)
+    except UnicodeDecodeError as err:
+        raise ValueError(f"could not read {str(path)!r}: it is not {encoding or 'UTF-8'} text ({err.reason} "
+                         f"at byte {err.start}); pass its encoding, e.g. --encoding latin-1.") from None
+    except LookupError as err:  # an unknown encoding name
+        raise ValueError(f"--encoding {encoding!r}: {err}") from None
     except Exception as err:  # pandas / pyarrow parser errors of many types
         hint = " (expected JSON lines: one object per line)" if kind == "json" else ""
         raise ValueError(f"could not read {str(path)!r} as {kind}{hint}: {err}") from None
+    if kind == "csv":
+        _check_separator(frame, path, sep)
+    return frame
+
+
+def _check_separator(frame, path, sep: str) -> None:
+    """A CSV that parsed as one column named like ``a;b;c`` (and values like it) has another separator."""
+    if frame.shape[1] != 1:
+        return
+    header = str(frame.columns[0])
+    first = str(frame.iloc[0, 0]) if len(frame) else None
+    for other, flag in ((";", "';'"), ("\t", "tab"), ("|", "'|'")):
+        if other != sep and other in header and (first is None or other in first):
+            raise ValueError(f"{str(path)!r} read as one column named {header[:60]!r}: its fields look "
+                             f"separated by {other!r}, not {sep!r}; pass --sep {flag}.")
 
 
 def _output_path(out: str, formats: dict) -> Path:
@@ -282,7 +312,7 @@ def _fit(args) -> int:
     kwargs.setdefault("verbose", not args.quiet)
     est = LMRegressor(**kwargs)
     out = _model_out_dir(args.out)
-    df = read_table(args.data)
+    df = read_table(args.data, args.sep, args.encoding)
     _check_target(df, args.target, args.data)
     weights = None
     if args.weight is not None:
@@ -316,7 +346,7 @@ def _predict(args) -> int:
     est, meta = _load_model(args.model)
     if args.threads is not None:
         est.set_params(n_threads=args.threads)
-    X = _features(est, read_table(args.data), [meta.get("target"), meta.get("weight")], args.data)
+    X = _features(est, read_table(args.data, args.sep, args.encoding), [meta.get("target"), meta.get("weight")], args.data)
     t = time.perf_counter()
     if len(X) > 2000 and not args.quiet:
         print(f"lmreg: predicting {len(X)} rows ({est.n_samples} samples each)...", file=sys.stderr, flush=True)
@@ -349,7 +379,7 @@ def _evaluate(args) -> int:
     target = args.target or meta.get("target")
     if not target:
         raise ValueError(f"--target is required: {args.model!r} does not record its target column.")
-    df = read_table(args.data)
+    df = read_table(args.data, args.sep, args.encoding)
     _check_target(df, target, args.data)
     try:
         y = df[target].to_numpy(dtype=float)
@@ -407,7 +437,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--verbose", action="store_true")
 
-    data_help = "table: .csv, .parquet/.pq, or JSON lines (.jsonl/.ndjson/.json)"
+    data_help = "table: .csv/.tsv, .parquet/.pq, or JSON lines (.jsonl/.ndjson/.json)"
+
+    def add_text_options(command):
+        command.add_argument("--sep", metavar="S", help="field separator of a .csv/.tsv DATA "
+                             "(default: ',', a tab for .tsv; 'tab' or '\\t' for a tab)")
+        command.add_argument("--encoding", metavar="E",
+                             help="text encoding of DATA (default: utf-8), e.g. latin-1")
+
     fit = sub.add_parser("fit", help="fit on a table file and save the model directory",
                          description="Fit LMRegressor on DATA and save it to DIR.")
     fit.add_argument("data", metavar="DATA", help=data_help)
@@ -420,6 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "(values: int, float, true/false, none, else string)")
     fit.add_argument("--threads", type=int, metavar="N", help="torch CPU threads")
     fit.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    add_text_options(fit)
 
     predict = sub.add_parser("predict", help="predict a table with a saved model",
                              description="Write a 'prediction' column (and quantile columns) for DATA.")
@@ -429,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--quantiles", metavar="Q1,Q2", help="also write columns qQ1, qQ2, e.g. 0.1,0.9")
     predict.add_argument("--threads", type=int, metavar="N", help="torch CPU threads")
     predict.add_argument("--quiet", action="store_true", help="no summary line")
+    add_text_options(predict)
 
     evaluate = sub.add_parser("evaluate", help="score a saved model on a labelled table",
                               description="Print R2, MAE, RMSE, Spearman, CRPS and 80%% interval coverage.")
@@ -436,6 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("data", metavar="DATA", help=data_help)
     evaluate.add_argument("--target", metavar="COL", help="target column (default: the one used by fit)")
     evaluate.add_argument("--threads", type=int, metavar="N", help="torch CPU threads")
+    add_text_options(evaluate)
 
     sub.add_parser("bench", add_help=False,
                            help="lmreg vs the classical baselines on the bundled suite (see 'lmreg bench -h')")

@@ -202,6 +202,40 @@ def test_read_table_formats(tmp_path):
         read_table(tmp_path / "bad.json")
 
 
+def test_read_table_separators_and_encodings(tmp_path):
+    frame = pd.DataFrame({"city": ["Zürich", "Oslo"], "price": [1.5, 2.0]})
+    frame.to_csv(tmp_path / "semi.csv", sep=";", index=False)
+    frame.to_csv(tmp_path / "a.tsv", sep="\t", index=False)
+    frame.to_csv(tmp_path / "latin.csv", index=False, encoding="latin-1")
+    with pytest.raises(ValueError, match=r"separated by ';'.*--sep ';'"):
+        read_table(tmp_path / "semi.csv")
+    for got in (read_table(tmp_path / "semi.csv", sep=";"), read_table(tmp_path / "a.tsv"),
+                read_table(tmp_path / "a.tsv", sep="\\t"),
+                read_table(tmp_path / "latin.csv", encoding="latin-1")):
+        pd.testing.assert_frame_equal(got, frame)
+    with pytest.raises(ValueError, match=r"not UTF-8 text.*--encoding"):
+        read_table(tmp_path / "latin.csv")
+    with pytest.raises(ValueError, match="--encoding 'klingon'"):
+        read_table(tmp_path / "latin.csv", encoding="klingon")
+    pd.DataFrame({"a;b": ["x"]}).to_csv(tmp_path / "one.csv", index=False)  # a real one-column file
+    assert list(read_table(tmp_path / "one.csv").columns) == ["a;b"]
+
+
+def test_cli_reads_semicolon_csv(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"x": rng.normal(size=60), "y": rng.normal(size=60)})
+    df.to_csv(tmp_path / "t.csv", sep=";", index=False)
+    common = ["--param", "max_time=none", "max_epochs=1", "n_samples=2", "--quiet"]
+    assert main(["fit", str(tmp_path / "t.csv"), "--target", "y", "--out", str(tmp_path / "m")] + common) == 2
+    assert "--sep ';'" in capsys.readouterr().err
+    assert main(["fit", str(tmp_path / "t.csv"), "--target", "y", "--out", str(tmp_path / "m"),
+                 "--sep", ";"] + common) == 0
+    assert main(["predict", str(tmp_path / "m"), str(tmp_path / "t.csv"), "--sep", ";",
+                 "--out", str(tmp_path / "p.csv"), "--quiet"]) == 0
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 60
+    assert main(["evaluate", str(tmp_path / "m"), str(tmp_path / "t.csv"), "--sep", ";"]) == 0
+
+
 def test_python_m_lmreg_help():
     proc = subprocess.run([sys.executable, "-m", "lmreg", "--help"], capture_output=True, text=True,
                           timeout=120)
