@@ -97,7 +97,7 @@ class PredictiveDistribution:
         check_rule(self.decision)
         if self.decision == "mode":
             pred = self._greedy(X)
-            return (pred, self.sample(X).std(axis=1)) if return_std else pred
+            return (pred, _std(self.sample(X))) if return_std else pred
         X = self._check_X(X, reset=False)[1]
         enc = self._encode(X)
         with self._threads():  # model units until the end
@@ -106,7 +106,7 @@ class PredictiveDistribution:
             pred = self._constant(len(enc)) if self.fallback_ else self._decide(enc, samples, self.decision)
         if not return_std:
             return self._unscale(X, pred)
-        return self._unscale(X, pred), self._unscale(X, samples).std(axis=1)
+        return self._unscale(X, pred), _std(self._unscale(X, samples))
 
     def _constant(self, n: int) -> np.ndarray:
         return np.tile(self.baseline_, (n,) + (1,) * np.ndim(self.baseline_)).astype(float)
@@ -164,3 +164,15 @@ class PredictiveDistribution:
         else:
             out = self._unscale(X, calibrator.quantiles(samples, q))
         return (out, self._unscale(X, samples)) if return_samples else out
+
+
+def _std(samples: np.ndarray) -> np.ndarray:
+    """Standard deviation along the last axis, computed on values divided by each row's
+    largest magnitude: squares of numbers beyond ~1e154 overflow to inf.
+
+    >>> _std(np.array([[1e300, -1e300], [1.0, 3.0]])).tolist()
+    [1e+300, 1.0]
+    """
+    scale = np.abs(samples).max(axis=-1, keepdims=True)
+    scale = np.where(scale > 0, scale, 1.0)
+    return (samples / scale).std(axis=-1) * scale[..., 0]

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -172,6 +174,19 @@ def test_uncertainty_api():
     np.testing.assert_allclose(est.predict(X[:4]), q[:, 2])
     with pytest.raises(ValueError, match="quantiles"):
         est.predict_quantiles(X[:1], [0.0, 1.2])
+
+
+def test_return_std_on_huge_targets_is_finite():
+    """Squares of numbers near 1e300 overflow: the spread is computed on rescaled samples."""
+    X = [f"v {i % 5}" for i in range(50)]
+    y = (1.0 + np.arange(50) % 5) * 1e300
+    est = LMRegressor(**{**FAST, "max_time": None, "max_epochs": 2}).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        pred, std = est.predict(X[:4], return_std=True)
+        _, std_mode = est.set_params(decision="mode").predict(X[:4], return_std=True)
+    assert np.isfinite(pred).all() and np.isfinite(std).all() and np.isfinite(std_mode).all()
+    assert std.max() > 1e297          # the spread of numbers of order 1e300, not 0
 
 
 def test_tree_quantiles_are_the_quantiles_of_many_samples():
