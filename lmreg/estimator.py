@@ -207,7 +207,8 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         of them, or with ``calibration=None``).
     fallback_ : bool
         True when the model did not beat the median of the training targets on
-        validation rows; predictions are then that median (samples come from the
+        validation rows; predictions are then that median (the training targets'
+        mean or quantile when ``decision`` asks for one; samples come from the
         training targets).
     pretrained_ : PretrainedSource or None
         Where the pretrained backbone was found and its kind (None from scratch).

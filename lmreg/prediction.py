@@ -5,8 +5,8 @@ matched to ``fit``'s (:func:`~lmreg.validation.check_features`), encoded, then e
 sampled (:meth:`~PredictiveDistribution.sample`, the quantiles, ``return_std``) or
 decoded exactly down the token tree (the median and quantile-level decisions), in model
 units until :meth:`~PredictiveDistribution._unscale` brings per-task targets back. A
-model that fell back (``fallback_``) predicts the training median and samples the
-training targets.
+model that fell back (``fallback_``) predicts the training targets' median (mean,
+quantile: what the decision rule asks) and samples the training targets.
 """
 
 from __future__ import annotations
@@ -103,13 +103,24 @@ class PredictiveDistribution:
         with self._threads():  # model units until the end
             need = return_std or not self.fallback_ and self._tree_level(self.decision) is None
             samples = self._draw(enc, self.n_samples, self.seed_ + 1) if need else None
-            pred = self._constant(len(enc)) if self.fallback_ else self._decide(enc, samples, self.decision)
+            if self.fallback_:
+                pred = self._constant(len(enc), self.decision)
+            else:
+                pred = self._decide(enc, samples, self.decision)
         if not return_std:
             return self._unscale(X, pred)
         return self._unscale(X, pred), _std(self._unscale(X, samples))
 
-    def _constant(self, n: int) -> np.ndarray:
-        return np.tile(self.baseline_, (n,) + (1,) * np.ndim(self.baseline_)).astype(float)
+    def _constant(self, n: int, rule="median") -> np.ndarray:
+        """The fallback's prediction for ``n`` rows: the training targets' median (also for
+        ``mode``), mean or quantile, as ``rule`` asks (of the weighted resample with weights)."""
+        if rule in ("median", "mode"):
+            value = self.baseline_
+        elif rule == "mean":
+            value = self._train_targets.mean(axis=0)
+        else:
+            value = np.quantile(self._train_targets, float(rule), axis=0)
+        return np.tile(value, (n,) + (1,) * np.ndim(value)).astype(float)
 
     def _greedy(self, X) -> np.ndarray:
         X = self._check_X(X, reset=False)[1]

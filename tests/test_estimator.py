@@ -8,7 +8,7 @@ from sklearn.metrics import r2_score
 
 from lmreg import LMRegressor, load
 
-FAST = dict(max_time=4, random_state=0, hidden_size=32, num_layers=1, num_heads=2)
+FAST = dict(max_time=None, max_epochs=30, random_state=0, hidden_size=32, num_layers=1, num_heads=2)
 
 
 def test_learns_a_deterministic_function_of_text(spelled_numbers):
@@ -235,6 +235,12 @@ def test_a_budget_spent_before_training_warns_and_falls_back():
         est = LMRegressor(max_time=1e-4, random_state=0).fit(X, y)
     assert est.fit_result_.steps == 0 and est.fallback_
     np.testing.assert_allclose(est.predict(X[:3]), np.full(3, est.baseline_))
+    # the constant follows the decision rule: the training targets' quantile or mean
+    train = est._train_targets
+    assert 0 < len(train) < 50 and est.baseline_ == np.median(train)
+    np.testing.assert_allclose(est.set_params(decision=0.9).predict(X[:2]), np.quantile(train, 0.9))
+    np.testing.assert_allclose(est.set_params(decision="mean").predict(X[:2]), train.mean())
+    np.testing.assert_allclose(est.set_params(decision="mode").predict(X[:2]), est.baseline_)
 
 
 def test_validation_is_subsampled_when_it_would_eat_the_budget():
