@@ -27,7 +27,7 @@ class PredictiveDistribution:
     def _draw(self, enc: Encoded, n_samples: int, seed: int) -> np.ndarray:
         """Samples in model units (from the training targets when ``fallback_``)."""
         if self.fallback_:
-            rng = np.random.default_rng(self.seed_ + 1)
+            rng = np.random.default_rng(seed)
             return self._train_targets[rng.integers(0, len(self._train_targets), size=(len(enc), n_samples))]
         return self._model_samples(enc, n_samples, seed)
 
@@ -178,12 +178,15 @@ class PredictiveDistribution:
 
 
 def _std(samples: np.ndarray) -> np.ndarray:
-    """Standard deviation along the last axis, computed on values divided by each row's
-    largest magnitude: squares of numbers beyond ~1e154 overflow to inf.
+    """Standard deviation over the samples (axis 1 of ``[n, n_samples(, n_targets)]``),
+    computed on values divided by their largest magnitude: squares of numbers beyond
+    ~1e154 overflow to inf.
 
     >>> _std(np.array([[1e300, -1e300], [1.0, 3.0]])).tolist()
     [1e+300, 1.0]
+    >>> _std(np.array([[[1.0, 10.0], [3.0, 30.0]]])).tolist()
+    [[1.0, 10.0]]
     """
-    scale = np.abs(samples).max(axis=-1, keepdims=True)
+    scale = np.abs(samples).max(axis=1, keepdims=True)
     scale = np.where(scale > 0, scale, 1.0)
-    return (samples / scale).std(axis=-1) * scale[..., 0]
+    return (samples / scale).std(axis=1) * scale[:, 0]

@@ -170,6 +170,7 @@ def test_uncertainty_api():
     assert q.shape == (4, 3) and np.all(np.diff(q, axis=1) >= 0)
     pred, std = est.predict(X[:4], return_std=True)
     assert pred.shape == std.shape == (4,) and np.all(std >= 0)
+    np.testing.assert_allclose(std, est.sample(X[:4]).std(axis=1))
     est.set_params(decision=0.9, quantile_decoding="samples")   # 5 validation rows: not calibrated
     np.testing.assert_allclose(est.predict(X[:4]), q[:, 2])
     with pytest.raises(ValueError, match="quantiles"):
@@ -221,6 +222,8 @@ def test_multi_target_is_decoded_natively(tmp_path):
     pred = est.predict(X)
     assert pred.shape == (60, 2)
     assert est.sample(X[:3], 5).shape == (3, 5, 2)
+    _, std = est.predict(X[:3], return_std=True)   # the spread of the samples predict draws
+    np.testing.assert_allclose(std, est.sample(X[:3]).std(axis=1))
     assert est.predict_quantiles(X[:3], [0.1, 0.9]).shape == (3, 2, 2)
     # each target stays inside its own fitted range
     for t, (lo, hi) in enumerate(est.codec_.representable_range()):
@@ -241,6 +244,10 @@ def test_a_budget_spent_before_training_warns_and_falls_back():
     np.testing.assert_allclose(est.set_params(decision=0.9).predict(X[:2]), np.quantile(train, 0.9))
     np.testing.assert_allclose(est.set_params(decision="mean").predict(X[:2]), train.mean())
     np.testing.assert_allclose(est.set_params(decision="mode").predict(X[:2]), est.baseline_)
+    # independent draws from the training targets for different seeds, the same for one seed
+    a, b = (est.sample(X[:4], 16, random_state=s) for s in (1, 2))
+    assert not np.array_equal(a, b) and np.array_equal(a, est.sample(X[:4], 16, random_state=1))
+    assert np.isin(a, train).all()
 
 
 def test_validation_is_subsampled_when_it_would_eat_the_budget():
