@@ -184,7 +184,7 @@ def _std(samples: np.ndarray) -> np.ndarray:
 
     >>> _std(np.array([[1e300, -1e300], [1.0, 3.0]])).tolist()
     [1e+300, 1.0]
-    >>> _std(np.array([[[1.0, 10.0], [3.0, 30.0]]])).tolist()
+    >>> _std(np.array([[[2.0, 20.0], [4.0, 40.0]]])).tolist()
     [[1.0, 10.0]]
     """
     scale = np.abs(samples).max(axis=1, keepdims=True)
