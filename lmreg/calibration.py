@@ -117,7 +117,7 @@ class ConformalQuantiles:
                                  f"{len(y)} rows.")
             if not (np.isfinite(sample_weight).all() and (sample_weight >= 0).all() and sample_weight.sum() > 0):
                 raise ValueError("calibration weights must be finite, non-negative and not all 0.")
-        self.samples_, self.y_, self.weights_ = samples.astype(np.float32), y, sample_weight
+        self.samples_, self.y_, self.weights_ = samples, y, sample_weight
         return self
 
     def shifts(self, levels) -> np.ndarray:
@@ -128,7 +128,7 @@ class ConformalQuantiles:
         ndarray of shape (n_levels,) or (n_levels, n_targets)
         """
         levels = np.asarray(levels, dtype=float).ravel()
-        q = np.quantile(self.samples_.astype(np.float64), levels, axis=1)   # (n_levels, n_rows[, T])
+        q = np.quantile(self.samples_, levels, axis=1)   # (n_levels, n_rows[, T])
         return np.stack([calibrated_order_statistic(self.y_ - q[j], tau, self.weights_)
                          for j, tau in enumerate(levels)])
 

@@ -122,3 +122,15 @@ def test_too_few_validation_rows_leave_quantiles_raw():
     assert est.calibrator_ is None
     np.testing.assert_allclose(est.predict_quantiles(X[:3], [0.5]),
                                np.quantile(est.sample(X[:3]), [0.5], axis=1).T)
+
+
+def test_shifts_do_not_depend_on_an_offset_of_the_targets():
+    """Targets such as timestamps near 1.7e9: the kept samples are float64 (float32 steps are 128 there)."""
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=200) * 10
+    samples = y[:, None] + rng.normal(size=(200, 16)) * 10
+    levels = [0.1, 0.5, 0.9]
+    base = ConformalQuantiles().fit(samples, y).shifts(levels)
+    for offset in (1.7e9, -3e12):
+        np.testing.assert_allclose(ConformalQuantiles().fit(samples + offset, y + offset).shifts(levels),
+                                   base, atol=1e-3)
