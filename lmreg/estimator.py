@@ -79,7 +79,8 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         closing validation); no new optimizer step starts after it. ``None``:
         limited by ``max_epochs`` and early stopping only.
     validation_fraction : float, default=0.1
-        Share of rows (at most 2,000) held out for early stopping on validation MAE.
+        Share of rows (at most 2,000, and never every row) held out for early
+        stopping on validation MAE; with fewer than 20 rows none are.
     n_members : int or "auto", default="auto"
         Networks trained from different seeds on the same training rows, whose
         predictions are averaged and whose samples are pooled (a seed ensemble,
@@ -469,8 +470,9 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         return self
 
     def _split(self, n: int):
-        """Training and validation rows (at most 2,000), a function of ``n`` and the seed."""
-        n_val = min(int(round(self.validation_fraction * n)), 2000) if n >= 20 else 0
+        """Training and validation rows (at most 2,000, and at least one row left to train
+        on), a function of ``n`` and the seed."""
+        n_val = min(int(round(self.validation_fraction * n)), 2000, n - 1) if n >= 20 else 0
         order = np.random.default_rng(self.seed_).permutation(n)
         return np.sort(order[n_val:]), np.sort(order[:n_val])
 

@@ -273,3 +273,11 @@ def test_sample_random_state_gives_independent_draws():
     assert not np.array_equal(est.sample(X[:8], 16, random_state=3), est.sample(X[:8], 16, random_state=4))
     with pytest.raises(ValueError, match="n_samples must be a positive integer"):
         est.sample(X[:2], 2.7)
+
+
+def test_a_validation_share_of_every_row_still_trains():
+    """validation_fraction=0.98 of 20 rows rounds to all 20: one row is kept for training
+    (before: no batch ever came and fit spun forever, max_time included)."""
+    X, y = [f"n {i}" for i in range(20)], np.arange(20.0)
+    est = LMRegressor(**{**FAST, "max_epochs": 2, "validation_fraction": 0.98}).fit(X, y)
+    assert est.fit_result_.steps == 2 and est.fit_result_.val_rows == 19

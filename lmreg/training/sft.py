@@ -289,6 +289,8 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
     >>> len(result.history), result.best_step, model.training  # closing validation pass
     (1, 6, False)
     """
+    if len(train_rows) == 0:   # no batch would ever come, nor the deadline check inside the loop
+        raise ValueError("train_sft needs at least one training row; got none.")
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     t0 = time.monotonic()
