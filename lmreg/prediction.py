@@ -27,8 +27,11 @@ class PredictiveDistribution:
     def _draw(self, enc: Encoded, n_samples: int, seed: int) -> np.ndarray:
         """Samples in model units (from the training targets when ``fallback_``)."""
         if self.fallback_:
-            rng = np.random.default_rng(seed)
-            return self._train_targets[rng.integers(0, len(self._train_targets), size=(len(enc), n_samples))]
+            # one draw for every row: the fallback's distribution does not depend on the row,
+            # so neither do a row's samples on its batch (as for the model's own draws)
+            pick = np.random.default_rng(seed).integers(0, len(self._train_targets), size=n_samples)
+            draws = self._train_targets[pick]
+            return np.broadcast_to(draws, (len(enc),) + draws.shape).copy()
         return self._model_samples(enc, n_samples, seed)
 
     def _tree_level(self, rule):

@@ -248,6 +248,8 @@ def test_a_budget_spent_before_training_warns_and_falls_back():
     a, b = (est.sample(X[:4], 16, random_state=s) for s in (1, 2))
     assert not np.array_equal(a, b) and np.array_equal(a, est.sample(X[:4], 16, random_state=1))
     assert np.isin(a, train).all()
+    assert (a == a[0]).all()            # every row the same draws, whatever its place in the batch
+    np.testing.assert_array_equal(est.sample(X[2:3], 16, random_state=1)[0], a[0])
 
 
 def test_validation_is_subsampled_when_it_would_eat_the_budget():
