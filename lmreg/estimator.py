@@ -443,7 +443,8 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         sft = SFTConfig(batch_size=self.batch_size, learning_rate=self._learning_rate(),
                         weight_decay=self.weight_decay, rps_weight=float(self.rps_weight),
                         max_epochs=self.max_epochs,
-                        val_quantile=self._tree_level(self.decision))
+                        val_quantile=self._tree_level(self.decision),
+                        val_temperature=float(self.temperature))
 
         def train_member(model, seed, member_deadline):
             return train_sft(model, enc, targets, y, self.codec_, self.grammar_, train_rows, val_rows,

@@ -283,3 +283,13 @@ def test_a_validation_share_of_every_row_still_trains():
     X, y = [f"n {i}" for i in range(20)], np.arange(20.0)
     est = LMRegressor(**{**FAST, "max_epochs": 2, "validation_fraction": 0.98}).fit(X, y)
     assert est.fit_result_.steps == 2 and est.fit_result_.val_rows == 19
+
+
+def test_validation_judges_the_median_at_the_estimators_temperature():
+    """Early stopping and the fallback test read the exact median at ``temperature``, what predict returns."""
+    X, y = [f"v {i % 7} w {i % 3}" for i in range(60)], ((np.arange(60) % 7) * 3.0 + np.arange(60) % 3)
+    est = LMRegressor(**{**FAST, "max_epochs": 40, "n_members": 1, "temperature": 0.3}).fit(X, y)
+    assert not est.fallback_
+    val = est._split(len(X))[1]
+    pred = est.predict([X[i] for i in val])
+    assert est.fit_result_.best_val_mae == pytest.approx(np.abs(pred - y[val]).mean(), rel=1e-9)

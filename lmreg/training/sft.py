@@ -59,6 +59,9 @@ class SFTConfig:
         exact quantile on the token tree (:func:`~lmreg.decoding.quantile_tokens`;
         the estimator passes its decision's level, 0.5 for the median, so that
         early stopping and the kept weights judge what ``predict`` returns).
+    val_temperature : float
+        Temperature of the distribution that ``val_quantile`` reads (the estimator
+        passes its ``temperature``).
     rps_weight : float
         Weight of the ranked probability score of every number position
         (:func:`~lmreg.decoding.ranked_probability_scores`) added to each row's
@@ -84,6 +87,7 @@ class SFTConfig:
     patience: int = 8               # evaluations without improvement before stopping
     max_eval_rows: int = 1000
     val_quantile: float | None = None
+    val_temperature: float = 1.0
     rps_weight: float = 0.0
 
 
@@ -173,7 +177,7 @@ def target_error(pred: np.ndarray, y: np.ndarray, scale=None, weights=None) -> f
 
 
 def validation_mae(model, enc: Encoded, rows, grammar: NumberGrammar, codec, y, pad_id, device,
-                   level: float | None = None, weights=None) -> float:
+                   level: float | None = None, weights=None, temperature: float = 1.0) -> float:
     """:func:`target_error` of greedy decodes (or of the exact ``level``-quantiles) on ``rows``.
 
     Parameters
@@ -193,6 +197,9 @@ def validation_mae(model, enc: Encoded, rows, grammar: NumberGrammar, codec, y, 
         None: greedy decoding; else the exact quantile on the token tree.
     weights : float array [n] or None, default=None
         Weights of all rows; the error is their weighted mean over ``rows``.
+    temperature : float, default=1.0
+        Of the distribution whose ``level``-quantile is decoded (greedy decoding does
+        not depend on it).
 
     Examples
     --------
@@ -216,7 +223,8 @@ def validation_mae(model, enc: Encoded, rows, grammar: NumberGrammar, codec, y, 
     if level is None:
         tokens = sample_tokens(model, enc.subset(rows), grammar, pad_id, greedy=True, device=device)[:, 0]
     else:
-        tokens = quantile_tokens(model, enc.subset(rows), grammar, pad_id, [level], device=device)[:, 0]
+        tokens = quantile_tokens(model, enc.subset(rows), grammar, pad_id, [level], temperature,
+                                 device=device)[:, 0]
     return target_error(codec.decode(tokens), y[rows], target_scale(y), None if weights is None else weights[rows])
 
 
@@ -374,7 +382,8 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
                     result.stopped, done = "time", True
                     break
                 t_eval = time.monotonic()
-                mae = validation_mae(model, enc, val_rows, grammar, codec, y, pad_id, device, config.val_quantile, weights)
+                mae = validation_mae(model, enc, val_rows, grammar, codec, y, pad_id, device, config.val_quantile, weights,
+                             config.val_temperature)
                 eval_cost = time.monotonic() - t_eval
                 result.history.append({"step": step, "seconds": time.monotonic() - t0,
                                        "loss": float(loss.item()), "val_mae": mae})
@@ -393,7 +402,8 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
 
     # No step ran (the budget was gone before the first one): nothing to validate.
     if has_val and step > 0 and (not result.history or result.history[-1]["step"] != step):
-        mae = validation_mae(model, enc, val_rows, grammar, codec, y, pad_id, device, config.val_quantile, weights)
+        mae = validation_mae(model, enc, val_rows, grammar, codec, y, pad_id, device, config.val_quantile, weights,
+                             config.val_temperature)
         result.history.append({"step": step, "seconds": time.monotonic() - t0, "val_mae": mae})
         if mae < result.best_val_mae:
             result.best_val_mae, result.best_step, best_state = mae, step, None
