@@ -401,6 +401,7 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
     def _fit(self, X, y, t0, weights=None):
         self.device_ = resolve_device(self.device)
         self._grammar, self.fallback_ = None, False
+        self._cli_meta = None   # a refit model is not the one a saved CLI record describes
         rng = check_random_state(self.random_state)
         self.seed_ = int(rng.randint(0, 2**31 - 1))
 

@@ -159,6 +159,8 @@ def save(est, path) -> None:
         save_file(state, str(tmp / WEIGHTS))
         with open(tmp / CONFIG, "w") as f:
             json.dump(config, f)
+        if getattr(est, "_cli_meta", None) is not None:  # a model `lmreg fit` wrote, loaded and saved again
+            (tmp / CLI_FILE).write_text(est._cli_meta)
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
             os.rename(path, old / "model")
@@ -273,6 +275,8 @@ def load(path, device: str = "cpu"):
     cal = fitted.get("calibrator_")
     est.calibrator_ = ConformalQuantiles().fit(cal["samples"], cal["y"], cal.get("weights")) if cal else None
     est._weighted = fitted.get("sample_weighted", False)
+    cli_meta = path / CLI_FILE   # the CLI's column names, kept if this model is saved again
+    est._cli_meta = cli_meta.read_text() if cli_meta.is_file() else None
     est.device_ = resolve_device(device)
     est._grammar = None
     try:

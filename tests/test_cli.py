@@ -52,6 +52,18 @@ def test_fit_saves_a_loadable_model_and_its_target(fitted):
     assert "fitted on 60 rows x 4 columns" in out and "saved to" in out
 
 
+def test_a_cli_model_saved_again_from_python_keeps_its_target(data, fitted, tmp_path):
+    model, _, _ = fitted
+    est = lmreg.load(model)
+    est.save(tmp_path / "again")
+    assert json.loads((tmp_path / "again" / "cli.json").read_text()) == {"target": TARGET}
+    assert main(["evaluate", str(tmp_path / "again"), str(data / "data.csv")]) == 0   # no --target needed
+    X = pd.read_csv(data / "data.csv").drop(columns=[TARGET])
+    est.set_params(max_time=None, max_epochs=1).fit(X.head(30), np.arange(30.0))     # a new model: no record
+    est.save(tmp_path / "refit")
+    assert not (tmp_path / "refit" / "cli.json").exists()
+
+
 def test_fit_from_parquet_quiet_replaces_a_saved_model(data, fitted, tmp_path, capsys):
     model = tmp_path / "m"
     args = ["fit", str(data / "data.parquet"), "--target", TARGET, "--out", str(model), "--quiet", *FAST]
