@@ -173,7 +173,7 @@ def decode_step(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
     cfg = launch_config(N, A, hidden, weight, block_n, block_a, block_h)
     grid = (triton.cdiv(N, cfg["BLOCK_N"]),)
     _decode_step_kernel[grid](
-        hidden, weight, bias if bias is not None else weight, allowed,
+        hidden, weight, bias.contiguous() if bias is not None else weight, allowed,  # read at bias_ptr + id
         noise if mode == _EXTERNAL else logprob, row_seeds if mode == _PHILOX else tokens,
         tokens, logprob, probs,
         N, A, H, hidden.stride(0), weight.stride(0), inv_temp, int(seed or 0),

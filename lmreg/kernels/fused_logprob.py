@@ -57,7 +57,7 @@ class SubvocabLogprob(torch.autograd.Function):
         lse = torch.empty(N, dtype=torch.float32, device=hidden.device)
         cfg = launch_config(N, A, hidden_c, weight_c, block_n, block_a, block_h)
         _logprob_fwd_kernel[(triton.cdiv(N, cfg["BLOCK_N"]),)](
-            hidden_c, weight_c, bias if bias is not None else weight_c, allowed32,
+            hidden_c, weight_c, bias.contiguous() if bias is not None else weight_c, allowed32,
             targets.to(torch.int32).contiguous(), logprob, lse,
             N, A, H, hidden_c.stride(0), weight_c.stride(0), 1.0 / float(temperature),
             HAS_BIAS=bias is not None, **cfg)

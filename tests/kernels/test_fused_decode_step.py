@@ -65,3 +65,12 @@ def test_in_kernel_rng_frequencies_match_probabilities():
     freq = torch.stack([(draws == t).float().mean() for t in allowed])
     # 1024 draws: 4 standard errors is below 0.065 for any probability.
     torch.testing.assert_close(freq.cpu(), probs.float().cpu(), atol=0.065, rtol=0)
+
+
+def test_a_strided_bias_reads_like_the_reference():
+    """A bias view with stride 2 (e.g. a slice): the kernel reads bias_ptr + id, so it gets a copy."""
+    hidden, weight, _, allowed = make_case(A=10)
+    bias = torch.randn(2 * weight.shape[0], generator=torch.Generator().manual_seed(4)).to(hidden.device)[::2]
+    ref = reference.decode_step(hidden, weight, bias, allowed, 1.0, return_probs=True)
+    out = fused(hidden, weight, bias, allowed, 1.0, return_probs=True)
+    torch.testing.assert_close(out[2], ref[2], atol=1e-5, rtol=0)

@@ -40,3 +40,12 @@ def test_gradient_only_touches_allowed_rows():
     fused(hidden, weight, bias, allowed, torch.zeros(16, dtype=torch.long, device=hidden.device)).sum().backward()
     touched = weight.grad.abs().sum(1) > 0
     assert set(torch.nonzero(touched).flatten().tolist()) <= set(allowed.tolist())
+
+
+def test_a_strided_bias_reads_like_the_reference():
+    hidden, weight, _, allowed = make_case(A=10)
+    bias = torch.randn(2 * weight.shape[0], generator=torch.Generator().manual_seed(4)).to(hidden.device)[::2]
+    targets = torch.arange(16, device=hidden.device) % allowed.numel()
+    torch.testing.assert_close(fused(hidden, weight, bias, allowed, targets),
+                               reference.allowed_logprobs(hidden, weight, bias, allowed, targets),
+                               atol=1e-5, rtol=0)
