@@ -225,9 +225,11 @@ class DigitsCodec(NumberCodec):
         if knots is None:  # minmax, or quantile on (near-)constant data
             if lo < hi:
                 lo, hi = lo - self.margin * (hi - lo), hi + self.margin * (hi - lo)
-            else:  # constant target: centred window of width max(1, |y|)
-                half = (0.5 + self.margin) * max(1.0, abs(lo))
-                lo, hi = lo - half, hi + half
+            else:  # constant target: a window of width (1 + 2 margin) max(1, |y|) around it,
+                # placed so that y sits on a grid point (the grid's middle is between two)
+                width = (1.0 + 2.0 * self.margin) * max(1.0, abs(lo))
+                u0 = (self._n // 2) / self._n
+                lo, hi = lo - u0 * width, hi + (1.0 - u0) * width
             knots = (np.array([lo, hi]), np.array([0.0, 1.0]))
         ok = np.all(np.isfinite(knots[0])) and np.all(np.diff(knots[0]) > 0)
         _check(ok, "target range", "finite and non-degenerate in float64", (lo, hi))
