@@ -252,9 +252,14 @@ def _model_out_dir(out: str) -> Path:
 
 
 def _load_model(model_dir: str):
+    import numpy as np
+
     from .persistence import CLI_FILE, load
 
     est = load(model_dir)
+    if np.ndim(est.baseline_) > 0:  # fitted in Python on a 2-D y
+        raise ValueError(f"{model_dir!r} predicts {np.size(est.baseline_)} targets per row; the command line "
+                         "handles one-target models (use est.predict in Python).")
     meta_path = Path(model_dir) / CLI_FILE
     meta = {}
     if meta_path.is_file():

@@ -271,3 +271,13 @@ def test_json_lines_are_records_at_predict(tmp_path, capsys):
     pred = pd.read_csv(tmp_path / "p.csv")["prediction"]
     np.testing.assert_allclose(pred, est.predict(new))
     assert not est.fallback_ and pred[0] != pred[1]   # the rows were read, not a constant
+
+
+def test_predict_refuses_a_multi_target_model(tmp_path, capsys):
+    X = pd.DataFrame({"x": np.arange(30.0)})
+    est = LMRegressor(max_time=None, max_epochs=1, n_samples=2, random_state=0)
+    est.fit(X, np.stack([np.arange(30.0), -np.arange(30.0)], axis=1)).save(tmp_path / "m")
+    X.to_csv(tmp_path / "x.csv", index=False)
+    assert main(["predict", str(tmp_path / "m"), str(tmp_path / "x.csv"), "--out", str(tmp_path / "p.csv")]) == 2
+    assert "predicts 2 targets per row" in capsys.readouterr().err
+    assert not (tmp_path / "p.csv").exists()
