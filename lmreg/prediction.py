@@ -36,7 +36,10 @@ class PredictiveDistribution:
 
     def _tree_level(self, rule):
         """The quantile level ``rule`` asks for when it is decoded exactly on the token tree, else None."""
-        if self.quantile_decoding != "tree" or self.codec_.name != "digits" or rule in ("mean", "mode"):
+        codec = self.codec_
+        if codec.name == "multi" and len(codec.codecs) == 1:   # a y of shape (n, 1): one target
+            codec = codec.codecs[0]
+        if self.quantile_decoding != "tree" or codec.name != "digits" or rule in ("mean", "mode"):
             return None
         return 0.5 if rule == "median" else float(rule)
 

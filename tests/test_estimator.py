@@ -293,3 +293,14 @@ def test_validation_judges_the_median_at_the_estimators_temperature():
     val = est._split(len(X))[1]
     pred = est.predict([X[i] for i in val])
     assert est.fit_result_.best_val_mae == pytest.approx(np.abs(pred - y[val]).mean(), rel=1e-9)
+
+
+def test_a_one_column_y_is_decoded_like_a_1d_y():
+    """y of shape (n, 1) is one target: the same exact tree median as the 1-D y, in shape (n, 1)."""
+    X, y = [f"v {i % 7} w {i % 3}" for i in range(60)], ((np.arange(60) % 7) * 3.0 + np.arange(60) % 3)
+    flat = LMRegressor(**{**FAST, "max_epochs": 10, "n_members": 1}).fit(X, y)
+    column = LMRegressor(**{**FAST, "max_epochs": 10, "n_members": 1}).fit(X, y[:, None])
+    assert column._tree_level("median") == 0.5
+    pred = column.predict(X[:5])
+    assert pred.shape == (5, 1)
+    np.testing.assert_allclose(pred[:, 0], flat.predict(X[:5]), rtol=1e-12)
