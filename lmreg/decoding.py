@@ -95,11 +95,15 @@ def constrained_logprobs(model, hidden: torch.Tensor, grammar: NumberGrammar,
     >>> round(lp[:, 0].exp().sum().item(), 5)  # ids 0 and 1 share all the mass at position 0
     1.0
     """
-    out = []
-    for p in range(grammar.length):
-        idx = grammar.index[p, targets[:, p]]
-        out.append(kernels.allowed_logprobs(hidden[:, p], model.head.weight, model.head.bias,
-                                            grammar.allowed[p], idx, temperature))
+    positions = torch.arange(grammar.length, device=grammar.index.device)
+    idx = grammar.index[positions[None, :], targets]   # [B, length]: -1 where the grammar forbids the id
+    bad = idx < 0
+    if bad.any():  # the fused kernel would score such a target silently, the reference fail in indexing
+        row, p = (int(v) for v in bad.nonzero()[0])
+        raise ValueError(f"target token {int(targets[row, p])} (row {row}) is not allowed at number "
+                         f"position {p} by the grammar.")
+    out = [kernels.allowed_logprobs(hidden[:, p], model.head.weight, model.head.bias, grammar.allowed[p],
+                                    idx[:, p], temperature) for p in range(grammar.length)]
     return torch.stack(out, dim=1)
 
 

@@ -6,7 +6,8 @@ import torch
 
 from lmreg.backbone import BackboneConfig, RegressionLM, build_backbone
 from lmreg.batching import Encoded, collate
-from lmreg.decoding import NumberGrammar, quantile_batch, quantile_tokens, ranked_probability_scores
+from lmreg.decoding import (NumberGrammar, constrained_logprobs, quantile_batch, quantile_tokens,
+                            ranked_probability_scores)
 from lmreg.training.rl import group_logprobs
 
 
@@ -101,3 +102,14 @@ def test_ranked_probability_score_has_gradients_toward_the_target(setup):
     with torch.no_grad():
         after = ranked_probability_scores(model, hidden - 0.01 * hidden.grad, grammar, targets).sum()
     assert after < before
+
+
+def test_a_target_the_grammar_forbids_is_named():
+    torch.manual_seed(0)
+    cfg = BackboneConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
+    model = RegressionLM(build_backbone(cfg, 20 + 10), 20, 10).eval()
+    allowed = np.zeros((2, 10), dtype=bool)
+    allowed[0, :2] = allowed[1, 2:] = True
+    grammar = NumberGrammar(allowed)
+    with pytest.raises(ValueError, match=r"target token 5 \(row 1\) is not allowed at number position 0"):
+        constrained_logprobs(model, torch.randn(2, 2, 32), grammar, torch.tensor([[0, 2], [5, 9]]))
