@@ -351,7 +351,8 @@ def _predict(args) -> int:
     est, meta = _load_model(args.model)
     if args.threads is not None:
         est.set_params(n_threads=args.threads)
-    X = _features(est, read_table(args.data, args.sep, args.encoding), [meta.get("target"), meta.get("weight")], args.data)
+    df = read_table(args.data, args.sep, args.encoding)
+    X = _features(est, df, [meta.get("target"), meta.get("weight")], args.data)
     t = time.perf_counter()
     if len(X) > 2000 and not args.quiet:
         print(f"lmreg: predicting {len(X)} rows ({est.n_samples} samples each)...", file=sys.stderr, flush=True)
