@@ -396,7 +396,7 @@ class Serializer:
         if "{value}" not in self.template:
             raise ValueError("template must contain '{value}'.")
         frame = to_frame(X, flatten_json=self.flatten_json)
-        categorical = {str(c) for c in self.categorical}
+        categorical = self._categorical()
         self.kinds_ = {name: "cat" if name in categorical else _infer_kind(frame[name], self.max_categories)
                        for name in frame.columns}
         return self
@@ -410,7 +410,7 @@ class Serializer:
         fitted_json = {name.rsplit(".", k)[0] for name in self.kinds_ for k in range(1, name.count(".") + 1)}
         frame = to_frame(X, flatten_json=self.flatten_json, json_columns=fitted_json - set(self.kinds_))
         n = len(frame)
-        categorical = {str(c) for c in self.categorical}
+        categorical = self._categorical()
         table = Table()
         for name, kind in self.kinds_.items():
             col = frame[name] if name in frame.columns else pd.Series([None] * n, dtype=object)
@@ -428,8 +428,7 @@ class Serializer:
                 else:
                     table.columns.append(Column(name, "num", values))
             elif name in categorical:
-                missing = col.map(_is_missing).to_numpy(dtype=bool)
-                values = np.where(missing, None, category_names(col)).astype(object)
+                values = np.where(col.isna().to_numpy(), None, category_names(col)).astype(object)
                 table.columns.append(Column(name, kind, values))
             else:
                 cell = _as_tags if kind == "tags" else _as_text
@@ -438,6 +437,9 @@ class Serializer:
                     values[i] = cell(v)
                 table.columns.append(Column(name, kind, values))
         return table
+
+    def _categorical(self) -> set:
+        return {str(c) for c in self.categorical}  # to_frame's column names are strings
 
     def to_text(self, X) -> list[str]:
         """Render each row as ``name: value`` fields joined by ``separator``."""
@@ -463,12 +465,11 @@ class Serializer:
         """JSON-serializable parameters and fitted state."""
         return {"params": {k: getattr(self, k) for k in (
             "numeric", "precision", "missing", "template", "separator", "max_categories",
-            "flatten_json")}, "categorical": [str(c) for c in self.categorical],
-            "kinds": getattr(self, "kinds_", None)}
+            "flatten_json", "categorical")}, "kinds": getattr(self, "kinds_", None)}
 
     @classmethod
     def from_config(cls, config: dict) -> "Serializer":
-        s = cls(**config["params"], categorical=tuple(config.get("categorical", ())))
+        s = cls(**config["params"])
         if config.get("kinds") is not None:
             s.kinds_ = dict(config["kinds"])
         return s
