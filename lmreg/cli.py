@@ -258,8 +258,8 @@ def _load_model(model_dir: str):
 
     est = load(model_dir)
     if np.ndim(est.baseline_) > 0:  # fitted in Python on a 2-D y
-        raise ValueError(f"{model_dir!r} predicts {np.size(est.baseline_)} targets per row; the command line "
-                         "handles one-target models (use est.predict in Python).")
+        raise ValueError(f"{model_dir!r} was fitted on a 2-D y ({np.size(est.baseline_)} target column(s)); "
+                         "the command line handles models of a 1-D target (use est.predict in Python).")
     meta_path = Path(model_dir) / CLI_FILE
     meta = {}
     if meta_path.is_file():

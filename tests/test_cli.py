@@ -279,5 +279,5 @@ def test_predict_refuses_a_multi_target_model(tmp_path, capsys):
     est.fit(X, np.stack([np.arange(30.0), -np.arange(30.0)], axis=1)).save(tmp_path / "m")
     X.to_csv(tmp_path / "x.csv", index=False)
     assert main(["predict", str(tmp_path / "m"), str(tmp_path / "x.csv"), "--out", str(tmp_path / "p.csv")]) == 2
-    assert "predicts 2 targets per row" in capsys.readouterr().err
+    assert "fitted on a 2-D y (2 target column(s))" in capsys.readouterr().err
     assert not (tmp_path / "p.csv").exists()
