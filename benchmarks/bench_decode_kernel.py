@@ -1,6 +1,6 @@
 """Fused decode step vs torch eager vs torch.compile vs the full-vocabulary path.
 
-Mirrors ``tests/kernels/test_fused_decode_step.py``. For each (B, H, V, A): median
+Mirrors ``tests/kernel_parity/test_fused_decode_step.py``. For each (B, H, V, A): median
 time of one decode step and its peak memory, for
 
 * ``fused``        the Triton kernel (gathers A rows of W in-kernel, Philox noise);

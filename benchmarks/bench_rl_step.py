@@ -1,7 +1,7 @@
 """Time and peak memory of RL steps: fused sub-vocabulary log-prob vs the torch reference.
 
 Two measurements, both mirroring ``tests/training/test_rl.py`` and
-``tests/kernels/test_fused_logprob.py``:
+``tests/kernel_parity/test_fused_logprob.py``:
 
 * ``loss``: the RL loss's log-prob op alone, forward + backward, on a pretrained-size
   LM head (``V`` rows of ``H``) for ``N`` sampled sequences of ``L`` number

@@ -15,7 +15,7 @@ log="$out/log.txt"
 step() { local name=$1 limit=$2; shift 2; echo "== $name" >> "$log"
          timeout "$limit" "$@" >> "$log" 2>&1; echo "== $name rc=$?" >> "$log"; }
 step env 60 bash -c 'nvidia-smi; python -c "import torch, triton, transformers, peft; print(torch.__version__, triton.__version__, transformers.__version__, peft.__version__, torch.cuda.get_device_name())"'
-step parity 100 python -m pytest -q -p no:cacheprovider tests/kernels
+step parity 100 python -m pytest -q -p no:cacheprovider tests/kernel_parity
 step decode_kernel 130 python benchmarks/bench_decode_kernel.py --out "$out/decode_kernel.json"
 step rl_step 100 python benchmarks/bench_rl_step.py --device cuda --out "$out/rl_step.json"
 step decode_e2e 80 python benchmarks/bench_decode.py --device cuda --fit-time 30 --out "$out/decode_e2e.json"
