@@ -24,7 +24,7 @@ from .members import MemberEnsemble, member_deadline
 from .prediction import PredictiveDistribution
 from .pretrained import LoraSettings, build_pretrained_model, make_text_tokenizer, resolve_backbone
 from .serialize import Serializer
-from .stages import CALIBRATION_SHARE, HeldOutStages
+from .stages import CALIBRATION_SHARE, HeldOutStages, unchanged_on_error
 from .tasks import TaskScaler
 from .tokenizer import InputTokenizer
 from .training.sft import SFTConfig, train_sft
@@ -331,7 +331,8 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
             return
         self.pretrained_ = resolve_backbone(self.backbone)
         self.serializer_ = Serializer(numeric="text", categorical=categorical).fit(X)
-        self.tokenizer_ = make_text_tokenizer(self.pretrained_, self.serializer_, self.max_length)
+        self.tokenizer_ = make_text_tokenizer(self.pretrained_, self.serializer_, self.max_length,
+                                              reserve=self.codec_.length)
 
     def _build_model(self, seed: int | None = None) -> RegressionLM:
         """A freshly initialised model for the fitted tokenizer and codec (``seed``: the
@@ -390,13 +391,14 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         """
         t0 = time.monotonic()
         self._validate_params()
-        n_rows, X = self._check_X(X, reset=True)
-        y = check_targets(y, n_rows)
-        X, y, weights = weighted_rows(X, y, sample_weight)
-        if self.rl_steps:
-            self._check_rl_weights(weights)
-        with self._threads():
-            return self._fit(X, y, t0, weights)
+        with unchanged_on_error(self):  # a fit that fails leaves the model it replaces (or none)
+            n_rows, X = self._check_X(X, reset=True)
+            y = check_targets(y, n_rows)
+            X, y, weights = weighted_rows(X, y, sample_weight)
+            if self.rl_steps:
+                self._check_rl_weights(weights)
+            with self._threads():
+                return self._fit(X, y, t0, weights)
 
     def _fit(self, X, y, t0, weights=None):
         self.device_ = resolve_device(self.device)
@@ -409,14 +411,14 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         if self.task_column is not None:
             self.tasks_ = TaskScaler(self.task_column).fit(X, y)
             y = self.tasks_.transform(X, y)
-        self._setup_inputs(X)
-        enc = self._encode(X)
         kw = {("n_digits" if self.codec == "digits" else "n_mantissa"): self.n_digits}
         if y.ndim == 1:
             self.codec_ = make_codec(self.codec, **kw).fit(y)
         else:  # several targets, decoded natively one after another
             self.codec_ = MultiTargetCodec([make_codec(self.codec, **kw) for _ in range(y.shape[1])]).fit(y)
         targets = self.codec_.encode(y)
+        self._setup_inputs(X)  # after the codec: a causal backbone's prompt leaves room for its tokens
+        enc = self._encode(X)
 
         n = len(y)
         train_rows, val_rows = self._split(n)

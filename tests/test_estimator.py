@@ -304,3 +304,42 @@ def test_a_one_column_y_is_decoded_like_a_1d_y():
     pred = column.predict(X[:5])
     assert pred.shape == (5, 1)
     np.testing.assert_allclose(pred[:, 0], flat.predict(X[:5]), rtol=1e-12)
+
+
+def test_a_refit_that_fails_leaves_the_fitted_model_as_it_was():
+    X, y = [f"n {i % 7}" for i in range(40)], np.arange(40.0) % 7
+    est = LMRegressor(**{**FAST, "max_epochs": 2}).fit(X, y)
+    before, codec = est.predict(X), est.codec_
+    with pytest.raises(ValueError, match="one target per row"):   # found after the inputs were set up
+        est.set_params(rl_steps=2).fit([x + " more words" for x in X], np.c_[y, y])
+    assert est.codec_ is codec and est.set_params(rl_steps=0).predict(X).shape == (40,)
+    np.testing.assert_array_equal(est.predict(X), before)
+    with pytest.raises(ValueError, match="one target per row"):
+        fresh = LMRegressor(**{**FAST, "rl_steps": 2})
+        fresh.fit(X, np.c_[y, y])
+    with pytest.raises(NotFittedError):
+        from sklearn.utils.validation import check_is_fitted
+        check_is_fitted(fresh)
+
+
+def test_an_interrupted_rl_stage_leaves_the_weights_and_results(monkeypatch):
+    import torch
+
+    from lmreg.training import rl_stage
+
+    X, y = [f"n {i % 7}" for i in range(70)], np.arange(70.0) % 7
+    est = LMRegressor(**FAST).fit(X, y)
+    assert not est.fallback_   # predictions come from the weights
+    before = est.predict(X)
+
+    def interrupted(model, *args, **kwargs):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(1.0)   # a half-done update
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rl_stage, "train_rl", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        est.set_params(rl_steps=2).reinforce(X, y)
+    assert est.rl_result_ is None
+    np.testing.assert_array_equal(est.predict(X), before)

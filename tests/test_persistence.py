@@ -133,3 +133,72 @@ def test_parameters_json_cannot_hold_warn_and_load_as_none(fitted, tmp_path):
     loaded = load(tmp_path / "m")
     assert loaded.rl_reward is None and loaded.random_state is None
     np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
+
+
+def test_a_failed_replace_puts_the_previous_model_back(fitted, tmp_path, monkeypatch):
+    import os
+
+    fitted.save(tmp_path / "m")
+    before = load(tmp_path / "m").predict(X)
+    rename, calls = os.rename, []
+
+    def second_rename_fails(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:   # the new folder into place, after the old one moved aside
+            raise PermissionError("denied")
+        rename(src, dst)
+
+    monkeypatch.setattr(persistence.os, "rename", second_rename_fails)
+    with pytest.raises(PermissionError):
+        LMRegressor(**{**FAST, "random_state": 1}).fit(X, y[::-1].copy()).save(tmp_path / "m")
+    monkeypatch.setattr(persistence.os, "rename", rename)
+    np.testing.assert_array_equal(load(tmp_path / "m").predict(X), before)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+def test_saving_into_the_working_directory_is_refused(fitted, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for target in (".", "", str(tmp_path.parent)):
+        with pytest.raises(ValueError, match="current working directory"):
+            fitted.save(target)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_saved_files_follow_the_umask(fitted, tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        fitted.save(tmp_path / "m")
+    finally:
+        os.umask(old)
+    assert oct((tmp_path / "m").stat().st_mode & 0o777) == oct(0o755)
+    assert {oct(p.stat().st_mode & 0o777) for p in (tmp_path / "m").iterdir()} == {oct(0o644)}
+
+
+def test_config_is_strict_json_and_keeps_infinite_values(tmp_path):
+    est = LMRegressor(**{**FAST, "validation_fraction": 0.0}).fit(X, y)
+    assert est.fit_result_.best_val_mae == float("inf")   # no validation rows
+    est.save(tmp_path / "m")
+
+    def refuse(name):
+        raise ValueError(f"not JSON: {name}")
+
+    json.loads((tmp_path / "m" / "config.json").read_text(), parse_constant=refuse)
+    back = load(tmp_path / "m")
+    assert back.fit_result_.best_val_mae == float("inf")
+    np.testing.assert_array_equal(back.predict(X), est.predict(X))
+
+
+@pytest.mark.parametrize("damage", ["params", "fitted", "list"])
+def test_an_incomplete_config_is_a_clear_error(fitted, tmp_path, damage):
+    fitted.save(tmp_path / "m")
+    path = tmp_path / "m" / "config.json"
+    config = json.loads(path.read_text())
+    if damage == "list":
+        config = [config]
+    else:
+        del config[damage]
+    path.write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="config.json.*(not a complete lmreg model config|format_version)"):
+        load(tmp_path / "m")

@@ -295,3 +295,56 @@ def test_rl_stage_on_a_lora_backbone(tiny_models, spelled_numbers, tmp_path, var
         assert moved == [] and np.array_equal(est.predict(X[:10]), pred_before)
     est.save(tmp_path / "m")
     np.testing.assert_array_equal(lmreg.load(tmp_path / "m").predict(X[:10]), est.predict(X[:10]))
+
+
+def test_a_path_backbone_is_saved_as_its_folder(tiny_models, spelled_numbers, tmp_path):
+    import warnings
+
+    est = _fit(Path(tiny_models["llama"]), _data(spelled_numbers, 32), max_epochs=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # no "cannot be written as JSON" warning
+        est.save(tmp_path / "m")
+    assert lmreg.load(tmp_path / "m").get_params()["backbone"] == tiny_models["llama"]
+
+
+def test_loading_refuses_a_backbone_changed_since_saving(tiny_models, spelled_numbers, tmp_path):
+    import shutil
+
+    from safetensors.torch import save_file
+
+    src = tmp_path / "llama"
+    shutil.copytree(tiny_models["llama"], src)
+    est = _fit(str(src), _data(spelled_numbers, 32), max_epochs=1)
+    est.save(tmp_path / "m")
+    shutil.copytree(src, tmp_path / "copy")          # a plain copy (new mtimes) of the same files loads
+    shutil.rmtree(src)
+    shutil.move(tmp_path / "copy", src)
+    X8 = _data(spelled_numbers, 8)[0]
+    np.testing.assert_array_equal(lmreg.load(tmp_path / "m").predict(X8), est.predict(X8))
+    weights = load_file(str(src / "model.safetensors"))
+    save_file({k: v + 0.01 for k, v in weights.items()}, str(src / "model.safetensors"),
+              metadata={"format": "pt"})
+    with pytest.raises(ValueError, match=r"changed since this model was saved \(model.safetensors differ\)"):
+        lmreg.load(tmp_path / "m")
+
+
+def test_a_short_context_leaves_room_for_the_number_tokens(spelled_numbers, tmp_path):
+    """GPT-2 has learnt positions: a prompt cut to the context alone pushed the number past the last one."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    tok = _tokenizer()
+    tok.model_max_length = int(1e30)   # a tokenizer that states no limit
+    torch.manual_seed(0)
+    GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_embd=16, n_layer=1, n_head=2, n_positions=24,
+                               bos_token_id=2, eos_token_id=2)).save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    X, y = _data(spelled_numbers, 16)
+    long_rows = [" ".join([x] * 8) for x in X]   # far past 24 tokens
+    est = _fit(str(tmp_path), (long_rows, y), max_epochs=1)
+    assert est.tokenizer_.max_length + est.codec_.length <= 24
+    assert est.predict(long_rows).shape == (16,)
+
+
+def test_an_empty_backbone_is_refused():
+    with pytest.raises(ValueError, match="is empty"):
+        resolve_backbone("")
