@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 KINDS = ("num", "cat", "tags", "text")
+_LISTS = (list, tuple, np.ndarray, set, frozenset)  # cells that hold several values
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 
 
@@ -231,10 +232,18 @@ def _is_missing(v) -> bool:
     return v is pd.NA or v is pd.NaT
 
 
+def _elements(v) -> list:
+    """The elements of one list cell; a set's sorted, as its own order changes from one
+    process to the next (string hashing is salted)."""
+    if isinstance(v, (set, frozenset)):
+        return sorted(v, key=str)
+    return list(v)
+
+
 def _as_tags(v) -> tuple | None:
     """The elements of one list cell as strings; a lone scalar is a one-element list."""
-    if isinstance(v, (list, tuple, np.ndarray)):
-        return tuple(str(x) for x in v if not _is_missing(x))
+    if isinstance(v, _LISTS):
+        return tuple(str(x) for x in _elements(v) if not _is_missing(x))
     if _is_missing(v):
         return None
     return (str(v),)
@@ -251,8 +260,8 @@ def cell_text(v) -> str | None:
 
 def _as_text(v) -> str | None:
     """Readable text of one cell; lists (from JSON) are comma-joined."""
-    if isinstance(v, (list, tuple, np.ndarray)):
-        return ", ".join(str(x) for x in v)
+    if isinstance(v, _LISTS):
+        return ", ".join(str(x) for x in _elements(v))
     if isinstance(v, dict):
         return json.dumps(v, ensure_ascii=False, sort_keys=True)
     if _is_missing(v):
@@ -264,49 +273,75 @@ def category_names(values: pd.Series) -> np.ndarray:
     """Each value's category name; an integer-valued float names its integer.
 
     Ids read as floats (an int column next to a missing value, JSON ``1.0``) are the
-    same categories as their ints.
+    same categories as their ints, in a pandas ``category`` column too.
 
-    >>> category_names(pd.Series([1.0, 2.5, "a"], dtype=object)).tolist()
-    ['1', '2.5', 'a']
+    >>> category_names(pd.Series([1.0, 2.5, "a", 1e20], dtype=object)).tolist()
+    ['1', '2.5', 'a', '100000000000000000000']
+    >>> category_names(pd.Series(pd.Categorical([2.0, 1.0]))).tolist()
+    ['2', '1']
     """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype(object)      # its categories' own values, not their dtype's text
     names = values.astype(str).to_numpy(dtype=object)
     if pd.api.types.is_float_dtype(values.dtype):
-        whole = (np.isfinite(values) & (values % 1 == 0)).to_numpy(dtype=bool)
+        whole = (np.isfinite(values) & (values % 1 == 0)).to_numpy(dtype=bool, na_value=False)
     elif values.dtype == object:    # mixed cells: only real floats, not the text "1.0"
         whole = np.array([isinstance(v, (float, np.floating)) and np.isfinite(v) and float(v).is_integer()
                           for v in values.tolist()], dtype=bool).reshape(-1)
     else:
         return names
-    if whole.any():
-        names[whole] = values[whole].astype(float).astype("int64").astype(str).to_numpy(dtype=object)
+    if whole.any():   # Python ints: exact however large (int64 overflows past 2**63)
+        names[whole] = [str(int(v)) for v in values[whole].astype(float)]
     return names
 
 
-def _to_year(values: pd.Series) -> np.ndarray:
-    """Datetimes -> fractional years (float; NaN where missing).
+def _to_datetime(values: pd.Series) -> pd.Series:
+    """Datetimes in UTC (NaT where missing or unreadable).
 
     Strings are read as ISO 8601, whatever mix of its forms a column holds (pandas'
     default takes the first value's format for all); other forms one by one.
-
-    >>> _to_year(pd.Series(["2020-01-01", "2020-01-01T12:00:00", "2020-01-01T13:00:00+01:00"])).tolist()
-    [2020.0, 2020.0013689253935, 2020.0013689253935]
     """
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        ts = pd.to_datetime(values, utc=True)
-    else:
-        ts = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
-        missed = ts.isna() & values.notna()
-        if missed.any():
-            ts = ts.copy()
-            ts[missed] = pd.to_datetime(values[missed], errors="coerce", utc=True, format="mixed")
-    years = ts.dt.year + (ts.dt.day_of_year - 1 + ts.dt.hour / 24.0) / 365.25
-    return years.to_numpy(dtype=float, na_value=np.nan)
+        return pd.to_datetime(values, utc=True)
+    ts = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
+    missed = ts.isna() & values.notna()
+    if missed.any():
+        ts = ts.copy()
+        ts[missed] = pd.to_datetime(values[missed], errors="coerce", utc=True, format="mixed")
+    return ts
+
+
+def _to_year(values: pd.Series) -> np.ndarray:
+    """Datetimes -> fractional years (float; NaN where missing): the year plus the share of
+    it elapsed, to the second (a leap year has 366 days).
+
+    >>> _to_year(pd.Series(["2020-01-01", "2020-01-01T12:00:00", "2020-01-01T13:00:00+01:00"])).tolist()
+    [2020.0, 2020.0013661202186, 2020.0013661202186]
+    """
+    ts = _to_datetime(values)
+    t = ts.dt.tz_convert(None).to_numpy()
+    year = t.astype("datetime64[Y]")
+    start, end = year.astype(t.dtype), (year + np.timedelta64(1, "Y")).astype(t.dtype)
+    return ts.dt.year.to_numpy(dtype=float, na_value=np.nan) + (t - start) / (end - start)
+
+
+def _iso(values: pd.Series) -> np.ndarray:
+    """Datetimes -> ISO 8601 text in UTC (``None`` where missing): the date, and the time
+    unless it is midnight.
+
+    >>> _iso(pd.Series(["2020-11-20", "2020-11-20T13:30:00+01:00", None])).tolist()
+    ['2020-11-20', '2020-11-20 12:30:00', None]
+    """
+    out = np.empty(len(values), dtype=object)   # filled one by one: None stays None
+    for i, t in enumerate(_to_datetime(values).dt.tz_convert(None)):
+        out[i] = None if pd.isna(t) else t.date().isoformat() if t == t.normalize() else t.isoformat(sep=" ")
+    return out
 
 
 def _infer_kind(col: pd.Series, max_categories: int) -> str:
     dtype = col.dtype
-    if pd.api.types.is_bool_dtype(dtype):
-        return "cat"
+    if pd.api.types.is_bool_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
+        return "cat"    # a declared category dtype stays categorical, however many categories
     if pd.api.types.is_numeric_dtype(dtype):
         return "num"
     if pd.api.types.is_datetime64_any_dtype(dtype):
@@ -317,10 +352,10 @@ def _infer_kind(col: pd.Series, max_categories: int) -> str:
     if len(present) == 0:
         return "cat"
     head = present.iloc[:1000]
-    if all(isinstance(v, (list, tuple, np.ndarray)) for v in head) and all(
-            isinstance(x, (str, int, float, bool, np.generic)) for v in head for x in v):
+    if all(isinstance(v, _LISTS) for v in head) and all(
+            isinstance(x, (str, int, float, bool, np.generic)) or _is_missing(x) for v in head for x in v):
         return "tags"   # JSON lists of scalars: genres, cast, countries
-    if any(isinstance(v, (list, tuple, dict, np.ndarray)) for v in head):
+    if any(isinstance(v, _LISTS + (dict,)) for v in head):
         return "text"
     if all(isinstance(v, (int, float, np.number, Decimal)) and not isinstance(v, bool) for v in present.iloc[:1000]):
         return "num"
@@ -341,7 +376,8 @@ class Serializer:
     ----------
     numeric : {"embed", "text"}, default="embed"
         ``"embed"`` keeps numbers as floats (the model reads them through value
-        embeddings, one token per column); ``"text"`` renders them as digit strings.
+        embeddings, one token per column); ``"text"`` renders them as digit strings
+        (datetimes as ISO dates).
     precision : int, default=4
         Significant digits when numbers are rendered as text.
     missing : str, default="<missing>"
@@ -352,7 +388,8 @@ class Serializer:
         Between fields in :meth:`to_text`.
     max_categories : int, default=64
         A string column with at most this many distinct short values is categorical;
-        otherwise it is free text.
+        otherwise it is free text. A pandas ``category`` column is categorical whatever
+        its number of categories.
     flatten_json : bool, default=True
         Expand JSON-object text columns and nested dicts into ``parent.child`` fields.
     categorical : tuple of str, default=()
@@ -410,7 +447,6 @@ class Serializer:
         fitted_json = {name.rsplit(".", k)[0] for name in self.kinds_ for k in range(1, name.count(".") + 1)}
         frame = to_frame(X, flatten_json=self.flatten_json, json_columns=fitted_json - set(self.kinds_))
         n = len(frame)
-        categorical = self._categorical()
         table = Table()
         for name, kind in self.kinds_.items():
             col = frame[name] if name in frame.columns else pd.Series([None] * n, dtype=object)
@@ -422,12 +458,14 @@ class Serializer:
                     warnings.warn(f"{int(unread.sum())} of {n} values of the {kind} column {name!r} could not be "
                                   f"read as {'numbers' if kind == 'num' else kind + 's'} (e.g. "
                                   f"{col[unread].iloc[0]!r}); they read as missing.", UserWarning, stacklevel=4)
-                if self.numeric == "text":
+                if self.numeric == "text" and kind == "datetime":
+                    table.columns.append(Column(name, "text", _iso(col)))   # a date reads as a date
+                elif self.numeric == "text":
                     values = np.array([None if np.isnan(v) else self._fmt(v) for v in values], dtype=object)
                     table.columns.append(Column(name, "text", values))
                 else:
                     table.columns.append(Column(name, "num", values))
-            elif name in categorical:
+            elif kind == "cat":   # 2 and 2.0 (an int column next to a missing value) are one category
                 values = np.where(col.isna().to_numpy(), None, category_names(col)).astype(object)
                 table.columns.append(Column(name, kind, values))
             else:

@@ -25,6 +25,7 @@ the number tokens.
 from __future__ import annotations
 
 import json
+import warnings
 from collections import Counter
 
 import numpy as np
@@ -112,7 +113,8 @@ class InputTokenizer:
     max_field_tokens : int, default=96
         BPE pieces kept per text field (the rest is truncated).
     max_length : int, default=384
-        Tokens per row at most, ``<bos>`` and ``<sep>`` included.
+        Tokens per row at most, ``<bos>`` and ``<sep>`` included; a longer row is cut
+        (its later fields lost) and :meth:`encode` warns.
     lowercase : bool, default=True
         Lower-case text before BPE (small from-scratch models learn faster).
     min_tag_count : int, default=5
@@ -195,10 +197,15 @@ class InputTokenizer:
             Normalised numeric value at each numeric slot, 0 elsewhere.
         kinds : list of int8 arrays
             ``0`` ordinary token, ``1`` numeric value, ``2`` missing numeric value.
+
+        Warns
+        -----
+        UserWarning
+            When rows are longer than ``max_length``: how many, and the fields they lost.
         """
         t2i = self.tokenizer_.token_to_id
         n = len(table)
-        per_col = []  # for each column: (ids list per row, values, kinds)
+        per_col = []  # for each column: (name, kind, field token id, data per row)
         for col in table.columns:
             kind = self.kinds_.get(col.name)
             if kind is None:
@@ -206,27 +213,31 @@ class InputTokenizer:
             fid = t2i(_field(col.name))
             if kind == "num":
                 z = self.numeric_[col.name].transform(col.values.astype(float))
-                per_col.append(("num", fid, z))
+                per_col.append((col.name, "num", fid, z))
             elif kind == "cat":
                 unk = t2i(_category(col.name, "?"))
                 ids = [t2i(_category(col.name, v)) if v is not None else None for v in col.values]
                 ids = [unk if i is None else i for i in ids]
-                per_col.append(("cat", fid, np.asarray(ids, dtype=np.int64)))
+                per_col.append((col.name, "cat", fid, np.asarray(ids, dtype=np.int64)))
             elif kind == "tags":
-                per_col.append(("text", fid, [self._tag_ids(col.name, v) for v in col.values]))
+                per_col.append((col.name, "text", fid, [self._tag_ids(col.name, v) for v in col.values]))
             else:
                 texts = ["" if v is None else v for v in col.values]
                 enc = self.tokenizer_.encode_batch(texts, add_special_tokens=False)
                 missing = t2i(MISSING)
                 pieces = [e.ids[: self.max_field_tokens] if v is not None else [missing]
                           for e, v in zip(enc, col.values)]
-                per_col.append(("text", fid, pieces))
+                per_col.append((col.name, "text", fid, pieces))
 
         bos, sep = t2i(BOS), t2i(SEP)
+        keep = self.max_length - 1
         ids_out, vals_out, kinds_out = [], [], []
+        n_cut, lost = 0, {}   # rows cut at max_length; fields cut off whole (name -> None, in order)
         for r in range(n):
             ids, vals, kinds = [bos], [0.0], [TOKEN]
-            for kind, fid, data in per_col:
+            for name, kind, fid, data in per_col:
+                if len(ids) >= keep:
+                    lost[name] = None
                 if kind == "num":
                     v = data[r]
                     ids.append(fid)
@@ -242,11 +253,18 @@ class InputTokenizer:
                     ids.extend(piece)
                     vals.extend([0.0] * (len(piece) + 1))
                     kinds.extend([TOKEN] * (len(piece) + 1))
-            keep = self.max_length - 1
+            n_cut += len(ids) > keep
             ids, vals, kinds = ids[:keep] + [sep], vals[:keep] + [0.0], kinds[:keep] + [TOKEN]
             ids_out.append(np.asarray(ids, dtype=np.int32))
             vals_out.append(np.asarray(vals, dtype=np.float32))
             kinds_out.append(np.asarray(kinds, dtype=np.int8))
+        if n_cut:   # the model never sees what was cut: say so rather than lose it silently
+            names = list(lost)
+            shown = ", ".join(map(repr, names[:5])) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            fields = f" (fields lost whole in some rows: {shown})" if names else ""
+            warnings.warn(f"{n_cut} of {n} rows are longer than max_length={self.max_length} tokens and were cut, "
+                          f"so the model does not see their end{fields}. Raise max_length, or lower "
+                          "max_field_tokens to leave room for the later fields.", UserWarning, stacklevel=2)
         return ids_out, vals_out, kinds_out
 
     def _tag_ids(self, name: str, tags) -> list[int]:

@@ -45,6 +45,10 @@ def check_targets(y, n_rows: int) -> np.ndarray:
     Traceback (most recent call last):
     ...
     ValueError: y contains 1 NaN value(s) (first at row 1); targets must be finite.
+    >>> check_targets([[1.0, 2.0], [float("inf"), float("nan")]], 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: y contains 1 NaN and 1 infinite value(s) (first at row 1); targets must be finite.
     """
     if y is None:
         raise ValueError("LMRegressor requires y to be passed, but the target y is None.")
@@ -65,9 +69,10 @@ def check_targets(y, n_rows: int) -> np.ndarray:
         raise ValueError(f"at least 2 samples are required to fit; got {len(y)} sample.")
     bad = ~np.isfinite(y)
     if bad.any():
-        kind = "NaN" if np.isnan(y[bad]).any() else "infinite"
-        raise ValueError(f"y contains {int(bad.sum())} {kind} value(s) (first at row "
-                         f"{int(np.flatnonzero(bad)[0])}); targets must be finite.")
+        counts = ((int(np.isnan(y).sum()), "NaN"), (int(np.isinf(y).sum()), "infinite"))
+        what = " and ".join(f"{k} {name}" for k, name in counts if k)
+        row = np.flatnonzero(bad.any(axis=1) if y.ndim == 2 else bad)[0]   # a row, not a flat index
+        raise ValueError(f"y contains {what} value(s) (first at row {int(row)}); targets must be finite.")
     return y
 
 

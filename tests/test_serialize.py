@@ -150,3 +150,71 @@ def test_values_a_fitted_column_cannot_read_warn():
                                          r"\(e.g. '0.12 units'\)"):
         text = s.to_text(pd.DataFrame({"x": ["0.12 units", None], "d": [Decimal("3.25"), None]}))
     assert text == ["x: <missing> | d: 3.25", "x: <missing> | d: <missing>"]
+
+
+def test_an_inferred_category_does_not_depend_on_the_other_rows():
+    """An int that pandas reads as a float next to a missing value is still its category."""
+    rows = [{"size": s, "x": float(i)} for i, s in enumerate([1, 2, "XL"] * 4)]
+    s = Serializer().fit(rows)
+    assert s.kinds_ == {"size": "cat", "x": "num"}
+    alone = s.transform([{"size": 2, "x": 0.0}]).columns[0].values.tolist()
+    batch = s.transform([{"size": 2, "x": 0.0}, {"size": None, "x": 0.0}, {"x": 0.0}]).columns[0].values.tolist()
+    assert alone == ["2"] and batch == ["2", None, None]
+    strings = Serializer().fit(pd.DataFrame({"c": ["1", "2", "a"], "flag": [True, False, None]}))
+    assert strings.kinds_ == {"c": "cat", "flag": "cat"}
+    table = strings.transform(pd.DataFrame({"c": [1.0, 2.0, np.nan], "flag": [False, True, None]}))
+    assert [c.values.tolist() for c in table.columns] == [["1", "2", None], ["False", "True", None]]
+
+
+def test_pandas_category_dtype_is_categorical():
+    df = pd.DataFrame({"ints": pd.Categorical([1, 2, 3, 1]), "floats": pd.Categorical([1.0, 2.0, None, 1.0]),
+                       "many": pd.Categorical([f"z{i}" for i in range(4)], categories=[f"z{i}" for i in range(100)])})
+    s = Serializer(max_categories=2).fit(df)   # a declared category dtype stays categorical
+    assert s.kinds_ == {"ints": "cat", "floats": "cat", "many": "cat"}
+    ints, floats, many = (c.values.tolist() for c in s.transform(df).columns)
+    assert ints == ["1", "2", "3", "1"] and floats == ["1", "2", None, "1"] and many == ["z0", "z1", "z2", "z3"]
+    # the same names as plain columns of those values at predict
+    later = s.transform(pd.DataFrame({"ints": [1.0], "floats": [2.0], "many": ["z3"]}))
+    assert [c.values.tolist() for c in later.columns] == [["1"], ["2"], ["z3"]]
+
+
+def test_set_cells_are_sorted_tags():
+    df = pd.DataFrame({"genre": [{"war", "drama", "comedy"}, frozenset({"b", "a"}), None]})
+    s = Serializer().fit(df)
+    assert s.kinds_ == {"genre": "tags"}
+    assert s.transform(df).columns[0].values.tolist() == [("comedy", "drama", "war"), ("a", "b"), None]
+
+
+def test_missing_elements_of_list_cells_keep_them_tags():
+    df = pd.DataFrame({"t": [["a", None], ["b"], ["a", "c", np.nan]]})
+    s = Serializer().fit(df)
+    assert s.kinds_ == {"t": "tags"}
+    assert s.transform(df).columns[0].values.tolist() == [("a",), ("b",), ("a", "c")]
+
+
+def test_category_names_of_huge_and_categorical_floats():
+    from lmreg.serialize import category_names
+
+    assert category_names(pd.Series([1e20, 2e20, 3.0])).tolist() == [
+        "100000000000000000000", "200000000000000000000", "3"]
+    assert category_names(pd.Series([-2.0 ** 63, 2.0 ** 64], dtype=object)).tolist() == [
+        "-9223372036854775808", "18446744073709551616"]
+    assert category_names(pd.Series(pd.Categorical([1.0, 2.5, None]))).tolist()[:2] == ["1", "2.5"]
+
+
+def test_datetimes_keep_minutes_and_seconds():
+    values = ["2020-03-01 12:00:00", "2020-03-01 12:00:01", "2020-03-01 12:59:59", "2020-12-31 23:59:59",
+              "2021-01-01 00:00:00"]
+    s = Serializer().fit(pd.DataFrame({"when": values}))
+    years = s.transform(pd.DataFrame({"when": values})).columns[0].values
+    assert np.all(np.diff(years) > 0) and years[-1] == 2021.0    # each second counts, in order
+    np.testing.assert_allclose(years[0], 2020 + (31 + 29 + 0.5) / 366)   # 2020 is a leap year
+
+
+def test_numeric_text_renders_datetimes_as_iso_dates():
+    df = pd.DataFrame({"when": pd.to_datetime(["2020-11-20", "2021-06-01 10:30:00", None], format="ISO8601"),
+                       "stamp": ["2020-01-05T13:00:00+01:00", "2020-01-05", None]})
+    s = Serializer(numeric="text").fit(df)
+    assert s.to_text(df) == ["when: 2020-11-20 | stamp: 2020-01-05 12:00:00",
+                             "when: 2021-06-01 10:30:00 | stamp: 2020-01-05",
+                             "when: <missing> | stamp: <missing>"]

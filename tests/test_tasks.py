@@ -83,3 +83,16 @@ def test_integer_task_ids_are_categories_in_the_prompt():
     for a, b in zip(ids, fitted):            # the same tokens as the fitted ints ...
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(ids[0], ids[1])  # ... and the two tasks' tokens differ
+
+
+def test_categorical_and_huge_task_ids():
+    """A pandas category of float ids names its tasks as a plain column of them does, and ids
+    past int64 stay apart."""
+    import pandas as pd
+
+    y = np.array([1.0, 3.0, 100.0, 300.0])
+    s = TaskScaler("task").fit(pd.DataFrame({"task": pd.Categorical([1.0, 1.0, 2.0, 2.0])}), y)
+    assert sorted(s.center_) == ["1", "2"]
+    np.testing.assert_allclose(s.transform(pd.DataFrame({"task": [2.0, 1.0]}), [200.0, 2.0]), [0.0, 0.0])
+    huge = TaskScaler("task").fit(pd.DataFrame({"task": [1e20, 1e20, 2e20, 2e20]}), y)
+    assert huge.center_ == {"100000000000000000000": 2.0, "200000000000000000000": 200.0}

@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from lmreg.serialize import Serializer
 from lmreg.tokenizer import NUMBER, NUMBER_MISSING, InputTokenizer, QuantileNormal
@@ -52,8 +53,33 @@ def test_list_elements_are_one_token_each_when_frequent():
 def test_truncation_limits():
     df = pd.DataFrame({"t": [" ".join(f"w{i}" for i in range(300))] * 3})
     tok, table = _fit(df, max_field_tokens=10, max_length=8)
-    ids, _, _ = tok.encode(table)
+    with pytest.warns(UserWarning, match="3 of 3 rows are longer than max_length=8 tokens and were cut"):
+        ids, _, _ = tok.encode(table)
     assert all(len(r) == 8 for r in ids)
+
+
+def test_rows_cut_at_max_length_warn_and_name_the_lost_fields():
+    wide = pd.DataFrame(np.arange(40.0).reshape(2, 20), columns=[f"f{i}" for i in range(20)])
+    tok, table = _fit(wide, max_length=12)
+    with pytest.warns(UserWarning, match=r"2 of 2 rows .* cut, so the model does not see their end \(fields "
+                                         r"lost whole in some rows: 'f10', 'f11', 'f12', 'f13', 'f14' and 5 more\)"):
+        ids, values, kinds = tok.encode(table)
+    config = tok.get_config()
+    config["params"]["max_length"] = 64
+    full = InputTokenizer.from_config(config).encode(table)
+    for cut, whole in zip((ids, values, kinds), full):   # the same tokens, only cut
+        for a, b in zip(cut, whole):
+            np.testing.assert_array_equal(a, np.concatenate([b[:11], b[-1:]]))
+
+
+def test_a_rows_category_tokens_do_not_depend_on_its_batch():
+    rows = [{"size": s, "x": float(i)} for i, s in enumerate([1, 2, "XL"] * 4)]
+    s = Serializer().fit(rows)
+    tok = InputTokenizer().fit(s.transform(rows))
+    alone = tok.encode(s.transform([{"size": 2, "x": 0.0}]))[0][0]
+    batch = tok.encode(s.transform([{"size": 2, "x": 0.0}, {"x": 0.0}]))[0][0]   # size read as 2.0
+    np.testing.assert_array_equal(alone, batch)
+    assert tok.decode(batch) == "<bos> <c:size=2> <f:x> <sep>"
 
 
 def test_config_round_trip_encodes_identically():
