@@ -184,7 +184,13 @@ def run_benchmark(datasets=None, models=MODELS, *, max_time=600.0, threads=1, se
     """
     from .datasets import list_datasets, load_dataset
 
+    if datasets is not None and len(datasets) == 0:
+        raise ValueError("no datasets given; pass names from list_datasets() (None runs them all).")
     names = list(datasets or list_datasets())
+    try:
+        import psutil  # noqa: F401  (every record's peak memory)
+    except ImportError:
+        raise ImportError("run_benchmark measures peak memory with psutil: pip install 'lmreg[bench]'.") from None
     unknown = sorted(set(models) - set(MODELS))
     if unknown:
         raise ValueError(f"unknown model(s) {unknown}; choose from {list(MODELS)}.")
@@ -203,6 +209,8 @@ def run_benchmark(datasets=None, models=MODELS, *, max_time=600.0, threads=1, se
                 rec = evaluate(name, X, y, Xt, yt, params=params, max_time=max_time, threads=threads,
                                seed=seed, n_samples=n_samples)
             except ImportError as err:
+                if name != "lgbm":  # only LightGBM is optional; anything else is a real failure
+                    raise
                 if verbose:
                     print(f"{ds:20s} {name:12s} skipped: {err}", flush=True)
                 continue

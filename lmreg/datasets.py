@@ -57,12 +57,14 @@ def data_dir() -> Path:
     """
     env = os.environ.get(ENV_VAR)
     path = Path(env).expanduser() if env else DATA_DIR
-    if not path.is_dir():
-        origin = f"${ENV_VAR}" if env else "the repository's datasets/ folder"
+    # Installed from a wheel there is no datasets/ next to the package, and that path may
+    # be another distribution's (Hugging Face's `datasets` package): look for the files.
+    if not path.is_dir() or not any(path.glob("*.parquet")):
+        origin = f"${ENV_VAR}" if env else "the repository's datasets/ folder, next to the lmreg package"
         raise FileNotFoundError(
-            f"lmreg datasets folder not found at {path} (from {origin}); "
-            f"set the {ENV_VAR} environment variable to the folder holding "
-            "the NAME.json / NAME.{train,test}.parquet files."
+            f"no lmreg datasets at {path} (from {origin}). The data ships with the source "
+            f"repository, not the wheel: set the {ENV_VAR} environment variable to a folder "
+            "holding the NAME.json / NAME.{train,test}.parquet files (the repository's datasets/)."
         )
     return path
 

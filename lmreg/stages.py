@@ -135,6 +135,10 @@ class HeldOutStages:
         if y.ndim != 1:
             raise ValueError(f"the RL stage supports one target per row, but y has {y.shape[1]} columns; "
                              "set rl_steps=0 for several targets.")
+        if self.rl_reward == "log" and y.min() < 0:
+            scaled = " (standardised per task_column)" if getattr(self, "tasks_", None) is not None else ""
+            raise ValueError(f"rl_reward='log' needs targets >= 0, but y{scaled} has {float(y.min())!r}; use "
+                             "'abs' or 'relative' for signed targets.")
         prompt_rows = self._rl_config().prompt_rows
         if prompt_rows != "train" and n_val < 4:
             raise ValueError(f"rl_config prompt_rows={prompt_rows!r} draws RL prompts from the validation "

@@ -246,3 +246,13 @@ def test_rl_paired_table_keeps_each_seed_against_its_own_sft_model():
     assert mod.table([rec(0, "sft", 1.0), rec(0, "a", 0.9, -0.1)]).startswith("| dataset | sft MAE |")
     by_arm = mod.table([rec(0, "sft", 1.0), rec(0, "a", 0.9, -0.1), rec(1, "sft", 2.0)], by_arm=True)
     assert by_arm.splitlines()[0] == "| arm | d (seed 0) | d (seed 1) |"
+
+
+def test_run_refuses_no_datasets_and_a_missing_psutil(monkeypatch):
+    import sys
+
+    with pytest.raises(ValueError, match="no datasets given"):
+        run_benchmark([], models=("mean",))
+    monkeypatch.setitem(sys.modules, "psutil", None)
+    with pytest.raises(ImportError, match="psutil"):   # not every model skipped and an empty table
+        run_benchmark(["diabetes"], models=("mean",), verbose=False)

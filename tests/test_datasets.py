@@ -109,3 +109,12 @@ def test_missing_data_dir_raises(monkeypatch, tmp_path):
     assert str(missing) in str(exc.value)
     with pytest.raises(FileNotFoundError):
         load_dataset("diabetes")
+
+
+def test_a_folder_without_dataset_files_is_not_the_data(monkeypatch, tmp_path):
+    """An installed wheel's default path can be another package (Hugging Face's `datasets`)."""
+    (tmp_path / "__init__.py").write_text("")
+    (tmp_path / "config.json").write_text("{}")
+    monkeypatch.setenv("LMREG_DATA_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="no lmreg datasets at .*ships with the source repository"):
+        load_dataset("diabetes")

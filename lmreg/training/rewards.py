@@ -57,15 +57,23 @@ def neg_relative_error(pred, target, eps=1e-8):
 def neg_log_error(pred, target):
     """``-|log1p(pred) - log1p(target)|`` for non-negative, heavy-tailed targets.
 
-    Negative predictions are clipped to 0 before the log.
+    Negative predictions are clipped to 0 before the log; a negative target is a
+    ValueError (clipped, -5 for a target of -3 would score as a perfect answer).
 
     Examples
     --------
     >>> round(float(neg_log_error(np.e - 1, 0.0)), 6)
     -1.0
+    >>> neg_log_error(1.0, -3.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: the log reward needs targets >= 0; got -3.0. Use 'abs' or 'relative' for signed targets.
     """
     pred = np.maximum(np.asarray(pred, float), 0.0)
-    target = np.maximum(np.asarray(target, float), 0.0)
+    target = np.asarray(target, float)
+    if (target < 0).any():
+        raise ValueError(f"the log reward needs targets >= 0; got {float(np.min(target))!r}. Use 'abs' or "
+                         "'relative' for signed targets.")
     return -np.abs(np.log1p(pred) - np.log1p(target))
 
 
@@ -138,6 +146,11 @@ DECISION_FOR_REWARD = {"abs": "median", "squared": "mean", "relative": "median",
                        "gaussian": "mode", "rank": "median", "crps_loo": "median"}
 
 
+#: Rewards handed to TRL stay within this magnitude: TRL keeps them as float32 (max ~3.4e38)
+#: and squares their deviations from the group mean (so ~1e19 at most).
+REWARD_BOUND = 1e15
+
+
 def is_group_reward(reward):
     """Whether ``reward`` (a name or a function) is one of :data:`GROUP_REWARDS`.
 
@@ -158,10 +171,14 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
     list never holds a NaN or an infinity, which would turn TRL's group advantages
     into NaN or overflow them:
 
-    - a completion that does not parse, or parses to NaN or an infinity, gets
-      ``invalid_reward``; by default a value below every parsable completion of the
-      same call: the worst reward minus the larger of the rewards' range, the worst
-      reward's magnitude and 1, so writing a number always beats not writing one;
+    - rewards are clipped to ``±REWARD_BOUND`` (1e15): TRL holds them as float32, and
+      an overflowed error (a 20-digit completion under ``"squared"``) is the worst
+      reward, not an infinity that would zero the advantages of the whole batch;
+    - a completion that does not parse, parses to NaN or an infinity, or whose reward
+      is NaN, gets ``invalid_reward``; by default a value below every parsable
+      completion of the same prompt (of the call when none of its prompt parsed): the
+      worst reward minus the larger of the rewards' range, the worst reward's magnitude
+      and 1, so writing a number always beats not writing one;
     - when no completion of a call parses (and ``invalid_reward`` is None), or a
       target is missing or not finite, the reward is None: TRL's "not applicable",
       which it leaves out of the group baseline and gives no advantage.
@@ -203,6 +220,8 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
     >>> g(prompts=["x"] * 3, completions=["1", "5", "2"], target=[1.2] * 3)
     [1.0, 0.0, 0.5]
     """
+    if isinstance(name_or_fn, str) and name_or_fn not in REWARDS:
+        raise ValueError(f"unknown reward {name_or_fn!r}; choose one of {sorted(REWARDS)} or pass a callable.")
     fn = REWARDS[name_or_fn] if isinstance(name_or_fn, str) else name_or_fn
     group = is_group_reward(fn)
     if group and num_generations is None:
@@ -267,20 +286,36 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
         if not len(values) == len(targets) == len(prompts):
             raise ValueError(f"{len(prompts)} prompts, {len(completions)} completions and "
                              f"{len(targets)} targets; expected one of each per completion.")
-        out = grouped(values, targets, prompts) if group else pointwise(values, targets)
-        out[~np.isfinite(out)] = np.nan  # a reward that came out non-finite: not applicable
-        invalid = np.isfinite(targets) & ~np.isfinite(values)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = grouped(values, targets, prompts) if group else pointwise(values, targets)
+        # TRL holds rewards as float32 and squares their deviations: an overflowed error
+        # (a 20-digit completion under "squared") is the worst reward there is, not inf.
+        out = np.clip(out, -REWARD_BOUND, REWARD_BOUND)
+        invalid = np.isfinite(targets) & (~np.isfinite(values) | np.isnan(out))
         if invalid.any():
-            valid = out[np.isfinite(out)]
-            penalty = invalid_reward
-            if penalty is None and valid.size:
-                lo, hi = valid.min(), valid.max()
-                penalty = lo - max(hi - lo, abs(lo), 1.0)
-            out[invalid] = np.nan if penalty is None else penalty
+            out[invalid] = np.nan
+            scored, keys = out.copy(), [str(p) for p in prompts]
+            for key in dict.fromkeys(keys[i] for i in np.flatnonzero(invalid)):
+                rows = np.array([k == key for k in keys])
+                # below the other completions of the same prompt (TRL's group), else of the call
+                out[rows & invalid] = _penalty(scored[rows], invalid_reward, fallback=scored)
         return [float(r) if np.isfinite(r) else None for r in out]
 
     reward.__name__ = getattr(fn, "__name__", "reward")
     return reward
+
+
+def _penalty(rewards, fixed, fallback) -> float:
+    """The reward of an unparsable completion: ``fixed`` if given, else below every finite
+    reward of ``rewards`` (its prompt's), else of ``fallback`` (the call's); NaN if none."""
+    if fixed is not None:
+        return float(fixed)
+    for pool in (rewards, fallback):
+        valid = pool[np.isfinite(pool)]
+        if valid.size:
+            lo, hi = valid.min(), valid.max()
+            return float(lo - max(hi - lo, abs(lo), 1.0))
+    return np.nan
 
 
 def _check_params(fn, params) -> None:

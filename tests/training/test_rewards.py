@@ -83,12 +83,12 @@ def test_trl_group_rewards_score_each_group_of_generations():
     completions[1] = "?"
     out = f(prompts=prompts, completions=completions, target=np.repeat(y, 4).tolist())
     np.testing.assert_allclose(np.delete(out[:4], 1), R.crps_loo(np.delete(x[:1], 1, axis=1), y[:1], scale=2.0)[0])
-    valid = [r for i, r in enumerate(out) if i != 1]
+    valid = [out[0], out[2], out[3]]   # below the other completions of its own prompt
     assert out[1] == pytest.approx(min(valid) - max(max(valid) - min(valid), abs(min(valid)), 1.0))
     # two unparsable: two numbers left, no spread to judge -> 0 for them
     completions[2] = "??"
     out = f(prompts=prompts, completions=completions, target=np.repeat(y, 4).tolist())
-    assert out[0] == out[3] == 0.0 and out[1] == out[2] < min(out[4:])
+    assert out[0] == out[3] == 0.0 and out[1] == out[2] == -1.0
     # rank within each group; a missing target makes its whole group unscorable
     g = R.trl_reward("rank", num_generations=2)
     assert g(prompts=["a", "a", "b", "b"], completions=["1", "3", "0", "9"],
@@ -146,3 +146,32 @@ def test_trl_reward_checks_its_parameters_when_built(args, kw, match):
 def test_is_group_reward_takes_names_and_functions():
     assert R.is_group_reward("rank") and R.is_group_reward(R.crps_loo)
     assert not R.is_group_reward("abs") and not R.is_group_reward(lambda p, t: p)
+
+
+def test_trl_rewards_stay_within_float32_and_penalise_per_prompt():
+    """TRL keeps rewards as float32: one overflowing completion must not zero every advantage."""
+    import torch
+
+    f = R.trl_reward("squared")
+    completions = ["9" * 20, "50", "3", "bad", "7", "2", "9", "bad"]
+    out = f(prompts=["a"] * 4 + ["b"] * 4, completions=completions, target=[3.0] * 4 + [8.0] * 4)
+    assert out[0] == -R.REWARD_BOUND and out[3] < out[0]   # the worst reward, the penalty below it
+    assert out[4:] == [-1.0, -36.0, -1.0, -36.0 - 36.0]    # prompt b's penalty from prompt b alone
+    r = torch.tensor(out, dtype=torch.float32).view(2, 4)
+    adv = (r - r.mean(1, keepdim=True)) / r.std(1, keepdim=True)
+    assert torch.isfinite(adv).all() and (adv.abs() > 0.1).all()
+    # a reward that overflows (not a completion that fails to parse) is the worst, not "not applicable"
+    g = R.trl_reward("abs")
+    assert g(prompts=["a"] * 3, completions=["1e308", "-1e308", "0"], target=[-1e308] * 3)[0] == -R.REWARD_BOUND
+    with pytest.raises(ValueError, match="unknown reward 'nope'"):
+        R.trl_reward("nope")
+    with pytest.raises(ValueError, match="log reward needs targets >= 0"):
+        R.trl_reward("log")(prompts=["a"], completions=["-5"], target=[-3.0])
+
+
+def test_the_log_reward_is_refused_for_negative_targets_before_training():
+    from lmreg import LMRegressor
+
+    with pytest.raises(ValueError, match="rl_reward='log' needs targets >= 0"):
+        LMRegressor(rl_steps=2, rl_reward="log", max_time=None, max_epochs=1).fit(
+            [f"n {i}" for i in range(20)], np.arange(20.0) - 5)
