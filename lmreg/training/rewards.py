@@ -294,9 +294,10 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
         invalid = np.isfinite(targets) & (~np.isfinite(values) | np.isnan(out))
         if invalid.any():
             out[invalid] = np.nan
-            scored, keys = out.copy(), [str(p) for p in prompts]
-            for key in dict.fromkeys(keys[i] for i in np.flatnonzero(invalid)):
-                rows = np.array([k == key for k in keys])
+            scored = out.copy()
+            keys = np.unique([str(p) for p in prompts], return_inverse=True)[1]  # prompt -> group id
+            for key in np.unique(keys[invalid]):
+                rows = keys == key
                 # below the other completions of the same prompt (TRL's group), else of the call
                 out[rows & invalid] = _penalty(scored[rows], invalid_reward, fallback=scored)
         return [float(r) if np.isfinite(r) else None for r in out]
