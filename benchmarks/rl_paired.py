@@ -66,6 +66,11 @@ def n_members(args):
     return members if members == "auto" else int(members)
 
 
+def device(args) -> str:
+    """``--device``; callers with their own arguments (rl_weights.py) have none: the CPU."""
+    return getattr(args, "device", "cpu")
+
+
 def cache_path(ds, args) -> Path:
     members = "" if n_members(args) == 1 else f"_m{n_members(args)}"
     return Path(args.cache) / f"{ds}_t{args.sft_time:g}_s{args.seed}{members}"
@@ -75,10 +80,10 @@ def sft_model(ds, X, y, args) -> tuple[LMRegressor, float]:
     """The dataset's SFT model: loaded from the cache, else fitted and saved there."""
     path = cache_path(ds, args)
     if path.exists():
-        return load(path), float("nan")
+        return load(path, device=device(args)), float("nan")
     # one network by default; with --members every member gets its RL stage, judged on the ensemble
     est = LMRegressor(max_time=args.sft_time, random_state=args.seed, n_threads=args.threads,
-                      n_members=n_members(args))
+                      n_members=n_members(args), device=device(args))
     t = time.perf_counter()
     est.fit(X, y)
     fit_s = time.perf_counter() - t
@@ -167,6 +172,7 @@ def main(argv=None) -> int:
     p.add_argument("--arm", action="append", default=[], help="NAME=JSON estimator parameters")
     p.add_argument("--cache", default="benchmarks/results/sft_cache")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (CUDA when available)")
     p.add_argument("--n-samples", type=int, default=None,
                    help="samples per row for scoring and the RL checks (default: the model's, 16)")
     p.add_argument("--seed", type=int, default=0)
@@ -212,7 +218,7 @@ def main(argv=None) -> int:
               f"(raw {base['coverage80_raw']:.2f})  "
               f"CRPS {base['crps']:.4g}", flush=True)
         for name, params in arms.items():
-            est = load(cache_path(ds, args))
+            est = load(cache_path(ds, args), device=args.device)
             # The cached model carries the RL parameters it was saved with: start from today's defaults.
             est.set_params(**{**RL_DEFAULTS, "n_threads": args.threads, **params})
             if args.n_samples:

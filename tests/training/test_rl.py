@@ -223,7 +223,9 @@ def test_several_updates_per_rollout(monkeypatch):
 def test_reinforce_runs_rl_on_a_fitted_model_and_reverts_when_validation_gets_worse():
     X = [f"n {i % 6}" for i in range(60)]
     y = (np.arange(60) % 6).astype(float)
-    est = LMRegressor(max_epochs=3, **TINY).fit(X, y)
+    est = LMRegressor(max_epochs=10, **TINY).fit(X, y)
+    # The premise: an SFT model better than the median (a collapsed policy would beat a worse one).
+    assert not est.fallback_
     sft = {k: v.clone() for k, v in est.model_.state_dict().items()}
     # A learning rate this high wrecks the policy: the check must refuse the RL weights.
     est.set_params(rl_steps=6, rl_config={"group_size": 4, "prompts_per_step": 8, "learning_rate": 1.0})
