@@ -144,8 +144,12 @@ def to_frame(X, *, flatten_json: bool = True, json_columns=()) -> pd.DataFrame:
     elif isinstance(X, (list, tuple)):
         if len(X) == 0:
             raise ValueError("X is empty: found 0 sample(s) while a minimum of 1 is required.")
-        if all(isinstance(r, dict) for r in X):
-            frame = pd.json_normalize(list(X), sep=".")
+        if is_records(X):   # a None row is a record with every field missing
+            frame = pd.json_normalize([{} if r is None else r for r in X], sep=".")
+        elif any(isinstance(r, dict) for r in X):
+            i, r = next((i, r) for i, r in enumerate(X) if not isinstance(r, dict))
+            raise ValueError(f"X mixes records (dicts) with other rows: row {i} is a {type(r).__name__} "
+                             f"({r!r:.60}); pass every row as a dict (None for a row with no fields).")
         elif all(isinstance(r, str) or r is None for r in X):
             frame = pd.DataFrame({"text": list(X)})
         else:
@@ -173,6 +177,16 @@ def to_frame(X, *, flatten_json: bool = True, json_columns=()) -> pd.DataFrame:
         frame = _expand_json_columns(frame, force=json_columns)
         _check_unique_columns(frame, "Expanding X's JSON columns gives")
     return frame
+
+
+def is_records(X) -> bool:
+    """Whether ``X`` is a list (or tuple) of records: dicts, and None rows among them.
+
+    >>> is_records([{"a": 1}, None]), is_records([None]), is_records(["a"])
+    (True, False, False)
+    """
+    return (isinstance(X, (list, tuple)) and any(isinstance(r, dict) for r in X)
+            and all(isinstance(r, dict) or r is None for r in X))
 
 
 def _check_unique_columns(frame: pd.DataFrame, what: str) -> None:
@@ -338,6 +352,30 @@ def _iso(values: pd.Series) -> np.ndarray:
     return out
 
 
+def _check_kind(name: str, kind: str, col: pd.Series) -> None:
+    """Refuse values of another typed kind than ``fit`` saw: datetimes in a numeric column
+    would read as nanoseconds since 1970, numbers in a datetime column as 1970 dates.
+
+    >>> _check_kind("a", "num", pd.Series(np.array(["2020-01-01"], dtype="datetime64[ns]")))
+    Traceback (most recent call last):
+    ...
+    ValueError: column 'a' was fitted as numbers, but X's holds datetimes (dtype datetime64[ns]); pass values of the kind fit saw.
+    """
+    dtype = col.dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        got = "datetimes"
+    elif pd.api.types.is_timedelta64_dtype(dtype):
+        got = "durations"
+    elif pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype) and col.notna().any():
+        got = "numbers"
+    else:
+        return
+    fitted = {"num": "numbers", "datetime": "datetimes", "duration": "durations"}[kind]
+    if got != fitted:
+        raise ValueError(f"column {name!r} was fitted as {fitted}, but X's holds {got} (dtype {dtype}); "
+                         "pass values of the kind fit saw.")
+
+
 def _infer_kind(col: pd.Series, max_categories: int) -> str:
     dtype = col.dtype
     if pd.api.types.is_bool_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
@@ -451,6 +489,7 @@ class Serializer:
         for name, kind in self.kinds_.items():
             col = frame[name] if name in frame.columns else pd.Series([None] * n, dtype=object)
             if kind in ("num", "datetime", "duration"):
+                _check_kind(name, kind, col)
                 convert = {"num": _to_float, "datetime": _to_year, "duration": _to_seconds}[kind]
                 values = convert(col)
                 unread = np.isnan(values) & col.notna().to_numpy()

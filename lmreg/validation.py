@@ -13,7 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from .codecs import CODECS
 from .decoding import DECISION_RULES
-from .serialize import to_frame
+from .serialize import is_records, to_frame
 from .training.rewards import REWARDS
 from .training.rl_config import TREE_VARIANTS, VARIANTS
 
@@ -79,8 +79,9 @@ def check_targets(y, n_rows: int) -> np.ndarray:
 def check_sample_weight(sample_weight, n_rows: int) -> np.ndarray | None:
     """``sample_weight`` as a float64 array of ``n_rows`` non-negative finite weights, or None.
 
-    None stays None (every row counts once, the unweighted fit). A weight may be 0
-    (:func:`weighted_rows` drops the row); weights that are all 0 are an error.
+    None stays None (every row counts once, the unweighted fit); a scalar weighs every
+    row the same (scikit-learn's convention). A weight may be 0 (:func:`weighted_rows`
+    drops the row); weights that are all 0 are an error.
 
     Examples
     --------
@@ -88,6 +89,8 @@ def check_sample_weight(sample_weight, n_rows: int) -> np.ndarray | None:
     array([1., 2., 0.])
     >>> check_sample_weight(None, 3) is None
     True
+    >>> check_sample_weight(2, 3)
+    array([2., 2., 2.])
     >>> check_sample_weight([1.0, -1.0], 2)
     Traceback (most recent call last):
     ...
@@ -99,6 +102,8 @@ def check_sample_weight(sample_weight, n_rows: int) -> np.ndarray | None:
         w = np.asarray(sample_weight, dtype=np.float64)
     except (TypeError, ValueError) as err:
         raise TypeError(f"sample_weight must be numeric; could not convert it to float ({err}).") from None
+    if w.ndim == 0:
+        w = np.full(n_rows, float(w))
     if w.ndim != 1:
         raise ValueError(f"sample_weight must be 1-D with one weight per row; got shape {w.shape}.")
     if len(w) != n_rows:
@@ -229,7 +234,7 @@ def _input_kind(X) -> str:
         return "frame"
     if isinstance(X, pd.Series):
         return "series" if X.name is not None else "unnamed"
-    if isinstance(X, dict) or (isinstance(X, (list, tuple)) and len(X) and all(isinstance(r, dict) for r in X)):
+    if isinstance(X, dict) or is_records(X):
         return "records"
     return "unnamed"
 

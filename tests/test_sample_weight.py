@@ -50,9 +50,10 @@ def test_non_numeric_weights_are_a_type_error():
         LMRegressor(**FAST).fit(X, y, sample_weight=["heavy"] * 120)
 
 
-def test_equal_weights_are_the_unweighted_fit():
+@pytest.mark.parametrize("weights", [np.full(120, 2.5), 2.5])   # a scalar weighs every row (as in sklearn)
+def test_equal_weights_are_the_unweighted_fit(weights):
     plain = LMRegressor(**FAST).fit(X, y)
-    equal = LMRegressor(**FAST).fit(X, y, sample_weight=np.full(120, 2.5))
+    equal = LMRegressor(**FAST).fit(X, y, sample_weight=weights)
     assert not equal._weighted
     np.testing.assert_array_equal(plain.predict(X), equal.predict(X))
     assert _trained(plain) == _trained(equal)

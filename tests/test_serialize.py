@@ -218,3 +218,30 @@ def test_numeric_text_renders_datetimes_as_iso_dates():
     assert s.to_text(df) == ["when: 2020-11-20 | stamp: 2020-01-05 12:00:00",
                              "when: 2021-06-01 10:30:00 | stamp: 2020-01-05",
                              "when: <missing> | stamp: <missing>"]
+
+
+def test_none_rows_among_records_are_records_with_every_field_missing():
+    frame = to_frame([{"a": 1, "b": "x"}, None, {"a": 3}])
+    assert frame.columns.tolist() == ["a", "b"] and frame["a"].isna().tolist() == [False, True, False]
+    s = Serializer().fit([{"a": 1.0, "b": "x"}, {"a": 2.0, "b": "y"}])
+    assert s.to_text([None, {"a": 2.0}]) == ["a: <missing> | b: <missing>", "a: 2 | b: <missing>"]
+
+
+@pytest.mark.parametrize("row, kind", [("text", "str"), (3, "int"), (["a"], "list")])
+def test_records_mixed_with_other_rows_are_an_error(row, kind):
+    with pytest.raises(ValueError, match=rf"X mixes records \(dicts\) with other rows: row 1 is a {kind}"):
+        to_frame([{"a": 1}, row])
+
+
+@pytest.mark.parametrize("fitted, given, kinds", [
+    (np.arange(3.0), pd.to_datetime(["2020-01-01"] * 3), ("numbers", "datetimes")),
+    (np.arange(3.0), pd.to_timedelta([1, 2, 3], unit="s"), ("numbers", "durations")),
+    (pd.to_datetime(["2020-01-01", "2021-01-01", "2022-06-01"]), np.arange(3.0), ("datetimes", "numbers")),
+    (pd.to_timedelta([1, 2, 3], unit="s"), pd.to_datetime(["2020-01-01"] * 3), ("durations", "datetimes")),
+])
+def test_a_typed_column_refuses_values_of_another_kind(fitted, given, kinds):
+    # datetimes in a numeric column would read as nanoseconds since 1970, numbers as 1970 dates
+    s = Serializer().fit(pd.DataFrame({"a": fitted, "b": ["x", "y", "z"]}))
+    with pytest.raises(ValueError, match=f"column 'a' was fitted as {kinds[0]}, but X's holds {kinds[1]}"):
+        s.transform(pd.DataFrame({"a": given, "b": ["x", "y", "z"]}))
+    s.transform(pd.DataFrame({"a": [np.nan] * 3, "b": ["x"] * 3}))   # all missing: any column reads
