@@ -142,7 +142,10 @@ def load_dataset(
     Raises
     ------
     ValueError
-        On an unknown name, a bad split or a negative ``max_rows``.
+        On an unknown name, a bad split, a negative ``max_rows`` or a split file
+        without the sidecar's target column.
+    FileNotFoundError
+        When the split's parquet file is missing beside the sidecar.
 
     Examples
     --------
@@ -156,7 +159,12 @@ def load_dataset(
     if max_rows is not None and not (valid_int and max_rows >= 0):
         raise ValueError(f"max_rows must be a non-negative integer or None, got {max_rows!r}.")
     target = dataset_info(name)["target"]
-    df = pd.read_parquet(data_dir() / f"{name}.{split}.parquet")
+    path = data_dir() / f"{name}.{split}.parquet"
+    if not path.is_file():
+        raise FileNotFoundError(f"dataset {name!r} has a sidecar but no {split} split: {path} is missing.")
+    df = pd.read_parquet(path)
+    if target not in df.columns:
+        raise ValueError(f"dataset {name!r}: the sidecar's target {target!r} is not a column of {path.name}.")
     if max_rows is not None:
         df = df.iloc[: int(max_rows)]
     y = df[target].to_numpy(dtype=np.float64, copy=True)

@@ -118,3 +118,13 @@ def test_a_folder_without_dataset_files_is_not_the_data(monkeypatch, tmp_path):
     monkeypatch.setenv("LMREG_DATA_DIR", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="no lmreg datasets at .*ships with the source repository"):
         load_dataset("diabetes")
+
+
+def test_a_missing_split_or_target_is_named(monkeypatch, tmp_path):
+    (tmp_path / "toy.json").write_text('{"name": "toy", "target": "y"}')
+    pd.DataFrame({"a": [1, 2, 3], "z": [1, 2, 3]}).to_parquet(tmp_path / "toy.test.parquet")
+    monkeypatch.setenv("LMREG_DATA_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="dataset 'toy' has a sidecar but no train split"):
+        load_dataset("toy", "train")
+    with pytest.raises(ValueError, match="the sidecar's target 'y' is not a column of toy.test.parquet"):
+        load_dataset("toy", "test")
