@@ -18,6 +18,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -25,15 +26,53 @@ import numpy as np
 __all__ = ["plot_all"]
 
 
-def _pyplot():
+#: Fields every record needs, and those an lmreg record needs besides.
+_FIELDS = ("dataset", "model", "r2", "fit_s")
+_LMREG_FIELDS = ("y_test", "pred", "reliability")
+
+
+def _agg():
+    """A factory of Figures, each on its own Agg canvas.
+
+    No pyplot: the user's backend is left alone, and no figure is registered in
+    pyplot's figure list, so a plot that fails halfway leaves nothing open.
+    """
     try:
-        import matplotlib
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
     except ImportError as err:
         raise ImportError("plots need matplotlib: pip install 'lmreg[bench]'.") from err
-    matplotlib.use("Agg")  # files only; never needs a display
-    import matplotlib.pyplot as plt
 
-    return plt
+    def figure(**kw):
+        fig = Figure(**kw)
+        FigureCanvasAgg(fig)  # files only; never needs a display
+        return fig
+
+    return figure
+
+
+def _check(records):
+    """Raise an error naming the missing or unusable field, before any file is written."""
+    from .bench import MODELS
+
+    if len(records) == 0:
+        raise ValueError("no benchmark records to plot.")
+    for i, r in enumerate(records):
+        if not isinstance(r, Mapping):
+            raise TypeError(f"benchmark record {i} is not a dict (got {type(r).__name__}).")
+        need = _FIELDS + (_LMREG_FIELDS if r.get("model") == "lmreg" else ())
+        missing = [k for k in need if k not in r]
+        if missing:
+            raise ValueError(f"benchmark record {i} has no {', '.join(map(repr, missing))} field.")
+        if r["model"] != "lmreg":
+            continue
+        for k in ("y_test", "pred"):  # else an empty panel, or numpy's bare "zero-size array" error
+            if not np.isfinite(np.asarray(r[k], dtype=float)).any():
+                raise ValueError(f"benchmark record {i} (lmreg on {r['dataset']!r}): {k!r} holds no finite value.")
+    if not _models(records):
+        raise ValueError(f"no benchmark record of a known model ({', '.join(MODELS)}) to plot.")
+    if np.isnan(np.asarray([r["r2"] for r in records], dtype=float)).all():
+        raise ValueError("every benchmark record's 'r2' is NaN: nothing to plot.")
 
 
 def _models(records):
@@ -43,10 +82,11 @@ def _models(records):
     return [m for m in MODELS if m in present]
 
 
-def _r2_by_dataset(plt, records, datasets, path):
+def _r2_by_dataset(figure, records, datasets, path):
     models = _models(records)
     r2 = {(r["dataset"], r["model"]): r["r2"] for r in records}
-    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(datasets)), 4))
+    fig = figure(figsize=(max(6, 1.4 * len(datasets)), 4))
+    ax = fig.subplots()
     width = 0.8 / len(models)
     x = np.arange(len(datasets))
     for i, m in enumerate(models):
@@ -58,14 +98,14 @@ def _r2_by_dataset(plt, records, datasets, path):
     ax.legend(ncol=len(models), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 1.15))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
-def _pred_vs_actual(plt, lm, path):
+def _pred_vs_actual(figure, lm, path):
     n = len(lm)
     cols = min(4, n)
     rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.1 * rows), squeeze=False)
+    fig = figure(figsize=(3.2 * cols, 3.1 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, r in zip(axes.flat, lm):
         y, p = np.asarray(r["y_test"]), np.asarray(r["pred"])
         ax.scatter(y, p, s=4, alpha=0.35)
@@ -79,11 +119,11 @@ def _pred_vs_actual(plt, lm, path):
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
-def _reliability(plt, lm, path):
-    fig, ax = plt.subplots(figsize=(4.6, 4.4))
+def _reliability(figure, lm, path):
+    fig = figure(figsize=(4.6, 4.4))
+    ax = fig.subplots()
     for r in lm:
         levels = sorted(float(k) for k in r["reliability"])
         ax.plot(levels, [r["reliability"][str(k)] for k in levels], marker="o", ms=3, label=r["dataset"])
@@ -93,11 +133,11 @@ def _reliability(plt, lm, path):
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
-def _time_vs_accuracy(plt, records, path):
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+def _time_vs_accuracy(figure, records, path):
+    fig = figure(figsize=(5.5, 4))
+    ax = fig.subplots()
     for m in _models(records):
         rs = [r for r in records if r["model"] == m]
         ax.scatter([max(r["fit_s"], 1e-3) for r in rs], [max(r["r2"], -0.2) for r in rs], label=m, s=22)
@@ -107,13 +147,13 @@ def _time_vs_accuracy(plt, records, path):
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def plot_all(records, out_dir) -> list[Path]:
     """Write the figures for ``records`` into ``out_dir``; returns the paths written.
 
-    The lmreg-only figures are skipped when the records hold no lmreg run.
+    The lmreg-only figures are skipped when the records hold no lmreg run. Figures
+    are drawn without pyplot: the global matplotlib backend is left as it is.
 
     Examples
     --------
@@ -121,19 +161,24 @@ def plot_all(records, out_dir) -> list[Path]:
     >>> recs = [dict(dataset="d", model=m, r2=r2, fit_s=t) for m, r2, t in (("mean", 0.0, 0.01), ("hgb", 0.4, 1.0))]
     >>> [p.name for p in plot_all(recs, tempfile.mkdtemp())]
     ['r2_by_dataset.png', 'time_vs_accuracy.png']
+    >>> plot_all([], tempfile.mkdtemp())
+    Traceback (most recent call last):
+    ...
+    ValueError: no benchmark records to plot.
     """
-    plt = _pyplot()
+    _check(records)
+    figure = _agg()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     datasets = list(dict.fromkeys(r["dataset"] for r in records))
     lm = [r for r in records if r["model"] == "lmreg"]
     written = [out / "r2_by_dataset.png"]
-    _r2_by_dataset(plt, records, datasets, written[-1])
+    _r2_by_dataset(figure, records, datasets, written[-1])
     if lm:
         written.append(out / "pred_vs_actual.png")
-        _pred_vs_actual(plt, lm, written[-1])
+        _pred_vs_actual(figure, lm, written[-1])
         written.append(out / "reliability.png")
-        _reliability(plt, lm, written[-1])
+        _reliability(figure, lm, written[-1])
     written.append(out / "time_vs_accuracy.png")
-    _time_vs_accuracy(plt, records, written[-1])
+    _time_vs_accuracy(figure, records, written[-1])
     return written

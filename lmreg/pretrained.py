@@ -41,6 +41,7 @@ import functools
 import hashlib
 import importlib.util
 import inspect
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -216,10 +217,38 @@ class TextTokenizer:
         return len(self.hf)
 
     def encode(self, table):
-        texts = [t + self.suffix for t in self.serializer.render(table)]
-        ids = self.hf(texts, truncation=True, max_length=self.max_length)["input_ids"]
+        """Token ids per row (values and kinds all 0: numbers are text here).
+
+        Warns
+        -----
+        UserWarning
+            When rows are longer than ``max_length``: how many. A causal prompt is cut
+            before :data:`CAUSAL_PROMPT_SUFFIX`, so the number still follows it.
+        """
+        rows = self.serializer.render(table)
+        ids = self._ids([t + self.suffix for t in rows], self.max_length)
+        # Only a row that fills max_length can have been cut: those are tokenized again whole.
+        full = [i for i, r in enumerate(ids) if len(r) == self.max_length]
+        whole = self._ids([rows[i] + self.suffix for i in full], None)
+        cut = [i for i, w in zip(full, whole) if len(w) > self.max_length]
+        tail = self.hf(self.suffix, add_special_tokens=False, split_special_tokens=True)["input_ids"] if cut else []
+        if cut and self.suffix and len(tail) < self.max_length:
+            for i, head in zip(cut, self._ids([rows[i] for i in cut], self.max_length - len(tail))):
+                ids[i] = head + tail
+        if cut:   # the model never sees what was cut: say so rather than lose it silently
+            warnings.warn(f"{len(cut)} of {len(rows)} rows are longer than max_length={self.max_length} tokens "
+                          "(the backbone's context caps it) and were cut, so the model does not see their end.",
+                          UserWarning, stacklevel=2)
         ids = [np.asarray(i, dtype=np.int64) for i in ids]
         return ids, [np.zeros(len(i), np.float32) for i in ids], [np.zeros(len(i), np.int8) for i in ids]
+
+    def _ids(self, texts, max_length) -> list[list[int]]:
+        """The tokenizer's ids of ``texts``, cut at ``max_length`` (None: whole). Its own markers
+        (BOS, EOS) come from the tokenizer; one typed in a row is text."""
+        if not texts:
+            return []
+        return self.hf(texts, truncation=max_length is not None, max_length=max_length,
+                       split_special_tokens=True)["input_ids"]
 
     def get_config(self) -> dict:
         return {"max_length": self.max_length, "suffix": self.suffix}

@@ -223,6 +223,8 @@ class InputTokenizer:
                 per_col.append((col.name, "text", fid, [self._tag_ids(col.name, v) for v in col.values]))
             else:
                 texts = ["" if v is None else v for v in col.values]
+                # Structure tokens go in by id: a "<sep>" or "<f:x>" typed in the text is text.
+                self.tokenizer_.encode_special_tokens = True
                 enc = self.tokenizer_.encode_batch(texts, add_special_tokens=False)
                 missing = t2i(MISSING)
                 pieces = [e.ids[: self.max_field_tokens] if v is not None else [missing]

@@ -55,14 +55,64 @@ def test_run_writes_records_table_and_plots(tmp_path):
     assert all(p.stat().st_size > 5000 for p in paths)
 
 
-def test_cli_bench(tmp_path, capsys):
-    out, md = tmp_path / "b.json", tmp_path / "b.md"
-    code = main(["bench", "--datasets", "diabetes", "--models", "mean", "ridge_tfidf",
-                 "--out", str(out), "--markdown", str(md)])
-    assert code == 0
-    assert len(json.loads(out.read_text())) == 2 and md.read_text().startswith("| dataset |")
-    assert main(["bench", "--models", "nope"]) == 2
-    assert "invalid choice" in capsys.readouterr().err
+def _plot_records():
+    lm = dict(dataset="d", model="lmreg", r2=0.5, fit_s=2.0, y_test=[1.0, 2.0, 3.0], pred=[1.2, 1.9, 3.1],
+              reliability={"0.1": 0.1, "0.5": 0.6, "0.9": 0.8})
+    return [lm, dict(dataset="d", model="mean", r2=0.0, fit_s=0.01)]
+
+
+@pytest.fixture
+def user_pyplot():
+    """pyplot as a user may have it: a backend other than Agg, and a figure open; restored after."""
+    mpl = pytest.importorskip("matplotlib")
+    plt = pytest.importorskip("matplotlib.pyplot")
+    before = mpl.get_backend()
+    mpl.use("pdf")
+    fig = plt.figure()
+    yield plt, fig
+    plt.close("all")
+    mpl.use(before)
+
+
+def test_plots_leave_backend_and_pyplot_alone(tmp_path, user_pyplot):
+    import matplotlib
+
+    from lmreg.plots import plot_all
+
+    plt, fig = user_pyplot
+    paths = plot_all(_plot_records(), tmp_path)   # all four figures
+    assert len(paths) == 4 and all(p.stat().st_size > 5000 for p in paths)
+    assert matplotlib.get_backend() == "pdf"
+    assert plt.get_fignums() == [fig.number]   # none added, the user's own not closed
+
+
+def test_failed_plot_leaves_no_open_figure(tmp_path, user_pyplot):
+    from lmreg.plots import plot_all
+
+    plt, fig = user_pyplot
+    records = _plot_records()
+    records[0]["reliability"] = {"median": 0.5}   # not a quantile level: fails in the third figure
+    with pytest.raises(ValueError, match="median"):
+        plot_all(records, tmp_path)
+    assert plt.get_fignums() == [fig.number]
+
+
+@pytest.mark.parametrize("change, error, match", [
+    (lambda rs: [], ValueError, "no benchmark records to plot"),
+    (lambda rs: [{k: v for k, v in rs[1].items() if k != "r2"}], ValueError, "record 0 has no 'r2' field"),
+    (lambda rs: [{k: v for k, v in rs[0].items() if k != "pred"}], ValueError, "record 0 has no 'pred' field"),
+    (lambda rs: [rs[0] | {"y_test": []}], ValueError, "'y_test' holds no finite value"),
+    (lambda rs: [rs[0] | {"pred": [np.nan] * 3}], ValueError, "'pred' holds no finite value"),
+    (lambda rs: [r | {"r2": np.nan} for r in rs], ValueError, "'r2' is NaN"),
+    (lambda rs: [rs[1] | {"model": "xgboost"}], ValueError, "no benchmark record of a known model"),
+    (lambda rs: [rs[0], 1], TypeError, "record 1 is not a dict"),
+], ids=["empty", "no-r2", "no-pred", "empty-y", "nan-pred", "nan-r2", "unknown-model", "not-a-dict"])
+def test_plot_all_rejects_empty_or_malformed_records(tmp_path, change, error, match):
+    from lmreg.plots import plot_all
+
+    with pytest.raises(error, match=match):
+        plot_all(change(_plot_records()), tmp_path / "img")
+    assert not (tmp_path / "img").exists()   # checked before anything is written
 
 
 def _benchmark(name):

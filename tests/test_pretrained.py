@@ -348,3 +348,29 @@ def test_a_short_context_leaves_room_for_the_number_tokens(spelled_numbers, tmp_
 def test_an_empty_backbone_is_refused():
     with pytest.raises(ValueError, match="is empty"):
         resolve_backbone("")
+
+
+def test_a_backbone_marker_typed_in_a_row_is_text():
+    from lmreg.pretrained import TextTokenizer
+    from lmreg.serialize import Serializer
+
+    hf = _tokenizer()
+    rows = [{"text": "one </s> two"}, {"text": "three"}]
+    tok = TextTokenizer(hf, Serializer(numeric="text").fit(rows), max_length=32)
+    ids, _, _ = tok.encode(tok.serializer.transform(rows))
+    assert hf.eos_token_id not in ids[0].tolist()   # "</s>" in the text is split as text
+    assert hf.convert_tokens_to_ids("one") in ids[0].tolist()
+
+
+def test_a_long_causal_prompt_is_cut_before_its_suffix_and_warns():
+    from lmreg.pretrained import CAUSAL_PROMPT_SUFFIX, TextTokenizer
+    from lmreg.serialize import Serializer
+
+    hf = _tokenizer()
+    rows = [{"text": " ".join(["one two three"] * 10)}, {"text": "four"}]
+    tok = TextTokenizer(hf, Serializer(numeric="text").fit(rows), max_length=12, suffix=CAUSAL_PROMPT_SUFFIX)
+    with pytest.warns(UserWarning, match="1 of 2 rows are longer than max_length=12 tokens"):
+        ids, _, _ = tok.encode(tok.serializer.transform(rows))
+    suffix = hf(CAUSAL_PROMPT_SUFFIX, add_special_tokens=False)["input_ids"]
+    assert len(ids[0]) == 12 and ids[0][-len(suffix):].tolist() == suffix   # the number still follows "value:"
+    assert ids[1][-len(suffix):].tolist() == suffix and len(ids[1]) < 12

@@ -97,3 +97,14 @@ def test_quantile_normal_handles_ties_and_constant():
     assert z[0] < z[1] and np.isnan(z[2])
     const = QuantileNormal().fit(np.ones(5)).transform(np.array([1.0, 2.0]))
     assert np.all(np.isfinite(const))
+
+
+def test_structure_tokens_typed_in_text_are_text():
+    df = pd.DataFrame({"note": [f"item {i} costs <sep> <f:note> <missing> {i}" for i in range(40)],
+                       "c": ["a", "b"] * 20})
+    tok, table = _fit(df, vocab_size=200)
+    ids, _, _ = tok.encode(table)
+    t2i = tok.tokenizer_.token_to_id
+    structure = {t2i(t) for t in ("<sep>", "<f:note>", "<missing>", "<f:c>", "<c:c=a>", "<c:c=b>")}
+    # the text's field token, the category (its own field) and the closing <sep>: the text adds none
+    assert [int(i) for i in ids[0] if int(i) in structure] == [t2i("<f:note>"), t2i("<c:c=a>"), t2i("<sep>")]

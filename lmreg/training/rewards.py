@@ -15,7 +15,9 @@ suits every dataset; the RL stage passes the (weighted) std of its prompts' targ
 
 from __future__ import annotations
 
+import functools
 import inspect
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
@@ -28,6 +30,7 @@ def neg_abs_error(pred, target, scale=1.0):
     >>> neg_abs_error(np.array([1.0, 4.0]), 2.0, scale=2.0).tolist()
     [-0.5, -1.0]
     """
+    _check_positive("scale", scale)
     return -np.abs(np.asarray(pred, float) - target) / scale
 
 
@@ -39,6 +42,7 @@ def neg_squared_error(pred, target, scale=1.0):
     >>> neg_squared_error(np.array([1.0, 4.0]), 2.0, scale=2.0).tolist()
     [-0.25, -1.0]
     """
+    _check_positive("scale", scale)
     return -np.square((np.asarray(pred, float) - target) / scale)
 
 
@@ -50,6 +54,7 @@ def neg_relative_error(pred, target, eps=1e-8):
     >>> neg_relative_error(np.array([90.0, 120.0]), 100.0).tolist()
     [-0.1, -0.2]
     """
+    _check_positive("eps", eps)
     target = np.asarray(target, float)
     return -np.abs(np.asarray(pred, float) - target) / np.maximum(np.abs(target), eps)
 
@@ -84,7 +89,13 @@ def gaussian_kernel(pred, target, scale=1.0, bandwidth=0.25):
     --------
     >>> gaussian_kernel(np.array([0.0, 0.25]), 0.0).round(4).tolist()
     [1.0, 0.6065]
+    >>> gaussian_kernel(0.0, 0.0, bandwidth=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: bandwidth must be a positive finite number, got 0.
     """
+    _check_positive("bandwidth", bandwidth)
+    _check_positive("scale", scale)
     z = (np.asarray(pred, float) - target) / (bandwidth * scale)
     return np.exp(-0.5 * z * z)
 
@@ -121,6 +132,7 @@ def crps_loo(pred, target, scale=1.0):
     >>> bool(r[0, 2] < 0 < r[0, 0])
     True
     """
+    _check_positive("scale", scale)
     x = np.asarray(pred, float)
     y = np.asarray(target, float)[:, None]
     B, G = x.shape
@@ -146,20 +158,49 @@ DECISION_FOR_REWARD = {"abs": "median", "squared": "mean", "relative": "median",
                        "gaussian": "mode", "rank": "median", "crps_loo": "median"}
 
 
+#: Parameters of the rewards above that divide: zero, negative or infinite ones make every
+#: reward NaN, infinite, constant or reversed.
+POSITIVE_PARAMS = ("scale", "bandwidth", "eps")
+
 #: Rewards handed to TRL stay within this magnitude: TRL keeps them as float32 (max ~3.4e38)
 #: and squares their deviations from the group mean (so ~1e19 at most).
 REWARD_BOUND = 1e15
 
 
 def is_group_reward(reward):
-    """Whether ``reward`` (a name or a function) is one of :data:`GROUP_REWARDS`.
+    """Whether ``reward`` (a name, a function or a ``functools.partial`` of one) is one of
+    :data:`GROUP_REWARDS`.
 
     >>> is_group_reward("rank"), is_group_reward(crps_loo), is_group_reward("abs")
     (True, True, False)
+    >>> is_group_reward(functools.partial(crps_loo, scale=2.0))
+    True
     """
     if isinstance(reward, str):
         return reward in GROUP_REWARDS
-    return any(reward is REWARDS[name] for name in GROUP_REWARDS)
+    base = _unwrap(reward)[0]
+    return any(base is REWARDS[name] for name in GROUP_REWARDS)
+
+
+def _unwrap(fn):
+    """``(base, keywords)``: the function under (nested) ``functools.partial`` wrappers and
+    the keywords they bind, outer ones winning, as the call would see them."""
+    keywords = {}
+    while isinstance(fn, functools.partial):
+        keywords = {**fn.keywords, **keywords}
+        fn = fn.func
+    return fn, keywords
+
+
+def _check_positive(name, value) -> None:
+    """Refuse a ``value`` of parameter ``name`` that is not a positive finite number (or an
+    array of them): the rewards divide by it."""
+    try:
+        ok = bool(np.all(np.isfinite(value) & (np.asarray(value) > 0)))
+    except TypeError:  # a string, None...: not a number at all
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
 
 
 def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=None,
@@ -194,7 +235,8 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
     Parameters
     ----------
     name_or_fn : str or callable
-        A key of ``REWARDS`` or a pointwise ``fn(value, target, **params)``.
+        A key of ``REWARDS``, a pointwise ``fn(value, target, **params)``, or a
+        ``functools.partial`` of one of ``REWARDS`` (a group reward's stays a group reward).
     parse : callable, default float
         ``parse(text) -> float``; raising ``ValueError`` or ``TypeError`` marks the
         completion unparsable. Pass e.g. a regular-expression extractor when the
@@ -207,7 +249,8 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
         The dataset column that holds the targets (TRL passes every column but the
         prompt to reward functions as a keyword argument).
     **params
-        Passed to the reward (``scale=``, ``bandwidth=``...).
+        Passed to the reward (``scale=``, ``bandwidth=``...); ``scale``, ``bandwidth`` and
+        ``eps`` must be positive finite numbers.
 
     Examples
     --------
@@ -219,10 +262,15 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
     >>> g = trl_reward("rank", num_generations=3)
     >>> g(prompts=["x"] * 3, completions=["1", "5", "2"], target=[1.2] * 3)
     [1.0, 0.0, 0.5]
+    >>> f(prompts=["x", "y"], completions=["1", "2"], target=[1.0, "n/a"])
+    Traceback (most recent call last):
+    ...
+    ValueError: 'target' must hold one number (None or NaN when missing) per completion; its element 1 is 'n/a'.
     """
     if isinstance(name_or_fn, str) and name_or_fn not in REWARDS:
         raise ValueError(f"unknown reward {name_or_fn!r}; choose one of {sorted(REWARDS)} or pass a callable.")
     fn = REWARDS[name_or_fn] if isinstance(name_or_fn, str) else name_or_fn
+    base, bound = _unwrap(fn)  # a functools.partial of crps_loo is crps_loo, with its keywords
     group = is_group_reward(fn)
     if group and num_generations is None:
         raise ValueError("group rewards score a completion against the others of its prompt: pass "
@@ -232,7 +280,7 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
     if group and (isinstance(num_generations, bool) or not isinstance(num_generations, (int, np.integer))
                   or num_generations < 2):
         raise ValueError(f"num_generations must be an integer >= 2, got {num_generations!r}.")
-    if fn is crps_loo and num_generations < 3:
+    if base is crps_loo and num_generations < 3:
         raise ValueError(f"crps_loo scores each completion against the others of its group: it needs "
                          f"num_generations >= 3, got {num_generations}.")
     if invalid_reward is not None and not np.isfinite(invalid_reward):
@@ -241,6 +289,11 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
                                   and np.isfinite(params["scale"]) and params["scale"] > 0):
         raise ValueError(f"scale must be a positive finite number (the targets' spread), got {params['scale']!r}.")
     _check_params(fn, params)
+    if any(base is f for f in REWARDS.values()):
+        # checked now rather than as NaN rewards (silently penalised) at the trainer's first step
+        for name, value in {**bound, **params}.items():
+            if name in POSITIVE_PARAMS:
+                _check_positive(name, value)
 
     def value_of(text):
         try:
@@ -270,7 +323,7 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
             ok = [i for i in block if np.isfinite(values[i])]
             if not np.isfinite(targets[s]) or not ok:
                 continue
-            if fn is crps_loo and len(ok) < 3:
+            if base is crps_loo and len(ok) < 3:
                 out[ok] = 0.0  # no spread to judge with fewer than three numbers
                 continue
             out[ok] = fn(values[ok][None, :], targets[s:s + 1], **params)[0]
@@ -280,9 +333,8 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
         if target_column not in kwargs:
             raise ValueError(f"no {target_column!r} column reached the reward; got {sorted(kwargs)}. "
                              "Add the targets to the training dataset or pass target_column=.")
-        target = kwargs[target_column]
+        targets = _target_values(kwargs[target_column], len(completions), target_column)
         values = np.array([value_of(text) for text in completions], dtype=float)
-        targets = np.array([np.nan if y is None else float(y) for y in target], dtype=float)
         if not len(values) == len(targets) == len(prompts):
             raise ValueError(f"{len(prompts)} prompts, {len(completions)} completions and "
                              f"{len(targets)} targets; expected one of each per completion.")
@@ -304,6 +356,28 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
 
     reward.__name__ = getattr(fn, "__name__", "reward")
     return reward
+
+
+def _target_values(target, n, column) -> np.ndarray:
+    """``target`` (a dataset column: a list, array or tensor) as ``n`` floats, None as NaN, or
+    an error naming ``column``, the form expected and what came instead of numpy's own."""
+    expected = f"{column!r} must hold one number (None or NaN when missing) per completion"
+    # a string is iterable, but its characters are not one target per completion
+    if (isinstance(target, (str, bytes, Mapping)) or not isinstance(target, Iterable)
+            or getattr(target, "ndim", 1) == 0):
+        raise TypeError(f"{expected}, {n} here; got a single {type(target).__name__}: {target!r}.")
+    target = list(target)
+    if len(target) != n:
+        raise ValueError(f"{expected}, {n} here; got {len(target)}.")
+    out = np.empty(n)
+    for i, y in enumerate(target):
+        try:
+            out[i] = np.nan if y is None else float(y)
+        except (ValueError, OverflowError):  # a string that is not a number, an int past float's range
+            raise ValueError(f"{expected}; its element {i} is {y!r}.") from None
+        except TypeError:   # a dict, a list, a 2-D array's row...
+            raise TypeError(f"{expected}; its element {i} is a {type(y).__name__}: {y!r}.") from None
+    return out
 
 
 def _penalty(rewards, fixed, fallback) -> float:

@@ -1,3 +1,5 @@
+import functools
+
 import numpy as np
 import pytest
 
@@ -175,3 +177,72 @@ def test_the_log_reward_is_refused_for_negative_targets_before_training():
     with pytest.raises(ValueError, match="rl_reward='log' needs targets >= 0"):
         LMRegressor(rl_steps=2, rl_reward="log", max_time=None, max_epochs=1).fit(
             [f"n {i}" for i in range(20)], np.arange(20.0) - 5)
+
+
+def test_trl_reward_refuses_malformed_targets_clearly():
+    """A scalar, a wrong-length or a non-numeric target column is an error naming the column,
+    the expected form and what came, not numpy's bare TypeError or ValueError."""
+    import torch
+
+    f = R.trl_reward("abs", target_column="price")
+    call = lambda target: f(prompts=list("abc"), completions=["1", "2", "3"], price=target)  # noqa: E731
+    for scalar in (3.0, np.float64(3.0), np.array(3.0), torch.tensor(3.0), "123", {"a": 1.0}):
+        with pytest.raises(TypeError, match=r"'price' must hold one number \(None or NaN when missing\) per "
+                                            r"completion, 3 here; got a single"):
+            call(scalar)
+    with pytest.raises(ValueError, match=r"'price' must hold one number .* per completion, 3 here; got 2\.$"):
+        call([1.0, 2.0])
+    with pytest.raises(ValueError, match=r"'price' must .* its element 1 is 'n/a'\.$"):
+        call([1.0, "n/a", 3.0])
+    with pytest.raises(TypeError, match=r"'price' must .* its element 0 is a dict: \{\}\.$"):
+        call([{}, 1.0, 2.0])
+    with pytest.raises(TypeError, match=r"its element 0 is a ndarray"):
+        call(np.ones((3, 2)))
+    # what was valid stays valid: lists, arrays, tensors, numeric strings, None / NaN / inf as missing
+    for ok in ([1.0, 2.0, 4.0], np.array([1, 2, 4]), torch.tensor([1.0, 2.0, 4.0]), ["1", "2", "4"]):
+        assert call(ok) == [0.0, 0.0, -1.0]
+    assert call([None, float("nan"), float("inf")]) == [None, None, None]
+
+
+@pytest.mark.parametrize("value", [0, 0.0, -0.25, float("inf"), float("nan"), None, "0.25"])
+def test_positive_reward_parameters_are_checked(value):
+    """A zero bandwidth made every Gaussian reward NaN (silently penalised) or 0: refused,
+    where the reward is built and where it is called, as the other dividing parameters."""
+    msg = r"bandwidth must be a positive finite number, got "
+    with pytest.raises(ValueError, match=msg):
+        R.trl_reward("gaussian", bandwidth=value)
+    with pytest.raises(ValueError, match=msg):
+        R.trl_reward(functools.partial(R.gaussian_kernel, bandwidth=value))
+    with pytest.raises(ValueError, match=msg):
+        R.gaussian_kernel(np.array([0.0, 1.0]), 0.0, bandwidth=value)
+    with pytest.raises(ValueError, match="eps must be a positive finite number"):
+        R.trl_reward("relative", eps=value)
+    with pytest.raises(ValueError, match="scale must be a positive finite number"):
+        R.trl_reward(functools.partial(R.crps_loo, scale=value), num_generations=3)
+    for fn in (R.neg_abs_error, R.neg_squared_error, R.gaussian_kernel):
+        with pytest.raises(ValueError, match="scale must be a positive finite number"):
+            fn(np.array([0.0, 1.0]), 0.0, scale=value)
+    with pytest.raises(ValueError, match="scale must be a positive finite number"):
+        R.crps_loo(np.zeros((1, 3)), np.zeros(1), scale=value)
+    with pytest.raises(ValueError, match="eps must be a positive finite number"):
+        R.neg_relative_error(1.0, 0.0, eps=value)
+
+
+def test_a_partial_of_a_group_reward_is_a_group_reward():
+    """functools.partial(crps_loo, scale=2) scores a group, so it must not be run one
+    completion at a time (it failed on a 0-d target) nor lose crps_loo's group checks."""
+    rank, loo = functools.partial(R.rank), functools.partial(functools.partial(R.crps_loo, scale=2.0))
+    assert R.is_group_reward(rank) and R.is_group_reward(loo)
+    assert not R.is_group_reward(functools.partial(R.neg_abs_error, scale=2.0))
+    g = R.trl_reward(rank, num_generations=3)
+    assert g(prompts=["x"] * 3, completions=["1", "5", "2"], target=[1.2] * 3) == [1.0, 0.0, 0.5]
+    with pytest.raises(ValueError, match="pass num_generations"):
+        R.trl_reward(loo)
+    with pytest.raises(ValueError, match="num_generations >= 3"):
+        R.trl_reward(loo, num_generations=2)
+    x = np.array([[0.0, 1.0, 9.0, 4.0]])
+    f = R.trl_reward(loo, num_generations=4)
+    np.testing.assert_allclose(f(prompts=["x"] * 4, completions=[str(v) for v in x[0]], target=[0.5] * 4),
+                               R.crps_loo(x, np.array([0.5]), scale=2.0)[0], rtol=1e-12)
+    # two parsable completions left: no spread to judge, 0 as for crps_loo itself
+    assert f(prompts=["x"] * 4, completions=["0", "?", "1", "?"], target=[0.5] * 4) == [0.0, -1.0, 0.0, -1.0]
