@@ -168,7 +168,7 @@ def main(argv=None) -> int:
         for alpha in args.alphas:
             est.model_.load_state_dict({k: v + alpha * (store["final"][k] - v) if v.is_floating_point() else v
                                         for k, v in sft.items()})
-            with est._threads():
+            with est._torch_scope():
                 errors = est._rl_check(enc, y_model, judging)[0]
                 if alpha == 0.0:
                     train_error = float(np.mean(est._rl_check(enc, y_model, seen)[0]))

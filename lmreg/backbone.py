@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import inspect
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -66,6 +67,13 @@ class BackboneConfig:
     intermediate_size: int = 384
     max_positions: int = 1024
     dropout: float = 0.0
+
+    def __post_init__(self):
+        # transformers' configs are strict dataclasses: np.int64(32) (a grid from np.arange) is refused
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.generic):
+                setattr(self, f.name, value.item())
 
     def to_dict(self) -> dict:
         """The fields as a JSON-serializable dict."""

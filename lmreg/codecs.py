@@ -322,7 +322,8 @@ class P10Codec(NumberCodec):
     def _fit(self, y):
         self._mean, self._std = 0.0, 1.0
         if self.scaling == "standard":
-            mean, std = float(y.mean()), float(y.std())
+            s = float(np.abs(y).max()) or 1.0   # on y / s: squares of targets past ~1e154 overflow
+            mean, std = s * float((y / s).mean()), s * float((y / s).std())
             _check(np.isfinite(mean) and np.isfinite(std), "target mean/std", "finite", (mean, std))
             self._mean, self._std = mean, (std if std > 0 else 1.0)
 

@@ -100,7 +100,9 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
     temperature : float, default=1.0
         Temperature of the predictive distribution (``softmax(logits / temperature)``):
         of the samples, the tree quantiles and the median; the RL stage trains the
-        policy at it (``RLConfig.temperature``).
+        policy at it (``RLConfig.temperature``). At least 0.01 (below, the logits
+        overflow float32; ``decision="mode"`` is the greedy number). Checked again at
+        predict time, as are ``n_samples``, ``decision`` and ``quantile_decoding``.
     quantile_decoding : {"tree", "samples"}, default="tree"
         How the ``median`` and quantile-level decisions are computed: ``"tree"``
         finds the exact quantile of the model's distribution in one decode pass
@@ -297,15 +299,23 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         validate_params(self)       # what involves several parameters, and the RL settings
 
     @contextlib.contextmanager
-    def _threads(self):
-        """Use ``n_threads`` torch threads inside the block, then restore the previous setting."""
+    def _torch_scope(self):
+        """Inside the block: ``n_threads`` torch threads, and a torch random state of its own.
+
+        ``fit`` seeds torch's generator (initialisation, dropout); the caller's random
+        stream goes on after the block as if lmreg had not run, as scikit-learn
+        estimators leave numpy's global state alone.
+        """
         previous = torch.get_num_threads()
-        if self.n_threads is not None:
-            torch.set_num_threads(int(self.n_threads))
-        try:
-            yield
-        finally:
-            torch.set_num_threads(previous)
+        device = getattr(self, "device_", None) or resolve_device(self.device)
+        cuda = [] if device.type != "cuda" else [torch.cuda.current_device() if device.index is None else device.index]
+        with torch.random.fork_rng(devices=cuda):
+            if self.n_threads is not None:
+                torch.set_num_threads(int(self.n_threads))
+            try:
+                yield
+            finally:
+                torch.set_num_threads(previous)
 
     def _learning_rate(self) -> float:
         if self.learning_rate is not None:
@@ -397,7 +407,7 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
             X, y, weights = weighted_rows(X, y, sample_weight)
             if self.rl_steps:
                 self._check_rl_weights(weights)
-            with self._threads():
+            with self._torch_scope():
                 return self._fit(X, y, t0, weights)
 
     def _fit(self, X, y, t0, weights=None):

@@ -55,10 +55,8 @@ def _jsonable(value):
     >>> _jsonable({"kl_coef": np.float32(0.5), "modules": ("q", "v")}), _jsonable(print) is _UNSAVABLE
     ({'kl_coef': 0.5, 'modules': ['q', 'v']}, True)
     """
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
+    if isinstance(value, np.generic):   # np.int64, np.float32, np.bool_: their Python values
+        value = value.item()
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     if isinstance(value, torch.device):
@@ -215,9 +213,11 @@ _FLOAT_KEY = "__float__"
 def _strict(value):
     """``value`` with non-finite floats as ``{"__float__": "inf"}`` (read back by :func:`_unstrict`).
 
-    >>> _strict({"best_val_mae": float("inf"), "steps": [1.5, float("nan")]})
-    {'best_val_mae': {'__float__': 'inf'}, 'steps': [1.5, {'__float__': 'nan'}]}
+    >>> _strict({"best_val_mae": float("inf"), "steps": [1.5, float("nan")], "n": np.int64(3)})
+    {'best_val_mae': {'__float__': 'inf'}, 'steps': [1.5, {'__float__': 'nan'}], 'n': 3}
     """
+    if isinstance(value, np.generic):   # a numpy scalar a user passed (np.int64(32)): its Python value
+        value = value.item()
     if isinstance(value, float) and not np.isfinite(value):
         return {_FLOAT_KEY: repr(value)}
     if isinstance(value, dict):

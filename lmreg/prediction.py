@@ -15,10 +15,12 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import validate_parameter_constraints
 from sklearn.utils.validation import check_is_fitted
 
 from .batching import Encoded
 from .decoding import check_rule
+from .validation import PARAMETER_CONSTRAINTS
 
 
 class PredictiveDistribution:
@@ -33,6 +35,15 @@ class PredictiveDistribution:
             draws = self._train_targets[pick]
             return np.broadcast_to(draws, (len(enc),) + draws.shape).copy()
         return self._model_samples(enc, n_samples, seed)
+
+    def _check_predict_params(self) -> None:
+        """The fitted check, and the parameters prediction reads: ``set_params`` after ``fit``
+        may have changed them (a temperature of 0 would decode garbage)."""
+        check_is_fitted(self, "model_")
+        names = ("n_samples", "decision", "temperature", "quantile_decoding", "n_threads")
+        validate_parameter_constraints({k: PARAMETER_CONSTRAINTS[k] for k in names},
+                                       {k: getattr(self, k) for k in names}, caller_name=type(self).__name__)
+        check_rule(self.decision)
 
     def _tree_level(self, rule):
         """The quantile level ``rule`` asks for when it is decoded exactly on the token tree, else None."""
@@ -69,7 +80,7 @@ class PredictiveDistribution:
         >>> est.sample(["n 3"], 8, random_state=1).shape
         (1, 8)
         """
-        check_is_fitted(self, "model_")
+        self._check_predict_params()
         X = self._check_X(X, reset=False)[1]
         if isinstance(n_samples, bool) or not (n_samples is None or isinstance(n_samples, Integral)):
             raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
@@ -77,7 +88,7 @@ class PredictiveDistribution:
         if S < 1:
             raise ValueError(f"n_samples must be >= 1; got {n_samples!r}.")
         seed = self.seed_ + 1 if random_state is None else int(check_random_state(random_state).randint(2**31 - 1))
-        with self._threads():
+        with self._torch_scope():
             return self._unscale(X, self._draw(self._encode(X), S, seed))
 
     def _unscale(self, X, values: np.ndarray) -> np.ndarray:
@@ -99,14 +110,13 @@ class PredictiveDistribution:
         y_pred : ndarray of shape (n_rows,)
         y_std : ndarray of shape (n_rows,), only when ``return_std``
         """
-        check_is_fitted(self, "model_")
-        check_rule(self.decision)
+        self._check_predict_params()
         if self.decision == "mode":
             pred = self._greedy(X)
             return (pred, _std(self.sample(X))) if return_std else pred
         X = self._check_X(X, reset=False)[1]
         enc = self._encode(X)
-        with self._threads():  # model units until the end
+        with self._torch_scope():  # model units until the end
             need = return_std or not self.fallback_ and self._tree_level(self.decision) is None
             samples = self._draw(enc, self.n_samples, self.seed_ + 1) if need else None
             if self.fallback_:
@@ -133,7 +143,7 @@ class PredictiveDistribution:
         enc = self._encode(X)
         if self.fallback_:
             return self._unscale(X, self._constant(len(enc)))
-        with self._threads():
+        with self._torch_scope():
             return self._unscale(X, self._greedy_values(enc))
 
     def predict_quantiles(self, X, quantiles=(0.1, 0.5, 0.9), return_samples=False):
@@ -168,12 +178,17 @@ class PredictiveDistribution:
         >>> samples.shape == est.sample(["n 3"]).shape
         True
         """
-        q = np.asarray(quantiles, dtype=float).ravel()
-        if q.size == 0 or not np.all((q > 0) & (q < 1)):
-            raise ValueError(f"quantiles must be levels in (0, 1); got {quantiles!r}.")
-        check_is_fitted(self, "model_")
+        try:
+            if isinstance(quantiles, (set, frozenset, dict, str)):   # no order, or not levels at all
+                raise TypeError
+            q = np.asarray(quantiles, dtype=float).ravel()
+        except (TypeError, ValueError):   # strings, ragged lists
+            q = None
+        if q is None or q.size == 0 or not np.all((q > 0) & (q < 1)):
+            raise ValueError(f"quantiles must be a level or a sequence of levels in (0, 1); got {quantiles!r}.")
+        self._check_predict_params()
         X = self._check_X(X, reset=False)[1]
-        with self._threads():  # model units (per-task standardised); target units at the end
+        with self._torch_scope():  # model units (per-task standardised); target units at the end
             samples = self._draw(self._encode(X), self.n_samples, self.seed_ + 1)
         calibrator = getattr(self, "calibrator_", None)
         if calibrator is None:

@@ -315,6 +315,8 @@ def _to_datetime(values: pd.Series) -> pd.Series:
     Strings are read as ISO 8601, whatever mix of its forms a column holds (pandas'
     default takes the first value's format for all); other forms one by one.
     """
+    if isinstance(values.dtype, pd.PeriodDtype):   # a period reads as its start
+        values = values.dt.to_timestamp()
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         return pd.to_datetime(values, utc=True)
     ts = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
@@ -382,7 +384,7 @@ def _infer_kind(col: pd.Series, max_categories: int) -> str:
         return "cat"    # a declared category dtype stays categorical, however many categories
     if pd.api.types.is_numeric_dtype(dtype):
         return "num"
-    if pd.api.types.is_datetime64_any_dtype(dtype):
+    if pd.api.types.is_datetime64_any_dtype(dtype) or isinstance(dtype, pd.PeriodDtype):
         return "datetime"
     if pd.api.types.is_timedelta64_dtype(dtype):
         return "duration"

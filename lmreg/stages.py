@@ -302,7 +302,7 @@ class HeldOutStages:
         self._check_weighting(weights, "reinforce")
         self._check_rl_weights(weights)
         self._check_rl_data(y, len(rows[1]))
-        with self._threads(), unchanged_on_error(self, self._members()):
+        with self._torch_scope(), unchanged_on_error(self, self._members()):
             check, samples = self._fit_rl(enc, y, *rows, deadline, weights)
             self._calibrate(enc, y, check, deadline, None if self.fallback_ else samples, weights)
         return self
@@ -331,7 +331,7 @@ class HeldOutStages:
         enc, y, (train_rows, val_rows), weights = self._refit_data(X, y, max_time, sample_weight)
         self._check_weighting(weights, "calibrate")
         prompt_rows = "train" if self.rl_result_ is None else self.rl_result_.prompt_rows
-        with self._threads(), unchanged_on_error(self):
+        with self._torch_scope(), unchanged_on_error(self):
             self._calibrate(enc, y, self._judging_rows(train_rows, val_rows, prompt_rows)[1], deadline, None,
                             weights)
         return self

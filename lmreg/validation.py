@@ -164,7 +164,8 @@ PARAMETER_CONSTRAINTS = {
     "n_members": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     "n_samples": [Interval(Integral, 1, None, closed="left")],
     "decision": [StrOptions(set(DECISION_RULES)), Interval(Real, 0, 1, closed="neither")],
-    "temperature": [Interval(Real, 0, None, closed="neither")],
+    # below 0.01 logits / temperature overflow float32 (and the draws are the greedy number)
+    "temperature": [Interval(Real, 0.01, None, closed="left")],
     "quantile_decoding": [StrOptions({"tree", "samples"})],
     "calibration": [StrOptions({"conformal"}), None],
     "numeric": [StrOptions({"embed", "text"})],

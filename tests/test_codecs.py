@@ -204,6 +204,9 @@ def test_p10_clips_large_values_and_standardizes():
     assert hi - 20.0 == pytest.approx(9999.0 * np.std([10.0, 20.0, 30.0]))
     assert float(std.decode(std.encode(20.0))) == pytest.approx(20.0)
     assert p10_tokens(std, 20.0)[1] == "<d0>"  # the mean maps to z = 0
+    # squares of targets past ~1e154 overflow: the spread is taken on y / max|y|
+    huge = P10Codec(scaling="standard").fit(np.array([1e160, 2e160, 3e160]))
+    assert float(huge.decode(huge.encode(2e160))) == pytest.approx(2e160)
 
 
 # --------------------------------------------------------------------------- config

@@ -63,7 +63,7 @@ def test_empty_input_and_unfitted_predict():
 
 @pytest.mark.parametrize("param, value", [
     ("decision", "avg"), ("decision", 1.5), ("max_time", -1), ("n_samples", 0), ("validation_fraction", 1.5),
-    ("temperature", 0.0), ("temperature", float("nan")), ("dropout", 1.5), ("dropout", "x"), ("hidden_size", 0),
+    ("temperature", 0.0), ("temperature", 1e-40), ("temperature", float("nan")), ("dropout", 1.5), ("dropout", "x"), ("hidden_size", 0),
     ("num_heads", 3), ("weight_decay", -1.0), ("lora_dropout", 2.0), ("n_threads", 0), ("verbose", "yes"),
     ("codec", "p11"), ("device", "tpu"), ("rl_variant", "ppo"), ("rl_reward", "mae"),
     ("rl_config", {"temperature": -1.0}), ("rl_config", {"foo": 1}), ("rl_config", {"group_size": 1}),
@@ -75,6 +75,24 @@ def test_bad_parameters(param, value):
     with pytest.raises(ValueError, match=param):
         est.fit(["a", "b", "c"], [1.0, 2.0, 3.0])
     assert not hasattr(est, "model_") and not hasattr(est, "tokenizer_")
+
+
+@pytest.mark.parametrize("param, value", [("temperature", 0.0), ("temperature", 1e-40), ("n_samples", 0),
+                                          ("quantile_decoding", "bogus"), ("decision", "avg"), ("n_threads", 0)])
+def test_parameters_changed_after_fit_are_checked_at_predict(param, value):
+    """set_params after fit must not decode garbage (a temperature of 0 gave one number for every row)."""
+    X, y = [f"n {i % 5}" for i in range(40)], [float(i % 5) for i in range(40)]
+    est = LMRegressor(**{**FAST, "max_epochs": 2}).fit(X, y).set_params(**{param: value})
+    for call in (est.predict, est.sample, est.predict_quantiles):
+        with pytest.raises(ValueError, match=param):
+            call(X[:2])
+
+
+@pytest.mark.parametrize("bad", [{0.1, 0.9}, ["a"], [[0.1], [0.2, 0.3]], [], 1.0, "0.5"])
+def test_bad_quantile_levels_are_named(bad):
+    est = LMRegressor(**{**FAST, "max_epochs": 1}).fit(["a", "b", "c", "d"], [1.0, 2.0, 3.0, 4.0])
+    with pytest.raises(ValueError, match="quantiles must be a level or a sequence of levels in"):
+        est.predict_quantiles(["a"], bad)
 
 
 def test_feature_count_checked_at_predict():

@@ -245,3 +245,11 @@ def test_a_typed_column_refuses_values_of_another_kind(fitted, given, kinds):
     with pytest.raises(ValueError, match=f"column 'a' was fitted as {kinds[0]}, but X's holds {kinds[1]}"):
         s.transform(pd.DataFrame({"a": given, "b": ["x", "y", "z"]}))
     s.transform(pd.DataFrame({"a": [np.nan] * 3, "b": ["x"] * 3}))   # all missing: any column reads
+
+
+def test_a_period_column_reads_as_its_start_date():
+    df = pd.DataFrame({"p": pd.period_range("2020-01", periods=3, freq="M")})
+    s = Serializer().fit(df)
+    assert s.kinds_ == {"p": "datetime"}
+    years = s.transform(df).columns[0].values
+    np.testing.assert_allclose(years, [2020.0, 2020 + 31 / 366, 2020 + 60 / 366])

@@ -77,6 +77,22 @@ def test_grid_search_over_nested_parameters(frame):
     assert search.best_params_["reg__n_samples"] in (2, 4)
 
 
+def test_numpy_typed_parameters_fit_save_and_refit(frame, tmp_path):
+    """A grid from np.arange hands np.int64 values: transformers' strict configs and JSON refuse them."""
+    from lmreg import load
+
+    X, y = frame
+    params = {**TINY, "hidden_size": np.int64(32), "num_layers": np.int64(1), "num_heads": np.int64(2),
+              "dropout": np.float32(0.1), "vocab_size": np.int64(300), "max_length": np.int64(64),
+              "max_field_tokens": np.int64(16), "verbose": np.bool_(False)}
+    est = LMRegressor(**params).fit(X, y)
+    est.save(tmp_path / "m")
+    back = load(tmp_path / "m")
+    np.testing.assert_array_equal(back.predict(X), est.predict(X))
+    assert back.get_params()["verbose"] is False and back.get_params()["hidden_size"] == 32
+    back.fit(X, y)   # the loaded parameters still validate
+
+
 def test_cross_val_score_and_clone(frame):
     X, y = frame
     scores = cross_val_score(LMRegressor(**TINY), X, y, cv=2, scoring="neg_mean_absolute_error")
@@ -160,3 +176,16 @@ def test_predictions_do_not_depend_on_batching(frame):
     full = est.predict(X)
     np.testing.assert_allclose([est.predict(X.iloc[[i]])[0] for i in (0, 7, 31)], full[[0, 7, 31]])
     np.testing.assert_allclose(est.predict(X.iloc[::-1])[::-1], full)
+
+
+def test_fit_and_predict_leave_torchs_random_stream_alone(frame):
+    import torch
+
+    X, y = frame
+    torch.manual_seed(123)
+    expected = torch.rand(4)
+    torch.manual_seed(123)
+    est = LMRegressor(**TINY).fit(X, y)
+    est.predict(X[:3])
+    est.sample(X[:3])
+    assert torch.equal(torch.rand(4), expected)   # fit seeds torch inside its own random state

@@ -216,7 +216,8 @@ _CONSTRAINTS = {
     "reward": [StrOptions(set(R.REWARDS)), callable],
     "group_size": [Interval(Integral, 2, None, closed="left")],
     "prompts_per_step": [Interval(Integral, 1, None, closed="left"), None],
-    "learning_rate": _POSITIVE, "clip_eps": _POSITIVE, "std_floor": _POSITIVE, "temperature": _POSITIVE,
+    "learning_rate": _POSITIVE, "clip_eps": _POSITIVE, "std_floor": _POSITIVE,
+    "temperature": [Interval(Real, 0.01, None, closed="left")],   # as the estimator's: logits / t overflow below
     "kl_coef": _NON_NEGATIVE, "grad_clip": _NON_NEGATIVE, "sft_coef": _NON_NEGATIVE, "pg_coef": _NON_NEGATIVE,
     "updates_per_rollout": [Interval(Integral, 1, None, closed="left")],
     "prompt_rows": [StrOptions(set(PROMPT_ROWS))],
