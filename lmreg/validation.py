@@ -228,11 +228,17 @@ def validate_params(est) -> None:
 
 
 def _input_kind(X) -> str:
-    """How ``X`` names its columns: ``"frame"`` (a DataFrame), ``"series"`` (a named Series),
+    """How ``X`` names its columns: ``"frame"`` (a DataFrame with string column names; other
+    names are not feature names, as in scikit-learn), ``"series"`` (a named Series),
     ``"records"`` (dicts: a name per field) or ``"unnamed"`` (to_frame makes names up:
     ``x0, x1, ...`` for arrays and lists of rows, ``text`` for strings)."""
-    if isinstance(X, pd.DataFrame):
-        return "frame"
+    if isinstance(X, pd.DataFrame):   # as scikit-learn: only string column names are feature names
+        kinds = {isinstance(c, str) for c in X.columns}
+        if kinds == {True, False}:
+            types = sorted({type(c).__name__ for c in X.columns})
+            raise TypeError(f"X's column names mix strings and other types ({types}): name every column "
+                            "with a string (X.columns = X.columns.astype(str)), or none.")
+        return "frame" if True in kinds else "unnamed"
     if isinstance(X, pd.Series):
         return "series" if X.name is not None else "unnamed"
     if isinstance(X, dict) or is_records(X):

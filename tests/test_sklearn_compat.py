@@ -120,6 +120,20 @@ def test_feature_names_are_checked(frame):
         est.predict(X.to_numpy(dtype=object))
 
 
+def test_only_string_column_names_are_feature_names():
+    """As scikit-learn: integer column names are not feature names, a mix of both is an error."""
+    import warnings
+
+    X, y = pd.DataFrame(np.random.default_rng(0).random((30, 2))), np.arange(30.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # no "fitted without feature names" warning either way
+        est = LMRegressor(**TINY).fit(X, y)
+        assert not hasattr(est, "feature_names_in_")
+        np.testing.assert_array_equal(est.predict(X.to_numpy()), est.predict(X))
+    with pytest.raises(TypeError, match=r"column names mix strings and other types \(\['int', 'str'\]\)"):
+        LMRegressor(**TINY).fit(X.rename(columns={0: "a"}), y)
+
+
 def test_unnamed_columns_are_matched_by_position(frame):
     """An array (or a list of rows) at one end and a DataFrame at the other: matched by position,
     as in scikit-learn, rather than every column read as missing."""
