@@ -175,9 +175,9 @@ def test_rl_argument_errors():
         LMRegressor(rl_steps=-1).fit(["a", "b"], [1.0, 2.0])
     with pytest.raises(ValueError, match="rl_config"):
         LMRegressor(rl_steps=1, rl_config="{}").fit(["a", "b"], [1.0, 2.0])
-    for bad in (0.0, float("nan")):  # train_rl on its own checks it too, before touching the model
+    for bad in (0.0, 1e-40, float("nan")):  # train_rl on its own checks it too, before touching the model
         with pytest.raises(ValueError, match=r"'temperature' parameter of RLConfig must be a float "
-                                             r"in the range \(0.0, inf\)"):
+                                             r"in the range \[0.01, inf\)"):
             train_rl(None, None, np.zeros(3), None, None, np.arange(3), 0, RLConfig(temperature=bad), 1)
 
 
