@@ -84,7 +84,7 @@ class RLConfig:
         ``"median"``, the expected reward or the median is that policy's (their KL
         and ``sft_coef`` terms stay at temperature 1). :class:`~lmreg.LMRegressor`
         passes its own ``temperature`` unless ``rl_config`` names one, so RL trains
-        the distribution ``predict`` decides from.
+        the distribution ``predict`` decides from. At least 0.01, as the estimator's.
     grad_clip : float
         Gradient-norm clipping (Pascanu et al. 2013) at this global norm; 0 turns it
         off.
