@@ -255,6 +255,24 @@ def markdown_table(records) -> str:
     return "\n".join(lines)
 
 
+def _check_outputs(args) -> None:
+    """Refuse output paths that could not be written before any model runs (a bad one
+    used to fail after the run, losing its table)."""
+    for what, value, folder in (("--out", args.out, False), ("--markdown", args.markdown, False),
+                                ("--plots", args.plots, True)):
+        if not value:
+            continue
+        path = Path(value).expanduser().resolve()
+        if path.is_dir() != folder and path.exists():
+            raise ValueError(f"{what} {value!r} is a {'file' if folder else 'folder'}; it must name a "
+                             f"{'folder' if folder else 'file'}.")
+        parent = path.parent
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir() or not os.access(parent, os.W_OK):
+            raise ValueError(f"{what} {value!r} cannot be written: {str(parent)!r} is not a writable folder.")
+
+
 def main(argv=None) -> int:
     """``lmreg bench``: parse the command line, run, print (and write) the table and plots.
 
@@ -267,20 +285,23 @@ def main(argv=None) -> int:
     from .cli import parse_params
 
     p = argparse.ArgumentParser(prog="lmreg bench", description=__doc__.splitlines()[0])
-    p.add_argument("--datasets", nargs="*", default=None, help="default: every bundled dataset")
-    p.add_argument("--models", nargs="*", default=list(MODELS), choices=MODELS)
+    # "extend": a repeated option adds to the earlier one rather than replacing it
+    p.add_argument("--datasets", nargs="+", action="extend", default=None, help="default: every bundled dataset")
+    p.add_argument("--models", nargs="+", action="extend", default=None, choices=MODELS,
+                   help=f"default: {' '.join(MODELS)}")
     p.add_argument("--max-time", type=float, default=600.0, help="lmreg's fit budget per dataset (s)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--n-samples", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--param", nargs="*", default=[], help="LMRegressor parameters as name=value")
+    p.add_argument("--param", nargs="+", action="extend", default=[], help="LMRegressor parameters as name=value")
     p.add_argument("--train-rows", type=int, default=None, help="keep the first N training rows")
     p.add_argument("--test-rows", type=int, default=None, help="keep the first N test rows")
     p.add_argument("--out", default="benchmarks/results/accuracy.json")
     p.add_argument("--markdown", default=None, help="also write the table to this file")
     p.add_argument("--plots", default=None, help="folder for the PNG plots (needs matplotlib)")
     args = p.parse_args(argv)
-    records = run_benchmark(args.datasets, args.models, max_time=args.max_time, threads=args.threads,
+    _check_outputs(args)
+    records = run_benchmark(args.datasets, args.models or list(MODELS), max_time=args.max_time, threads=args.threads,
                             seed=args.seed, n_samples=args.n_samples, params=parse_params(args.param),
                             out=args.out, train_rows=args.train_rows, test_rows=args.test_rows)
     table = markdown_table(records)

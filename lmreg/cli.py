@@ -240,11 +240,11 @@ def _output_path(out: str, formats: dict) -> Path:
 
 
 def _model_out_dir(out: str) -> Path:
-    from .persistence import check_replaceable
+    from .persistence import check_save_path
 
     path = Path(out).expanduser().resolve()
     try:  # checked before fitting, so a bad --out does not cost a fit
-        check_replaceable(path)
+        check_save_path(path)
     except FileExistsError:
         raise ValueError(f"refusing to replace --out {out!r}: it exists and is not a saved lmreg model "
                          "(or an empty directory); choose a new --out.") from None

@@ -108,11 +108,7 @@ def save(est, path) -> None:
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(est, "model_")
-    path = Path(os.path.abspath(path))   # "." and "" name the folder itself, not a child of it
-    if Path.cwd().is_relative_to(path):
-        raise ValueError(f"cannot save into {str(path)!r}: it holds the current working directory, which "
-                         "saving replaces; choose a new folder (e.g. a subfolder).")
-    check_replaceable(path)
+    path = check_save_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     params = {k: _jsonable(v) for k, v in est.get_params().items()}
     unsaved = sorted(k for k, v in params.items() if v is _UNSAVABLE)
@@ -234,6 +230,37 @@ def _unstrict(obj: dict):
 
 def _member_prefix(k: int) -> str:
     return "" if k == 0 else f"{MEMBER_PREFIX}{k}."
+
+
+def check_save_path(path) -> Path:
+    """``path`` made absolute, or an error if ``save`` could not write it there: it holds
+    the working directory, is not replaceable (:func:`check_replaceable`), or its nearest
+    existing parent is not a folder new files can be made in. The command line checks
+    ``--out`` with it before fitting.
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile() as f:
+    ...     check_save_path(os.path.join(f.name, "m"))
+    Traceback (most recent call last):
+    ...
+    ValueError: cannot save into '.../m': '...' is a file, not a folder.
+    """
+    path = Path(os.path.abspath(path))   # "." and "" name the folder itself, not a child of it
+    if Path.cwd().is_relative_to(path):
+        raise ValueError(f"cannot save into {str(path)!r}: it holds the current working directory, which "
+                         "saving replaces; choose a new folder (e.g. a subfolder).")
+    check_replaceable(path)
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"cannot save into {str(path)!r}: {str(parent)!r} is a file, not a folder.")
+    try:   # a real attempt: permissions, read-only and special file systems all answer it
+        os.rmdir(tempfile.mkdtemp(prefix=f".{path.name}.check.", dir=parent))
+    except OSError as err:
+        raise ValueError(f"cannot save into {str(path)!r}: its folder {str(parent)!r} does not take new "
+                         f"files ({err.strerror}).") from None
+    return path
 
 
 def check_replaceable(path) -> None:

@@ -306,3 +306,14 @@ def test_run_refuses_no_datasets_and_a_missing_psutil(monkeypatch):
     monkeypatch.setitem(sys.modules, "psutil", None)
     with pytest.raises(ImportError, match="psutil"):   # not every model skipped and an empty table
         run_benchmark(["diabetes"], models=("mean",), verbose=False)
+
+
+def test_bench_repeated_options_add_up(tmp_path):
+    import json
+
+    from lmreg.bench import main
+
+    out = tmp_path / "r.json"
+    assert main(["--datasets", "diabetes", "--models", "mean", "--models", "knn", "--test-rows", "20",
+                 "--out", str(out)]) == 0
+    assert [r["model"] for r in json.loads(out.read_text())] == ["mean", "knn"]
