@@ -12,9 +12,12 @@ FAST = dict(max_time=None, max_epochs=30, random_state=0, hidden_size=32, num_la
 
 
 def test_learns_a_deterministic_function_of_text(spelled_numbers):
-    """Spelled-out numbers -> their value: cannot pass by luck (R^2 of the mean is 0)."""
+    """Spelled-out numbers -> their value: cannot pass by luck (R^2 of the mean is 0).
+
+    An epoch budget, not a time one: a clock-driven schedule on a loaded machine trains less
+    (R^2 0.947 once under max_time=30)."""
     X, y = spelled_numbers
-    est = LMRegressor(max_time=30, random_state=0).fit(X[:800], y[:800])
+    est = LMRegressor(max_time=None, max_epochs=60, random_state=0).fit(X[:800], y[:800])
     r2 = r2_score(y[800:], est.predict(X[800:]))
     assert r2 > 0.95, f"held-out R^2 {r2:.3f}; fit: {est.fit_result_}"
     assert not est.fallback_
