@@ -267,6 +267,8 @@ def _load_model(model_dir: str):
             meta = json.loads(meta_path.read_text())
         except ValueError as err:
             raise ValueError(f"{str(meta_path)!r} is not valid JSON: {err}") from None
+        if not isinstance(meta, dict):
+            raise ValueError(f"{str(meta_path)!r} must hold a JSON object; got a {type(meta).__name__}.")
     return est, meta
 
 

@@ -329,7 +329,9 @@ def load(path, device: str = "cpu"):
                          f"{FORMAT_VERSION}.")
     try:
         return _rebuild(config, path, device)
-    except (KeyError, TypeError, AttributeError) as err:  # a damaged or hand-edited config
+    except (FileNotFoundError, ValueError, MemoryError):   # already named (a moved backbone, a bad value)
+        raise
+    except Exception as err:  # a damaged or hand-edited config: whatever its reader (tokenizers, torch) raised
         raise ValueError(f"{str(path / CONFIG)!r} is not a complete lmreg model config "
                          f"({type(err).__name__}: {err}).") from None
 
@@ -394,6 +396,9 @@ def _rebuild(config: dict, path: Path, device: str):
         members[k][rest] = v
     est.members_ = [_load_member(est, part, path).to(est.device_).eval() for part in members]
     est.model_ = est.members_[0]
+    codecs = getattr(est.codec_, "codecs", [est.codec_])   # a MultiTargetCodec holds one per target
+    if not hasattr(est.serializer_, "kinds_") or not all(c._fitted for c in codecs):
+        raise KeyError("the serializer's kinds or the codec's state")   # read as unfitted: predict would fail
     return est
 
 

@@ -190,13 +190,24 @@ def test_config_is_strict_json_and_keeps_infinite_values(tmp_path):
     np.testing.assert_array_equal(back.predict(X), est.predict(X))
 
 
-@pytest.mark.parametrize("damage", ["params", "fitted", "list"])
+def _edit(config, dotted, value):
+    *parents, last = dotted.split(".")
+    for key in parents:
+        config = config[key]
+    config[last] = value
+
+
+@pytest.mark.parametrize("damage", ["params", "fitted", "list", "tokenizer.tokenizer.model", "serializer.kinds",
+                                    "codec.state", "backbone.num_heads"])
 def test_an_incomplete_config_is_a_clear_error(fitted, tmp_path, damage):
+    """Deleted sections, and values the readers (tokenizers, torch, numpy) choke on."""
     fitted.save(tmp_path / "m")
     path = tmp_path / "m" / "config.json"
     config = json.loads(path.read_text())
     if damage == "list":
         config = [config]
+    elif "." in damage:
+        _edit(config, damage, -1 if damage == "backbone.num_heads" else None)
     else:
         del config[damage]
     path.write_text(json.dumps(config))
