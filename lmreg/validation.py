@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import warnings
 from numbers import Integral, Real
@@ -290,6 +291,17 @@ def check_features(est, X, reset: bool):
         if not set(names) & set(fitted):
             raise ValueError(f"none of X's fields {names[:10]} is one the model was fitted on "
                              f"({fitted[:10]}); every prediction would be the same.")
+        absent, unknown = [c for c in fitted if c not in names], [c for c in names if c not in fitted]
+        # A misspelled key ("X" for "x") would be ignored while its field reads as missing in every row.
+        lower = {c.lower(): c for c in absent}
+        typos = {u: lower.get(u.lower()) or next(iter(difflib.get_close_matches(u, absent, n=1, cutoff=0.8)), None)
+                 for u in unknown}
+        typos = {u: m for u, m in typos.items() if m is not None}
+        if typos:
+            pairs = ", ".join(f"{u!r} (did you mean {m!r}?)" for u, m in list(typos.items())[:5])
+            warnings.warn(f"X's records have field(s) the model does not know, which are ignored: {pairs}; the "
+                          "fitted field(s) they resemble are absent from every row and read as missing.",
+                          UserWarning, stacklevel=4)
         return len(frame), X   # matched by name, row by row: absent fields read as missing
     if frame.shape[1] != est.n_features_in_:
         raise ValueError(f"X has {frame.shape[1]} features, but LMRegressor is expecting "

@@ -203,3 +203,15 @@ def test_fit_and_predict_leave_torchs_random_stream_alone(frame):
     est.predict(X[:3])
     est.sample(X[:3])
     assert torch.equal(torch.rand(4), expected)   # fit seeds torch inside its own random state
+
+
+def test_a_misspelled_record_field_warns():
+    rows = [{"size": i % 7, "kind": "ab"[i % 2]} for i in range(40)]
+    est = LMRegressor(**TINY).fit(rows, [r["size"] * 2.0 for r in rows])
+    with pytest.warns(UserWarning, match=r"'Size' \(did you mean 'size'\?\)"):
+        est.predict([{"Size": 3, "kind": "a"}])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # an absent field and an unrelated new one: records as usual
+        est.predict([{"kind": "a", "colour": "red"}])
