@@ -22,7 +22,8 @@ import sys
 import time
 from pathlib import Path
 
-#: Table readers by file extension (``.json`` is read as JSON lines, one object per line).
+#: Table readers by file extension (``.json`` is read as JSON lines, one object per line, or as
+#: one array of objects when it starts with ``[``).
 READERS = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
            ".jsonl": "json", ".ndjson": "json", ".json": "json"}
 #: Input files read as records (rows of keys) rather than as tables.
@@ -152,7 +153,8 @@ def read_table(path, sep=None, encoding=None):
         Field separator of a .csv/.tsv file (None: ``","``, or a tab for .tsv;
         ``"tab"`` and a typed ``"\\t"`` mean a tab).
     encoding : str or None, default=None
-        Text encoding of a .csv/.tsv or JSON lines file (None: UTF-8).
+        Text encoding of a .csv/.tsv or JSON lines file (None: UTF-8; a JSON file may
+        start with a byte-order mark).
 
     Returns
     -------
@@ -203,14 +205,18 @@ def read_table(path, sep=None, encoding=None):
             frame = pd.read_parquet(path)
         else:  # dtype=False: keep strings as strings (no date guessing from column names).
             extra = {} if int(pd.__version__.split(".")[0]) >= 3 else {"convert_dates": False}
-            frame = pd.read_json(path, lines=True, dtype=False, encoding=encoding, **extra)
+            encoding = encoding or "utf-8-sig"   # UTF-8, with or without a byte-order mark
+            with open(path, encoding=encoding) as f:   # a .json file may hold one array of records
+                array = f.read(4096).lstrip().startswith("[")
+            frame = pd.read_json(path, lines=not array, orient="records" if array else None, dtype=False,
+                                 encoding=encoding, **extra)
     except UnicodeDecodeError as err:
         raise ValueError(f"could not read {str(path)!r}: it is not {encoding or 'UTF-8'} text ({err.reason} "
                          f"at byte {err.start}); pass its encoding, e.g. --encoding latin-1.") from None
     except LookupError as err:  # an unknown encoding name
         raise ValueError(f"--encoding {encoding!r}: {err}") from None
     except Exception as err:  # pandas / pyarrow parser errors of many types
-        hint = " (expected JSON lines: one object per line)" if kind == "json" else ""
+        hint = " (expected JSON lines, one object per line, or one array of objects)" if kind == "json" else ""
         raise ValueError(f"could not read {str(path)!r} as {kind}{hint}: {err}") from None
     if kind == "csv":
         _check_separator(frame, path, sep)
@@ -330,7 +336,14 @@ def _fit(args) -> int:
     X = df.drop(columns=[c for c in (args.target, args.weight) if c is not None])
     if X.shape[1] == 0:
         raise ValueError(f"{args.data!r} has only the target (and weight) column; nothing to learn from.")
-    est.fit(X, df[args.target], sample_weight=weights)
+    try:
+        est.fit(X, df[args.target], sample_weight=weights)
+    except (ValueError, TypeError) as err:   # the estimator speaks of y and sample_weight: name the columns
+        message = str(err)
+        for word, column in (("sample_weight", args.weight), ("y", args.target)):
+            if column is not None and message.startswith(f"{word} "):
+                raise type(err)(f"{column!r} column ({word}): {message}") from None
+        raise
     est.save(out)
     meta = {"target": args.target} if args.weight is None else {"target": args.target, "weight": args.weight}
     (out / CLI_FILE).write_text(json.dumps(meta))
@@ -402,9 +415,10 @@ def _evaluate(args) -> int:
     lower, upper = bounds.T
     raw = interval_coverage(y, *np.quantile(samples, [0.1, 0.9], axis=1))
     with warnings.catch_warnings():  # constant predictions (fallback): rho is NaN, say so below
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore")   # (one row: scikit-learn warns that R^2 is undefined)
         rho = float(spearmanr(y, pred)[0])
-    rows = [("rows", f"{len(y)}"), ("R2", f"{r2_score(y, pred):.4f}"),
+        r2 = f"{r2_score(y, pred):.4f}" if len(y) > 1 and np.ptp(y) > 0 else "undefined (constant target)"
+    rows = [("rows", f"{len(y)}"), ("R2", r2),
             ("MAE", f"{mean_absolute_error(y, pred):.4g}"), ("RMSE", f"{root_mean_squared_error(y, pred):.4g}"),
             ("Spearman", f"{rho:.4f}" + (" (constant predictions)" if np.isnan(rho) else "")),
             ("CRPS", f"{crps(y, samples):.4g}"),

@@ -113,6 +113,10 @@ def test_evaluate_prints_the_metrics(data, fitted, capsys):
     # Without --target: the column recorded by fit.
     assert main(["evaluate", str(model), str(data / "data.parquet")]) == 0
     assert "CRPS" in capsys.readouterr().out
+    # R^2 of a constant target (or one row) is undefined: not printed as 0
+    frame.assign(**{TARGET: 1.0}).head(5).to_csv(data / "constant.csv", index=False)
+    assert main(["evaluate", str(model), str(data / "constant.csv"), "--target", TARGET]) == 0
+    assert "R2          undefined (constant target)" in capsys.readouterr().out
 
 
 def test_fit_with_a_weight_column(data, tmp_path, capsys):
@@ -211,7 +215,9 @@ def test_read_table_formats(tmp_path):
     frame.to_json(tmp_path / "a.jsonl", orient="records", lines=True)
     (tmp_path / "a.json").write_text((tmp_path / "a.jsonl").read_text())
     frame.to_parquet(tmp_path / "a.pq")
-    for name in ("a.jsonl", "a.json", "a.pq"):
+    frame.to_json(tmp_path / "array.json", orient="records")                 # one array of records
+    (tmp_path / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + (tmp_path / "a.jsonl").read_bytes())   # a BOM
+    for name in ("a.jsonl", "a.json", "a.pq", "array.json", "bom.jsonl"):
         got = read_table(tmp_path / name)
         assert list(got["when"]) == list(frame["when"]) and list(got["code"]) == ["007", "abc"]
         assert got["n"].dtype.kind == "i" and got["x"].dtype.kind == "f"
@@ -287,3 +293,16 @@ def test_predict_refuses_a_multi_target_model(tmp_path, capsys):
     assert main(["predict", str(tmp_path / "m"), str(tmp_path / "x.csv"), "--out", str(tmp_path / "p.csv")]) == 2
     assert "fitted on a 2-D y (2 target column(s))" in capsys.readouterr().err
     assert not (tmp_path / "p.csv").exists()
+
+
+def test_bad_target_and_weight_values_name_their_columns(tmp_path, capsys):
+    pd.DataFrame({"a": [1, 2, 3, 4], "price": ["2", "x", "4", "5"], "w": [1, 1, 1, 1]}).to_csv(
+        tmp_path / "t.csv", index=False)
+    pd.DataFrame({"a": [1, 2, 3, 4], "price": [2, 3, 4, 5], "w": [1, 1, -1, 1]}).to_csv(
+        tmp_path / "w.csv", index=False)
+    assert main(["fit", str(tmp_path / "t.csv"), "--target", "price", "--out", str(tmp_path / "m"), *FAST]) == 2
+    assert "'price' column (y): y must be numeric" in capsys.readouterr().err
+    assert main(["fit", str(tmp_path / "w.csv"), "--target", "price", "--weight", "w", "--out", str(tmp_path / "m"),
+                 *FAST]) == 2
+    assert "'w' column (sample_weight): sample_weight has 1 negative value(s)" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
