@@ -140,7 +140,7 @@ def _parse_quantiles(text: str) -> list[float]:
     return levels
 
 
-def read_table(path, sep=None, encoding=None):
+def read_table(path, sep=None, encoding=None, decimal=None):
     """Read a CSV/TSV, parquet (.parquet/.pq) or JSON lines (.jsonl/.ndjson/.json) file into a DataFrame.
 
     The format follows the extension (see ``READERS``). JSON strings stay strings:
@@ -155,6 +155,9 @@ def read_table(path, sep=None, encoding=None):
     encoding : str or None, default=None
         Text encoding of a .csv/.tsv or JSON lines file (None: UTF-8; a JSON file may
         start with a byte-order mark).
+    decimal : str or None, default=None
+        Decimal mark of a .csv/.tsv file's numbers (None: ``"."``; ``","`` for
+        ``0,637``).
 
     Returns
     -------
@@ -200,7 +203,7 @@ def read_table(path, sep=None, encoding=None):
     sep = {"\\t": "\t", "tab": "\t"}.get(sep, sep)  # a tab typed on a command line
     try:
         if kind == "csv":
-            frame = pd.read_csv(path, sep=sep, encoding=encoding)
+            frame = pd.read_csv(path, sep=sep, encoding=encoding, decimal=decimal or ".")
         elif kind == "parquet":
             frame = pd.read_parquet(path)
         else:  # dtype=False: keep strings as strings (no date guessing from column names).
@@ -229,10 +232,13 @@ def _check_separator(frame, path, sep: str) -> None:
         return
     header = str(frame.columns[0])
     first = str(frame.iloc[0, 0]) if len(frame) else None
+    # rows with more fields than the header (decimal commas in a ';' file) put the extra ones in the index
+    shifted = frame.index.nlevels > 1 or frame.index.dtype == object
     for other, flag in ((";", "';'"), ("\t", "tab"), ("|", "'|'")):
-        if other != sep and other in header and (first is None or other in first):
+        if other != sep and other in header and (first is None or other in first or shifted):
+            decimal = " (and --decimal ',' if its numbers have decimal commas)" if other == ";" else ""
             raise ValueError(f"{str(path)!r} read as one column named {header[:60]!r}: its fields look "
-                             f"separated by {other!r}, not {sep!r}; pass --sep {flag}.")
+                             f"separated by {other!r}, not {sep!r}; pass --sep {flag}{decimal}.")
 
 
 def _output_path(out: str, formats: dict) -> Path:
@@ -325,7 +331,7 @@ def _fit(args) -> int:
     kwargs.setdefault("verbose", not args.quiet)
     est = LMRegressor(**kwargs)
     out = _model_out_dir(args.out)
-    df = read_table(args.data, args.sep, args.encoding)
+    df = read_table(args.data, args.sep, args.encoding, args.decimal)
     _check_target(df, args.target, args.data)
     weights = None
     if args.weight is not None:
@@ -366,7 +372,7 @@ def _predict(args) -> int:
     est, meta = _load_model(args.model)
     if args.threads is not None:
         est.set_params(n_threads=args.threads)
-    df = read_table(args.data, args.sep, args.encoding)
+    df = read_table(args.data, args.sep, args.encoding, args.decimal)
     X = _features(est, df, [meta.get("target"), meta.get("weight")], args.data)
     t = time.perf_counter()
     if len(X) > 2000 and not args.quiet:
@@ -400,7 +406,7 @@ def _evaluate(args) -> int:
     target = args.target or meta.get("target")
     if not target:
         raise ValueError(f"--target is required: {args.model!r} does not record its target column.")
-    df = read_table(args.data, args.sep, args.encoding)
+    df = read_table(args.data, args.sep, args.encoding, args.decimal)
     _check_target(df, target, args.data)
     try:
         y = df[target].to_numpy(dtype=float)
@@ -466,6 +472,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: ',', a tab for .tsv; 'tab' or '\\t' for a tab)")
         command.add_argument("--encoding", metavar="E",
                              help="text encoding of DATA (default: utf-8), e.g. latin-1")
+        command.add_argument("--decimal", metavar="C", default=None,
+                             help="decimal mark of a .csv/.tsv DATA's numbers (default: '.'), e.g. ','")
 
     fit = sub.add_parser("fit", help="fit on a table file and save the model directory",
                          description="Fit LMRegressor on DATA and save it to DIR.")

@@ -243,6 +243,12 @@ def test_read_table_separators_and_encodings(tmp_path):
         read_table(tmp_path / "latin.csv", encoding="klingon")
     pd.DataFrame({"a;b": ["x"]}).to_csv(tmp_path / "one.csv", index=False)  # a real one-column file
     assert list(read_table(tmp_path / "one.csv").columns) == ["a;b"]
+    # decimal commas: pandas splits the rows at them and moves the extra fields into the index
+    (tmp_path / "decimal.csv").write_text("name;size;y\nitem 0;0,637;2,70\nitem 1;0,5;3,1\n")
+    with pytest.raises(ValueError, match=r"separated by ';'.*--sep ';' \(and --decimal ','"):
+        read_table(tmp_path / "decimal.csv")
+    got = read_table(tmp_path / "decimal.csv", sep=";", decimal=",")
+    assert got["size"].tolist() == [0.637, 0.5] and got["y"].tolist() == [2.7, 3.1]
 
 
 def test_cli_reads_semicolon_csv(tmp_path, capsys):
