@@ -214,8 +214,13 @@ def read_table(path, sep=None, encoding=None, decimal=None):
             frame = pd.read_json(path, lines=not array, orient="records" if array else None, dtype=False,
                                  encoding=encoding, **extra)
     except UnicodeDecodeError as err:
-        raise ValueError(f"could not read {str(path)!r}: it is not {encoding or 'UTF-8'} text ({err.reason} "
-                         f"at byte {err.start}); pass its encoding, e.g. --encoding latin-1.") from None
+        try:   # the parser's offset is into its read buffer: decode the file itself for the file's
+            path.read_bytes().decode(encoding or "utf-8")
+            reason, where = err.reason, err.start
+        except UnicodeDecodeError as whole:
+            reason, where = whole.reason, whole.start
+        raise ValueError(f"could not read {str(path)!r}: it is not {encoding or 'UTF-8'} text ({reason} "
+                         f"at byte {where}); pass its encoding, e.g. --encoding latin-1.") from None
     except LookupError as err:  # an unknown encoding name
         raise ValueError(f"--encoding {encoding!r}: {err}") from None
     except Exception as err:  # pandas / pyarrow parser errors of many types

@@ -239,6 +239,10 @@ def test_read_table_separators_and_encodings(tmp_path):
         pd.testing.assert_frame_equal(got, frame)
     with pytest.raises(ValueError, match=r"not UTF-8 text.*--encoding"):
         read_table(tmp_path / "latin.csv")
+    # the byte is the file's, not the offset into the parser's read buffer
+    (tmp_path / "late.csv").write_bytes(b"a,b\n" + b"x,1\n" * 400 + b"caf\xe9,2\n")
+    with pytest.raises(ValueError, match=r"not UTF-8 text \(.* at byte 1607\)"):
+        read_table(tmp_path / "late.csv")
     with pytest.raises(ValueError, match="--encoding 'klingon'"):
         read_table(tmp_path / "latin.csv", encoding="klingon")
     pd.DataFrame({"a;b": ["x"]}).to_csv(tmp_path / "one.csv", index=False)  # a real one-column file
