@@ -258,6 +258,7 @@ def markdown_table(records) -> str:
 def _check_outputs(args) -> None:
     """Refuse output paths that could not be written before any model runs (a bad one
     used to fail after the run, losing its table)."""
+    from .persistence import unwritable
     for what, value, folder in (("--out", args.out, False), ("--markdown", args.markdown, False),
                                 ("--plots", args.plots, True)):
         if not value:
@@ -266,11 +267,9 @@ def _check_outputs(args) -> None:
         if path.is_dir() != folder and path.exists():
             raise ValueError(f"{what} {value!r} is a {'file' if folder else 'folder'}; it must name a "
                              f"{'folder' if folder else 'file'}.")
-        parent = path.parent
-        while not parent.exists():
-            parent = parent.parent
-        if not parent.is_dir() or not os.access(parent, os.W_OK):
-            raise ValueError(f"{what} {value!r} cannot be written: {str(parent)!r} is not a writable folder.")
+        problem = unwritable(path)
+        if problem:
+            raise ValueError(f"{what} {value!r} cannot be written: {problem}.")
 
 
 def main(argv=None) -> int:

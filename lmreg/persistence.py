@@ -250,17 +250,29 @@ def check_save_path(path) -> Path:
         raise ValueError(f"cannot save into {str(path)!r}: it holds the current working directory, which "
                          "saving replaces; choose a new folder (e.g. a subfolder).")
     check_replaceable(path)
+    problem = unwritable(path)
+    if problem:
+        raise ValueError(f"cannot save into {str(path)!r}: {problem}.")
+    return path
+
+
+def unwritable(path: Path) -> str | None:
+    """Why nothing could be created at ``path`` (None: it could): its nearest existing
+    parent is a file, or a folder that does not take new files.
+
+    >>> unwritable(Path(tempfile.gettempdir()) / "new" / "deeper") is None
+    True
+    """
     parent = path.parent
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir():
-        raise ValueError(f"cannot save into {str(path)!r}: {str(parent)!r} is a file, not a folder.")
+        return f"{str(parent)!r} is a file, not a folder"
     try:   # a real attempt: permissions, read-only and special file systems all answer it
         os.rmdir(tempfile.mkdtemp(prefix=f".{path.name}.check.", dir=parent))
     except OSError as err:
-        raise ValueError(f"cannot save into {str(path)!r}: its folder {str(parent)!r} does not take new "
-                         f"files ({err.strerror}).") from None
-    return path
+        return f"its folder {str(parent)!r} does not take new files ({err.strerror})"
+    return None
 
 
 def check_replaceable(path) -> None:
@@ -397,8 +409,9 @@ def _rebuild(config: dict, path: Path, device: str):
     est.members_ = [_load_member(est, part, path).to(est.device_).eval() for part in members]
     est.model_ = est.members_[0]
     codecs = getattr(est.codec_, "codecs", [est.codec_])   # a MultiTargetCodec holds one per target
-    if not hasattr(est.serializer_, "kinds_") or not all(c._fitted for c in codecs):
-        raise KeyError("the serializer's kinds or the codec's state")   # read as unfitted: predict would fail
+    if not hasattr(est.serializer_, "kinds_") or not all(c._fitted for c in codecs):   # predict would fail
+        raise ValueError(f"{str(path / CONFIG)!r} is not a complete lmreg model config (the serializer's "
+                         "kinds or the codec's state is missing).")
     return est
 
 

@@ -231,10 +231,11 @@ class TextTokenizer:
         full = [i for i, r in enumerate(ids) if len(r) == self.max_length]
         whole = self._ids([rows[i] + self.suffix for i in full], None)
         cut = [i for i, w in zip(full, whole) if len(w) > self.max_length]
-        tail = self.hf(self.suffix, add_special_tokens=False, split_special_tokens=True)["input_ids"] if cut else []
-        if cut and self.suffix and len(tail) < self.max_length:
-            for i, head in zip(cut, self._ids([rows[i] for i in cut], self.max_length - len(tail))):
-                ids[i] = head + tail
+        if cut and self.suffix:   # cut the row, not its suffix: the number follows "value:"
+            tail = self.hf(self.suffix, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+            if len(tail) < self.max_length:
+                for i, head in zip(cut, self._ids([rows[i] for i in cut], self.max_length - len(tail))):
+                    ids[i] = head + tail
         if cut:   # the model never sees what was cut: say so rather than lose it silently
             warnings.warn(f"{len(cut)} of {len(rows)} rows are longer than max_length={self.max_length} tokens "
                           "(the backbone's context caps it) and were cut, so the model does not see their end.",

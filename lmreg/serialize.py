@@ -363,23 +363,20 @@ def _check_kind(name: str, kind: str, col: pd.Series) -> None:
     ...
     ValueError: column 'a' was fitted as numbers, but X's holds datetimes (dtype datetime64[ns]); pass values of the kind fit saw.
     """
-    dtype = col.dtype
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        got = "datetimes"
-    elif pd.api.types.is_timedelta64_dtype(dtype):
-        got = "durations"
-    elif pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype) and col.notna().any():
-        got = "numbers"
-    else:
+    got = _dtype_kind(col.dtype)
+    if got == "num" and not col.notna().any():   # all missing (NaN floats): any column reads it
         return
-    fitted = {"num": "numbers", "datetime": "datetimes", "duration": "durations"}[kind]
-    if got != fitted:
-        raise ValueError(f"column {name!r} was fitted as {fitted}, but X's holds {got} (dtype {dtype}); "
-                         "pass values of the kind fit saw.")
+    if got in _TYPED and got != kind:
+        raise ValueError(f"column {name!r} was fitted as {_TYPED[kind]}, but X's holds {_TYPED[got]} "
+                         f"(dtype {col.dtype}); pass values of the kind fit saw.")
 
 
-def _infer_kind(col: pd.Series, max_categories: int) -> str:
-    dtype = col.dtype
+#: The kinds a column's dtype alone decides, as they are named in errors.
+_TYPED = {"num": "numbers", "datetime": "datetimes", "duration": "durations"}
+
+
+def _dtype_kind(dtype) -> str | None:
+    """The kind ``dtype`` alone decides (None for object and string columns: their values do)."""
     if pd.api.types.is_bool_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
         return "cat"    # a declared category dtype stays categorical, however many categories
     if pd.api.types.is_numeric_dtype(dtype):
@@ -388,6 +385,13 @@ def _infer_kind(col: pd.Series, max_categories: int) -> str:
         return "datetime"
     if pd.api.types.is_timedelta64_dtype(dtype):
         return "duration"
+    return None
+
+
+def _infer_kind(col: pd.Series, max_categories: int) -> str:
+    kind = _dtype_kind(col.dtype)
+    if kind is not None:
+        return kind
     present = col.dropna()
     if len(present) == 0:
         return "cat"

@@ -285,15 +285,13 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
                          f"num_generations >= 3, got {num_generations}.")
     if invalid_reward is not None and not np.isfinite(invalid_reward):
         raise ValueError(f"invalid_reward must be a finite number, got {invalid_reward!r}.")
-    if "scale" in params and not (isinstance(params["scale"], (int, float, np.number))
-                                  and np.isfinite(params["scale"]) and params["scale"] > 0):
-        raise ValueError(f"scale must be a positive finite number (the targets' spread), got {params['scale']!r}.")
     _check_params(fn, params)
-    if any(base is f for f in REWARDS.values()):
-        # checked now rather than as NaN rewards (silently penalised) at the trainer's first step
-        for name, value in {**bound, **params}.items():
-            if name in POSITIVE_PARAMS:
-                _check_positive(name, value)
+    ours = any(base is f for f in REWARDS.values())
+    # checked now rather than as NaN rewards (silently penalised) at the trainer's first step;
+    # every reward divides by its scale (the targets' spread), only lmreg's are known to divide by the others
+    for name, value in {**bound, **params}.items():
+        if name == "scale" or (ours and name in POSITIVE_PARAMS):
+            _check_positive(name, value)
 
     def value_of(text):
         try:
