@@ -46,7 +46,18 @@ def _field(name: str) -> str:
     return f"<f:{name}>"
 
 
-def _category(name: str, value: str) -> str:
+def _category(name: str, value: str | None) -> str:
+    """The token of one value (``None``: the column's unseen-value token ``<c:name=?>``).
+
+    Escaped so that no two (column, value) pairs share a token: ``=`` and ``\\`` in a
+    column name get a backslash, and so does a value that is ``?`` or starts with a
+    backslash.
+    """
+    name = name.replace("\\", "\\\\").replace("=", "\\=")
+    if value is None:
+        value = "?"
+    elif value == "?" or value.startswith("\\"):
+        value = "\\" + value
     return f"<c:{name}={value}>"
 
 
@@ -164,11 +175,11 @@ class InputTokenizer:
             extra.append(_field(col.name))
             if col.kind == "cat":
                 seen = sorted({v for v in col.values if v is not None})
-                extra += [_category(col.name, v) for v in seen] + [_category(col.name, "?")]
+                extra += [_category(col.name, v) for v in seen] + [_category(col.name, None)]
             elif col.kind == "tags":
                 counts = Counter(x for v in col.values if v is not None for x in v)
                 common = [x for x, c in counts.most_common(self.max_tag_values) if c >= self.min_tag_count]
-                extra += [_category(col.name, x) for x in sorted(common)] + [_category(col.name, "?")]
+                extra += [_category(col.name, x) for x in sorted(common)] + [_category(col.name, None)]
             elif col.kind == "num":
                 self.numeric_[col.name] = QuantileNormal().fit(col.values.astype(float))
         tok.add_special_tokens(extra)
@@ -215,7 +226,7 @@ class InputTokenizer:
                 z = self.numeric_[col.name].transform(col.values.astype(float))
                 per_col.append((col.name, "num", fid, z))
             elif kind == "cat":
-                unk = t2i(_category(col.name, "?"))
+                unk = t2i(_category(col.name, None))
                 ids = [t2i(_category(col.name, v)) if v is not None else None for v in col.values]
                 ids = [unk if i is None else i for i in ids]
                 per_col.append((col.name, "cat", fid, np.asarray(ids, dtype=np.int64)))
@@ -278,7 +289,7 @@ class InputTokenizer:
         known = [i for i in ids if i is not None]
         if len(known) == len(ids):
             return known[: self.max_field_tokens]
-        return known[: self.max_field_tokens - 1] + [t2i(_category(name, "?"))]
+        return known[: self.max_field_tokens - 1] + [t2i(_category(name, None))]
 
     def decode(self, ids) -> str:
         """Readable tokens of one encoded row (for inspection)."""

@@ -82,6 +82,24 @@ def test_a_rows_category_tokens_do_not_depend_on_its_batch():
     assert tok.decode(batch) == "<bos> <c:size=2> <f:x> <sep>"
 
 
+def test_no_two_column_values_share_a_category_token():
+    # "a" = "b=c" and "a=b" = "c" once made the same token, and a literal "?" value was the
+    # unseen-value token; tags elements follow the same rule
+    df = pd.DataFrame({"a": ["b=c", "?", "\\?", "x"] * 3, "a=b": ["c", "y", "z", "w"] * 3,
+                       "t": [["?"], ["k"], ["?", "k"], ["\\k"]] * 3})
+    tok, table = _fit(df, min_tag_count=1)
+    rows = [tok.decode(r).split() for r in tok.encode(table)[0][:4]]
+    cats = [tok for row in rows for tok in row if tok.startswith("<c:a")]
+    assert len(set(cats)) == len(cats) == 8                      # 4 + 4 distinct values
+    tags = {tok for row in rows for tok in row if tok.startswith("<c:t")}
+    assert len(tags) == 3 and "<c:t=?>" not in tags               # "?", "k", "\\k"; all seen
+    unseen = tok.encode(Serializer().fit(df).transform(
+        pd.DataFrame({"a": ["new"], "a=b": ["c"], "t": [["new"]]})))[0][0]
+    pieces = tok.decode(unseen).split()
+    assert pieces[1] == "<c:a=?>" and pieces[1] not in cats and pieces[-2] == "<c:t=?>"
+    assert pieces[2] == cats[1]                                  # "a=b" = "c" still known
+
+
 def test_config_round_trip_encodes_identically():
     df = pd.DataFrame({"t": ["hello world", "good bye"], "x": [1.0, 5.0], "c": ["u", "v"],
                        "tags": [["p", "q"], ["q"]]})
