@@ -76,7 +76,8 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
     max_epochs : int, default=200
     max_time : float or None, default=300
         Wall-clock budget of ``fit`` in seconds (tokenizer training, SFT and the
-        closing validation); no new optimizer step starts after it. ``None``:
+        closing validation; in a process's first fit also the few seconds that
+        importing ``transformers`` takes); no new optimizer step starts after it. ``None``:
         limited by ``max_epochs`` and early stopping only.
     validation_fraction : float, default=0.1
         Share of rows (at most 2,000, and never every row) held out for early

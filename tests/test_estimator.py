@@ -265,6 +265,9 @@ def test_a_budget_spent_before_training_warns_and_falls_back():
     np.testing.assert_allclose(est.set_params(decision=0.9).predict(X[:2]), np.quantile(train, 0.9))
     np.testing.assert_allclose(est.set_params(decision="mean").predict(X[:2]), train.mean())
     np.testing.assert_allclose(est.set_params(decision="mode").predict(X[:2]), est.baseline_)
+    # uncalibrated quantiles are the training targets' own, not those of n_samples draws
+    assert est.calibrator_ is None
+    np.testing.assert_allclose(est.predict_quantiles(X[:2], [0.1, 0.9]), [np.quantile(train, [0.1, 0.9])] * 2)
     # independent draws from the training targets for different seeds, the same for one seed
     a, b = (est.sample(X[:4], 16, random_state=s) for s in (1, 2))
     assert not np.array_equal(a, b) and np.array_equal(a, est.sample(X[:4], 16, random_state=1))
