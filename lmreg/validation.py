@@ -247,6 +247,19 @@ def _input_kind(X) -> str:
     return "unnamed"
 
 
+def _field_matcher(fields):
+    """A test of whether a field name is one of ``fields``, or a nested part or the parent of one.
+
+    >>> known = _field_matcher(["meta", "z"])
+    >>> known("meta.a"), known("z"), known("metab"), _field_matcher(["meta.a"])("meta")
+    (True, True, False, True)
+    """
+    fields = set(fields)
+    parents = {f[:i] for f in fields for i, ch in enumerate(f) if ch == "."}
+    return lambda name: (name in fields or name in parents
+                         or any(name[:i] in fields for i, ch in enumerate(name) if ch == "."))
+
+
 def check_features(est, X, reset: bool):
     """Check (or, with ``reset``, record) the columns of ``X``; return the row count and ``X``.
 
@@ -288,10 +301,14 @@ def check_features(est, X, reset: bool):
                          f"fitted on {est.n_features_in_} columns; pass one row as a one-row DataFrame "
                          "(df.iloc[[i]], or series.to_frame().T).")
     if "records" in (kind, fitted_kind) and kind != "unnamed" and fitted_kind != "unnamed" and fitted:
-        if not set(names) & set(fitted):
+        # Records name nested fields "meta.a" where a DataFrame's dict column is "meta": the
+        # serializer flattens both alike, so either spelling of a field is that field.
+        known, given = _field_matcher(fitted), _field_matcher(names)
+        unknown = [c for c in names if not known(c)]
+        if len(unknown) == len(names):
             raise ValueError(f"none of X's fields {names[:10]} is one the model was fitted on "
                              f"({fitted[:10]}); every prediction would be the same.")
-        absent, unknown = [c for c in fitted if c not in names], [c for c in names if c not in fitted]
+        absent = [c for c in fitted if not given(c)]
         # A misspelled key ("X" for "x") would be ignored while its field reads as missing in every row.
         lower = {c.lower(): c for c in absent}
         typos = {u: lower.get(u.lower()) or next(iter(difflib.get_close_matches(u, absent, n=1, cutoff=0.8)), None)
