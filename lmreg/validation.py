@@ -260,6 +260,13 @@ def _field_matcher(fields):
                          or any(name[:i] in fields for i, ch in enumerate(name) if ch == "."))
 
 
+def _nested_alike(names, fitted) -> bool:
+    """Whether two column lists name the same fields, some as a parent (a dict column) on one
+    side and its nested parts on the other."""
+    known, given = _field_matcher(fitted), _field_matcher(names)
+    return all(map(known, names)) and all(map(given, fitted))
+
+
 def check_features(est, X, reset: bool):
     """Check (or, with ``reset``, record) the columns of ``X``; return the row count and ``X``.
 
@@ -267,7 +274,8 @@ def check_features(est, X, reset: bool):
     when either side had no names of its own (an array, a list of rows or of strings, an
     unnamed Series), as scikit-learn does: the returned ``X`` is then a DataFrame with
     the fitted names. Dicts are records: a field may be absent (read as missing) or new
-    (ignored), but at least one must be a fitted one.
+    (ignored), but at least one must be a fitted one. A nested field (``meta.a``) and its
+    parent (a dict column ``meta``) are the same field: the serializer flattens both.
 
     Examples
     --------
@@ -320,6 +328,8 @@ def check_features(est, X, reset: bool):
                           "fitted field(s) they resemble are absent from every row and read as missing.",
                           UserWarning, stacklevel=4)
         return len(frame), X   # matched by name, row by row: absent fields read as missing
+    if kind == fitted_kind == "frame" and fitted and set(names) != set(fitted) and _nested_alike(names, fitted):
+        return len(frame), X   # "meta.a", "meta.b" for a fitted dict column "meta", or back: flattened alike
     if frame.shape[1] != est.n_features_in_:
         raise ValueError(f"X has {frame.shape[1]} features, but LMRegressor is expecting "
                          f"{est.n_features_in_} features as input.")

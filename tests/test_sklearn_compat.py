@@ -217,16 +217,19 @@ def test_a_misspelled_record_field_warns():
         est.predict([{"kind": "a", "colour": "red"}])
 
 
-def test_records_and_a_dict_column_name_the_same_nested_fields():
+def test_records_flat_columns_and_a_dict_column_name_the_same_nested_fields():
     import warnings
 
     frame = pd.DataFrame({"meta": [{"a": i % 5, "b": "xy"[i % 2]} for i in range(40)]})
     records = frame.to_dict("records")   # fields "meta.a", "meta.b" where the frame has "meta"
+    flat = pd.json_normalize(records)    # columns "meta.a", "meta.b"
     y = np.arange(40.0) % 5
-    for fitted, other in ((frame, records), (records, frame)):
+    for fitted, other in ((frame, records), (records, frame), (frame, flat), (flat, frame)):
         est = LMRegressor(**TINY).fit(fitted, y)
         with warnings.catch_warnings():
             warnings.simplefilter("error")   # was: 'meta.a' ignored ("did you mean 'meta'?")
             np.testing.assert_allclose(est.predict(other[:6]), est.predict(fitted[:6]))   # rows 0-5 either way
     with pytest.raises(ValueError, match="none of X's fields"):
         est.predict([{"metadata": 1}])
+    with pytest.raises(ValueError, match="feature names should match"):   # other columns still refused
+        est.predict(frame.assign(extra=1.0))
