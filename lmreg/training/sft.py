@@ -234,18 +234,23 @@ def target_scale(y: np.ndarray):
     Returns
     -------
     None when ``y`` is 1-D, else float array [n_targets]
-        The standard deviation of each target, floored at 1e-12.
+        The standard deviation of each target; 1 (target units) for a constant one,
+        whose error divided by a floor near 0 would outweigh every other target.
 
     Examples
     --------
-    >>> target_scale(np.array([[0.0, 5.0], [2.0, 5.0]])).tolist()
-    [1.0, 1e-12]
+    >>> target_scale(np.array([[0.0, 0.1], [2.0, 0.1]])).tolist()
+    [1.0, 1.0]
+    >>> target_scale(np.array([[0.0, 5.0], [4.0, 5.0]])).tolist()
+    [2.0, 1.0]
     >>> target_scale(np.array([1.0, 2.0])) is None
     True
     """
     if y.ndim == 1:
         return None
-    return np.maximum(y.std(axis=0), 1e-12)
+    std = y.std(axis=0)
+    constant = std <= 1e-9 * np.abs(y).max(axis=0)   # np.full(n, 0.1).std() is 1e-17, not 0
+    return np.where(constant, 1.0, std)
 
 
 def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, grammar: NumberGrammar,
