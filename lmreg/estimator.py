@@ -211,7 +211,9 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         of them, or with ``calibration=None``).
     fallback_ : bool
         True when the model did not beat the median of the training targets on
-        validation rows; predictions are then that median (the training targets'
+        validation rows (a quantile ``decision``: that quantile, by its pinball loss;
+        after RL kept its weights, judged again on the RL check's rows) or never took
+        a training step; predictions are then that median (the training targets'
         mean or quantile when ``decision`` asks for one; samples come from the
         training targets).
     pretrained_ : PretrainedSource or None
@@ -479,7 +481,7 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         if self.rl_steps:  # its check's samples of the weights that stay calibrate the quantiles
             check, samples = self._fit_rl(enc, y, train_rows, val_rows, deadline, weights)
 
-        self._fit_fallback(y, train_rows, val_rows, weights)
+        self._fit_fallback(y, train_rows, val_rows, weights, check)
         self._calibrate(enc, y, check, deadline, None if self.fallback_ else samples, weights)
         self.fit_seconds_ = time.monotonic() - t0
         return self

@@ -34,7 +34,7 @@ from .members import member_seed
 from .metrics import crps_per_row
 from .training.rl_config import RLConfig
 from .training.rl_stage import WEIGHTED_RANK_TEST, run_stage, stage_rows
-from .training.sft import target_error, target_scale
+from .training.sft import decision_errors, target_error, target_scale
 from .validation import check_targets, weighted_rows
 
 #: Share of ``max_time`` kept for sampling the calibration rows after training.
@@ -146,7 +146,8 @@ class HeldOutStages:
                              "rows).")
 
     def _rl_check(self, enc, y, rows, weights=None):
-        """Validation (absolute error of the decision rule per row, CRPS, the samples) on ``rows``.
+        """Validation (the decision rule's loss per row: absolute error for the median,
+        pinball for a quantile level, squared for the mean; CRPS; the samples) on ``rows``.
 
         ``n_samples`` samples per row, and the same seed before and after RL, so an
         unchanged model scores the same. ``weights`` (of all rows): the CRPS is their
@@ -154,9 +155,10 @@ class HeldOutStages:
         """
         sub = enc.subset(rows)
         samples = self._model_samples(sub, self.n_samples, self.seed_ + 3)
-        point = self._decide(sub, samples, "median" if self.decision == "mode" else self.decision)
+        rule = "median" if self.decision == "mode" else self.decision
+        point = self._decide(sub, samples, rule)
         score = float(np.average(crps_per_row(y[rows], samples), weights=None if weights is None else weights[rows]))
-        return np.abs(point - y[rows]), score, samples
+        return decision_errors(point, y[rows], rule), score, samples
 
     def _fit_rl(self, enc, y, train_rows, val_rows, deadline, weights=None):
         """RL after SFT on each member in turn, each kept only if it lowers the validation
@@ -204,16 +206,33 @@ class HeldOutStages:
         self.rl_result_ = self.member_rl_results_[0]
         return check, samples
 
-    def _fit_fallback(self, y, train_rows, val_rows, weights=None) -> None:
-        """``baseline_``, the (weighted) median of the training targets, and ``fallback_``: whether
-        member 0 failed to beat it on the validation rows (then predictions are that median)."""
+    def _fit_fallback(self, y, train_rows, val_rows, weights=None, check=None) -> None:
+        """``baseline_``, the (weighted) median of the training targets, and ``fallback_``
+        (:meth:`_judge_fallback`)."""
         w_train = None if weights is None else weights[train_rows]
         self.baseline_, self._train_targets = fallback_targets(y[train_rows], w_train, self.seed_)
-        self.fallback_ = False
-        if len(val_rows):
-            base = np.broadcast_to(self.baseline_, y[val_rows].shape)
-            base_mae = target_error(base, y[val_rows], target_scale(y), None if weights is None else weights[val_rows])
-            self.fallback_ = not self.fit_result_.best_val_mae < base_mae
+        self._judge_fallback(y, val_rows, weights, check)
+
+    def _judge_fallback(self, y, val_rows, weights=None, check=None) -> None:
+        """``fallback_``: whether the model failed to beat the fallback's constant (the
+        training targets' median, or the quantile of a quantile decision, judged by the
+        decision's loss) on held-out rows, or never trained. After an RL stage that kept
+        its weights, the RL check's error on its ``check`` rows judges the final weights;
+        else SFT's best validation error (member 0's) on ``val_rows``."""
+        w = (lambda rows: None) if weights is None else (lambda rows: weights[rows])
+        results = getattr(self, "member_rl_results_", None) or []
+        self.fallback_ = self.fit_result_.steps == 0   # an untrained network is never used
+        if check is not None and len(check) and any(r.kept for r in results):
+            rule = "median" if self.decision == "mode" else self.decision
+            base = decision_errors(self._constant(len(check), rule), y[check], rule)
+            # the last stage ended on the weights that stay (each starts from the one before)
+            self.fallback_ = not results[-1].val_mae < float(np.average(base, weights=w(check)))
+        elif len(val_rows) and not self.fallback_:
+            level = self._tree_level(self.decision)   # what SFT's validation decoded
+            const = self.baseline_ if level in (None, 0.5) else self._constant(1, level)[0]
+            base = np.broadcast_to(const, y[val_rows].shape)
+            base_error = target_error(base, y[val_rows], target_scale(y), w(val_rows), level)
+            self.fallback_ = not self.fit_result_.best_val_mae < base_error
 
     def _calibrate(self, enc, y, rows, deadline, samples=None, weights=None) -> None:
         """Fit ``calibrator_`` on validation ``rows``: on ``samples`` drawn there already,
@@ -304,6 +323,8 @@ class HeldOutStages:
         self._check_rl_data(y, len(rows[1]))
         with self._torch_scope(), unchanged_on_error(self, self._members()):
             check, samples = self._fit_rl(enc, y, *rows, deadline, weights)
+            if any(r.kept for r in self.member_rl_results_):   # new weights: judged against the constant again
+                self._judge_fallback(y, rows[1], weights, check)
             self._calibrate(enc, y, check, deadline, None if self.fallback_ else samples, weights)
         return self
 

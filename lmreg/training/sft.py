@@ -58,7 +58,8 @@ class SFTConfig:
         What the validation decodes: None, greedy decoding; a level in (0, 1), the
         exact quantile on the token tree (:func:`~lmreg.decoding.quantile_tokens`;
         the estimator passes its decision's level, 0.5 for the median, so that
-        early stopping and the kept weights judge what ``predict`` returns).
+        early stopping and the kept weights judge what ``predict`` returns), judged
+        by that level's pinball loss (:func:`decision_errors`; the MAE at 0.5).
     val_temperature : float
         Temperature of the distribution that ``val_quantile`` reads (the estimator
         passes its ``temperature``).
@@ -147,8 +148,34 @@ def _lr_factor(progress: float, step: int, cfg: SFTConfig) -> float:
 EVAL_SHARE = 0.05
 
 
-def target_error(pred: np.ndarray, y: np.ndarray, scale=None, weights=None) -> float:
-    """MAE in target units; with several targets, the mean of per-target MAE / ``scale``.
+def decision_errors(pred, y, rule=None) -> np.ndarray:
+    """Each prediction's loss under the loss its decision ``rule`` minimises.
+
+    ``|pred - y|`` for the median (``None``, ``"median"``, ``"mode"``), twice the pinball
+    loss for a quantile level (so the absolute error at 0.5: a 0.9-quantile is judged
+    as a 0.9-quantile, not as a median), the squared error for ``"mean"``.
+
+    Examples
+    --------
+    >>> decision_errors(np.array([1.0, 4.0]), np.array([2.0, 2.0])).tolist()
+    [1.0, 2.0]
+    >>> decision_errors(np.array([1.0, 4.0]), np.array([2.0, 2.0]), 0.9).round(6).tolist()   # 2*0.9*1, 2*0.1*2
+    [1.8, 0.4]
+    >>> decision_errors(np.array([1.0, 4.0]), np.array([2.0, 2.0]), "mean").tolist()
+    [1.0, 4.0]
+    """
+    diff = np.asarray(y, float) - pred
+    if rule == "mean":
+        return np.square(diff)
+    if rule is None or isinstance(rule, str):
+        return np.abs(diff)
+    level = float(rule)
+    return 2.0 * np.maximum(level * diff, (level - 1.0) * diff)
+
+
+def target_error(pred: np.ndarray, y: np.ndarray, scale=None, weights=None, level=None) -> float:
+    """MAE in target units (with ``level``, the mean :func:`decision_errors` of that
+    quantile level); with several targets, the mean of per-target errors / ``scale``.
 
     Parameters
     ----------
@@ -157,6 +184,8 @@ def target_error(pred: np.ndarray, y: np.ndarray, scale=None, weights=None) -> f
         Per-target spread (:func:`target_scale`); only used when ``y`` is 2-D.
     weights : float array [n] or None
         Row weights: the weighted mean over rows (``sample_weight``).
+    level : float or None
+        The quantile level ``pred`` decodes (None: the median).
 
     Examples
     --------
@@ -167,8 +196,10 @@ def target_error(pred: np.ndarray, y: np.ndarray, scale=None, weights=None) -> f
     1.0
     >>> target_error(np.array([1.0, 4.0]), np.array([2.0, 2.0]), weights=np.array([3.0, 1.0]))
     1.25
+    >>> round(target_error(np.array([1.0, 4.0]), np.array([2.0, 2.0]), level=0.9), 6)
+    1.1
     """
-    err = np.abs(pred - y)
+    err = decision_errors(pred, y, level)
     if y.ndim == 2:
         err = err / scale
     if weights is None:
@@ -178,7 +209,8 @@ def target_error(pred: np.ndarray, y: np.ndarray, scale=None, weights=None) -> f
 
 def validation_mae(model, enc: Encoded, rows, grammar: NumberGrammar, codec, y, pad_id, device,
                    level: float | None = None, weights=None, temperature: float = 1.0) -> float:
-    """:func:`target_error` of greedy decodes (or of the exact ``level``-quantiles) on ``rows``.
+    """:func:`target_error` of greedy decodes (or of the exact ``level``-quantiles, judged
+    by that level's pinball loss) on ``rows``.
 
     Parameters
     ----------
@@ -225,7 +257,8 @@ def validation_mae(model, enc: Encoded, rows, grammar: NumberGrammar, codec, y, 
     else:
         tokens = quantile_tokens(model, enc.subset(rows), grammar, pad_id, [level], temperature,
                                  device=device)[:, 0]
-    return target_error(codec.decode(tokens), y[rows], target_scale(y), None if weights is None else weights[rows])
+    return target_error(codec.decode(tokens), y[rows], target_scale(y), None if weights is None else weights[rows],
+                        level)
 
 
 def target_scale(y: np.ndarray):

@@ -546,3 +546,16 @@ def test_calibrate_after_held_out_prompts_uses_the_rows_fit_used():
     fitted = est.calibrator_.y_.copy()
     assert est.rl_result_.prompt_rows == "holdout" and len(fitted) == 15   # half of 30 validation rows
     np.testing.assert_array_equal(est.calibrate(X, y).calibrator_.y_, fitted)
+
+
+def test_rl_weights_that_beat_the_median_lift_the_fallback():
+    X = [f"n {i % 7}" for i in range(140)]
+    y = np.array([100.0 if i % 7 >= 5 else 0.0 for i in range(140)])
+    est = LMRegressor(max_epochs=1, learning_rate=1e-6, **TINY).fit(X, y)
+    assert est.fallback_                                   # the premise: SFT learnt nothing
+    rl = dict(rl_steps=60, rl_config={"learning_rate": 3e-3})
+    est.set_params(**rl).reinforce(X, y)
+    assert est.rl_result_.kept and not est.fallback_       # was: still the median, RL's weights unused
+    np.testing.assert_allclose(est.predict(X[:7]), y[:7], atol=2.0)
+    in_fit = LMRegressor(max_epochs=1, learning_rate=1e-6, **rl, **TINY).fit(X, y)
+    assert in_fit.rl_result_.kept and not in_fit.fallback_
