@@ -393,3 +393,13 @@ def test_a_fit_that_never_trained_falls_back_without_validation_rows():
         est = LMRegressor(max_time=1e-4, random_state=0).fit(X, y)
     assert est.fallback_           # was: the random network's numbers, while the warning said median
     np.testing.assert_allclose(est.predict(X[:3]), np.median(y))
+
+
+def test_weights_broken_by_the_last_step_are_an_error():
+    X, y = [f"n {i}" for i in range(30)], np.arange(30.0)
+    est = LMRegressor(max_time=None, max_epochs=3, learning_rate=1e6, validation_fraction=0.0, random_state=0,
+                      hidden_size=32, num_layers=1, num_heads=2)
+    # the loss of every step was finite; the update of the last one made the weights NaN
+    with pytest.raises(FloatingPointError, match="weights became NaN or infinite at step 3"):
+        est.fit(X, y)
+    assert not hasattr(est, "model_")

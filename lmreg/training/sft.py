@@ -447,6 +447,9 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
             result.best_val_mae, result.best_step, best_state = mae, step, None
     if best_state is not None:
         model.load_state_dict(best_state)
+    # The loss is checked before each step; the last step's update is checked here.
+    if not all(bool(torch.isfinite(p).all()) for p in model.parameters() if p.requires_grad):
+        raise FloatingPointError(f"the weights became NaN or infinite at step {step}; lower learning_rate.")
     model.eval()
     result.steps = step
     result.val_rows = len(val_rows) if has_val else 0
