@@ -32,6 +32,7 @@ from sklearn.utils.validation import check_is_fitted
 from .calibration import ConformalQuantiles
 from .members import member_seed
 from .metrics import crps_per_row
+from .training import rewards as R
 from .training.rl_config import RLConfig
 from .training.rl_stage import WEIGHTED_RANK_TEST, run_stage, stage_rows
 from .training.sft import decision_errors, target_error, target_scale
@@ -135,9 +136,10 @@ class HeldOutStages:
         if y.ndim != 1:
             raise ValueError(f"the RL stage supports one target per row, but y has {y.shape[1]} columns; "
                              "set rl_steps=0 for several targets.")
-        if self.rl_reward == "log" and y.min() < 0:
+        if y.min() < 0 and R.base_reward(self._rl_config().reward) is R.neg_log_error:   # a name, function or partial
             scaled = " (standardised per task_column)" if getattr(self, "tasks_", None) is not None else ""
-            raise ValueError(f"rl_reward='log' needs targets >= 0, but y{scaled} has {float(y.min())!r}; use "
+            what = "rl_reward='log'" if self.rl_reward == "log" else "rl_reward (neg_log_error)"
+            raise ValueError(f"{what} needs targets >= 0, but y{scaled} has {float(y.min())!r}; use "
                              "'abs' or 'relative' for signed targets.")
         prompt_rows = self._rl_config().prompt_rows
         if prompt_rows != "train" and n_val < 4:

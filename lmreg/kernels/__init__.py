@@ -67,12 +67,21 @@ def backend_for(tensor: torch.Tensor) -> str:
     return "reference"
 
 
+def _check_temperature(temperature, greedy_zero: bool) -> None:
+    """Both backends read the same temperatures: a negative one (or 0 where it is not
+    greedy decoding) is an error, not logits reversed by one and ignored by the other."""
+    ok = temperature >= 0 if greedy_zero else temperature > 0
+    if not ok:   # NaN too
+        raise ValueError(f"temperature must be {'>= 0 (0: greedy)' if greedy_zero else '> 0'}; got {temperature!r}.")
+
+
 def decode_step(hidden, weight, bias, allowed, temperature=1.0, noise=None, seed=None,
                 row_seeds=None, return_probs=False):
     """Sample (or pick greedily) one number token per row; see ``reference.decode_step``.
 
     Same arguments and results as :func:`lmreg.kernels.reference.decode_step`, served
-    by the backend :func:`backend_for` picks for ``hidden``.
+    by the backend :func:`backend_for` picks for ``hidden``; a negative or NaN
+    ``temperature`` is a ValueError.
 
     Examples
     --------
@@ -84,6 +93,7 @@ def decode_step(hidden, weight, bias, allowed, temperature=1.0, noise=None, seed
     >>> [round(p, 4) for p in logprob.exp().tolist()]
     [0.7311, 0.7311]
     """
+    _check_temperature(temperature, greedy_zero=True)
     if backend_for(hidden) == "triton":
         from .fused_decode_step import decode_step as fused
 
@@ -92,11 +102,15 @@ def decode_step(hidden, weight, bias, allowed, temperature=1.0, noise=None, seed
                                  return_probs)
 
 
-def allowed_logprobs(hidden, weight, bias, allowed, targets, temperature=1.0):
+def allowed_logprobs(hidden, weight, bias, allowed, targets, temperature=1.0, check=True):
     """Differentiable log-probs of targets over the allowed ids; see ``reference``.
 
     Same arguments and result as :func:`lmreg.kernels.reference.allowed_logprobs`,
-    served by the backend :func:`backend_for` picks for ``hidden``.
+    served by the backend :func:`backend_for` picks for ``hidden``. ``temperature``
+    must be positive; with ``check`` a target outside ``0 .. len(allowed) - 1`` is a
+    ValueError (one host sync: the fused kernel would return -inf or a wrong
+    log-prob for it; :func:`~lmreg.decoding.constrained_logprobs`, which checks its
+    targets against the grammar, passes ``check=False``).
 
     Examples
     --------
@@ -106,6 +120,12 @@ def allowed_logprobs(hidden, weight, bias, allowed, targets, temperature=1.0):
     >>> [round(p, 4) for p in lp.exp().tolist()]  # targets index allowed: both are id 2
     [0.7311, 0.2689]
     """
+    _check_temperature(temperature, greedy_zero=False)
+    if check and targets.numel():
+        lo, hi = (int(v) for v in torch.aminmax(targets))
+        if lo < 0 or hi >= allowed.numel():
+            raise ValueError(f"targets index the {allowed.numel()} allowed ids (0 .. {allowed.numel() - 1}); "
+                             f"got {lo if lo < 0 else hi}.")
     if backend_for(hidden) == "triton":
         from .fused_logprob import allowed_logprobs as fused
 

@@ -62,24 +62,28 @@ def neg_relative_error(pred, target, eps=1e-8):
 def neg_log_error(pred, target):
     """``-|log1p(pred) - log1p(target)|`` for non-negative, heavy-tailed targets.
 
-    Negative predictions are clipped to 0 before the log; a negative target is a
-    ValueError (clipped, -5 for a target of -3 would score as a perfect answer).
+    Below 0, where ``log1p`` is not defined, ``log1p(pred)`` continues as ``pred`` (the
+    line with its slope at 0), so a negative prediction scores worse the further it
+    is below 0, never as well as 0. A negative target is a ValueError (no log, and
+    clipped, -5 for a target of -3 would score as a perfect answer).
 
     Examples
     --------
     >>> round(float(neg_log_error(np.e - 1, 0.0)), 6)
     -1.0
+    >>> neg_log_error(np.array([0.0, -1.0, -1e9]), 0.0).tolist()
+    [-0.0, -1.0, -1000000000.0]
     >>> neg_log_error(1.0, -3.0)
     Traceback (most recent call last):
     ...
     ValueError: the log reward needs targets >= 0; got -3.0. Use 'abs' or 'relative' for signed targets.
     """
-    pred = np.maximum(np.asarray(pred, float), 0.0)
+    pred = np.asarray(pred, float)
     target = np.asarray(target, float)
     if (target < 0).any():
         raise ValueError(f"the log reward needs targets >= 0; got {float(np.min(target))!r}. Use 'abs' or "
                          "'relative' for signed targets.")
-    return -np.abs(np.log1p(pred) - np.log1p(target))
+    return -np.abs(np.where(pred >= 0, np.log1p(np.maximum(pred, 0.0)), pred) - np.log1p(target))
 
 
 def gaussian_kernel(pred, target, scale=1.0, bandwidth=0.25):
@@ -178,8 +182,16 @@ def is_group_reward(reward):
     """
     if isinstance(reward, str):
         return reward in GROUP_REWARDS
-    base = _unwrap(reward)[0]
-    return any(base is REWARDS[name] for name in GROUP_REWARDS)
+    return any(base_reward(reward) is REWARDS[name] for name in GROUP_REWARDS)
+
+
+def base_reward(reward):
+    """The function a reward name, function or ``functools.partial`` comes down to.
+
+    >>> base_reward("log") is neg_log_error, base_reward(functools.partial(crps_loo, scale=2.0)) is crps_loo
+    (True, True)
+    """
+    return REWARDS[reward] if isinstance(reward, str) else _unwrap(reward)[0]
 
 
 def _unwrap(fn):
@@ -207,7 +219,8 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
                target_column="target", **params):
     """Wrap a reward in TRL's ``f(prompts, completions, **kwargs)`` signature.
 
-    Each completion (a string, or chat messages: the last one's ``content``) goes
+    Each completion (a string, or chat messages: the last one's ``content``, its text
+    parts joined when it is a list of parts) goes
     through ``parse``; targets come from the dataset column ``target_column``. The returned
     list never holds a NaN or an infinity, which would turn TRL's group advantages
     into NaN or overflow them:
@@ -283,7 +296,8 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
     if base is crps_loo and num_generations < 3:
         raise ValueError(f"crps_loo scores each completion against the others of its group: it needs "
                          f"num_generations >= 3, got {num_generations}.")
-    if invalid_reward is not None and not np.isfinite(invalid_reward):
+    if invalid_reward is not None and not (isinstance(invalid_reward, (int, float, np.integer, np.floating))
+                                           and not isinstance(invalid_reward, bool) and np.isfinite(invalid_reward)):
         raise ValueError(f"invalid_reward must be a finite number, got {invalid_reward!r}.")
     _check_params(fn, params)
     ours = any(base is f for f in REWARDS.values())
@@ -292,10 +306,13 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
     for name, value in {**bound, **params}.items():
         if name == "scale" or (ours and name in POSITIVE_PARAMS):
             _check_positive(name, value)
+            if np.ndim(value):   # one completion is scored at a time: one number, not one per row
+                raise ValueError(f"{name} must be one number here (each completion is scored on its own), "
+                                 f"got an array of shape {np.shape(value)}.")
 
     def value_of(text):
         try:
-            value = float(parse(text if isinstance(text, str) else text[-1]["content"]))
+            value = float(parse(_text(text)))
         except (ValueError, TypeError, KeyError, IndexError, OverflowError):
             return np.nan
         return value if np.isfinite(value) else np.nan
@@ -354,6 +371,23 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
 
     reward.__name__ = getattr(fn, "__name__", "reward")
     return reward
+
+
+def _text(completion) -> str:
+    """A completion's text: the string itself, or chat messages' last ``content``: a string,
+    or a list of parts (``{"type": "text", "text": ...}``) whose text parts are joined.
+
+    >>> _text("3"), _text([{"role": "assistant", "content": "4"}])
+    ('3', '4')
+    >>> _text([{"role": "assistant", "content": [{"type": "text", "text": "5"}, {"type": "image"}]}])
+    '5'
+    """
+    if isinstance(completion, str):
+        return completion
+    content = completion[-1]["content"]
+    if isinstance(content, str):
+        return content
+    return "".join(part["text"] for part in content if isinstance(part, Mapping) and part.get("type") == "text")
 
 
 def _target_values(target, n, column) -> np.ndarray:
@@ -431,11 +465,8 @@ def model_reward(estimator, make_row=None, transform=None):
     >>> len(scores), all(isinstance(s, float) for s in scores)
     (2, True)
     """
-    def text(x):
-        return x if isinstance(x, str) else x[-1]["content"]
-
     def build(prompt, completion, **columns):
-        return {"prompt": text(prompt), "completion": text(completion)}
+        return {"prompt": _text(prompt), "completion": _text(completion)}
 
     make_row = make_row or build
 

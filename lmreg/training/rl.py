@@ -116,7 +116,9 @@ def policy_loss(new_lp: torch.Tensor, old_lp: torch.Tensor, ref_lp: torch.Tensor
 def reward_function(reward, scale: float):
     """``f(pred [B, G], target [B]) -> [B, G]`` for a reward name or callable.
 
-    A user callable is called as ``reward(pred [B, G], target [B, 1], scale)``. Every
+    A user callable is called as ``reward(pred [B, G], target [B, 1], scale)`` and must
+    return ``[B, G]``; lmreg's rewards and ``functools.partial`` of them get ``scale=``
+    if they take one and the partial does not bind it. Every
     variant's rewards pass through here, so a reward that is not finite (say, a user
     reward taking the log of a negative number) is a ValueError here rather than NaN
     weights later.
@@ -142,17 +144,23 @@ def reward_function(reward, scale: float):
     ValueError: the reward is not finite on a number the codec can write (e.g. a user reward taking the log of a negative number), which would turn the weights into NaN; choose another rl_reward.
     """
     fn = R.REWARDS[reward] if isinstance(reward, str) else reward
-    if R.is_group_reward(fn):
-        call = lambda pred, y: fn(pred, y, **({"scale": scale} if fn is R.crps_loo else {}))  # noqa: E731
-    elif fn in (R.neg_relative_error, R.neg_log_error):
+    base, bound = R.base_reward(fn), R._unwrap(fn)[1]
+    # lmreg's rewards (and partials of them) get the prompts' scale unless the partial binds one
+    kw = {} if "scale" in bound else {"scale": scale}
+    if base in (R.crps_loo, R.gaussian_kernel, R.neg_abs_error, R.neg_squared_error):
+        call = lambda pred, y: fn(pred, y if base is R.crps_loo else y[:, None], **kw)  # noqa: E731
+    elif base is R.rank:
+        call = lambda pred, y: fn(pred, y)  # noqa: E731
+    elif base in (R.neg_relative_error, R.neg_log_error):
         call = lambda pred, y: fn(pred, y[:, None])  # noqa: E731
-    elif fn in (R.neg_abs_error, R.neg_squared_error, R.gaussian_kernel):
-        call = lambda pred, y: fn(pred, y[:, None], scale=scale)  # noqa: E731
     else:
         call = lambda pred, y: fn(pred, y[:, None], scale)  # noqa: E731
 
     def checked(pred, y):
         r = np.asarray(call(pred, y), dtype=np.float64)
+        if r.shape != pred.shape:   # a transposed [G, B] would mix the groups' advantages
+            raise ValueError(f"the reward returned shape {r.shape} for predictions of shape {pred.shape} "
+                             "([prompts, samples]); it must return one reward per prediction, in their shape.")
         if not np.isfinite(r).all():
             raise ValueError("the reward is not finite on a number the codec can write (e.g. a user reward taking "
                              "the log of a negative number), which would turn the weights into NaN; choose another "

@@ -203,7 +203,7 @@ class RLConfig:
         if group_reward and self.variant in TREE_VARIANTS:
             raise ValueError(f"variant={self.variant!r} works on the digits codec's token tree: it needs "
                              f"a pointwise reward (e.g. 'abs'), not reward={self.reward!r}.")
-        if self.reward in ("crps_loo", R.crps_loo) and self.variant not in TREE_VARIANTS and self.group_size < 3:
+        if R.base_reward(self.reward) is R.crps_loo and self.variant not in TREE_VARIANTS and self.group_size < 3:
             raise ValueError(f"reward 'crps_loo' scores each sample against the others of its group: it needs "
                              f"group_size >= 3, got {self.group_size}.")
 

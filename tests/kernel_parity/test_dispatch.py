@@ -52,3 +52,23 @@ def test_greedy_decoding_and_training_loss_agree_across_backends(monkeypatch):
     torch.testing.assert_close(losses["triton"], losses["reference"], atol=1e-5, rtol=0)
     samples = sample_tokens(model, enc, grammar, pad_id=0, n_samples=3, seed=1, device=DEVICE)
     assert samples.shape == (3, 3, 4) and np.isin(samples[:, :, 0], [0, 1]).all()
+
+
+@pytest.mark.parametrize("backend", ["reference", "triton"])
+def test_both_backends_refuse_bad_targets_and_temperatures_alike(monkeypatch, backend):
+    from lmreg.kernels import allowed_logprobs, decode_step
+
+    if backend == "triton" and not (DEVICE == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"):
+        pytest.skip("Triton needs a GPU or TRITON_INTERPRET=1")
+    monkeypatch.setenv("LMREG_KERNELS", backend)
+    torch.manual_seed(0)
+    h, w, allowed = torch.randn(4, 8, device=DEVICE), torch.randn(20, 8, device=DEVICE), torch.arange(13, device=DEVICE)
+    # the fused kernel gave -inf for 13 and a wrong log-prob for -1; the reference an indexing error
+    for bad in (13, -1):
+        with pytest.raises(ValueError, match=f"targets index the 13 allowed ids .*got {bad}"):
+            allowed_logprobs(h, w, None, allowed, torch.full((4,), bad, device=DEVICE))
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        allowed_logprobs(h, w, None, allowed, torch.zeros(4, dtype=torch.long, device=DEVICE), temperature=0.0)
+    # a negative temperature: ignored by the reference, logits reversed by the fused kernel
+    with pytest.raises(ValueError, match=r"temperature must be >= 0 \(0: greedy\)"):
+        decode_step(h, w, None, allowed, temperature=-1.0)

@@ -12,7 +12,8 @@ def test_pointwise_rewards_on_hand_computed_cases():
     np.testing.assert_allclose(R.neg_abs_error(p, 3.0, scale=2.0), [-1.0, 0.0, -1.5])
     np.testing.assert_allclose(R.neg_squared_error(p, 3.0, scale=2.0), [-1.0, 0.0, -2.25])
     np.testing.assert_allclose(R.neg_relative_error(p, 2.0), [-0.5, -0.5, -2.0])
-    np.testing.assert_allclose(R.neg_log_error(np.array([0.0, -5.0]), np.e - 1), [-1.0, -1.0])
+    # below 0 the log continues as a line: -5 is 5 below 0, never as good as 0
+    np.testing.assert_allclose(R.neg_log_error(np.array([0.0, -5.0]), np.e - 1), [-1.0, -6.0])
     np.testing.assert_allclose(R.gaussian_kernel(np.array([3.0, 3.5]), 3.0, scale=2.0, bandwidth=0.25),
                                [1.0, np.exp(-0.5)])
 
@@ -246,3 +247,51 @@ def test_a_partial_of_a_group_reward_is_a_group_reward():
                                R.crps_loo(x, np.array([0.5]), scale=2.0)[0], rtol=1e-12)
     # two parsable completions left: no spread to judge, 0 as for crps_loo itself
     assert f(prompts=["x"] * 4, completions=["0", "?", "1", "?"], target=[0.5] * 4) == [0.0, -1.0, 0.0, -1.0]
+
+
+def test_the_rl_stage_reads_partials_of_lmregs_rewards_as_the_rewards_themselves():
+    from lmreg.training.rl import reward_function
+
+    pred, y = np.array([[90.0, 110.0, 150.0]]), np.array([100.0])
+    for name, fn in (("crps_loo", R.crps_loo), ("relative", R.neg_relative_error), ("log", R.neg_log_error),
+                     ("abs", R.neg_abs_error), ("rank", R.rank)):
+        # once: crps_loo's scale dropped, the relative error's eps given the scale, log a TypeError
+        np.testing.assert_allclose(reward_function(functools.partial(fn), 20.0)(pred, y),
+                                   reward_function(name, 20.0)(pred, y))
+    bound = reward_function(functools.partial(R.neg_abs_error, scale=1.0), 20.0)(pred, y)
+    np.testing.assert_allclose(bound, [[-10.0, -10.0, -50.0]])     # a scale the partial binds stays
+    np.testing.assert_allclose(reward_function(functools.partial(R.neg_relative_error, eps=1e-3), 20.0)(pred, y),
+                               [[-0.1, -0.1, -0.5]])
+
+
+def test_a_user_reward_of_the_wrong_shape_is_named():
+    from lmreg.training.rl import reward_function
+
+    pred, y = np.array([[1.0, 2.0, 9.0], [5.0, 5.0, 0.0]]), np.array([1.0, 5.0])
+    for bad in (lambda p, t, s: (-np.abs(p - t) / s).T, lambda p, t, s: float(-np.abs(p - t).mean())):
+        with pytest.raises(ValueError, match=r"reward returned shape .* for predictions of shape \(2, 3\)"):
+            reward_function(bad, 1.0)(pred, y)
+
+
+@pytest.mark.parametrize("reward, rl, match", [
+    (R.neg_log_error, {}, r"rl_reward \(neg_log_error\) needs targets >= 0"),
+    (functools.partial(R.crps_loo), {"rl_variant": "grpo", "rl_config": {"group_size": 2}}, "group_size >= 3"),
+])
+def test_a_reward_function_is_checked_before_training_as_its_name_is(reward, rl, match):
+    from lmreg import LMRegressor
+
+    est = LMRegressor(rl_steps=2, rl_reward=reward, max_time=None, max_epochs=1, **rl)
+    with pytest.raises(ValueError, match=match):
+        est.fit([f"n {i}" for i in range(20)], np.arange(20.0) - 5)
+    assert not hasattr(est, "model_")
+
+
+def test_trl_reward_reads_content_parts_and_checks_scale_and_penalty_types():
+    f = R.trl_reward("abs")
+    parts = [[{"role": "assistant", "content": [{"type": "text", "text": "1"}]}],
+             [{"role": "assistant", "content": "5"}]]
+    assert f(prompts=["p", "q"], completions=parts, target=[1.0, 1.0]) == [-0.0, -4.0]
+    with pytest.raises(ValueError, match="scale must be one number"):
+        R.trl_reward("abs", scale=np.array([1.0, 2.0]))
+    with pytest.raises(ValueError, match="invalid_reward must be a finite number"):
+        R.trl_reward("abs", invalid_reward="-5")
