@@ -228,7 +228,22 @@ def read_table(path, sep=None, encoding=None, decimal=None):
         raise ValueError(f"could not read {str(path)!r} as {kind}{hint}: {err}") from None
     if kind == "csv":
         _check_separator(frame, path, sep)
+    elif path.suffix.lower() == ".json" and not array:
+        _check_not_columns(frame, path)
     return frame
+
+
+def _check_not_columns(frame, path) -> None:
+    """One JSON object whose every value is a column (pandas' default ``to_json``: ``{"x":
+    {"0": 1, "1": 2}}``, or lists of one length) would read as a single row of dict cells."""
+    if len(frame) != 1:
+        return
+    cells = list(frame.iloc[0])
+    sizes = {len(c) if isinstance(c, (dict, list)) else -1 for c in cells}
+    if len(sizes) == 1 and min(sizes) >= 2:
+        raise ValueError(f"{str(path)!r} holds one JSON object of columns ({len(cells)} columns of {sizes.pop()} values "
+                         "each), which would read as a single row; write one record per row, e.g. "
+                         "df.to_json(path, orient='records', lines=True), or a .json array of records.")
 
 
 def _check_separator(frame, path, sep: str) -> None:

@@ -224,6 +224,14 @@ def test_read_table_formats(tmp_path):
     (tmp_path / "bad.json").write_text('[{"a": 1}, \n')
     with pytest.raises(ValueError, match="expected JSON lines"):
         read_table(tmp_path / "bad.json")
+    # pandas' default to_json (one object of columns) and a dict of lists: refused, once one row of dicts
+    frame.to_json(tmp_path / "columns.json")
+    (tmp_path / "lists.json").write_text('{"n": [1, 2, 3], "x": [0.5, 1.0, 2.0]}')
+    for name in ("columns.json", "lists.json"):
+        with pytest.raises(ValueError, match="one JSON object of columns .* orient='records', lines=True"):
+            read_table(tmp_path / name)
+    (tmp_path / "one.json").write_text('{"n": 1, "tags": ["a", "b"]}')   # one record stays one record
+    assert read_table(tmp_path / "one.json")["tags"].tolist() == [["a", "b"]]
 
 
 def test_read_table_separators_and_encodings(tmp_path):
