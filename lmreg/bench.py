@@ -223,10 +223,26 @@ def run_benchmark(datasets=None, models=MODELS, *, max_time=600.0, threads=1, se
             if out:
                 os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
                 tmp = f"{out}.tmp"
-                with open(tmp, "w") as f:
-                    json.dump(records, f, indent=1)
+                with open(tmp, "w") as f:   # strict JSON (jq, JSON.parse): no NaN or Infinity
+                    json.dump(_strict_json(records), f, indent=1, allow_nan=False)
                 os.replace(tmp, out)
     return records
+
+
+def _strict_json(value):
+    """``value`` with every non-finite float as None (``best_val_mae`` is inf without
+    validation rows), for a results file any JSON parser reads.
+
+    >>> _strict_json([{"a": float("inf"), "b": [1.0, float("nan")]}])
+    [{'a': None, 'b': [1.0, None]}]
+    """
+    if isinstance(value, dict):
+        return {k: _strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict_json(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 def markdown_table(records) -> str:
@@ -299,14 +315,24 @@ def main(argv=None) -> int:
     p.add_argument("--markdown", default=None, help="also write the table to this file")
     p.add_argument("--plots", default=None, help="folder for the PNG plots (needs matplotlib)")
     args = p.parse_args(argv)
+    # checked before any model runs (--max-time by LMRegressor's own check)
+    for flag, value, low in (("--threads", args.threads, 1), ("--n-samples", args.n_samples, 1),
+                             ("--train-rows", args.train_rows, 1), ("--test-rows", args.test_rows, 2)):
+        if value is not None and value < low:   # R2 needs two test rows
+            raise ValueError(f"{flag} must be at least {low}; got {value}.")
+    params = parse_params(args.param)
+    flags = {"max_time": "--max-time", "random_state": "--seed", "n_samples": "--n-samples", "n_threads": "--threads"}
+    for name in sorted(set(params) & set(flags)):   # _make passes these itself
+        raise ValueError(f"--param {name}: set it with {flags[name]}.")
     _check_outputs(args)
     records = run_benchmark(args.datasets, args.models or list(MODELS), max_time=args.max_time, threads=args.threads,
-                            seed=args.seed, n_samples=args.n_samples, params=parse_params(args.param),
+                            seed=args.seed, n_samples=args.n_samples, params=params,
                             out=args.out, train_rows=args.train_rows, test_rows=args.test_rows)
     table = markdown_table(records)
     print("\n" + table)
-    if args.markdown:
-        Path(args.markdown).write_text(table + "\n")
+    if args.markdown:   # its folder made, as --out's and --plots' are
+        Path(args.markdown).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        Path(args.markdown).expanduser().write_text(table + "\n")
     if args.plots:
         from .plots import plot_all
 

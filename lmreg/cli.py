@@ -219,7 +219,8 @@ def read_table(path, sep=None, encoding=None, decimal=None):
             reason, where = err.reason, err.start
         except UnicodeDecodeError as whole:
             reason, where = whole.reason, whole.start
-        raise ValueError(f"could not read {str(path)!r}: it is not {encoding or 'UTF-8'} text ({reason} "
+        shown = "UTF-8" if encoding in (None, "utf-8-sig") else encoding   # JSON's default reads a BOM too
+        raise ValueError(f"could not read {str(path)!r}: it is not {shown} text ({reason} "
                          f"at byte {where}); pass its encoding, e.g. --encoding latin-1.") from None
     except LookupError as err:  # an unknown encoding name
         raise ValueError(f"--encoding {encoding!r}: {err}") from None
@@ -446,7 +447,8 @@ def _evaluate(args) -> int:
         r2 = f"{r2_score(y, pred):.4f}" if len(y) > 1 and np.ptp(y) > 0 else "undefined (constant target)"
     rows = [("rows", f"{len(y)}"), ("R2", r2),
             ("MAE", f"{mean_absolute_error(y, pred):.4g}"), ("RMSE", f"{root_mean_squared_error(y, pred):.4g}"),
-            ("Spearman", f"{rho:.4f}" + (" (constant predictions)" if np.isnan(rho) else "")),
+            ("Spearman", f"{rho:.4f}" + ("" if not np.isnan(rho) else " (constant target)" if np.ptp(y) == 0
+                                         else " (constant predictions)" if np.ptp(pred) == 0 else "")),
             ("CRPS", f"{crps(y, samples):.4g}"),
             ("coverage80", f"{interval_coverage(y, lower, upper):.3f}  "
                            + ("(conformally calibrated; " if getattr(est, "calibrator_", None) else "(")

@@ -72,7 +72,8 @@ def data_dir() -> Path:
 def list_datasets() -> list[str]:
     """Return the sorted names of the available datasets.
 
-    A dataset is listed when its ``NAME.json`` sidecar is present.
+    A dataset is listed when its ``NAME.json`` sidecar is present: a JSON object naming
+    the ``target`` (another ``.json`` file in the folder is not a dataset).
 
     Examples
     --------
@@ -80,7 +81,16 @@ def list_datasets() -> list[str]:
     >>> names == sorted(names) and "diabetes" in names
     True
     """
-    return sorted(p.stem for p in data_dir().glob("*.json"))
+    return sorted(p.stem for p in data_dir().glob("*.json") if _is_sidecar(p))
+
+
+def _is_sidecar(path: Path) -> bool:
+    try:
+        with open(path, encoding="utf-8") as f:
+            info = json.load(f)
+    except (OSError, ValueError):   # unreadable, or not JSON
+        return False
+    return isinstance(info, dict) and "target" in info
 
 
 def _check_name(name: str) -> Path:

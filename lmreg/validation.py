@@ -26,10 +26,20 @@ def resolve_device(device: str) -> torch.device:
     --------
     >>> resolve_device("cpu")
     device(type='cpu')
+    >>> resolve_device("gpu0")
+    Traceback (most recent call last):
+    ...
+    ValueError: device='gpu0' is not a torch device; use 'auto', 'cpu' or 'cuda' (or 'cuda:1').
     """
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        dev = None
+    if dev is None or dev.type == "meta":   # a meta tensor holds no data: nothing could be trained
+        raise ValueError(f"device={device!r} is not a torch device{' that holds data' if dev else ''}; use "
+                         "'auto', 'cpu' or 'cuda' (or 'cuda:1').")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was requested but CUDA is not available.")
     return dev

@@ -317,3 +317,17 @@ def test_bench_repeated_options_add_up(tmp_path):
     assert main(["--datasets", "diabetes", "--models", "mean", "--models", "knn", "--test-rows", "20",
                  "--out", str(out)]) == 0
     assert [r["model"] for r in json.loads(out.read_text())] == ["mean", "knn"]
+
+
+def test_bench_writes_strict_json_and_makes_the_markdown_folder(tmp_path, capsys):
+    from lmreg.bench import main
+
+    out, md = tmp_path / "r.json", tmp_path / "new" / "t.md"
+    # best_val_mae is inf without validation rows: written as Infinity, no strict parser read the file
+    assert main(["--datasets", "diabetes", "--models", "lmreg", "--max-time", "2", "--train-rows", "30",
+                 "--test-rows", "5", "--param", "validation_fraction=0", "--out", str(out),
+                 "--markdown", str(md)]) == 0
+    saved = json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in the results file"))
+    assert saved[0]["best_val_mae"] is None
+    assert md.read_text().startswith("| dataset |")     # its folder was missing: written after the run
+    capsys.readouterr()

@@ -116,7 +116,9 @@ def test_evaluate_prints_the_metrics(data, fitted, capsys):
     # R^2 of a constant target (or one row) is undefined: not printed as 0
     frame.assign(**{TARGET: 1.0}).head(5).to_csv(data / "constant.csv", index=False)
     assert main(["evaluate", str(model), str(data / "constant.csv"), "--target", TARGET]) == 0
-    assert "R2          undefined (constant target)" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "R2          undefined (constant target)" in printed
+    assert "Spearman    nan (constant target)" in printed     # was: "(constant predictions)"
 
 
 def test_fit_with_a_weight_column(data, tmp_path, capsys):
@@ -174,6 +176,15 @@ def test_fit_with_a_weight_column(data, tmp_path, capsys):
     (["bench", "--datasets", "diabetes", "--models", "lmreg", "--max-time", "-1"],
      "'max_time' parameter of LMRegressor must be"),
     (["demo", "--dataset", "diabetes", "--max-time", "-1"], "'max_time' parameter of LMRegressor must be"),
+    # bench's own flags are checked before any model runs; its --param cannot set what they set
+    (["bench", "--datasets", "diabetes", "--models", "mean", "--param", "n_samples=4"],
+     "--param n_samples: set it with --n-samples"),
+    (["bench", "--datasets", "diabetes", "--models", "mean", "--param", "max_time=5"],
+     "--param max_time: set it with --max-time"),
+    (["bench", "--datasets", "diabetes", "--models", "mean", "--test-rows", "0"], "--test-rows must be at least 2"),
+    (["bench", "--datasets", "diabetes", "--models", "mean", "--train-rows", "-3"],
+     "--train-rows must be at least 1; got -3"),
+    (["bench", "--datasets", "diabetes", "--models", "mean", "--threads", "0"], "--threads must be at least 1"),
     (["demo", "--dataset", "diabetes", "--threads", "0"], "'n_threads' parameter of LMRegressor must be"),
 ])
 def test_user_errors_exit_2_with_a_message(data, fitted, capsys, argv, expected):
@@ -247,6 +258,10 @@ def test_read_table_separators_and_encodings(tmp_path):
         pd.testing.assert_frame_equal(got, frame)
     with pytest.raises(ValueError, match=r"not UTF-8 text.*--encoding"):
         read_table(tmp_path / "latin.csv")
+    frame.to_json(tmp_path / "latin.jsonl", orient="records", lines=True, force_ascii=False)
+    (tmp_path / "latin.jsonl").write_bytes((tmp_path / "latin.jsonl").read_text().encode("latin-1"))
+    with pytest.raises(ValueError, match=r"not UTF-8 text.*--encoding"):   # was: "not utf-8-sig text"
+        read_table(tmp_path / "latin.jsonl")
     # the byte is the file's, not the offset into the parser's read buffer
     (tmp_path / "late.csv").write_bytes(b"a,b\n" + b"x,1\n" * 400 + b"caf\xe9,2\n")
     with pytest.raises(ValueError, match=r"not UTF-8 text \(.* at byte 1607\)"):

@@ -128,3 +128,7 @@ def test_a_missing_split_or_target_is_named(monkeypatch, tmp_path):
         load_dataset("toy", "train")
     with pytest.raises(ValueError, match="the sidecar's target 'y' is not a column of toy.test.parquet"):
         load_dataset("toy", "test")
+    # other JSON in the folder is not a dataset (a default bench run stopped at it with "error: target")
+    (tmp_path / "notes.json").write_text('{"author": "me"}')
+    (tmp_path / "broken.json").write_text('{"target": ')
+    assert list_datasets() == ["toy"]

@@ -100,6 +100,9 @@ def test_load_maps_weights_to_the_requested_device(fitted, tmp_path):
     fitted.save(tmp_path / "m")
     est = lmreg.load(tmp_path / "m", device="cpu")
     assert next(est.model_.parameters()).device.type == "cpu"
+    for bad in ("bogus", "meta"):   # the device named, not "not a complete lmreg model config"
+        with pytest.raises(ValueError, match=f"device='{bad}' is not a torch device"):
+            lmreg.load(tmp_path / "m", device=bad)
 
 
 def test_list_columns_round_trip_as_tags(tmp_path):
