@@ -201,7 +201,8 @@ class DigitsCodec(NumberCodec):
         self.n_digits = _int_param(n_digits, "n_digits", 1, _MAX_DIGITS)
         self.scaling = _check(scaling in ("quantile", "minmax"), "scaling",
                               "'quantile' or 'minmax'", scaling)
-        ok = isinstance(margin, (int, float)) and np.isfinite(margin) and margin >= 0
+        ok = (isinstance(margin, (int, float, np.integer, np.floating)) and not isinstance(margin, bool)
+              and np.isfinite(margin) and margin >= 0)
         self.margin = float(_check(ok, "margin", "a finite float >= 0", margin))
         self._n = 10 ** self.n_digits - 1  # grid steps
         self._powers = 10 ** np.arange(self.n_digits - 1, -1, -1, dtype=np.int64)
@@ -326,6 +327,11 @@ class P10Codec(NumberCodec):
             mean, std = s * float((y / s).mean()), s * float((y / s).std())
             _check(np.isfinite(mean) and np.isfinite(std), "target mean/std", "finite", (mean, std))
             self._mean, self._std = mean, (std if std > 0 else 1.0)
+            # the decoded range mean ± std * 9.99e{max_exponent} must stay a float64 (samples went inf)
+            lo, hi = self._mean - self._std * self._zmax, self._mean + self._std * self._zmax
+            _check(np.isfinite(lo) and np.isfinite(hi), "the codec's range (mean ± std * "
+                   f"{self._zmax:.4g})", "finite in float64: scale the targets down, or lower max_exponent",
+                   (lo, hi))
 
     def _mantissa(self, a, e):
         return np.rint(_times_pow10(a, self.n_mantissa - 1 - e))
@@ -440,10 +446,15 @@ class MultiTargetCodec:
 
     def encode(self, Y) -> np.ndarray:
         Y = np.asarray(Y, dtype=float)
+        if Y.ndim == 0 or Y.shape[-1] != len(self.codecs):   # extra columns were dropped silently
+            raise ValueError(f"Y must have {len(self.codecs)} targets along its last axis; got shape {Y.shape}.")
         return np.concatenate([c.encode(Y[..., t]) for t, c in enumerate(self.codecs)], axis=-1)
 
     def decode(self, tokens) -> np.ndarray:
         tokens = np.asarray(tokens)
+        if tokens.ndim == 0 or tokens.shape[-1] != self.length:
+            raise ValueError(f"tokens must have {self.length} number positions along their last axis; "
+                             f"got shape {tokens.shape}.")
         return np.stack([c.decode(tokens[..., a:b]) for c, (a, b) in zip(self.codecs, self._blocks)], axis=-1)
 
     def representable_range(self) -> list[tuple[float, float]]:

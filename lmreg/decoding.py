@@ -314,6 +314,8 @@ def sample_tokens(model, enc: Encoded, grammar: NumberGrammar, pad_id: int, n_sa
     (2, 1, 2)
     """
     S = 1 if greedy else n_samples
+    if isinstance(S, bool) or not isinstance(S, (int, np.integer)) or S < 1:
+        raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
     # Each row's seed comes from its content: duplicates and reorderings sample alike.
     row_seeds = torch.tensor([zlib.crc32(i.tobytes() + v.tobytes()) for i, v in zip(enc.ids, enc.values)],
                              dtype=torch.int64)
@@ -459,6 +461,8 @@ def quantile_tokens(model, enc: Encoded, grammar: NumberGrammar, pad_id: int, le
     ndarray [n_rows, len(levels), length] of number-token ids, in input order.
     """
     levels = [float(t) for t in np.atleast_1d(levels)]
+    if not levels or not all(0 < t < 1 for t in levels):
+        raise ValueError(f"levels must be one or more quantile levels in (0, 1); got {levels!r}.")
 
     def decode(batch, rows):
         return quantile_batch(model, grammar, batch, levels, temperature)

@@ -19,7 +19,7 @@ from sklearn.utils._param_validation import validate_parameter_constraints
 from sklearn.utils.validation import check_is_fitted
 
 from .batching import Encoded
-from .validation import PARAMETER_CONSTRAINTS
+from .validation import PARAMETER_CONSTRAINTS, refuse_flags
 
 
 class PredictiveDistribution:
@@ -40,8 +40,10 @@ class PredictiveDistribution:
         may have changed them (a temperature of 0 would decode garbage)."""
         check_is_fitted(self, "model_")
         names = ("n_samples", "decision", "temperature", "quantile_decoding", "n_threads")
+        params = {k: getattr(self, k) for k in names}
         validate_parameter_constraints({k: PARAMETER_CONSTRAINTS[k] for k in names},   # decision: a rule or a level
-                                       {k: getattr(self, k) for k in names}, caller_name=type(self).__name__)
+                                       params, caller_name=type(self).__name__)
+        refuse_flags(params, type(self).__name__)
 
     def _tree_level(self, rule):
         """The quantile level ``rule`` asks for when it is decoded exactly on the token tree, else None."""

@@ -46,6 +46,24 @@ CALIBRATION_CHUNK = 64
 MIN_CALIBRATION_ROWS = 10
 
 
+def stage_deadline(max_time):
+    """The ``time.monotonic()`` deadline of a stage run with ``max_time`` seconds (None: none).
+
+    >>> stage_deadline(None) is None
+    True
+    >>> stage_deadline("5")
+    Traceback (most recent call last):
+    ...
+    ValueError: max_time must be a positive number of seconds or None; got '5'.
+    """
+    if max_time is None:
+        return None
+    if isinstance(max_time, bool) or not isinstance(max_time, (int, float, np.integer, np.floating)) \
+            or not max_time > 0:   # NaN too
+        raise ValueError(f"max_time must be a positive number of seconds or None; got {max_time!r}.")
+    return time.monotonic() + float(max_time)
+
+
 def fallback_targets(y: np.ndarray, weights=None, seed: int = 0):
     """The fallback's median of training targets ``y`` and the targets its samples come from.
 
@@ -275,8 +293,6 @@ class HeldOutStages:
         split, and the weights of ``fit`` (None when unweighted)."""
         check_is_fitted(self, "model_")
         self._validate_params()
-        if max_time is not None and not max_time > 0:
-            raise ValueError(f"max_time must be positive or None; got {max_time!r}.")
         n_rows, X = self._check_X(X, reset=False)
         y = check_targets(y, n_rows)
         X, y, weights = weighted_rows(X, y, sample_weight)
@@ -316,7 +332,7 @@ class HeldOutStages:
         >>> est.rl_result_.steps, sorted(est.rl_result_.val_after)
         (2, ['crps', 'error'])
         """
-        deadline = None if max_time is None else time.monotonic() + max_time
+        deadline = stage_deadline(max_time)
         if not self.rl_steps:
             raise ValueError("reinforce needs rl_steps > 0; set it with set_params(rl_steps=...).")
         enc, y, rows, weights = self._refit_data(X, y, max_time, sample_weight)
@@ -350,7 +366,7 @@ class HeldOutStages:
         >>> est.set_params(calibration="conformal").calibrate(X, y).calibrator_.y_.shape
         (20,)
         """
-        deadline = None if max_time is None else time.monotonic() + max_time
+        deadline = stage_deadline(max_time)
         enc, y, (train_rows, val_rows), weights = self._refit_data(X, y, max_time, sample_weight)
         self._check_weighting(weights, "calibrate")
         prompt_rows = "train" if self.rl_result_ is None else self.rl_result_.prompt_rows

@@ -10,7 +10,7 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import InvalidParameterError, Interval, StrOptions
 
 from .codecs import CODECS
 from .decoding import DECISION_RULES
@@ -67,6 +67,13 @@ def check_targets(y, n_rows: int) -> np.ndarray:
         y = np.asarray(y)
     if np.iscomplexobj(y):
         raise ValueError("Complex data not supported: y must be real numbers.")
+    first = y.flat[0] if y.dtype == object and y.size else None
+    if y.dtype.kind in "mM" or isinstance(first, (pd.Timestamp, pd.Timedelta)):
+        # as float64 these are nanoseconds since 1970 (or nanoseconds): a number, but not the user's
+        durations = y.dtype.kind == "m" or isinstance(first, pd.Timedelta)
+        how = "y / pd.Timedelta(days=1)" if durations else "(y - start) / pd.Timedelta(days=1) (days since start)"
+        raise TypeError(f"y holds {'durations' if durations else 'datetimes'} ({y.dtype}); regress on a number, "
+                        f"e.g. {how}.")
     try:
         y = np.asarray(y, dtype=np.float64)
     except (TypeError, ValueError) as err:
@@ -201,6 +208,23 @@ PARAMETER_CONSTRAINTS = {
 }
 
 
+def refuse_flags(params: dict, caller: str) -> None:
+    """Refuse ``True``/``False`` for a numeric parameter: scikit-learn's ``Interval(Integral)``
+    takes ``True`` as 1 (``n_members=True``, ``rl_steps=True`` ran as 1).
+
+    >>> refuse_flags({"n_samples": True}, "LMRegressor")
+    Traceback (most recent call last):
+    ...
+    sklearn.utils._param_validation.InvalidParameterError: The 'n_samples' parameter of LMRegressor must be a number, not a bool. Got True instead.
+    """
+    for name, value in params.items():
+        constraints = PARAMETER_CONSTRAINTS.get(name)
+        if isinstance(value, (bool, np.bool_)) and isinstance(constraints, list) and any(
+                isinstance(c, Interval) for c in constraints):
+            raise InvalidParameterError(f"The {name!r} parameter of {caller} must be a number, not a bool. "
+                                        f"Got {value!r} instead.")
+
+
 def validate_params(est) -> None:
     """Raise a ValueError on a combination of :class:`~lmreg.LMRegressor` parameters that cannot work.
 
@@ -221,6 +245,7 @@ def validate_params(est) -> None:
     ...
     ValueError: invalid RL setting (rl_variant, rl_reward or rl_config): The 'group_size' parameter of RLConfig must be an int in the range [2, inf). Got 1 instead.
     """
+    refuse_flags(est.get_params(deep=False), type(est).__name__)
     if est.backbone is None and est.hidden_size % est.num_heads:
         raise ValueError(f"hidden_size ({est.hidden_size}) must be divisible by num_heads ({est.num_heads}).")
     config = est._rl_config()

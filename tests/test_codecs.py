@@ -313,3 +313,27 @@ def test_bad_names_and_params():
         P10Codec(min_exponent=2, max_exponent=1)
     with pytest.raises(ValueError):
         make_codec("digits").fit(np.array([]))
+
+
+def test_multi_target_codec_round_trips_and_checks_shapes():
+    from lmreg.codecs import MultiTargetCodec
+
+    Y = np.array([[1.0, 100.0], [2.0, 300.0], [4.0, 200.0]])
+    codec = MultiTargetCodec([make_codec("digits", n_digits=3), make_codec("digits", n_digits=2)]).fit(Y)
+    tokens = codec.encode(Y)
+    assert tokens.shape == (3, codec.length)
+    np.testing.assert_allclose(codec.decode(tokens), Y, rtol=0.02)
+    # a third column was dropped, and extra tokens ignored, without a word
+    with pytest.raises(ValueError, match="Y must have 2 targets along its last axis; got shape \\(3, 3\\)"):
+        codec.encode(np.c_[Y, Y[:, :1]])
+    with pytest.raises(ValueError, match=f"tokens must have {codec.length} number positions"):
+        codec.decode(np.c_[tokens, tokens[:, :1]])
+
+
+def test_p10_refuses_targets_whose_range_leaves_float64():
+    y = np.linspace(1e307, 1.7e308, 30)   # the digits codec refused these; p10 decoded inf samples
+    with pytest.raises(ValueError, match="the codec's range .* must be finite in float64: scale the targets down"):
+        make_codec("p10").fit(y)
+    lo, hi = make_codec("p10").fit(y / 1e300).representable_range()
+    assert np.isfinite([lo, hi]).all()
+    assert DigitsCodec(margin=np.float32(0.1)).margin == pytest.approx(0.1)   # numpy scalars are numbers

@@ -113,3 +113,15 @@ def test_a_target_the_grammar_forbids_is_named():
     grammar = NumberGrammar(allowed)
     with pytest.raises(ValueError, match=r"target token 5 \(row 1\) is not allowed at number position 0"):
         constrained_logprobs(model, torch.randn(2, 2, 32), grammar, torch.tensor([[0, 2], [5, 9]]))
+
+
+def test_empty_requests_are_named(setup):
+    from lmreg.decoding import sample_tokens
+
+    model, grammar, enc = setup
+    for bad in (0, -1, 2.5, True):   # 0 was a ZeroDivisionError from the batch sizing
+        with pytest.raises(ValueError, match="n_samples must be a positive integer"):
+            sample_tokens(model, enc, grammar, 0, n_samples=bad)
+    for bad in ([], [0.0], [0.5, 1.0]):
+        with pytest.raises(ValueError, match="levels must be one or more quantile levels in"):
+            quantile_tokens(model, enc, grammar, 0, bad)

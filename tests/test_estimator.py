@@ -403,3 +403,20 @@ def test_weights_broken_by_the_last_step_are_an_error():
     with pytest.raises(FloatingPointError, match="weights became NaN or infinite at step 3"):
         est.fit(X, y)
     assert not hasattr(est, "model_")
+
+
+def test_flags_for_numbers_and_datetime_targets_are_refused():
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X = [f"n {i}" for i in range(30)]
+    for name in ("n_members", "rl_steps", "n_samples", "max_epochs"):   # True ran as 1
+        with pytest.raises(InvalidParameterError, match=f"'{name}' parameter of LMRegressor must be a number, not a bool"):
+            LMRegressor(max_time=None, **{name: True}).fit(X, np.arange(30.0))
+    est = LMRegressor(max_time=None, max_epochs=1, random_state=0, hidden_size=32, num_layers=1, num_heads=2)
+    est.fit(X, np.arange(30.0))
+    with pytest.raises(InvalidParameterError, match="'n_samples' parameter .* not a bool"):   # set after fit
+        est.set_params(n_samples=True).predict(X[:2])
+    for y, what in ((pd.date_range("2020-01-01", periods=30), "datetimes"),
+                    (pd.to_timedelta(np.arange(30), unit="D"), "durations")):
+        with pytest.raises(TypeError, match=f"y holds {what}"):   # was: regressed as float nanoseconds
+            LMRegressor(max_time=None).fit(X, y)

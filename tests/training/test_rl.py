@@ -259,8 +259,11 @@ def test_reinforce_argument_errors():
     est = LMRegressor(max_epochs=1, **TINY).fit(X, y)
     with pytest.raises(ValueError, match="rl_steps > 0"):
         est.reinforce(X, y)
-    with pytest.raises(ValueError, match="max_time"):
-        est.set_params(rl_steps=1).reinforce(X, y, max_time=0)
+    for bad in (0, "5", True, float("nan")):   # "5" was a TypeError from time.monotonic() + "5", True 1 s
+        with pytest.raises(ValueError, match="max_time must be a positive number of seconds or None"):
+            est.set_params(rl_steps=1).reinforce(X, y, max_time=bad)
+        with pytest.raises(ValueError, match="max_time must be a positive number of seconds or None"):
+            est.calibrate(X, y, max_time=bad)
     with pytest.raises(ValueError, match="prompt_rows"):
         est.set_params(rl_config={"prompt_rows": "test"}).reinforce(X, y)
     with pytest.raises(ValueError, match="validation rows"):
