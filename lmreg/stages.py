@@ -288,7 +288,7 @@ class HeldOutStages:
         if weights is not None and config.keep_alpha is not None and config.keep_test == "signed_rank":
             raise ValueError(WEIGHTED_RANK_TEST)
 
-    def _refit_data(self, X, y, max_time, sample_weight=None):
+    def _refit_data(self, X, y, sample_weight=None):
         """Checked inputs of a stage run on a fitted model: encoded rows, model-unit targets,
         split, and the weights of ``fit`` (None when unweighted)."""
         check_is_fitted(self, "model_")
@@ -335,7 +335,7 @@ class HeldOutStages:
         deadline = stage_deadline(max_time)
         if not self.rl_steps:
             raise ValueError("reinforce needs rl_steps > 0; set it with set_params(rl_steps=...).")
-        enc, y, rows, weights = self._refit_data(X, y, max_time, sample_weight)
+        enc, y, rows, weights = self._refit_data(X, y, sample_weight)
         self._check_weighting(weights, "reinforce")
         self._check_rl_weights(weights)
         self._check_rl_data(y, len(rows[1]))
@@ -367,7 +367,7 @@ class HeldOutStages:
         (20,)
         """
         deadline = stage_deadline(max_time)
-        enc, y, (train_rows, val_rows), weights = self._refit_data(X, y, max_time, sample_weight)
+        enc, y, (train_rows, val_rows), weights = self._refit_data(X, y, sample_weight)
         self._check_weighting(weights, "calibrate")
         prompt_rows = "train" if self.rl_result_ is None else self.rl_result_.prompt_rows
         with self._torch_scope(), unchanged_on_error(self):

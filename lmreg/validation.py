@@ -295,9 +295,19 @@ def _field_matcher(fields):
                          or any(name[:i] in fields for i, ch in enumerate(name) if ch == "."))
 
 
-def _nested_alike(names, fitted) -> bool:
+def _nested_alike(names, fitted, fields) -> bool:
     """Whether two column lists name the same fields, some as a parent (a dict column) on one
-    side and its nested parts on the other."""
+    side and its nested parts on the other; ``fields``: the serializer's fitted (flattened)
+    fields, which every name the two sides do not share must be, or be the parent of.
+
+    >>> _nested_alike(["meta.a", "z"], ["meta", "z"], {"meta.a", "meta.b", "z"})
+    True
+    >>> _nested_alike(["b.c"], ["b"], {"b"})   # "b" was no dict column
+    False
+    """
+    parents = {f[:i] for f in fields for i, ch in enumerate(f) if ch == "."}
+    if not all(n in fields or n in parents for n in set(names) ^ set(fitted)):
+        return False
     known, given = _field_matcher(fitted), _field_matcher(names)
     return all(map(known, names)) and all(map(given, fitted))
 
@@ -363,7 +373,8 @@ def check_features(est, X, reset: bool):
                           "fitted field(s) they resemble are absent from every row and read as missing.",
                           UserWarning, stacklevel=4)
         return len(frame), X   # matched by name, row by row: absent fields read as missing
-    if kind == fitted_kind == "frame" and fitted and set(names) != set(fitted) and _nested_alike(names, fitted):
+    fields = getattr(getattr(est, "serializer_", None), "kinds_", {})
+    if kind == fitted_kind == "frame" and fitted and set(names) != set(fitted) and _nested_alike(names, fitted, fields):
         return len(frame), X   # "meta.a", "meta.b" for a fitted dict column "meta", or back: flattened alike
     if frame.shape[1] != est.n_features_in_:
         raise ValueError(f"X has {frame.shape[1]} features, but LMRegressor is expecting "
