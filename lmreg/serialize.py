@@ -319,11 +319,14 @@ def _to_datetime(values: pd.Series) -> pd.Series:
         values = values.dt.to_timestamp()
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         return pd.to_datetime(values, utc=True)
-    ts = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
+    if values.dtype == object:   # a number or a bool is no date (pandas reads 20200105 as a day, 5 as 1970)
+        values = values.where(values.map(lambda v: not isinstance(v, (bool, int, float, np.number, Decimal))))
+    # one unit for both parses (pandas refuses to put ns values into a us column)
+    ts = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601").dt.as_unit("us")
     missed = ts.isna() & values.notna()
     if missed.any():
         ts = ts.copy()
-        ts[missed] = pd.to_datetime(values[missed], errors="coerce", utc=True, format="mixed")
+        ts[missed] = pd.to_datetime(values[missed], errors="coerce", utc=True, format="mixed").dt.as_unit("us")
     return ts
 
 
@@ -383,8 +386,9 @@ def _dtype_kind(dtype) -> str | None:
         return "num"
     if pd.api.types.is_datetime64_any_dtype(dtype) or isinstance(dtype, pd.PeriodDtype):
         return "datetime"
-    if pd.api.types.is_timedelta64_dtype(dtype):
-        return "duration"
+    if pd.api.types.is_timedelta64_dtype(dtype) or (
+            isinstance(dtype, pd.ArrowDtype) and pd.api.types.is_timedelta64_dtype(dtype.numpy_dtype)):
+        return "duration"   # an Arrow duration is none for pandas' own test
     return None
 
 
@@ -424,6 +428,11 @@ class Serializer:
         (datetimes as ISO dates).
     precision : int, default=4
         Significant digits when numbers are rendered as text.
+    whole_digits : bool, default=True
+        A rendered number of at least ``10**precision`` (below 1e15) keeps every
+        integer digit, rounded to a whole number (``12346`` for 12345.67), instead
+        of ``1.235e+04``, which gives rows whose integer parts differ one text.
+        A model saved by an lmreg without this option loads with False.
     missing : str, default="<missing>"
         Text shown for a missing value.
     template : str, default="{name}: {value}"
@@ -460,9 +469,10 @@ class Serializer:
 
     def __init__(self, numeric="embed", precision=4, missing="<missing>",
                  template="{name}: {value}", separator=" | ", max_categories=64,
-                 flatten_json=True, categorical=()):
+                 flatten_json=True, categorical=(), whole_digits=True):
         self.numeric = numeric
         self.precision = precision
+        self.whole_digits = whole_digits
         self.missing = missing
         self.template = template
         self.separator = separator
@@ -540,19 +550,26 @@ class Serializer:
         return [self.separator.join(row) for row in zip(*parts)]
 
     def _fmt(self, v: float) -> str:
+        """
+        >>> s = Serializer()
+        >>> s._fmt(12345.67), s._fmt(47.6062), s._fmt(3.0), s._fmt(1e20)
+        ('12346', '47.61', '3', '1e+20')
+        """
         if float(v).is_integer() and abs(v) < 1e15:
             return str(int(v))
+        if self.whole_digits and 10.0 ** self.precision <= abs(v) < 1e15:
+            return str(int(round(v)))
         return f"{v:.{self.precision}g}"
 
     def get_config(self) -> dict:
         """JSON-serializable parameters and fitted state."""
         return {"params": {k: getattr(self, k) for k in (
             "numeric", "precision", "missing", "template", "separator", "max_categories",
-            "flatten_json", "categorical")}, "kinds": getattr(self, "kinds_", None)}
+            "flatten_json", "categorical", "whole_digits")}, "kinds": getattr(self, "kinds_", None)}
 
     @classmethod
     def from_config(cls, config: dict) -> "Serializer":
-        s = cls(**config["params"])
+        s = cls(**{"whole_digits": False, **config["params"]})   # saved before the option: the old texts
         if config.get("kinds") is not None:
             s.kinds_ = dict(config["kinds"])
         return s
@@ -566,5 +583,7 @@ def _to_seconds(values: pd.Series) -> np.ndarray:
 def _to_float(col: pd.Series) -> np.ndarray:
     if pd.api.types.is_bool_dtype(col.dtype):
         return col.astype(float).to_numpy()
+    if isinstance(col.dtype, pd.ArrowDtype) and pd.api.types.is_numeric_dtype(col.dtype):
+        return col.astype("float64").to_numpy(dtype=float, na_value=np.nan)   # to_numeric drops an Arrow decimal's nulls
     values = pd.to_numeric(col, errors="coerce")
     return values.to_numpy(dtype=float, na_value=np.nan)

@@ -253,3 +253,38 @@ def test_a_period_column_reads_as_its_start_date():
     assert s.kinds_ == {"p": "datetime"}
     years = s.transform(df).columns[0].values
     np.testing.assert_allclose(years, [2020.0, 2020 + 31 / 366, 2020 + 60 / 366])
+
+
+def test_numbers_in_a_datetime_column_read_as_missing():
+    rows = [{"d": f"2020-{m:02d}-15"} for m in range(1, 13)]
+    s = Serializer().fit(rows)
+    assert s.kinds_ == {"d": "datetime"}
+    # 5 and True crashed inside pandas (a us column refused ns values); 20200105 read as a day
+    with pytest.warns(UserWarning, match="3 of 4 values of the datetime column 'd' could not be read"):
+        years = s.transform([{"d": "2020-07-02"}, {"d": 5}, {"d": True}, {"d": 20200105}]).columns[0].values
+    assert years[0] == pytest.approx(2020.5, abs=0.01) and np.isnan(years[1:]).all()
+
+
+def test_arrow_decimals_with_nulls_and_arrow_durations():
+    import pyarrow as pa
+    from decimal import Decimal
+
+    frame = pd.DataFrame({
+        "price": pd.Series([Decimal("1.5"), None] * 20, dtype=pd.ArrowDtype(pa.decimal128(10, 2))),   # fit crashed
+        "wait": pd.Series(pd.to_timedelta(np.arange(40), unit="min")).astype(pd.ArrowDtype(pa.duration("us"))),
+    })
+    s = Serializer().fit(frame)
+    assert s.kinds_ == {"price": "num", "wait": "duration"}          # the duration was text or a category
+    price, wait = (c.values for c in s.transform(frame).columns)
+    np.testing.assert_array_equal(price[:4], [1.5, np.nan, 1.5, np.nan])
+    np.testing.assert_array_equal(wait[:3], [0.0, 60.0, 120.0])
+
+
+def test_rendered_numbers_keep_their_integer_digits():
+    frame = pd.DataFrame({"price": [12345.67, 12349.99], "lat": [47.6062, 47.6101]})
+    s = Serializer(numeric="text").fit(frame)
+    # "1.235e+04" for both once: two rows, one text
+    assert s.to_text(frame) == ["price: 12346 | lat: 47.61", "price: 12350 | lat: 47.61"]
+    config = s.get_config()
+    del config["params"]["whole_digits"]                     # a model saved before the option
+    assert Serializer.from_config(config).to_text(frame)[0] == "price: 1.235e+04 | lat: 47.61"
