@@ -235,14 +235,16 @@ def read_table(path, sep=None, encoding=None, decimal=None):
 
 
 def _check_not_columns(frame, path) -> None:
-    """One JSON object whose every value is a column (pandas' default ``to_json``: ``{"x":
-    {"0": 1, "1": 2}}``, or lists of one length) would read as a single row of dict cells."""
+    """One JSON object of columns (pandas' default ``to_json``: ``{"x": {"0": 1, "1": 2}}``)
+    would read as a single row of dict cells: every cell a dict keyed by the same row
+    numbers (a record's nested fields have names)."""
     if len(frame) != 1:
         return
     cells = list(frame.iloc[0])
-    sizes = {len(c) if isinstance(c, (dict, list)) else -1 for c in cells}
-    if len(sizes) == 1 and min(sizes) >= 2:
-        raise ValueError(f"{str(path)!r} holds one JSON object of columns ({len(cells)} columns of {sizes.pop()} values "
+    keys = {tuple(c) if isinstance(c, dict) else None for c in cells}
+    if len(keys) == 1 and None not in keys and all(str(k).isdigit() for k in next(iter(keys))):
+        n = len(keys.pop())
+        raise ValueError(f"{str(path)!r} holds one JSON object of columns ({len(cells)} columns of {n} values "
                          "each), which would read as a single row; write one record per row, e.g. "
                          "df.to_json(path, orient='records', lines=True), or a .json array of records.")
 

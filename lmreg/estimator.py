@@ -211,7 +211,8 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         of them, or with ``calibration=None``).
     fallback_ : bool
         True when the model did not beat the median of the training targets on
-        validation rows (a quantile ``decision``: that quantile, by its pinball loss;
+        validation rows (a quantile ``decision`` decoded on the token tree: that
+        quantile, by its pinball loss;
         after RL kept its weights, judged again on the RL check's rows) or never took
         a training step; predictions are then that median (the training targets'
         mean or quantile when ``decision`` asks for one; samples come from the

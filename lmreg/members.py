@@ -134,7 +134,7 @@ class MemberEnsemble:
             seconds.append(time.monotonic() - now)
             if self.verbose:
                 print(f"member {len(self.members_) - 1}: {self.member_results_[-1].stopped} after "
-                      f"{seconds[-1]:.0f} s, best validation MAE {self.member_results_[-1].best_val_mae:.4g}")
+                      f"{seconds[-1]:.0f} s, best validation error {self.member_results_[-1].best_val_mae:.4g}")
 
     def _model_samples(self, enc: Encoded, n_samples: int, seed: int) -> np.ndarray:
         """The model's own samples in model units: the members' mixture, each drawing its share."""

@@ -254,8 +254,27 @@ def _elements(v) -> list:
     return list(v)
 
 
+def _json_list(v):
+    """The list a string holds as a JSON array of scalars (a CSV's ``'["Comedy", "Drama"]'``), else None.
+
+    >>> _json_list('["Comedy", "Drama"]'), _json_list("[1, {}]"), _json_list("[draft]")
+    (['Comedy', 'Drama'], None, None)
+    """
+    if not isinstance(v, str) or not v.lstrip().startswith("["):
+        return None
+    try:
+        items = json.loads(v)
+    except ValueError:
+        return None
+    ok = isinstance(items, list) and all(isinstance(x, (str, int, float, bool)) or x is None for x in items)
+    return items if ok else None
+
+
 def _as_tags(v) -> tuple | None:
-    """The elements of one list cell as strings; a lone scalar is a one-element list."""
+    """The elements of one list cell as strings (a JSON array in a string too); a lone
+    scalar is a one-element list."""
+    parsed = _json_list(v)
+    v = v if parsed is None else parsed
     if isinstance(v, _LISTS):
         return tuple(str(x) for x in _elements(v) if not _is_missing(x))
     if _is_missing(v):
@@ -403,6 +422,8 @@ def _infer_kind(col: pd.Series, max_categories: int) -> str:
     if all(isinstance(v, _LISTS) for v in head) and all(
             isinstance(x, (str, int, float, bool, np.generic)) or _is_missing(x) for v in head for x in v):
         return "tags"   # JSON lists of scalars: genres, cast, countries
+    if all(_json_list(v) is not None for v in head):
+        return "tags"   # the same written as JSON text (a CSV column of '["Comedy", "Drama"]')
     if any(isinstance(v, _LISTS + (dict,)) for v in head):
         return "text"
     if all(isinstance(v, (int, float, np.number, Decimal)) and not isinstance(v, bool) for v in present.iloc[:1000]):
@@ -412,7 +433,9 @@ def _infer_kind(col: pd.Series, max_categories: int) -> str:
         return "datetime"
     n_unique = present.astype(str).nunique()
     mean_words = sample.str.split().str.len().mean()
-    if n_unique <= max_categories and mean_words <= 4:
+    # every value different (titles, names): as categories each would be unseen at predict
+    distinct = n_unique == len(present) >= 10
+    if n_unique <= max_categories and mean_words <= 4 and not distinct:
         return "cat"
     return "text"
 

@@ -46,18 +46,19 @@ def _field(name: str) -> str:
     return f"<f:{name}>"
 
 
-def _category(name: str, value: str | None) -> str:
+def _category(name: str, value: str | None, escaped: bool = True) -> str:
     """The token of one value (``None``: the column's unseen-value token ``<c:name=?>``).
 
     Escaped so that no two (column, value) pairs share a token: ``=`` and ``\\`` in a
     column name get a backslash, and so does a value that is ``?`` or starts with a
-    backslash.
+    backslash. ``escaped=False``: the tokens of a tokenizer saved before the escaping.
     """
-    name = name.replace("\\", "\\\\").replace("=", "\\=")
     if value is None:
         value = "?"
-    elif value == "?" or value.startswith("\\"):
+    elif escaped and (value == "?" or value.startswith("\\")):
         value = "\\" + value
+    if escaped:
+        name = name.replace("\\", "\\\\").replace("=", "\\=")
     return f"<c:{name}={value}>"
 
 
@@ -185,6 +186,7 @@ class InputTokenizer:
         tok.add_special_tokens(extra)
         self.tokenizer_ = tok
         self.kinds_ = {c.name: c.kind for c in table.columns}
+        self.escaped_ = True
         return self
 
     @property
@@ -226,8 +228,8 @@ class InputTokenizer:
                 z = self.numeric_[col.name].transform(col.values.astype(float))
                 per_col.append((col.name, "num", fid, z))
             elif kind == "cat":
-                unk = t2i(_category(col.name, None))
-                ids = [t2i(_category(col.name, v)) if v is not None else None for v in col.values]
+                unk = t2i(_category(col.name, None, self.escaped_))
+                ids = [t2i(_category(col.name, v, self.escaped_)) if v is not None else None for v in col.values]
                 ids = [unk if i is None else i for i in ids]
                 per_col.append((col.name, "cat", fid, np.asarray(ids, dtype=np.int64)))
             elif kind == "tags":
@@ -285,11 +287,11 @@ class InputTokenizer:
         t2i = self.tokenizer_.token_to_id
         if tags is None:
             return [t2i(MISSING)]
-        ids = [t2i(_category(name, x)) for x in tags]
+        ids = [t2i(_category(name, x, self.escaped_)) for x in tags]
         known = [i for i in ids if i is not None]
         if len(known) == len(ids):
             return known[: self.max_field_tokens]
-        return known[: self.max_field_tokens - 1] + [t2i(_category(name, None))]
+        return known[: self.max_field_tokens - 1] + [t2i(_category(name, None, self.escaped_))]
 
     def decode(self, ids) -> str:
         """Readable tokens of one encoded row (for inspection)."""
@@ -303,6 +305,7 @@ class InputTokenizer:
                 "vocab_size", "max_field_tokens", "max_length", "lowercase", "min_tag_count",
                 "max_tag_values")},
             "kinds": self.kinds_,
+            "escaped": self.escaped_,
             "numeric": {name: {"quantiles": q.quantiles_.tolist(), "references": q.references_.tolist()}
                         for name, q in self.numeric_.items()},
             "tokenizer": json.loads(self.tokenizer_.to_str()),
@@ -312,6 +315,7 @@ class InputTokenizer:
     def from_config(cls, config: dict) -> "InputTokenizer":
         tok = cls(**config["params"])
         tok.kinds_ = dict(config["kinds"])
+        tok.escaped_ = bool(config.get("escaped", False))   # saved before the escaping: its own tokens
         tok.numeric_ = {}
         for name, state in config["numeric"].items():
             q = QuantileNormal(len(state["quantiles"]))

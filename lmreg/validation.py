@@ -282,34 +282,21 @@ def _input_kind(X) -> str:
     return "unnamed"
 
 
-def _field_matcher(fields):
-    """A test of whether a field name is one of ``fields``, or a nested part or the parent of one.
+def _leaves(names, fields) -> dict:
+    """Each column name's fitted (flattened) fields: itself if it is one of ``fields``; the
+    fields under it if it is their parent (a dict or JSON column, ``meta`` for ``meta.a``)
+    and no field itself; else itself (a name ``fit`` never saw).
 
-    >>> known = _field_matcher(["meta", "z"])
-    >>> known("meta.a"), known("z"), known("metab"), _field_matcher(["meta.a"])("meta")
-    (True, True, False, True)
+    >>> _leaves(["meta", "z", "q"], {"meta.a", "meta.b", "z"})
+    {'meta': {'meta.a', 'meta.b'}, 'z': {'z'}, 'q': {'q'}}
+    >>> _leaves(["x"], {"x", "x.1"})   # two columns (pandas renames a repeated header "x.1")
+    {'x': {'x'}}
     """
-    fields = set(fields)
-    parents = {f[:i] for f in fields for i, ch in enumerate(f) if ch == "."}
-    return lambda name: (name in fields or name in parents
-                         or any(name[:i] in fields for i, ch in enumerate(name) if ch == "."))
-
-
-def _nested_alike(names, fitted, fields) -> bool:
-    """Whether two column lists name the same fields, some as a parent (a dict column) on one
-    side and its nested parts on the other; ``fields``: the serializer's fitted (flattened)
-    fields, which every name the two sides do not share must be, or be the parent of.
-
-    >>> _nested_alike(["meta.a", "z"], ["meta", "z"], {"meta.a", "meta.b", "z"})
-    True
-    >>> _nested_alike(["b.c"], ["b"], {"b"})   # "b" was no dict column
-    False
-    """
-    parents = {f[:i] for f in fields for i, ch in enumerate(f) if ch == "."}
-    if not all(n in fields or n in parents for n in set(names) ^ set(fitted)):
-        return False
-    known, given = _field_matcher(fitted), _field_matcher(names)
-    return all(map(known, names)) and all(map(given, fitted))
+    out = {}
+    for name in names:
+        under = set() if name in fields else {f for f in fields if f.startswith(name + ".")}
+        out[name] = under or {name}
+    return out
 
 
 def check_features(est, X, reset: bool):
@@ -349,19 +336,21 @@ def check_features(est, X, reset: bool):
         return len(frame), X
     fitted = getattr(est, "_input_columns", None)
     fitted_kind = getattr(est, "_input_kind", "frame" if hasattr(est, "feature_names_in_") else "unnamed")
+    fields = set(getattr(getattr(est, "serializer_", None), "kinds_", None) or fitted or ())   # flattened, as fitted
     if isinstance(X, pd.Series) and est.n_features_in_ > 1:
         raise ValueError(f"X is a pandas Series, which is read as one column of rows, but the model was "
                          f"fitted on {est.n_features_in_} columns; pass one row as a one-row DataFrame "
                          "(df.iloc[[i]], or series.to_frame().T).")
     if "records" in (kind, fitted_kind) and kind != "unnamed" and fitted_kind != "unnamed" and fitted:
         # Records name nested fields "meta.a" where a DataFrame's dict column is "meta": the
-        # serializer flattens both alike, so either spelling of a field is that field.
-        known, given = _field_matcher(fitted), _field_matcher(names)
-        unknown = [c for c in names if not known(c)]
+        # serializer flattens both alike, so both are read as the fields they hold.
+        mine, theirs = _leaves(names, fields), _leaves(fitted, fields)
+        known, given = set().union(*theirs.values()), set().union(*mine.values())
+        unknown = [c for c in names if not mine[c] & known]
         if len(unknown) == len(names):
             raise ValueError(f"none of X's fields {names[:10]} is one the model was fitted on "
                              f"({fitted[:10]}); every prediction would be the same.")
-        absent = [c for c in fitted if not given(c)]
+        absent = [c for c in fitted if not theirs[c] & given]
         # A misspelled key ("X" for "x") would be ignored while its field reads as missing in every row.
         lower = {c.lower(): c for c in absent}
         typos = {u: lower.get(u.lower()) or next(iter(difflib.get_close_matches(u, absent, n=1, cutoff=0.8)), None)
@@ -373,9 +362,9 @@ def check_features(est, X, reset: bool):
                           "fitted field(s) they resemble are absent from every row and read as missing.",
                           UserWarning, stacklevel=4)
         return len(frame), X   # matched by name, row by row: absent fields read as missing
-    fields = getattr(getattr(est, "serializer_", None), "kinds_", {})
-    if kind == fitted_kind == "frame" and fitted and set(names) != set(fitted) and _nested_alike(names, fitted, fields):
-        return len(frame), X   # "meta.a", "meta.b" for a fitted dict column "meta", or back: flattened alike
+    if kind == fitted_kind == "frame" and fitted and set(names) != set(fitted) and (
+            set().union(*_leaves(names, fields).values()) == set().union(*_leaves(fitted, fields).values())):
+        return len(frame), X   # "meta.a", "meta.b" for a fitted dict column "meta", or back: the same fields
     if frame.shape[1] != est.n_features_in_:
         raise ValueError(f"X has {frame.shape[1]} features, but LMRegressor is expecting "
                          f"{est.n_features_in_} features as input.")

@@ -235,14 +235,17 @@ def test_read_table_formats(tmp_path):
     (tmp_path / "bad.json").write_text('[{"a": 1}, \n')
     with pytest.raises(ValueError, match="expected JSON lines"):
         read_table(tmp_path / "bad.json")
-    # pandas' default to_json (one object of columns) and a dict of lists: refused, once one row of dicts
+    # pandas' default to_json (one object of columns), of any length: refused, once one row of dicts
     frame.to_json(tmp_path / "columns.json")
-    (tmp_path / "lists.json").write_text('{"n": [1, 2, 3], "x": [0.5, 1.0, 2.0]}')
-    for name in ("columns.json", "lists.json"):
+    frame.head(1).to_json(tmp_path / "one_row.json")
+    for name in ("columns.json", "one_row.json"):
         with pytest.raises(ValueError, match="one JSON object of columns .* orient='records', lines=True"):
             read_table(tmp_path / name)
-    (tmp_path / "one.json").write_text('{"n": 1, "tags": ["a", "b"]}')   # one record stays one record
+    # one record with list or nested fields stays one record
+    (tmp_path / "one.json").write_text('{"n": 1, "tags": ["a", "b"], "meta": {"a": 1, "b": 2}}')
     assert read_table(tmp_path / "one.json")["tags"].tolist() == [["a", "b"]]
+    (tmp_path / "nested.json").write_text('{"meta": {"a": 1, "b": 2}}')
+    assert len(read_table(tmp_path / "nested.json")) == 1
 
 
 def test_read_table_separators_and_encodings(tmp_path):

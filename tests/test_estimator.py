@@ -370,7 +370,8 @@ def test_an_interrupted_rl_stage_leaves_the_weights_and_results(monkeypatch):
 
 
 def test_a_quantile_decision_is_judged_by_its_pinball_loss():
-    from lmreg.training.sft import decision_errors
+    def pinball(pred, y, level=0.1):   # twice the pinball loss: the absolute error at 0.5
+        return float(np.mean(2 * np.maximum(level * (y - pred), (level - 1) * (y - pred))))
 
     rng = np.random.default_rng(0)
     g = rng.integers(0, 5, 200)
@@ -383,8 +384,9 @@ def test_a_quantile_decision_is_judged_by_its_pinball_loss():
     # far below the median, a good 0.1-quantile loses to the median by absolute error (the
     # fallback test once read that and kept the constant); by its own pinball loss it wins
     assert np.abs(pred - y_val).mean() > np.abs(np.median(y) - y_val).mean()
-    constant = decision_errors(np.quantile(y[est._split(200)[0]], 0.1), y_val, 0.1).mean()
-    assert not est.fallback_ and est.fit_result_.best_val_mae < constant
+    constant = pinball(np.quantile(y[est._split(200)[0]], 0.1), y_val)
+    assert not est.fallback_ and est.fit_result_.best_val_mae == pytest.approx(pinball(pred, y_val))
+    assert est.fit_result_.best_val_mae < constant
 
 
 def test_a_fit_that_never_trained_falls_back_without_validation_rows():
@@ -396,8 +398,8 @@ def test_a_fit_that_never_trained_falls_back_without_validation_rows():
 
 
 def test_weights_broken_by_the_last_step_are_an_error():
-    X, y = [f"n {i}" for i in range(30)], np.arange(30.0)
-    est = LMRegressor(max_time=None, max_epochs=3, learning_rate=1e6, validation_fraction=0.0, random_state=0,
+    X, y = [f"n {i % 7}" for i in range(30)], np.arange(30.0)
+    est = LMRegressor(max_time=None, max_epochs=3, learning_rate=1e7, validation_fraction=0.0, random_state=0,
                       hidden_size=32, num_layers=1, num_heads=2)
     # the loss of every step was finite; the update of the last one made the weights NaN
     with pytest.raises(FloatingPointError, match="weights became NaN or infinite at step 3"):
@@ -420,3 +422,13 @@ def test_flags_for_numbers_and_datetime_targets_are_refused():
                     (pd.to_timedelta(np.arange(30), unit="D"), "durations")):
         with pytest.raises(TypeError, match=f"y holds {what}"):   # was: regressed as float nanoseconds
             LMRegressor(max_time=None).fit(X, y)
+
+
+def test_a_constant_target_among_several_is_scaled_by_its_size():
+    from lmreg.training.sft import target_error, target_scale
+
+    y = np.c_[np.arange(10.0), np.full(10, 1e3), np.full(10, 0.1)]
+    pred = y + [0.0, 1.0, 0.01]   # the constants decoded a little off (their codec window is about +-60%)
+    # divided by a floor of 1e-12 such an error outweighed every other target: early stopping
+    # and the fallback test read only the constant (3e11 on a 5-epoch fit, and the fallback)
+    assert target_error(pred, y, target_scale(y)) == pytest.approx((1 / 1e3 + 0.01 / 1.0) / 3)

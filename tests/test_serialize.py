@@ -288,3 +288,15 @@ def test_rendered_numbers_keep_their_integer_digits():
     config = s.get_config()
     del config["params"]["whole_digits"]                     # a model saved before the option
     assert Serializer.from_config(config).to_text(frame)[0] == "price: 1.235e+04 | lat: 47.61"
+
+
+def test_json_array_strings_are_tags_and_all_distinct_short_strings_are_text():
+    genres = ['["Comedy", "Drama"]', '["Drama"]', '["Action", "Comedy"]', None] * 5
+    titles = [f"{c} shirt {s}" for c in ("red", "blue", "green", "black", "white") for s in ("xs", "s", "m", "l")]
+    frame = pd.DataFrame({"genres": genres, "title": titles})
+    s = Serializer().fit(frame)
+    # once: genres one category per JSON string, titles (all different) categories unseen at predict
+    assert s.kinds_ == {"genres": "tags", "title": "text"}
+    assert s.transform(frame).columns[0].values[:4].tolist() == [("Comedy", "Drama"), ("Drama",), ("Action", "Comedy"),
+                                                                 None]
+    assert Serializer().fit(frame.head(8)).kinds_["title"] == "cat"   # fewer than 10 values: as before

@@ -233,3 +233,9 @@ def test_records_flat_columns_and_a_dict_column_name_the_same_nested_fields():
         est.predict([{"metadata": 1}])
     with pytest.raises(ValueError, match="feature names should match"):   # other columns still refused
         est.predict(frame.assign(extra=1.0))
+    # a dotted name is nesting only where fit's fields say so: "x" and "x.1" are two columns
+    two = LMRegressor(**TINY).fit(pd.DataFrame({"x": y, "x.1": y, "b": y}), y)
+    with pytest.raises(ValueError, match="expecting 3 features"):
+        two.predict(pd.DataFrame({"x": [1.0], "b": [2.0]}))
+    with pytest.raises(ValueError, match="none of X's fields"):   # "b" is a number, not a dict column
+        two.predict([{"b": {"c": 1.0}}])

@@ -126,3 +126,21 @@ def test_structure_tokens_typed_in_text_are_text():
     structure = {t2i(t) for t in ("<sep>", "<f:note>", "<missing>", "<f:c>", "<c:c=a>", "<c:c=b>")}
     # the text's field token, the category (its own field) and the closing <sep>: the text adds none
     assert [int(i) for i in ids[0] if int(i) in structure] == [t2i("<f:note>"), t2i("<c:c=a>"), t2i("<sep>")]
+
+
+def test_a_tokenizer_saved_before_the_escaping_keeps_its_tokens(monkeypatch):
+    import lmreg.tokenizer as T
+
+    df = pd.DataFrame({"a=b": ["c", "d"] * 3, "x": ["\\q", "?"] * 3, "t": [["\\k"], ["m"]] * 3})
+    escaping = T._category
+    with monkeypatch.context() as m:   # the tokens an earlier lmreg made: no escaping
+        m.setattr(T, "_category", lambda name, value, escaped=True: escaping(name, value, False))
+        old, table = _fit(df, min_tag_count=1)
+        expected = old.encode(table)[0]
+        config = json.loads(json.dumps(old.get_config()))
+    del config["escaped"]
+    loaded = InputTokenizer.from_config(config)
+    # read with the escaping, "a=b" found no token (a crash) and "\\q" read as unseen
+    for a, b in zip(loaded.encode(table)[0], expected):
+        np.testing.assert_array_equal(a, b)
+    assert "<c:a=b=c>" in loaded.decode(expected[0])

@@ -103,7 +103,8 @@ class SFTResult:
     epochs : float
         The same in passes over the training rows.
     best_val_mae : float
-        Best validation :func:`target_error` (inf without validation rows).
+        Best validation :func:`target_error`: the MAE, twice the pinball loss for a
+        quantile ``val_quantile`` (inf without validation rows).
     best_step : int
         Step of the weights kept.
     stopped : {"epochs", "time", "early"}
@@ -267,23 +268,24 @@ def target_scale(y: np.ndarray):
     Returns
     -------
     None when ``y`` is 1-D, else float array [n_targets]
-        The standard deviation of each target; 1 (target units) for a constant one,
-        whose error divided by a floor near 0 would outweigh every other target.
+        The standard deviation of each target; for a constant one ``max(|c|, 1)``, the
+        scale of its codec's window (a floor near 0 made its smallest decoding error
+        outweigh every other target).
 
     Examples
     --------
     >>> target_scale(np.array([[0.0, 0.1], [2.0, 0.1]])).tolist()
     [1.0, 1.0]
-    >>> target_scale(np.array([[0.0, 5.0], [4.0, 5.0]])).tolist()
-    [2.0, 1.0]
+    >>> target_scale(np.array([[0.0, 5e3], [4.0, 5e3]])).tolist()
+    [2.0, 5000.0]
     >>> target_scale(np.array([1.0, 2.0])) is None
     True
     """
     if y.ndim == 1:
         return None
-    std = y.std(axis=0)
-    constant = std <= 1e-9 * np.abs(y).max(axis=0)   # np.full(n, 0.1).std() is 1e-17, not 0
-    return np.where(constant, 1.0, std)
+    std, size = y.std(axis=0), np.abs(y).max(axis=0)
+    constant = std <= 1e-13 * size   # rounding: np.full(n, 0.1).std() can be 1e-17, not 0
+    return np.where(constant, np.maximum(size, 1.0), std)
 
 
 def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, grammar: NumberGrammar,

@@ -186,6 +186,7 @@ def test_rl_argument_errors():
     ("clip_eps", -0.1), ("std_floor", float("nan")), ("kl_coef", -1.0), ("grad_clip", float("inf")),
     ("updates_per_rollout", 0), ("checks", 0), ("prompts_per_step", 0), ("prompt_rows", "test"),
     ("keep_test", "t_test"), ("keep_alpha", 1.5), ("guard_crps", "yes"),
+    ("checks", True), ("learning_rate", True), ("keep_alpha", True),   # scikit-learn's Interval took True as 1
 ])
 def test_rl_config_checks_its_fields_when_built(field, value):
     with pytest.raises(ValueError, match=f"^The '{field}' parameter of RLConfig must be"):
