@@ -71,7 +71,8 @@ def calibrated_order_statistic(scores: np.ndarray, level: float, weights=None) -
     w = np.asarray(weights, dtype=np.float64)
     cum = np.cumsum(w[order] * (n / w.sum()), axis=0)        # per column when scores are 2-D
     target = (n + 1) * level
-    k = (cum <= target).sum(axis=0) if level < 0.5 else (cum < target).sum(axis=0) + 1
+    tol = 1e-9 * (n + 1)   # a cumulative weight that reaches the target exactly may round below it
+    k = (cum <= target + tol).sum(axis=0) if level < 0.5 else (cum < target - tol).sum(axis=0) + 1
     k = np.clip(k, 1, n) - 1
     return np.take_along_axis(np.sort(scores, axis=0), np.expand_dims(k, 0), axis=0)[0]
 

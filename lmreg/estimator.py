@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import time
-import warnings
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_random_state
 
+from ._warnings import warn_user
 from .backbone import BackboneConfig, RegressionLM, build_backbone
 from .batching import Encoded
 from .codecs import MultiTargetCodec, make_codec
@@ -472,10 +472,9 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         first_deadline = member_deadline(self.n_members, 0, t_sft, sft_deadline, [])
         self.fit_result_ = train_member(self.model_, self.seed_, first_deadline)
         if self.fit_result_.steps == 0:
-            warnings.warn(f"max_time={self.max_time} s was used up before the first training step "
+            warn_user(f"max_time={self.max_time} s was used up before the first training step "
                           f"({time.monotonic() - t0:.0f} s went into preparing the data and loading the "
-                          "model); predictions fall back to the training median. Raise max_time.",
-                          UserWarning, stacklevel=3)
+                          "model); predictions fall back to the training median. Raise max_time.")
         self._fit_members(train_member, sft_deadline, t_sft)
         self.rl_result_, self.member_rl_results_ = None, []
         check, samples = self._judging_rows(train_rows, val_rows)[1], None

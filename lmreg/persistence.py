@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import tempfile
-import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from ._warnings import warn_user
 from .backbone import BackboneConfig
 from .calibration import ConformalQuantiles
 from .codecs import codec_from_config
@@ -113,9 +113,9 @@ def save(est, path) -> None:
     params = {k: _jsonable(v) for k, v in est.get_params().items()}
     unsaved = sorted(k for k, v in params.items() if v is _UNSAVABLE)
     if unsaved:
-        warnings.warn(f"parameter(s) {unsaved} cannot be written as JSON (e.g. a callable or a RandomState) "
+        warn_user(f"parameter(s) {unsaved} cannot be written as JSON (e.g. a callable or a RandomState) "
                       "and load as None: the loaded model predicts the same, but set them again before "
-                      "refitting it or running reinforce.", UserWarning, stacklevel=3)
+                      "refitting it or running reinforce.")
         params.update({k: None for k in unsaved})
     config = {
         "format_version": FORMAT_VERSION,

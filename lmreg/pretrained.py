@@ -41,7 +41,6 @@ import functools
 import hashlib
 import importlib.util
 import inspect
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +48,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._warnings import warn_user
 from .backbone import BackboneConfig, RegressionLM, build_backbone
 
 __all__ = ["SHORTCUTS", "PretrainedSource", "resolve_backbone", "source_fingerprint", "TextTokenizer", "make_text_tokenizer",
@@ -237,9 +237,8 @@ class TextTokenizer:
                 for i, head in zip(cut, self._ids([rows[i] for i in cut], self.max_length - len(tail))):
                     ids[i] = head + tail
         if cut:   # the model never sees what was cut: say so rather than lose it silently
-            warnings.warn(f"{len(cut)} of {len(rows)} rows are longer than max_length={self.max_length} tokens "
-                          "(the backbone's context caps it) and were cut, so the model does not see their end.",
-                          UserWarning, stacklevel=2)
+            warn_user(f"{len(cut)} of {len(rows)} rows are longer than max_length={self.max_length} tokens "
+                          "(the backbone's context caps it) and were cut, so the model does not see their end.")
         ids = [np.asarray(i, dtype=np.int64) for i in ids]
         return ids, [np.zeros(len(i), np.float32) for i in ids], [np.zeros(len(i), np.int8) for i in ids]
 
@@ -248,8 +247,10 @@ class TextTokenizer:
         (BOS, EOS) come from the tokenizer; one typed in a row is text."""
         if not texts:
             return []
+        # verbose=False: the whole-row pass (to find cut rows) is longer than the model's
+        # context on purpose; transformers would log that it cannot be run through the model
         return self.hf(texts, truncation=max_length is not None, max_length=max_length,
-                       split_special_tokens=True)["input_ids"]
+                       split_special_tokens=True, verbose=max_length is not None)["input_ids"]
 
     def get_config(self) -> dict:
         return {"max_length": self.max_length, "suffix": self.suffix}

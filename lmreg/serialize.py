@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import json
 import re
-import warnings
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 import numpy as np
 import pandas as pd
+
+from ._warnings import warn_user
 
 KINDS = ("num", "cat", "tags", "text")
 _LISTS = (list, tuple, np.ndarray, set, frozenset)  # cells that hold several values
@@ -227,8 +228,8 @@ def _expand_json_columns(frame: pd.DataFrame, force=()) -> pd.DataFrame:
             out.append(col)
             continue
         if bad:
-            warnings.warn(f"{bad} of {len(col)} values of the JSON column {name!r} are not JSON objects; "
-                          "their fields read as missing.", UserWarning, stacklevel=4)
+            warn_user(f"{bad} of {len(col)} values of the JSON column {name!r} are not JSON objects; "
+                          "their fields read as missing.")
         rows = [{}] * len(col)
         for i, p in zip(present.index, parsed):
             rows[i] = p or {}
@@ -533,9 +534,9 @@ class Serializer:
                 values = convert(col)
                 unread = np.isnan(values) & col.notna().to_numpy()
                 if unread.any():
-                    warnings.warn(f"{int(unread.sum())} of {n} values of the {kind} column {name!r} could not be "
+                    warn_user(f"{int(unread.sum())} of {n} values of the {kind} column {name!r} could not be "
                                   f"read as {'numbers' if kind == 'num' else kind + 's'} (e.g. "
-                                  f"{col[unread].iloc[0]!r}); they read as missing.", UserWarning, stacklevel=4)
+                                  f"{col[unread].iloc[0]!r}); they read as missing.")
                 if self.numeric == "text" and kind == "datetime":
                     table.columns.append(Column(name, "text", _iso(col)))   # a date reads as a date
                 elif self.numeric == "text":

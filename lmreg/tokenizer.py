@@ -25,13 +25,13 @@ the number tokens.
 from __future__ import annotations
 
 import json
-import warnings
 from collections import Counter
 
 import numpy as np
 from scipy.special import ndtri
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
+from ._warnings import warn_user
 from .serialize import Table
 
 PAD, UNK, BOS, SEP, MISSING = "<pad>", "<unk>", "<bos>", "<sep>", "<missing>"
@@ -277,9 +277,9 @@ class InputTokenizer:
             names = list(lost)
             shown = ", ".join(map(repr, names[:5])) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
             fields = f" (fields lost whole in some rows: {shown})" if names else ""
-            warnings.warn(f"{n_cut} of {n} rows are longer than max_length={self.max_length} tokens and were cut, "
+            warn_user(f"{n_cut} of {n} rows are longer than max_length={self.max_length} tokens and were cut, "
                           f"so the model does not see their end{fields}. Raise max_length, or lower "
-                          "max_field_tokens to leave room for the later fields.", UserWarning, stacklevel=2)
+                          "max_field_tokens to leave room for the later fields.")
         return ids_out, vals_out, kinds_out
 
     def _tag_ids(self, name: str, tags) -> list[int]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -12,6 +11,7 @@ import pandas as pd
 import torch
 from sklearn.utils._param_validation import InvalidParameterError, Interval, StrOptions
 
+from ._warnings import warn_user
 from .codecs import CODECS
 from .decoding import DECISION_RULES
 from .serialize import is_records, to_frame
@@ -358,9 +358,8 @@ def check_features(est, X, reset: bool):
         typos = {u: m for u, m in typos.items() if m is not None}
         if typos:
             pairs = ", ".join(f"{u!r} (did you mean {m!r}?)" for u, m in list(typos.items())[:5])
-            warnings.warn(f"X's records have field(s) the model does not know, which are ignored: {pairs}; the "
-                          "fitted field(s) they resemble are absent from every row and read as missing.",
-                          UserWarning, stacklevel=4)
+            warn_user(f"X's records have field(s) the model does not know, which are ignored: {pairs}; the "
+                          "fitted field(s) they resemble are absent from every row and read as missing.")
         return len(frame), X   # matched by name, row by row: absent fields read as missing
     if kind == fitted_kind == "frame" and fitted and set(names) != set(fitted) and (
             set().union(*_leaves(names, fields).values()) == set().union(*_leaves(fitted, fields).values())):
@@ -378,10 +377,10 @@ def check_features(est, X, reset: bool):
         raise ValueError(f"X's columns {names} are not the ones the model was fitted on ({fitted}); "
                          "rename them, or pass unnamed data (an array or a list) to match by position.")
     if kind == "frame":
-        warnings.warn("X has feature names, but LMRegressor was fitted without feature names; "
-                      "its columns are matched by position", UserWarning, stacklevel=4)
+        warn_user("X has feature names, but LMRegressor was fitted without feature names; "
+                      "its columns are matched by position")
     elif fitted_kind == "frame" and isinstance(X, np.ndarray):
-        warnings.warn("X does not have valid feature names, but LMRegressor was fitted with "
-                      "feature names; its columns are matched by position", UserWarning, stacklevel=4)
+        warn_user("X does not have valid feature names, but LMRegressor was fitted with "
+                      "feature names; its columns are matched by position")
     frame.columns = fitted
     return len(frame), frame

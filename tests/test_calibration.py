@@ -134,3 +134,10 @@ def test_shifts_do_not_depend_on_an_offset_of_the_targets():
     for offset in (1.7e9, -3e12):
         np.testing.assert_allclose(ConformalQuantiles().fit(samples + offset, y + offset).shifts(levels),
                                    base, atol=1e-3)
+
+
+def test_a_weighted_order_statistic_that_hits_its_target_exactly_is_not_one_off():
+    w = np.array([2, 1, 1, 1, 1, 2, 3, 1, 2, 1, 3, 2, 3, 1, 1], dtype=float)   # in score order
+    # cumulative weights (scaled to 15) reach (15 + 1) * 0.75 = 12 exactly at the 12th score; in
+    # floating point the sum fell just below it and the 13th was taken
+    assert calibrated_order_statistic(np.arange(1.0, 16.0), 0.75, w) == 12.0

@@ -1,0 +1,34 @@
+"""Warnings that point at the user's line.
+
+lmreg warns from deep inside ``fit`` and ``predict`` (the serializer, the tokenizers,
+the column checks), at call depths that differ by path, so no fixed ``stacklevel``
+names the user's ``fit(...)`` or ``predict(...)`` line for all of them;
+:func:`warn_user` walks up to the first frame outside the package instead (what
+Python 3.12's ``skip_file_prefixes`` does).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn(message, category)`` attributed to the first caller outside lmreg.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_user("a column was cut")
+    >>> caught[0].filename.startswith(_PACKAGE), str(caught[0].message)
+    (False, 'a column was cut')
+    """
+    frame, level = sys._getframe(1), 2   # stacklevel 2: warn_user's caller
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
