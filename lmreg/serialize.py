@@ -303,6 +303,33 @@ def _as_text(v) -> str | None:
     return str(v)
 
 
+def _is_flag(col: pd.Series) -> bool:
+    """Whether a categorical column holds booleans (a bool dtype, or only True/False cells)."""
+    if pd.api.types.is_bool_dtype(col.dtype):
+        return True
+    present = col.dropna()
+    return col.dtype == object and len(present) > 0 and all(isinstance(v, (bool, np.bool_)) for v in present)
+
+
+_FLAG_NAMES = {"true": True, "false": False, "1": True, "0": False, "1.0": True, "0.0": False}
+
+
+def _as_flag(v):
+    """A boolean column's value at predict: ``1``/``0`` and ``"true"``/``"false"`` as the flag
+    (their names "1", "true" would not be the fitted "True"); anything else as it is.
+
+    >>> [_as_flag(v) for v in (True, 1, 0.0, "False", "yes")]
+    [True, True, False, False, 'yes']
+    """
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, float, np.integer, np.floating)) and v in (0, 1):
+        return bool(v)
+    if isinstance(v, str):
+        return _FLAG_NAMES.get(v.strip().lower(), v)
+    return v
+
+
 def category_names(values: pd.Series) -> np.ndarray:
     """Each value's category name; an integer-valued float names its integer.
 
@@ -479,6 +506,9 @@ class Serializer:
         Column name -> inferred kind (``num``, ``datetime`` (read as fractional
         years), ``duration`` (timedeltas, read as seconds), ``cat``, ``tags`` (lists
         of scalars, e.g. from JSON) or ``text``).
+    flags_ : list of str
+        The categorical columns fitted from booleans: at ``transform`` their 1/0 and
+        "true"/"false" read as True/False.
 
     Examples
     --------
@@ -514,6 +544,7 @@ class Serializer:
         categorical = self._categorical()
         self.kinds_ = {name: "cat" if name in categorical else _infer_kind(frame[name], self.max_categories)
                        for name in frame.columns}
+        self.flags_ = [name for name, kind in self.kinds_.items() if kind == "cat" and _is_flag(frame[name])]
         return self
 
     def transform(self, X) -> Table:
@@ -545,6 +576,8 @@ class Serializer:
                 else:
                     table.columns.append(Column(name, "num", values))
             elif kind == "cat":   # 2 and 2.0 (an int column next to a missing value) are one category
+                if name in getattr(self, "flags_", ()):   # a flag passed as 1/0 or "true"/"false" is the flag
+                    col = col.map(_as_flag, na_action="ignore")
                 values = np.where(col.isna().to_numpy(), None, category_names(col)).astype(object)
                 table.columns.append(Column(name, kind, values))
             else:
@@ -589,13 +622,15 @@ class Serializer:
         """JSON-serializable parameters and fitted state."""
         return {"params": {k: getattr(self, k) for k in (
             "numeric", "precision", "missing", "template", "separator", "max_categories",
-            "flatten_json", "categorical", "whole_digits")}, "kinds": getattr(self, "kinds_", None)}
+            "flatten_json", "categorical", "whole_digits")}, "kinds": getattr(self, "kinds_", None),
+            "flags": getattr(self, "flags_", [])}
 
     @classmethod
     def from_config(cls, config: dict) -> "Serializer":
         s = cls(**{"whole_digits": False, **config["params"]})   # saved before the option: the old texts
         if config.get("kinds") is not None:
             s.kinds_ = dict(config["kinds"])
+            s.flags_ = list(config.get("flags", []))
         return s
 
 

@@ -287,8 +287,8 @@ def _leaves(names, fields) -> dict:
     fields under it if it is their parent (a dict or JSON column, ``meta`` for ``meta.a``)
     and no field itself; else itself (a name ``fit`` never saw).
 
-    >>> _leaves(["meta", "z", "q"], {"meta.a", "meta.b", "z"})
-    {'meta': {'meta.a', 'meta.b'}, 'z': {'z'}, 'q': {'q'}}
+    >>> {k: sorted(v) for k, v in _leaves(["meta", "z", "q"], {"meta.a", "meta.b", "z"}).items()}
+    {'meta': ['meta.a', 'meta.b'], 'z': ['z'], 'q': ['q']}
     >>> _leaves(["x"], {"x", "x.1"})   # two columns (pandas renames a repeated header "x.1")
     {'x': {'x'}}
     """

@@ -300,3 +300,15 @@ def test_json_array_strings_are_tags_and_all_distinct_short_strings_are_text():
     assert s.transform(frame).columns[0].values[:4].tolist() == [("Comedy", "Drama"), ("Drama",), ("Action", "Comedy"),
                                                                  None]
     assert Serializer().fit(frame.head(8)).kinds_["title"] == "cat"   # fewer than 10 values: as before
+
+
+def test_a_boolean_column_reads_one_and_zero_as_its_flags():
+    frame = pd.DataFrame({"flag": [True, False] * 5, "x": np.arange(10.0)})
+    s = Serializer().fit(frame)
+    assert s.kinds_["flag"] == "cat" and s.flags_ == ["flag"]
+    fitted = s.transform(frame).columns[0].values[:2].tolist()
+    # 1, 0, "false" were the categories "1", "0", "false": every one unseen
+    for other in ([1, 0], [1.0, 0.0], ["true", "False"]):
+        assert s.transform(pd.DataFrame({"flag": other, "x": [0.0, 1.0]})).columns[0].values.tolist() == fitted
+    records = Serializer().fit([{"flag": bool(i % 2)} for i in range(6)])   # Python bools in records
+    assert records.flags_ == ["flag"] and Serializer.from_config(records.get_config()).flags_ == ["flag"]
