@@ -198,6 +198,8 @@ def read_table(path, sep=None, encoding=None, decimal=None):
     if kind is None:
         raise ValueError(f"{str(path)!r}: unsupported file extension {path.suffix or '(none)'!r}; "
                          "use .csv/.tsv, .parquet/.pq, or JSON lines (.jsonl/.ndjson/.json).")
+    if kind != "csv" and (sep is not None or decimal is not None):   # else silently unused
+        raise ValueError(f"--sep and --decimal apply to .csv/.tsv files; {str(path)!r} is {kind}.")
     if sep is None:
         sep = "\t" if path.suffix.lower() == ".tsv" else ","
     sep = {"\\t": "\t", "tab": "\t"}.get(sep, sep)  # a tab typed on a command line

@@ -153,8 +153,13 @@ def to_frame(X, *, flatten_json: bool = True, json_columns=()) -> pd.DataFrame:
                              f"({r!r:.60}); pass every row as a dict (None for a row with no fields).")
         elif all(isinstance(r, str) or r is None for r in X):
             frame = pd.DataFrame({"text": list(X)})
-        else:
-            frame = pd.DataFrame(np.asarray(X, dtype=object))
+        else:   # rows of values, cell by cell (a cell may hold a list: tags)
+            rows = [list(r) if isinstance(r, (list, tuple, np.ndarray)) else [r] for r in X]
+            lengths = sorted({len(r) for r in rows})
+            if len(lengths) > 1:   # numpy made ragged rows one column of lists
+                raise ValueError(f"X's rows have different lengths ({', '.join(map(str, lengths[:5]))} values); "
+                                 "give every row the same columns, or pass records (dicts) for optional fields.")
+            frame = pd.DataFrame(rows, dtype=object)   # as numpy gave them: kinds come from the values
             frame.columns = [f"x{i}" for i in range(frame.shape[1])]
     else:
         raise TypeError(

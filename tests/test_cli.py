@@ -246,6 +246,9 @@ def test_read_table_formats(tmp_path):
     assert read_table(tmp_path / "one.json")["tags"].tolist() == [["a", "b"]]
     (tmp_path / "nested.json").write_text('{"meta": {"a": 1, "b": 2}}')
     assert len(read_table(tmp_path / "nested.json")) == 1
+    for kw in ({"sep": ";"}, {"decimal": ","}):   # were ignored without a word
+        with pytest.raises(ValueError, match="--sep and --decimal apply to .csv/.tsv files; .* is parquet"):
+            read_table(tmp_path / "a.pq", **kw)
 
 
 def test_read_table_separators_and_encodings(tmp_path):

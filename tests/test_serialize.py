@@ -312,3 +312,9 @@ def test_a_boolean_column_reads_one_and_zero_as_its_flags():
         assert s.transform(pd.DataFrame({"flag": other, "x": [0.0, 1.0]})).columns[0].values.tolist() == fitted
     records = Serializer().fit([{"flag": bool(i % 2)} for i in range(6)])   # Python bools in records
     assert records.flags_ == ["flag"] and Serializer.from_config(records.get_config()).flags_ == ["flag"]
+
+
+def test_rows_of_values_are_rectangular_and_cells_may_hold_lists():
+    assert Serializer().fit([[["a", "b"]], [["c", "d"]]]).kinds_ == {"x0": "tags"}   # pandas' "Must pass 2-d input"
+    with pytest.raises(ValueError, match="X's rows have different lengths \\(1, 2 values\\)"):
+        to_frame([[1, 2], [3]])                                        # was one column of lists
