@@ -200,6 +200,8 @@ def read_table(path, sep=None, encoding=None, decimal=None):
                          "use .csv/.tsv, .parquet/.pq, or JSON lines (.jsonl/.ndjson/.json).")
     if kind != "csv" and (sep is not None or decimal is not None):   # else silently unused
         raise ValueError(f"--sep and --decimal apply to .csv/.tsv files; {str(path)!r} is {kind}.")
+    if kind == "parquet" and encoding is not None:   # parquet stores its own (UTF-8) strings
+        raise ValueError(f"--encoding applies to text files (CSV, JSON); {str(path)!r} is parquet.")
     if sep is None:
         sep = "\t" if path.suffix.lower() == ".tsv" else ","
     sep = {"\\t": "\t", "tab": "\t"}.get(sep, sep)  # a tab typed on a command line

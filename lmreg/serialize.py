@@ -154,7 +154,8 @@ def to_frame(X, *, flatten_json: bool = True, json_columns=()) -> pd.DataFrame:
         elif all(isinstance(r, str) or r is None for r in X):
             frame = pd.DataFrame({"text": list(X)})
         else:   # rows of values, cell by cell (a cell may hold a list: tags)
-            rows = [list(r) if isinstance(r, (list, tuple, np.ndarray)) else [r] for r in X]
+            rows = [list(r) if isinstance(r, (list, tuple)) or (isinstance(r, (np.ndarray, pd.Series)) and r.ndim == 1)
+                    else [r] for r in X]   # a Series from iterrows() is a row too; a 0-d array one cell
             lengths = sorted({len(r) for r in rows})
             if len(lengths) > 1:   # numpy made ragged rows one column of lists
                 raise ValueError(f"X's rows have different lengths ({', '.join(map(str, lengths[:5]))} values); "
@@ -614,20 +615,22 @@ class Serializer:
     def _fmt(self, v: float) -> str:
         """
         >>> s = Serializer()
-        >>> s._fmt(12345.67), s._fmt(47.6062), s._fmt(3.0), s._fmt(1e20)
-        ('12346', '47.61', '3', '1e+20')
+        >>> s._fmt(12345.67), s._fmt(9999.7), s._fmt(47.6062), s._fmt(3.0), s._fmt(1e20), s._fmt(1.5e-5)
+        ('12346', '10000', '47.61', '3', '1e+20', '1.5e-05')
         """
         if float(v).is_integer() and abs(v) < 1e15:
             return str(int(v))
-        if self.whole_digits and 10.0 ** self.precision <= abs(v) < 1e15:
-            return str(int(round(v)))
-        return f"{v:.{self.precision}g}"
+        text = f"{v:.{self.precision}g}"
+        if getattr(self, "whole_digits", False) and "e" in text and 1 <= abs(v) < 1e15:
+            return str(int(round(v)))   # 9999.7 rounds to "1e+04" otherwise
+        return text
 
     def get_config(self) -> dict:
         """JSON-serializable parameters and fitted state."""
         return {"params": {k: getattr(self, k) for k in (
             "numeric", "precision", "missing", "template", "separator", "max_categories",
-            "flatten_json", "categorical", "whole_digits")}, "kinds": getattr(self, "kinds_", None),
+            "flatten_json", "categorical")} | {"whole_digits": getattr(self, "whole_digits", False)},
+            "kinds": getattr(self, "kinds_", None),
             "flags": getattr(self, "flags_", [])}
 
     @classmethod

@@ -228,8 +228,8 @@ class InputTokenizer:
                 z = self.numeric_[col.name].transform(col.values.astype(float))
                 per_col.append((col.name, "num", fid, z))
             elif kind == "cat":
-                unk = t2i(_category(col.name, None, self.escaped_))
-                ids = [t2i(_category(col.name, v, self.escaped_)) if v is not None else None for v in col.values]
+                unk = t2i(self._token(col.name, None))
+                ids = [t2i(self._token(col.name, v)) if v is not None else None for v in col.values]
                 ids = [unk if i is None else i for i in ids]
                 per_col.append((col.name, "cat", fid, np.asarray(ids, dtype=np.int64)))
             elif kind == "tags":
@@ -282,16 +282,21 @@ class InputTokenizer:
                           "max_field_tokens to leave room for the later fields.")
         return ids_out, vals_out, kinds_out
 
+    def _token(self, name: str, value: str | None) -> str:
+        """The fitted token of a category value (unescaped in a tokenizer pickled before the
+        escaping, which has no ``escaped_``)."""
+        return _category(name, value, getattr(self, "escaped_", False))
+
     def _tag_ids(self, name: str, tags) -> list[int]:
         """Known elements' tokens in order, then ``<c:name=?>`` if any was not known."""
         t2i = self.tokenizer_.token_to_id
         if tags is None:
             return [t2i(MISSING)]
-        ids = [t2i(_category(name, x, self.escaped_)) for x in tags]
+        ids = [t2i(self._token(name, x)) for x in tags]
         known = [i for i in ids if i is not None]
         if len(known) == len(ids):
             return known[: self.max_field_tokens]
-        return known[: self.max_field_tokens - 1] + [t2i(_category(name, None, self.escaped_))]
+        return known[: self.max_field_tokens - 1] + [t2i(self._token(name, None))]
 
     def decode(self, ids) -> str:
         """Readable tokens of one encoded row (for inspection)."""
@@ -305,7 +310,7 @@ class InputTokenizer:
                 "vocab_size", "max_field_tokens", "max_length", "lowercase", "min_tag_count",
                 "max_tag_values")},
             "kinds": self.kinds_,
-            "escaped": self.escaped_,
+            "escaped": getattr(self, "escaped_", False),   # unpickled from before the escaping: False
             "numeric": {name: {"quantiles": q.quantiles_.tolist(), "references": q.references_.tolist()}
                         for name, q in self.numeric_.items()},
             "tokenizer": json.loads(self.tokenizer_.to_str()),

@@ -318,3 +318,13 @@ def test_rows_of_values_are_rectangular_and_cells_may_hold_lists():
     assert Serializer().fit([[["a", "b"]], [["c", "d"]]]).kinds_ == {"x0": "tags"}   # pandas' "Must pass 2-d input"
     with pytest.raises(ValueError, match="X's rows have different lengths \\(1, 2 values\\)"):
         to_frame([[1, 2], [3]])                                        # was one column of lists
+
+
+def test_rows_from_iterrows_and_objects_pickled_before_whole_digits():
+    frame = pd.DataFrame({"a": [1.0, 2.0], "b": ["x", "y"]})
+    rows = [row for _, row in frame.iterrows()]                  # Series rows: was one column of Series
+    assert to_frame(rows).shape == (2, 2)
+    s = Serializer(numeric="text").fit(pd.DataFrame({"p": [12345.67, 1.0]}))
+    del s.whole_digits                                           # unpickled from before the option
+    assert s.to_text(pd.DataFrame({"p": [12345.67]})) == ["p: 1.235e+04"]
+    assert s.get_config()["params"]["whole_digits"] is False

@@ -239,3 +239,14 @@ def test_records_flat_columns_and_a_dict_column_name_the_same_nested_fields():
         two.predict(pd.DataFrame({"x": [1.0], "b": [2.0]}))
     with pytest.raises(ValueError, match="none of X's fields"):   # "b" is a number, not a dict column
         two.predict([{"b": {"c": 1.0}}])
+
+
+def test_warnings_name_the_users_line_also_through_a_pipeline():
+    from sklearn.pipeline import make_pipeline
+
+    rows = [{"size": i % 7, "kind": "ab"[i % 2]} for i in range(40)]
+    est = LMRegressor(**TINY).fit(rows, [r["size"] * 2.0 for r in rows])
+    for call in (est.predict, make_pipeline(est).predict, lambda X: est.score(X * 2, [1.0, 2.0])):
+        with pytest.warns(UserWarning, match="did you mean 'size'") as caught:
+            call([{"Size": 3, "kind": "a"}])
+        assert {w.filename for w in caught} == {__file__}   # fixed stacklevels named lmreg's (or sklearn's) lines
