@@ -473,8 +473,8 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         self.fit_result_ = train_member(self.model_, self.seed_, first_deadline)
         if self.fit_result_.steps == 0:
             warn_user(f"max_time={self.max_time} s was used up before the first training step "
-                          f"({time.monotonic() - t0:.0f} s went into preparing the data and loading the "
-                          "model); predictions fall back to the training median. Raise max_time.")
+                      f"({time.monotonic() - t0:.0f} s went into preparing the data and loading the "
+                      "model); predictions fall back to the training median. Raise max_time.")
         self._fit_members(train_member, sft_deadline, t_sft)
         self.rl_result_, self.member_rl_results_ = None, []
         check, samples = self._judging_rows(train_rows, val_rows)[1], None

@@ -114,8 +114,8 @@ def save(est, path) -> None:
     unsaved = sorted(k for k, v in params.items() if v is _UNSAVABLE)
     if unsaved:
         warn_user(f"parameter(s) {unsaved} cannot be written as JSON (e.g. a callable or a RandomState) "
-                      "and load as None: the loaded model predicts the same, but set them again before "
-                      "refitting it or running reinforce.")
+                  "and load as None: the loaded model predicts the same, but set them again before "
+                  "refitting it or running reinforce.")
         params.update({k: None for k in unsaved})
     config = {
         "format_version": FORMAT_VERSION,

@@ -238,7 +238,7 @@ class TextTokenizer:
                     ids[i] = head + tail
         if cut:   # the model never sees what was cut: say so rather than lose it silently
             warn_user(f"{len(cut)} of {len(rows)} rows are longer than max_length={self.max_length} tokens "
-                          "(the backbone's context caps it) and were cut, so the model does not see their end.")
+                      "(the backbone's context caps it) and were cut, so the model does not see their end.")
         ids = [np.asarray(i, dtype=np.int64) for i in ids]
         return ids, [np.zeros(len(i), np.float32) for i in ids], [np.zeros(len(i), np.int8) for i in ids]
 

@@ -235,7 +235,7 @@ def _expand_json_columns(frame: pd.DataFrame, force=()) -> pd.DataFrame:
             continue
         if bad:
             warn_user(f"{bad} of {len(col)} values of the JSON column {name!r} are not JSON objects; "
-                          "their fields read as missing.")
+                      "their fields read as missing.")
         rows = [{}] * len(col)
         for i, p in zip(present.index, parsed):
             rows[i] = p or {}
@@ -572,8 +572,8 @@ class Serializer:
                 unread = np.isnan(values) & col.notna().to_numpy()
                 if unread.any():
                     warn_user(f"{int(unread.sum())} of {n} values of the {kind} column {name!r} could not be "
-                                  f"read as {'numbers' if kind == 'num' else kind + 's'} (e.g. "
-                                  f"{col[unread].iloc[0]!r}); they read as missing.")
+                              f"read as {'numbers' if kind == 'num' else kind + 's'} (e.g. "
+                              f"{col[unread].iloc[0]!r}); they read as missing.")
                 if self.numeric == "text" and kind == "datetime":
                     table.columns.append(Column(name, "text", _iso(col)))   # a date reads as a date
                 elif self.numeric == "text":

@@ -278,8 +278,8 @@ class InputTokenizer:
             shown = ", ".join(map(repr, names[:5])) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
             fields = f" (fields lost whole in some rows: {shown})" if names else ""
             warn_user(f"{n_cut} of {n} rows are longer than max_length={self.max_length} tokens and were cut, "
-                          f"so the model does not see their end{fields}. Raise max_length, or lower "
-                          "max_field_tokens to leave room for the later fields.")
+                      f"so the model does not see their end{fields}. Raise max_length, or lower "
+                      "max_field_tokens to leave room for the later fields.")
         return ids_out, vals_out, kinds_out
 
     def _token(self, name: str, value: str | None) -> str:

@@ -359,7 +359,7 @@ def check_features(est, X, reset: bool):
         if typos:
             pairs = ", ".join(f"{u!r} (did you mean {m!r}?)" for u, m in list(typos.items())[:5])
             warn_user(f"X's records have field(s) the model does not know, which are ignored: {pairs}; the "
-                          "fitted field(s) they resemble are absent from every row and read as missing.")
+                      "fitted field(s) they resemble are absent from every row and read as missing.")
         return len(frame), X   # matched by name, row by row: absent fields read as missing
     if kind == fitted_kind == "frame" and fitted and set(names) != set(fitted) and (
             set().union(*_leaves(names, fields).values()) == set().union(*_leaves(fitted, fields).values())):
@@ -378,9 +378,9 @@ def check_features(est, X, reset: bool):
                          "rename them, or pass unnamed data (an array or a list) to match by position.")
     if kind == "frame":
         warn_user("X has feature names, but LMRegressor was fitted without feature names; "
-                      "its columns are matched by position")
+                  "its columns are matched by position")
     elif fitted_kind == "frame" and isinstance(X, np.ndarray):
         warn_user("X does not have valid feature names, but LMRegressor was fitted with "
-                      "feature names; its columns are matched by position")
+                  "feature names; its columns are matched by position")
     frame.columns = fitted
     return len(frame), frame
