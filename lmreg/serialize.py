@@ -205,15 +205,20 @@ def _check_unique_columns(frame: pd.DataFrame, what: str) -> None:
                          "has its own name.")
 
 
+def _json_text(value, opener: str):
+    """What a string that starts with ``opener`` (``{`` or ``[``) holds as JSON, else None."""
+    if not isinstance(value, str) or not value.lstrip().startswith(opener):
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        return None
+
+
 def _parse_json_object(value):
     if isinstance(value, dict):  # e.g. a JSON-lines file or a parquet struct column read by pandas
         return value
-    if not isinstance(value, str) or not value.lstrip().startswith("{"):
-        return None
-    try:
-        obj = json.loads(value)
-    except ValueError:
-        return None
+    obj = _json_text(value, "{")
     return obj if isinstance(obj, dict) else None
 
 
@@ -267,12 +272,7 @@ def _json_list(v):
     >>> _json_list('["Comedy", "Drama"]'), _json_list("[1, {}]"), _json_list("[draft]")
     (['Comedy', 'Drama'], None, None)
     """
-    if not isinstance(v, str) or not v.lstrip().startswith("["):
-        return None
-    try:
-        items = json.loads(v)
-    except ValueError:
-        return None
+    items = _json_text(v, "[")
     ok = isinstance(items, list) and all(isinstance(x, (str, int, float, bool)) or x is None for x in items)
     return items if ok else None
 
