@@ -22,7 +22,8 @@ from .codecs import MultiTargetCodec, make_codec
 from .decoding import NumberGrammar
 from .members import MemberEnsemble, member_deadline
 from .prediction import PredictiveDistribution
-from .pretrained import LoraSettings, build_pretrained_model, make_text_tokenizer, resolve_backbone
+from .pretrained import (LoraSettings, build_pretrained_model, make_text_tokenizer, resolve_backbone,
+                         source_fingerprint)
 from .serialize import Serializer
 from .stages import CALIBRATION_SHARE, HeldOutStages, unchanged_on_error
 from .tasks import TaskScaler
@@ -337,13 +338,15 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         # Task ids are names, even when they are 1, 2, 3.
         categorical = () if self.task_column is None else (str(self.task_column),)
         if self.backbone is None:
-            self.pretrained_ = None
+            self.pretrained_, self._source_files = None, None
             self.serializer_ = Serializer(numeric=self.numeric, categorical=categorical).fit(X)
             self.tokenizer_ = InputTokenizer(vocab_size=self.vocab_size, max_length=self.max_length,
                                              max_field_tokens=self.max_field_tokens
                                              ).fit(self.serializer_.transform(X))
             return
         self.pretrained_ = resolve_backbone(self.backbone)
+        # the files this fit reads: save records them, not what the folder holds by then
+        self._source_files = source_fingerprint(self.pretrained_, weights=bool(self.lora_r))
         self.serializer_ = Serializer(numeric="text", categorical=categorical).fit(X)
         self.tokenizer_ = make_text_tokenizer(self.pretrained_, self.serializer_, self.max_length,
                                               reserve=self.codec_.length)

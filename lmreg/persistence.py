@@ -125,7 +125,8 @@ def save(est, path) -> None:
         "codec": est.codec_.get_config(),
         "backbone": est.backbone_config_.to_dict(),
         "pretrained": asdict(est.pretrained_) if getattr(est, "pretrained_", None) else None,
-        "pretrained_files": (source_fingerprint(est.pretrained_, weights=bool(est.lora_r))
+        "pretrained_files": (getattr(est, "_source_files", None)   # as fit read them
+                             or source_fingerprint(est.pretrained_, weights=bool(est.lora_r))
                              if getattr(est, "pretrained_", None) else None),
         "tasks": est.tasks_.get_config() if getattr(est, "tasks_", None) else None,
         "fitted": {
@@ -365,7 +366,7 @@ def _rebuild(config: dict, path: Path, device: str):
             raise FileNotFoundError(f"the model's pretrained backbone {source.name!r} is no longer at "
                                     f"{source.path!r}; install or copy it there to load this model.")
         _check_source(source, config.get("pretrained_files"), weights=bool(est.lora_r))
-        est.pretrained_ = source
+        est.pretrained_, est._source_files = source, config.get("pretrained_files")
         est.tokenizer_ = make_text_tokenizer(source, est.serializer_, config["tokenizer"]["max_length"],
                                             reserve=est.codec_.length)
     else:

@@ -66,6 +66,9 @@ def _check(records):
             raise ValueError(f"benchmark record {i} has no {', '.join(map(repr, missing))} field.")
         if r["model"] != "lmreg":
             continue
+        if not isinstance(r["reliability"], Mapping):
+            raise ValueError(f"benchmark record {i} (lmreg on {r['dataset']!r}): 'reliability' must map quantile "
+                             f"levels to coverage; got {type(r['reliability']).__name__}.")
         for k in ("y_test", "pred"):  # else an empty panel, or numpy's bare "zero-size array" error
             if not np.isfinite(np.asarray(r[k], dtype=float)).any():
                 raise ValueError(f"benchmark record {i} (lmreg on {r['dataset']!r}): {k!r} holds no finite value.")
@@ -124,9 +127,9 @@ def _pred_vs_actual(figure, lm, path):
 def _reliability(figure, lm, path):
     fig = figure(figsize=(4.6, 4.4))
     ax = fig.subplots()
-    for r in lm:
-        levels = sorted(float(k) for k in r["reliability"])
-        ax.plot(levels, [r["reliability"][str(k)] for k in levels], marker="o", ms=3, label=r["dataset"])
+    for r in lm:   # keys as saved ("0.1") or as quantile_coverage returns them (0.1)
+        points = sorted((float(k), v) for k, v in r["reliability"].items())
+        ax.plot([k for k, _ in points], [v for _, v in points], marker="o", ms=3, label=r["dataset"])
     ax.plot([0, 1], [0, 1], color="black", lw=0.8, ls="--", label="ideal")
     ax.set_xlabel("nominal quantile level")
     ax.set_ylabel("observed fraction of targets below")

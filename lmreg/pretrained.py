@@ -258,10 +258,12 @@ class TextTokenizer:
 
 # Reading a GGUF file's config or tokenizer parses the whole file (10-15 s for SmolLM2 on
 # one core); both are immutable here, so repeated fits in one process reuse them (keyed
-# by the files' modification times, so a replaced model is read again).
-def _stamp(path: str, gguf: str | None) -> int:
-    p = Path(path) / (gguf or "config.json")
-    return p.stat().st_mtime_ns if p.exists() else 0
+# by the modification times of the files they are read from, so a replaced one is read again).
+def _stamp(path: str, gguf: str | None) -> tuple:
+    folder = Path(path)
+    files = [folder / gguf] if gguf else [p for p in folder.iterdir() if p.is_file()
+                                          and p.suffix in _SOURCE_SUFFIXES and p.suffix not in _WEIGHT_SUFFIXES]
+    return tuple(sorted((p.name, p.stat().st_mtime_ns) for p in files if p.exists()))
 
 
 @functools.lru_cache(maxsize=8)
@@ -312,6 +314,10 @@ def make_text_tokenizer(source: PretrainedSource, serializer, max_length: int, r
         raise ValueError(f"the backbone at {source.path!r} has no usable tokenizer: it loads with {len(hf)} "
                          f"tokens for a model of {vocab}; save the model's tokenizer there too "
                          "(tokenizer.save_pretrained(DIR)).")
+    if vocab and len(hf) > vocab:   # a token added without resizing the embeddings: an IndexError inside torch
+        raise ValueError(f"the tokenizer of the backbone at {source.path!r} has {len(hf)} tokens, more than the "
+                         f"{vocab} rows of the model's embeddings; resize them (model.resize_token_embeddings("
+                         "len(tokenizer))) and save the model again.")
     limit = min(int(max_length), int(hf.model_max_length) if hf.model_max_length and hf.model_max_length < 1e6
                 else int(max_length))
     positions = next((getattr(text_config, a) for a in ("max_position_embeddings", "n_positions", "n_ctx")

@@ -106,7 +106,8 @@ def test_failed_plot_leaves_no_open_figure(tmp_path, user_pyplot):
     (lambda rs: [r | {"r2": np.nan} for r in rs], ValueError, "'r2' is NaN"),
     (lambda rs: [rs[1] | {"model": "xgboost"}], ValueError, "no benchmark record of a known model"),
     (lambda rs: [rs[0], 1], TypeError, "record 1 is not a dict"),
-], ids=["empty", "no-r2", "no-pred", "empty-y", "nan-pred", "nan-r2", "unknown-model", "not-a-dict"])
+    (lambda rs: [rs[0] | {"reliability": None}], ValueError, "'reliability' must map quantile levels"),
+], ids=["empty", "no-r2", "no-pred", "empty-y", "nan-pred", "nan-r2", "unknown-model", "not-a-dict", "no-levels"])
 def test_plot_all_rejects_empty_or_malformed_records(tmp_path, change, error, match):
     from lmreg.plots import plot_all
 
@@ -331,3 +332,10 @@ def test_bench_writes_strict_json_and_makes_the_markdown_folder(tmp_path, capsys
     assert saved[0]["best_val_mae"] is None
     assert md.read_text().startswith("| dataset |")     # its folder was missing: written after the run
     capsys.readouterr()
+
+
+def test_reliability_keys_may_be_the_levels_themselves(tmp_path):
+    from lmreg.plots import plot_all
+
+    lm = _plot_records()[0] | {"reliability": {0.1: 0.1, 0.5: 0.6, 0.9: 0.8}}   # as quantile_coverage returns them
+    assert [p.name for p in plot_all([lm], tmp_path)][2] == "reliability.png"   # was a bare KeyError

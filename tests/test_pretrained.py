@@ -374,3 +374,41 @@ def test_a_long_causal_prompt_is_cut_before_its_suffix_and_warns():
     suffix = hf(CAUSAL_PROMPT_SUFFIX, add_special_tokens=False)["input_ids"]
     assert len(ids[0]) == 12 and ids[0][-len(suffix):].tolist() == suffix   # the number still follows "value:"
     assert ids[1][-len(suffix):].tolist() == suffix and len(ids[1]) < 12
+
+
+def test_a_tokenizer_larger_than_the_embeddings_is_refused(tiny_models, tmp_path):
+    import shutil
+
+    src = tmp_path / "bert"
+    shutil.copytree(tiny_models["bert"], src)
+    tok = _tokenizer()
+    tok.add_special_tokens({"additional_special_tokens": ["<extra>"]})   # added without resizing the model
+    tok.save_pretrained(src)
+    with pytest.raises(ValueError, match="tokens, more than the .* rows of the model.s embeddings"):
+        LMRegressor(backbone=str(src), max_time=5).fit(["a", "b"], [1.0, 2.0])   # was an IndexError in torch
+
+
+def test_save_records_the_backbone_files_fit_read(tiny_models, spelled_numbers, tmp_path):
+    import json
+    import shutil
+
+    src = tmp_path / "llama"
+    shutil.copytree(tiny_models["llama"], src)
+    est = _fit(str(src), _data(spelled_numbers, 32), max_epochs=1)
+    config = json.loads((src / "config.json").read_text())
+    (src / "config.json").write_text(json.dumps({**config, "rms_norm_eps": 1e-3}))   # changed after fit
+    est.save(tmp_path / "m")   # once recorded the changed file, so load took the new trunk silently
+    with pytest.raises(ValueError, match="changed since this model was saved"):
+        lmreg.load(tmp_path / "m")
+
+
+def test_the_tokenizer_cache_sees_a_changed_tokenizer_file(tiny_models, tmp_path):
+    import shutil
+
+    from lmreg.pretrained import _stamp
+
+    src = tmp_path / "llama"
+    shutil.copytree(tiny_models["llama"], src)
+    before = _stamp(str(src), None)
+    (src / "tokenizer.json").write_text((src / "tokenizer.json").read_text())   # a new modification time
+    assert _stamp(str(src), None) != before      # was keyed on config.json alone: the old ids stayed
