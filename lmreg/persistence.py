@@ -30,7 +30,8 @@ from ._warnings import warn_user
 from .backbone import BackboneConfig
 from .calibration import ConformalQuantiles
 from .codecs import codec_from_config
-from .pretrained import PretrainedSource, make_text_tokenizer, source_fingerprint, trainable_state
+from .pretrained import (SHORTCUTS, PretrainedSource, make_text_tokenizer, resolve_backbone, source_fingerprint,
+                         trainable_state)
 from .serialize import Serializer
 from .tasks import TaskScaler
 from .tokenizer import InputTokenizer
@@ -362,6 +363,11 @@ def _rebuild(config: dict, path: Path, device: str):
     est.pretrained_ = None
     if config.get("pretrained"):
         source = PretrainedSource(**config["pretrained"])
+        if not Path(source.path).is_dir() and source.name in SHORTCUTS:
+            try:   # a shortcut's wheel installed elsewhere (another environment): found again by name
+                source = resolve_backbone(source.name)
+            except ValueError:   # not installed here: the error below says where it was
+                pass
         if not Path(source.path).is_dir():
             raise FileNotFoundError(f"the model's pretrained backbone {source.name!r} is no longer at "
                                     f"{source.path!r}; install or copy it there to load this model.")

@@ -412,3 +412,22 @@ def test_the_tokenizer_cache_sees_a_changed_tokenizer_file(tiny_models, tmp_path
     before = _stamp(str(src), None)
     (src / "tokenizer.json").write_text((src / "tokenizer.json").read_text())   # a new modification time
     assert _stamp(str(src), None) != before      # was keyed on config.json alone: the old ids stayed
+
+
+def test_a_shortcut_backbone_installed_elsewhere_is_found_again(tiny_models, spelled_numbers, tmp_path,
+                                                               monkeypatch):
+    import dataclasses
+    import shutil
+
+    import lmreg.pretrained as P
+
+    first, moved = tmp_path / "site1" / "model", tmp_path / "site2" / "model"
+    shutil.copytree(tiny_models["bert"], first)
+    est = _fit(str(first), _data(spelled_numbers, 32), max_epochs=1)
+    est.pretrained_ = dataclasses.replace(est.pretrained_, name="minilm")   # as a fit with backbone="minilm"
+    expected = est.predict(_data(spelled_numbers, 4)[0])
+    est.save(tmp_path / "m")
+    shutil.move(str(first.parent), str(moved.parent))                       # the wheel, in another environment
+    monkeypatch.setattr(P, "_shortcut_dir", lambda name: (str(moved), None))
+    # the saved absolute path was all load looked at: "no longer at .../site1/model"
+    np.testing.assert_array_equal(lmreg.load(tmp_path / "m").predict(_data(spelled_numbers, 4)[0]), expected)
