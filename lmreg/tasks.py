@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .serialize import category_names, to_frame
+from .frames import to_frame
+from .serialize import category_names
 
 __all__ = ["TaskScaler"]
 

@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import InvalidParameterError, Interval, Str
 from ._warnings import warn_user
 from .codecs import CODECS
 from .decoding import DECISION_RULES
-from .serialize import is_records, to_frame
+from .frames import is_records, to_frame
 from .training.rewards import REWARDS
 from .training.rl_config import TREE_VARIANTS, VARIANTS
 

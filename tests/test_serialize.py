@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lmreg.serialize import Serializer, to_frame
+from lmreg.frames import to_frame
+from lmreg.serialize import Serializer
 
 
 def test_accepts_every_input_shape():

@@ -1,0 +1,176 @@
+"""Any supported input -> a pandas DataFrame with string column names.
+
+What :func:`to_frame` accepts is what ``fit`` and ``predict`` accept for ``X``: a
+string or list of strings (one text column), a dict or list of dicts (records; nested
+dicts flatten to ``parent.child``), a DataFrame, a Series, a 2-D array or a list of
+rows. JSON-object text columns and dict columns expand into sub-fields here, before
+the :class:`~lmreg.serialize.Serializer` types the columns.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from ._warnings import warn_user
+
+
+def to_frame(X, *, flatten_json: bool = True, json_columns=()) -> pd.DataFrame:
+    """Convert any supported input to a DataFrame with string column names.
+
+    Parameters
+    ----------
+    X : str, list of str, dict, list of dict, pandas.DataFrame, pandas.Series or 2-D array
+        A single string or dict counts as one row. Nested dicts are flattened into
+        ``parent.child`` columns.
+    flatten_json : bool, default=True
+        Expand string columns whose values are all JSON objects (or dicts) into
+        sub-columns.
+    json_columns : collection of str, default=()
+        Columns to expand even where some values are not JSON objects (their fields
+        are missing in those rows): the ones fitted as JSON.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Examples
+    --------
+    >>> to_frame([{"a": 1, "b": {"c": "x"}}]).columns.tolist()
+    ['a', 'b.c']
+    >>> to_frame("hello").iloc[0, 0]
+    'hello'
+    """
+    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+        raise TypeError("Sparse data was passed for X, but dense data is required. Use '.toarray()' "
+                        "to convert to a dense numpy array.")
+    if isinstance(X, (str, bytes)):
+        X = [X.decode() if isinstance(X, bytes) else X]
+    if not isinstance(X, (list, tuple, dict, pd.DataFrame, pd.Series, np.ndarray)) and hasattr(X, "__array__"):
+        X = np.asarray(X)
+    if isinstance(X, dict):
+        X = [X]
+    if isinstance(X, pd.Series):
+        frame = X.to_frame(name=str(X.name) if X.name is not None else "text")
+    elif isinstance(X, pd.DataFrame):
+        frame = X.copy()
+    elif isinstance(X, np.ndarray):
+        if np.iscomplexobj(X):
+            raise ValueError("Complex data not supported: X must hold real numbers, strings or objects.")
+        if X.ndim == 1 and X.dtype.kind in "OUS":
+            frame = pd.DataFrame({"text": X})
+        elif X.ndim == 1:
+            raise ValueError("Expected 2D array, got 1D array instead. Reshape your data with "
+                             "array.reshape(-1, 1) if it has a single feature, or pass strings for text.")
+        elif X.ndim == 2:
+            frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+        else:
+            raise ValueError(f"X must be 1-D (text) or 2-D, got an array with {X.ndim} dimensions.")
+    elif isinstance(X, (list, tuple)):
+        if len(X) == 0:
+            raise ValueError("X is empty: found 0 sample(s) while a minimum of 1 is required.")
+        if is_records(X):   # a None row is a record with every field missing
+            frame = pd.json_normalize([{} if r is None else r for r in X], sep=".")
+        elif any(isinstance(r, dict) for r in X):
+            i, r = next((i, r) for i, r in enumerate(X) if not isinstance(r, dict))
+            raise ValueError(f"X mixes records (dicts) with other rows: row {i} is a {type(r).__name__} "
+                             f"({r!r:.60}); pass every row as a dict (None for a row with no fields).")
+        elif all(isinstance(r, str) or r is None for r in X):
+            frame = pd.DataFrame({"text": list(X)})
+        else:   # rows of values, cell by cell (a cell may hold a list: tags)
+            rows = [list(r) if isinstance(r, (list, tuple)) or (isinstance(r, (np.ndarray, pd.Series)) and r.ndim == 1)
+                    else [r] for r in X]   # a Series from iterrows() is a row too; a 0-d array one cell
+            lengths = sorted({len(r) for r in rows})
+            if len(lengths) > 1:   # numpy made ragged rows one column of lists
+                raise ValueError(f"X's rows have different lengths ({', '.join(map(str, lengths[:5]))} values); "
+                                 "give every row the same columns, or pass records (dicts) for optional fields.")
+            frame = pd.DataFrame(rows, dtype=object)   # as numpy gave them: kinds come from the values
+            frame.columns = [f"x{i}" for i in range(frame.shape[1])]
+    else:
+        raise TypeError(
+            "X must be a str, list of str, dict, list of dict, pandas DataFrame/Series or "
+            f"numpy array; got {type(X).__name__}."
+        )
+    if frame.shape[0] == 0:
+        raise ValueError(f"X is empty: found 0 sample(s) (shape={frame.shape}) while a minimum of 1 "
+                         "is required.")
+    if frame.shape[1] == 0:
+        raise ValueError(f"X has no columns: 0 feature(s) (shape={frame.shape}) while a minimum of 1 "
+                         "is required.")
+    complex_cols = [str(c) for c, t in frame.dtypes.items() if pd.api.types.is_complex_dtype(t)]
+    if complex_cols:
+        raise ValueError(f"Complex data not supported: column(s) {complex_cols} of X hold complex numbers; "
+                         "pass their real and imaginary parts as two columns.")
+    frame.columns = [str(c) for c in frame.columns]
+    _check_unique_columns(frame, "X has")
+    frame = frame.reset_index(drop=True)
+    if flatten_json:
+        frame = _expand_json_columns(frame, force=json_columns)
+        _check_unique_columns(frame, "Expanding X's JSON columns gives")
+    return frame
+
+
+def is_records(X) -> bool:
+    """Whether ``X`` is a list (or tuple) of records: dicts, and None rows among them.
+
+    >>> is_records([{"a": 1}, None]), is_records([None]), is_records(["a"])
+    (True, False, False)
+    """
+    return (isinstance(X, (list, tuple)) and any(isinstance(r, dict) for r in X)
+            and all(isinstance(r, dict) or r is None for r in X))
+
+
+def _check_unique_columns(frame: pd.DataFrame, what: str) -> None:
+    """Each column becomes a field of its own name: two of one name cannot both be read."""
+    names = frame.columns
+    if names.has_duplicates:
+        dup = sorted(set(names[names.duplicated()]))
+        raise ValueError(f"{what} duplicate column names {dup}; rename them so every column "
+                         "has its own name.")
+
+
+def _json_text(value, opener: str):
+    """What a string that starts with ``opener`` (``{`` or ``[``) holds as JSON, else None."""
+    if not isinstance(value, str) or not value.lstrip().startswith(opener):
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        return None
+
+
+def _parse_json_object(value):
+    if isinstance(value, dict):  # e.g. a JSON-lines file or a parquet struct column read by pandas
+        return value
+    obj = _json_text(value, "{")
+    return obj if isinstance(obj, dict) else None
+
+
+def _expand_json_columns(frame: pd.DataFrame, force=()) -> pd.DataFrame:
+    """Replace columns whose non-missing values all parse as JSON objects (or are dicts) by
+    their fields; the columns in ``force`` (fitted as JSON) are expanded whatever their values,
+    a row that does not parse having every field missing."""
+    out = []
+    for name in frame.columns:
+        col = frame[name]
+        if col.dtype.kind not in "OUS" and not isinstance(col.dtype, pd.StringDtype):
+            out.append(col)
+            continue
+        present = col.dropna()
+        parsed = [_parse_json_object(v) for v in present]
+        bad = sum(p is None for p in parsed)
+        if name not in force and (len(parsed) == 0 or bad):
+            out.append(col)
+            continue
+        if bad:
+            warn_user(f"{bad} of {len(col)} values of the JSON column {name!r} are not JSON objects; "
+                      "their fields read as missing.")
+        rows = [{}] * len(col)
+        for i, p in zip(present.index, parsed):
+            rows[i] = p or {}
+        sub = pd.json_normalize(rows, sep=".")
+        sub.columns = [f"{name}.{c}" for c in sub.columns]
+        out.extend(sub[c] for c in sub.columns)
+    return pd.concat(out, axis=1) if out else frame
