@@ -214,7 +214,9 @@ def _to_datetime(values: pd.Series) -> pd.Series:
         values = values.dt.to_timestamp()
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         return pd.to_datetime(values, utc=True)
-    if values.dtype == object:   # a number or a bool is no date (pandas reads 20200105 as a day, 5 as 1970)
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) not in ("string", "datetime", "date"):
+        # a number or a bool is no date (pandas reads 20200105 as a day, 5 as 1970); a column of
+        # strings (the usual case) skips this per-value pass
         values = values.where(values.map(lambda v: not isinstance(v, (bool, int, float, np.number, Decimal))))
     # one unit for both parses (pandas refuses to put ns values into a us column)
     ts = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601").dt.as_unit("us")

@@ -208,9 +208,10 @@ PARAMETER_CONSTRAINTS = {
 }
 
 
-def refuse_flags(params: dict, caller: str) -> None:
+def refuse_flags(params: dict, caller: str, constraints: dict | None = None) -> None:
     """Refuse ``True``/``False`` for a numeric parameter: scikit-learn's ``Interval(Integral)``
-    takes ``True`` as 1 (``n_members=True``, ``rl_steps=True`` ran as 1).
+    takes ``True`` as 1 (``n_members=True``, ``rl_steps=True`` ran as 1). ``constraints``:
+    the parameters' constraints (default :data:`PARAMETER_CONSTRAINTS`; ``RLConfig`` passes its own).
 
     >>> refuse_flags({"n_samples": True}, "LMRegressor")
     Traceback (most recent call last):
@@ -218,9 +219,9 @@ def refuse_flags(params: dict, caller: str) -> None:
     sklearn.utils._param_validation.InvalidParameterError: The 'n_samples' parameter of LMRegressor must be a number, not a bool. Got True instead.
     """
     for name, value in params.items():
-        constraints = PARAMETER_CONSTRAINTS.get(name)
-        if isinstance(value, (bool, np.bool_)) and isinstance(constraints, list) and any(
-                isinstance(c, Interval) for c in constraints):
+        allowed = (PARAMETER_CONSTRAINTS if constraints is None else constraints).get(name)
+        if isinstance(value, (bool, np.bool_)) and isinstance(allowed, list) and any(
+                isinstance(c, Interval) for c in allowed):
             raise InvalidParameterError(f"The {name!r} parameter of {caller} must be a number, not a bool. "
                                         f"Got {value!r} instead.")
 

@@ -144,7 +144,7 @@ def reward_function(reward, scale: float):
     ValueError: the reward is not finite on a number the codec can write (e.g. a user reward taking the log of a negative number), which would turn the weights into NaN; choose another rl_reward.
     """
     fn = R.REWARDS[reward] if isinstance(reward, str) else reward
-    base, bound = R.base_reward(fn), R._unwrap(fn)[1]
+    base, bound = R._unwrap(fn)   # the function under a functools.partial, and what it binds
     # lmreg's rewards (and partials of them) get the prompts' scale unless the partial binds one
     kw = {} if "scale" in bound else {"scale": scale}
     if base in (R.crps_loo, R.gaussian_kernel, R.neg_abs_error, R.neg_squared_error):

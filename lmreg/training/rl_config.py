@@ -11,9 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from numbers import Integral, Real
 
-import numpy as np
-from sklearn.utils._param_validation import (InvalidParameterError, Interval, StrOptions,
-                                            validate_parameter_constraints)
+from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
 
 from . import rewards as R
 
@@ -199,10 +197,9 @@ class RLConfig:
         if self.reward is None and self.variant in VARIANTS:
             self.reward = "abs" if self.variant in (*TREE_VARIANTS, "remax") else "crps_loo"
         validate_parameter_constraints(_CONSTRAINTS, vars(self), caller_name="RLConfig")
-        for name, value in vars(self).items():   # scikit-learn's Interval takes True as 1
-            if isinstance(value, (bool, np.bool_)) and any(isinstance(c, Interval) for c in _CONSTRAINTS[name]):
-                raise InvalidParameterError(f"The {name!r} parameter of RLConfig must be a number, not a bool. "
-                                            f"Got {value!r} instead.")
+        from ..validation import refuse_flags   # here: lmreg.validation imports this module
+
+        refuse_flags(vars(self), "RLConfig", _CONSTRAINTS)
         group_reward = R.is_group_reward(self.reward)
         if group_reward and self.variant == "remax":
             raise ValueError("remax compares each sample with the greedy decode; use a pointwise reward.")
