@@ -345,22 +345,24 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
                                              ).fit(self.serializer_.transform(X))
             return
         self.pretrained_ = resolve_backbone(self.backbone)
-        # the files this fit reads: save records them, not what the folder holds by then
-        self._source_files = source_fingerprint(self.pretrained_, weights=bool(self.lora_r))
         self.serializer_ = Serializer(numeric="text", categorical=categorical).fit(X)
         self.tokenizer_ = make_text_tokenizer(self.pretrained_, self.serializer_, self.max_length,
                                               reserve=self.codec_.length)
+        # the files this fit reads: save records them, not what the folder holds by then
+        self._source_files = source_fingerprint(self.pretrained_, weights=bool(self.lora_r))
 
-    def _build_model(self, seed: int | None = None) -> RegressionLM:
+    def _build_model(self, seed: int | None = None, pretrained_weights: bool = True) -> RegressionLM:
         """A freshly initialised model for the fitted tokenizer and codec (``seed``: the
-        LoRA initialisation's, default ``seed_``; torch's global seed sets the rest)."""
+        LoRA initialisation's, default ``seed_``; torch's global seed sets the rest).
+        ``pretrained_weights=False``: a pretrained trunk's structure only (loading a
+        model saved with every tensor)."""
         n_num = len(self.codec_.vocab)
         if self.pretrained_ is None:
             n_in = self.tokenizer_.n_tokens
             return RegressionLM(build_backbone(self.backbone_config_, n_in + n_num), n_in, n_num)
         return build_pretrained_model(self.pretrained_, self.tokenizer_.hf, list(self.codec_.vocab),
                                       self.number_tokens, self._lora(), self.backbone_config_,
-                                      self.seed_ if seed is None else seed)
+                                      self.seed_ if seed is None else seed, weights=pretrained_weights)
 
     def _encode(self, X) -> Encoded:
         return Encoded(*self.tokenizer_.encode(self.serializer_.transform(X)))

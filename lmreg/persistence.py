@@ -30,8 +30,8 @@ from ._warnings import warn_user
 from .backbone import BackboneConfig
 from .calibration import ConformalQuantiles
 from .codecs import codec_from_config
-from .pretrained import (SHORTCUTS, PretrainedSource, make_text_tokenizer, resolve_backbone, source_fingerprint,
-                         trainable_state)
+from .pretrained import (SHORTCUTS, PretrainedSource, changed_source_files, make_text_tokenizer, resolve_backbone,
+                         source_fingerprint, trainable_state)
 from .serialize import Serializer
 from .tasks import TaskScaler
 from .tokenizer import InputTokenizer
@@ -427,8 +427,7 @@ def _check_source(source: PretrainedSource, expected, weights: bool) -> None:
     :func:`~lmreg.pretrained.source_fingerprint` then; None for models saved before it was kept)."""
     if expected is None:
         return
-    found = source_fingerprint(source, weights)
-    changed = sorted(n for n in set(expected) | set(found) if expected.get(n) != found.get(n))
+    changed = changed_source_files(source, expected, weights)
     if changed:
         raise ValueError(f"the pretrained backbone at {source.path!r} changed since this model was saved "
                          f"({', '.join(changed)} differ): the model was trained on the files that were there; "
@@ -437,8 +436,9 @@ def _check_source(source: PretrainedSource, expected, weights: bool) -> None:
 
 def _load_member(est, state: dict, path: Path):
     """One network of ``est`` with ``state`` loaded (frozen pretrained tensors may be absent)."""
-    model = est._build_model()
     partial = est.pretrained_ is not None and bool(est.lora_r)
+    # every tensor saved (lora_r=0): the trunk's structure suffices, its weight files may be gone
+    model = est._build_model(pretrained_weights=partial)
     try:
         missing, unexpected = model.load_state_dict(state, strict=not partial)
     except RuntimeError as err:

