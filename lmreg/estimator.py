@@ -169,8 +169,11 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         LoRA rank for a pretrained backbone (``peft``); 0 trains all its weights.
     lora_alpha : float, default=16
     lora_dropout : float, default=0.05
-    lora_target_modules : list of str, "all-linear" or None, default=None
-        Modules that get adapters (None: peft's default for the model type).
+    lora_target_modules : list of str, str or None, default=None
+        Modules that get adapters, as peft reads them: a list of module names
+        (``["q_proj", "v_proj"]``: the modules whose names end in them), ``"all-linear"``,
+        or another string, a regular expression matched against whole module names
+        (``".*q_proj"``). None: peft's default for the model type, else all linear layers.
     number_tokens : {"new", "native"}, default="new"
         With a pretrained backbone, initialise the number tokens as fresh tokens
         (``"new"``) or from the tokenizer's own digit tokens (``"native"``). ``"new"``

@@ -437,6 +437,7 @@ class LoraSettings:
 
 def _apply_lora(trunk: nn.Module, lora: LoraSettings) -> nn.Module:
     from peft import LoraConfig, inject_adapter_in_model
+    from peft.utils.error import NoMatchingPeftModuleError
     from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as DEFAULTS
 
     targets = lora.target_modules
@@ -446,7 +447,17 @@ def _apply_lora(trunk: nn.Module, lora: LoraSettings) -> nn.Module:
     fan_in_fan_out = any(type(m).__name__ == "Conv1D" for m in trunk.modules())
     config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                         target_modules=targets, fan_in_fan_out=fan_in_fan_out)
-    return inject_adapter_in_model(config, trunk)  # freezes everything but the adapters
+    try:
+        return inject_adapter_in_model(config, trunk)  # freezes everything but the adapters
+    except NoMatchingPeftModuleError:
+        linear = [n for n, m in trunk.named_modules() if isinstance(m, nn.Linear) or type(m).__name__ == "Conv1D"]
+        if not linear:
+            raise ValueError("the backbone has no linear layer for LoRA adapters; use lora_r=0 "
+                             "(a full fine-tune).") from None
+        raise ValueError(f"lora_target_modules={targets!r} matches no layer of the backbone (a string is a "
+                         f"regular expression matched against whole module names, such as {linear[0]!r}); its "
+                         f"linear layers end in {', '.join(sorted({n.rsplit('.', 1)[-1] for n in linear}))}; "
+                         "pass a list of those names, or 'all-linear'.") from None
 
 
 @contextlib.contextmanager

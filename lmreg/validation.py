@@ -256,6 +256,10 @@ def validate_params(est) -> None:
     if est.rl_steps and config.variant == "median" and est.decision != "median":
         raise ValueError(f"rl_variant='median' trains the median that decision='median' predicts; "
                          f"got decision={est.decision!r}.")
+    targets = est.lora_target_modules
+    if isinstance(targets, (list, tuple)) and not (targets and all(isinstance(t, str) and t for t in targets)):
+        raise ValueError("lora_target_modules must be None, a regular expression (a string: peft matches it "
+                         f"against whole module names) or a non-empty list of module names; got {targets!r}.")
     if est.device != "auto":
         try:
             torch.device(est.device)

@@ -468,3 +468,19 @@ def test_files_loading_does_not_read_are_no_change_of_the_backbone(tiny_models, 
     (src / "added_tokens.json").write_text('{"<new>": 99}')   # read by the tokenizer: a change
     with pytest.raises(ValueError, match=r"changed since this model was saved \(added_tokens.json differ\)"):
         lmreg.load(tmp_path / "m")
+
+
+@pytest.mark.parametrize("targets, match", [
+    (["nonexistent"], r"matches no layer of the backbone .* such as 'layers.0.self_attn.q_proj'.* end in "
+                      r"down_proj, gate_proj, k_proj"),
+    ("q_proj", "matches no layer"),   # peft's full-match regular expression: ".*q_proj" would match
+    ([], "non-empty list of module names"), (["q_proj", 3], "non-empty list"), ([""], "non-empty list")])
+def test_lora_target_modules_that_select_nothing_are_named(tiny_models, targets, match):
+    with pytest.raises(ValueError, match=match):   # were peft's error, or AttributeError: 'int' ... 'split'
+        LMRegressor(backbone=tiny_models["llama"], lora_target_modules=targets, max_epochs=1,
+                    max_time=None).fit(["one", "two"] * 4, np.arange(8.0))
+
+
+def test_lora_target_modules_pick_the_adapted_layers(tiny_models, spelled_numbers):
+    est = _fit(tiny_models["llama"], _data(spelled_numbers, 16), max_epochs=1, lora_target_modules=["q_proj"])
+    assert {k.split(".")[-4] for k in lora_state(est.model_)} == {"q_proj"}
