@@ -72,7 +72,7 @@ def to_frame(X, *, flatten_json: bool = True, json_columns=()) -> pd.DataFrame:
         if len(X) == 0:
             raise ValueError("X is empty: found 0 sample(s) while a minimum of 1 is required.")
         if is_records(X):   # a None row is a record with every field missing
-            frame = pd.json_normalize([{} if r is None else r for r in X], sep=".")
+            frame = _normalize([{} if r is None else r for r in X], "X's record")
         elif any(isinstance(r, dict) for r in X):
             i, r = next((i, r) for i, r in enumerate(X) if not isinstance(r, dict))
             raise ValueError(f"X mixes records (dicts) with other rows: row {i} is a {type(r).__name__} "
@@ -131,6 +131,43 @@ def _check_unique_columns(frame: pd.DataFrame, what: str) -> None:
                          "has its own name.")
 
 
+def _normalize(records: list, what: str) -> pd.DataFrame:
+    """``pd.json_normalize`` with ``.`` between the levels, refusing a record that names one
+    field twice (``{"a": {"b": 1}, "a.b": 2}``: json_normalize kept one of them silently).
+
+    >>> _normalize([{"a": {"b": 1}, "a.b": 2}], "record")
+    Traceback (most recent call last):
+    ...
+    ValueError: record 0 gives the field 'a.b' twice (a nested field and a dotted name); rename one of them.
+    """
+    for i, record in enumerate(records):
+        if any("." in str(k) for k in _keys(record)):   # only a dotted name can meet a nested one
+            seen = set()
+            for field in _fields(record):
+                if field in seen:
+                    raise ValueError(f"{what} {i} gives the field {field!r} twice (a nested field and a dotted "
+                                     "name); rename one of them.")
+                seen.add(field)
+    return pd.json_normalize(records, sep=".")
+
+
+def _keys(record: dict):
+    """Every key of ``record``, at any depth."""
+    for k, v in record.items():
+        yield k
+        if isinstance(v, dict):
+            yield from _keys(v)
+
+
+def _fields(record: dict, prefix: str = ""):
+    """The dotted names json_normalize makes of ``record``'s leaves (an empty dict makes none)."""
+    for k, v in record.items():
+        if isinstance(v, dict):
+            yield from _fields(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}"
+
+
 def _json_text(value, opener: str):
     """What a string that starts with ``opener`` (``{`` or ``[``) holds as JSON, else None."""
     if not isinstance(value, str) or not value.lstrip().startswith(opener):
@@ -170,7 +207,7 @@ def _expand_json_columns(frame: pd.DataFrame, force=()) -> pd.DataFrame:
         rows = [{}] * len(col)
         for i, p in zip(present.index, parsed):
             rows[i] = p or {}
-        sub = pd.json_normalize(rows, sep=".")
+        sub = _normalize(rows, f"the JSON column {name!r} in row")
         sub.columns = [f"{name}.{c}" for c in sub.columns]
         out.extend(sub[c] for c in sub.columns)
     return pd.concat(out, axis=1) if out else frame

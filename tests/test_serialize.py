@@ -228,6 +228,20 @@ def test_none_rows_among_records_are_records_with_every_field_missing():
     assert s.to_text([None, {"a": 2.0}]) == ["a: <missing> | b: <missing>", "a: 2 | b: <missing>"]
 
 
+@pytest.mark.parametrize("X, what", [
+    ([{"a": 1}, {"a": {"b": 1}, "a.b": 2}], "X's record 1"),            # json_normalize kept one silently
+    ([{"m": {"x": {"y": 1}, "x.y": 2}}], "X's record 0"),
+    ({"j": ['{"k": 1}', '{"a": {"b": 1}, "a.b": 2}']}, "the JSON column 'j' in row 1")])
+def test_a_record_naming_one_field_twice_is_an_error(X, what):
+    with pytest.raises(ValueError, match=rf"{what} gives the field '.*' twice \(a nested field and a dotted"):
+        to_frame(pd.DataFrame(X) if isinstance(X, dict) else X)
+
+
+def test_dotted_and_nested_names_that_differ_are_kept():
+    assert to_frame([{"x.y": 1, "x": {"z": 2}}, {"x": {}}]).columns.tolist() == ["x.y", "x.z"]
+    assert to_frame([{"a": {"b": 1}}, {"a.b": 2}])["a.b"].tolist() == [1, 2]   # one field, row by row
+
+
 @pytest.mark.parametrize("row, kind", [("text", "str"), (3, "int"), (["a"], "list")])
 def test_records_mixed_with_other_rows_are_an_error(row, kind):
     with pytest.raises(ValueError, match=rf"X mixes records \(dicts\) with other rows: row 1 is a {kind}"):
