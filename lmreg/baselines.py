@@ -54,9 +54,11 @@ class RowText(TransformerMixin, BaseEstimator):
 class TabularFeatures(TransformerMixin, BaseEstimator):
     """Rows -> a dense float matrix for tree models.
 
-    Numeric (and datetime) columns pass through (NaN kept: trees handle it),
-    categorical columns become integer codes learnt in ``fit`` (unseen -> NaN),
-    and each text column becomes ``svd_components`` TF-IDF -> truncated-SVD features.
+    Numeric (and datetime) columns pass through (NaN kept: trees handle it; one with
+    no value in ``fit`` is left out), categorical columns become integer codes learnt
+    in ``fit`` (unseen -> NaN), and each text column becomes ``svd_components``
+    TF-IDF -> truncated-SVD features. Rows with none of these get one constant
+    column (the models then predict a constant).
 
     Parameters
     ----------
@@ -86,6 +88,7 @@ class TabularFeatures(TransformerMixin, BaseEstimator):
         self.serializer_ = Serializer().fit(X)
         table = self.serializer_.transform(X)
         self.categories_, self.text_ = {}, {}
+        self.numeric_ = [c.name for c in table.columns if c.kind == "num" and not np.isnan(c.values.astype(float)).all()]
         for col in table.columns:
             if col.kind == "cat":
                 seen = sorted({v for v in col.values if v is not None})
@@ -104,18 +107,18 @@ class TabularFeatures(TransformerMixin, BaseEstimator):
                 self.text_[col.name] = (tfidf, svd)
         mask = []
         for col in table.columns:
-            if col.kind in ("num", "cat"):
+            if col.name in self.numeric_ or col.kind == "cat":
                 mask.append(col.kind == "cat")
             elif col.name in self.text_:
                 mask += [False] * self.text_[col.name][1].n_components
-        self.categorical_mask_ = np.array(mask, dtype=bool)
+        self.categorical_mask_ = np.array(mask or [False], dtype=bool)
         return self
 
     def transform(self, X):
         table = self.serializer_.transform(X)
         blocks = []
         for col in table.columns:
-            if col.kind == "num":
+            if col.name in self.numeric_:
                 blocks.append(col.values.astype(float)[:, None])
             elif col.kind == "cat":
                 codes = self.categories_[col.name]
@@ -123,8 +126,8 @@ class TabularFeatures(TransformerMixin, BaseEstimator):
             elif col.name in self.text_:
                 tfidf, svd = self.text_[col.name]
                 blocks.append(svd.transform(tfidf.transform([cell_text(v) or "" for v in col.values])))
-        if not blocks:
-            return np.zeros((len(table), 0))
+        if not blocks:   # nothing to split on: one constant column
+            return np.zeros((len(table), 1))
         return np.hstack(blocks)
 
 
