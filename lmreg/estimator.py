@@ -22,8 +22,8 @@ from .codecs import MultiTargetCodec, make_codec
 from .decoding import NumberGrammar
 from .members import MemberEnsemble, member_deadline
 from .prediction import PredictiveDistribution
-from .pretrained import (LoraSettings, build_pretrained_model, make_text_tokenizer, resolve_backbone,
-                         source_fingerprint)
+from .pretrained import LoraSettings, build_pretrained_model, make_text_tokenizer
+from .pretrained_source import resolve_backbone, source_fingerprint
 from .serialize import Serializer
 from .stages import CALIBRATION_SHARE, HeldOutStages, unchanged_on_error
 from .tasks import TaskScaler

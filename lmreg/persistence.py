@@ -30,8 +30,9 @@ from ._warnings import warn_user
 from .backbone import BackboneConfig
 from .calibration import ConformalQuantiles
 from .codecs import codec_from_config
-from .pretrained import (SHORTCUTS, PretrainedSource, changed_source_files, make_text_tokenizer, resolve_backbone,
-                         source_fingerprint, trainable_state)
+from .pretrained import make_text_tokenizer, trainable_state
+from .pretrained_source import (SHORTCUTS, PretrainedSource, changed_source_files, resolve_backbone,
+                                source_fingerprint)
 from .serialize import Serializer
 from .tasks import TaskScaler
 from .tokenizer import InputTokenizer
@@ -424,7 +425,7 @@ def _rebuild(config: dict, path: Path, device: str):
 
 def _check_source(source: PretrainedSource, expected, weights: bool) -> None:
     """Refuse a backbone folder changed since the model was saved (``expected``: its
-    :func:`~lmreg.pretrained.source_fingerprint` then; None for models saved before it was kept)."""
+    :func:`~lmreg.pretrained_source.source_fingerprint` then; None for models saved before it was kept)."""
     if expected is None:
         return
     changed = changed_source_files(source, expected, weights)

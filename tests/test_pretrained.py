@@ -11,7 +11,8 @@ from safetensors.torch import load_file
 
 import lmreg
 from lmreg import LMRegressor
-from lmreg.pretrained import lora_state, resolve_backbone, symbol_text
+from lmreg.pretrained import lora_state, symbol_text
+from lmreg.pretrained_source import resolve_backbone
 
 WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
          "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety "
@@ -406,7 +407,7 @@ def test_save_records_the_backbone_files_fit_read(tiny_models, spelled_numbers, 
 def test_the_tokenizer_cache_sees_a_changed_tokenizer_file(tiny_models, tmp_path):
     import shutil
 
-    from lmreg.pretrained import _stamp
+    from lmreg.pretrained_source import _stamp
 
     src = tmp_path / "llama"
     shutil.copytree(tiny_models["llama"], src)
@@ -420,7 +421,7 @@ def test_a_shortcut_backbone_installed_elsewhere_is_found_again(tiny_models, spe
     import dataclasses
     import shutil
 
-    import lmreg.pretrained as P
+    import lmreg.pretrained_source as P
 
     first, moved = tmp_path / "site1" / "model", tmp_path / "site2" / "model"
     shutil.copytree(tiny_models["bert"], first)
