@@ -17,20 +17,25 @@ import pandas as pd
 from ._warnings import warn_user
 
 
-def to_frame(X, *, flatten_json: bool = True, json_columns=()) -> pd.DataFrame:
+def to_frame(X, *, flatten_json: bool = True, json_columns=(), plain_columns=()) -> pd.DataFrame:
     """Convert any supported input to a DataFrame with string column names.
 
     Parameters
     ----------
     X : str, list of str, dict, list of dict, pandas.DataFrame, pandas.Series or 2-D array
         A single string or dict counts as one row. Nested dicts are flattened into
-        ``parent.child`` columns.
+        ``parent.child`` columns. A table with a ``to_pandas`` method (pyarrow, polars)
+        is read as the DataFrame it gives.
     flatten_json : bool, default=True
         Expand string columns whose values are all JSON objects (or dicts) into
         sub-columns.
     json_columns : collection of str, default=()
         Columns to expand even where some values are not JSON objects (their fields
         are missing in those rows): the ones fitted as JSON.
+    plain_columns : collection of str, default=()
+        Columns never expanded, even where every value is a JSON object: the ones fitted
+        as fields of their own (a batch of JSON-looking values must not change how a row
+        is read).
 
     Returns
     -------
@@ -48,7 +53,8 @@ def to_frame(X, *, flatten_json: bool = True, json_columns=()) -> pd.DataFrame:
                         "to convert to a dense numpy array.")
     if isinstance(X, (str, bytes)):
         X = [X.decode() if isinstance(X, bytes) else X]
-    if not isinstance(X, (list, tuple, dict, pd.DataFrame, pd.Series, np.ndarray)) and hasattr(X, "__array__"):
+    X = as_pandas(X)
+    if not isinstance(X, _NATIVE) and hasattr(X, "__array__"):
         X = np.asarray(X)
     if isinstance(X, dict):
         X = [X]
@@ -107,9 +113,20 @@ def to_frame(X, *, flatten_json: bool = True, json_columns=()) -> pd.DataFrame:
     _check_unique_columns(frame, "X has")
     frame = frame.reset_index(drop=True)
     if flatten_json:
-        frame = _expand_json_columns(frame, force=json_columns)
+        frame = _expand_json_columns(frame, force=json_columns, keep=plain_columns)
         _check_unique_columns(frame, "Expanding X's JSON columns gives")
     return frame
+
+
+_NATIVE = (list, tuple, dict, pd.DataFrame, pd.Series, np.ndarray)
+
+
+def as_pandas(X):
+    """A table with a ``to_pandas`` method (pyarrow, polars) as the DataFrame it gives, so its
+    column names and types are kept (``np.asarray`` would drop both); anything else as is."""
+    if not isinstance(X, _NATIVE) and callable(getattr(X, "to_pandas", None)):
+        return X.to_pandas()
+    return X
 
 
 def is_records(X) -> bool:
@@ -185,14 +202,14 @@ def _parse_json_object(value):
     return obj if isinstance(obj, dict) else None
 
 
-def _expand_json_columns(frame: pd.DataFrame, force=()) -> pd.DataFrame:
+def _expand_json_columns(frame: pd.DataFrame, force=(), keep=()) -> pd.DataFrame:
     """Replace columns whose non-missing values all parse as JSON objects (or are dicts) by
     their fields; the columns in ``force`` (fitted as JSON) are expanded whatever their values,
-    a row that does not parse having every field missing."""
+    a row that does not parse having every field missing; those in ``keep`` never are."""
     out = []
     for name in frame.columns:
         col = frame[name]
-        if col.dtype.kind not in "OUS" and not isinstance(col.dtype, pd.StringDtype):
+        if name in keep or (col.dtype.kind not in "OUS" and not isinstance(col.dtype, pd.StringDtype)):
             out.append(col)
             continue
         present = col.dropna()

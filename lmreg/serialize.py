@@ -402,9 +402,11 @@ class Serializer:
         if not hasattr(self, "kinds_"):
             raise RuntimeError("Serializer is not fitted: call fit first.")
         # A column fitted as JSON (a prefix of fitted "parent.child" names) is expanded row by
-        # row: one bad row leaves the other rows' fields.
+        # row: one bad row leaves the other rows' fields. One fitted as a field of its own never
+        # is, however JSON-like a batch's values: a row reads the same in any batch.
         fitted_json = {name.rsplit(".", k)[0] for name in self.kinds_ for k in range(1, name.count(".") + 1)}
-        frame = to_frame(X, flatten_json=self.flatten_json, json_columns=fitted_json - set(self.kinds_))
+        frame = to_frame(X, flatten_json=self.flatten_json, json_columns=fitted_json - set(self.kinds_),
+                         plain_columns=set(self.kinds_))
         n = len(frame)
         table = Table()
         for name, kind in self.kinds_.items():

@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import InvalidParameterError, Interval, Str
 from ._warnings import warn_user
 from .codecs import CODECS
 from .decoding import DECISION_RULES
-from .frames import is_records, to_frame
+from .frames import as_pandas, is_records, to_frame
 from .training.rewards import REWARDS
 from .training.rl_config import TREE_VARIANTS, VARIANTS
 
@@ -329,6 +329,7 @@ def check_features(est, X, reset: bool):
     ...
     ValueError: X has 1 features, but LMRegressor is expecting 2 features as input.
     """
+    X = as_pandas(X)   # a pyarrow or polars table names its columns as a DataFrame does
     frame = to_frame(X, flatten_json=False)
     kind, names = _input_kind(X), [str(c) for c in frame.columns]
     if reset:

@@ -122,6 +122,27 @@ def test_a_malformed_json_row_leaves_the_other_rows_fields():
                     "doc.size: <missing> | doc.kind: <missing>"]
 
 
+def test_a_column_fitted_as_a_field_is_read_alike_in_any_batch():
+    """Fitted as one field (some values were not JSON), a column is never expanded later, even
+    in a batch whose values all happen to be JSON objects: a row reads the same in any batch."""
+    docs = ['{"size": %d}' % i if i % 4 else "n/a" for i in range(12)]
+    s = Serializer().fit(pd.DataFrame({"cfg": docs}))
+    assert s.kinds_ == {"cfg": "cat"}
+    alone = s.to_text(pd.DataFrame({"cfg": docs[1:2]}))
+    assert alone == s.to_text(pd.DataFrame({"cfg": docs[:2]}))[1:] == ['cfg: {"size": 1}']
+    texts = Serializer().fit(["free text", '{"k": 1}', "more text"])
+    assert texts.to_text(['{"k": 3}']) == texts.to_text(['{"k": 3}', "x"])[:1] == ['text: {"k": 3}']
+
+
+def test_a_pyarrow_table_reads_as_its_dataframe():
+    pa = pytest.importorskip("pyarrow")
+    frame = pd.DataFrame({"num": [1.5, 2.5], "city": ["Oslo", "Rome"],
+                          "when": pd.to_datetime(["2020-01-01", "2021-06-01"])})
+    s = Serializer().fit(pa.Table.from_pandas(frame))
+    assert s.kinds_ == Serializer().fit(frame).kinds_ == {"num": "num", "city": "cat", "when": "datetime"}
+    assert s.to_text(pa.Table.from_pandas(frame)) == s.to_text(frame)
+
+
 def test_dict_cells_are_flattened_like_records():
     """A DataFrame of dicts (pandas' read of JSON lines or of a parquet struct column) reads as the records."""
     records = [{"meta": {"a": 1, "c": "x"}, "note": "p"}, {"meta": {"a": 2, "c": "y"}, "note": "q"}]

@@ -120,6 +120,20 @@ def test_feature_names_are_checked(frame):
         est.predict(X.to_numpy(dtype=object))
 
 
+def test_a_pyarrow_table_names_its_columns(frame):
+    """A pyarrow table (``pq.read_table``) keeps its column names: a DataFrame with them predicts
+    alike and without the warning for unnamed data."""
+    import warnings
+
+    pa = pytest.importorskip("pyarrow")
+    X, y = frame
+    est = LMRegressor(**TINY).fit(pa.Table.from_pandas(X), y)
+    assert list(est.feature_names_in_) == list(X.columns)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(est.predict(X), est.predict(pa.Table.from_pandas(X)))
+
+
 def test_only_string_column_names_are_feature_names():
     """As scikit-learn: integer column names are not feature names, a mix of both is an error."""
     import warnings
