@@ -212,7 +212,8 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         without RL).
     calibrator_ : ConformalQuantiles or None
         The quantile calibration (None without validation rows, with fewer than 10
-        of them, or with ``calibration=None``).
+        of them, with ``calibration=None``, or when the model fell back: its quantiles
+        are the training targets' own).
     fallback_ : bool
         True when the model did not beat the median of the training targets on
         validation rows (a quantile ``decision`` decoded on the token tree: that
@@ -419,6 +420,9 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
             X, y, weights = weighted_rows(X, y, sample_weight)
             if self.rl_steps:
                 self._check_rl_weights(weights)
+            # The split, and so every later stage, depends on sample_weight when its weights
+            # differ or its zeros dropped rows (equal weights left after dropping included).
+            self._weighted = weights is not None or len(y) < n_rows
             with self._torch_scope():
                 return self._fit(X, y, t0, weights)
 
@@ -448,7 +452,6 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         if self.rl_steps:
             self._check_rl_data(y, n_val)
         # Mean 1 over the training rows: the weighted loss keeps the unweighted one's scale.
-        self._weighted = weights is not None
         weights = None if weights is None else weights / weights[train_rows].mean()
 
         torch.manual_seed(self.seed_)
@@ -490,7 +493,7 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
             check, samples = self._fit_rl(enc, y, train_rows, val_rows, deadline, weights)
 
         self._fit_fallback(y, train_rows, val_rows, weights, check)
-        self._calibrate(enc, y, check, deadline, None if self.fallback_ else samples, weights)
+        self._calibrate(enc, y, check, deadline, samples, weights)
         self.fit_seconds_ = time.monotonic() - t0
         return self
 

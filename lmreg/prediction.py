@@ -148,7 +148,7 @@ class PredictiveDistribution:
 
     def predict_quantiles(self, X, quantiles=(0.1, 0.5, 0.9), return_samples=False):
         """Quantiles of the predictive distribution, from ``n_samples`` samples per row
-        (a model that fell back, uncalibrated: the training targets' quantiles).
+        (a model that fell back: the training targets' quantiles).
 
         With ``calibration="conformal"`` each level's sample quantile is shifted by
         what made it hold its level on the validation rows (``calibrator_``), so
@@ -192,7 +192,7 @@ class PredictiveDistribution:
         with self._torch_scope():  # model units (per-task standardised); target units at the end
             samples = self._draw(self._encode(X), self.n_samples, self.seed_ + 1)
         calibrator = getattr(self, "calibrator_", None)
-        if calibrator is None and self.fallback_:   # the training targets' own quantiles, not 16 draws'
+        if self.fallback_:   # the training targets' own quantiles, not 16 draws' (calibrated or not)
             out = self._unscale(X, np.stack([self._constant(len(samples), level) for level in q], axis=1))
         elif calibrator is None:
             out = self._unscale(X, np.moveaxis(np.quantile(samples, q, axis=1), 0, 1))

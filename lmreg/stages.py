@@ -257,9 +257,10 @@ class HeldOutStages:
     def _calibrate(self, enc, y, rows, deadline, samples=None, weights=None) -> None:
         """Fit ``calibrator_`` on validation ``rows``: on ``samples`` drawn there already,
         else on new ones, chunk by chunk until ``deadline`` (at least one chunk);
-        ``weights`` (of all rows): weighted conformal shifts."""
+        ``weights`` (of all rows): weighted conformal shifts. A model that fell back gets
+        none: its quantiles are the training targets' own, for every row alike."""
         self.calibrator_ = None
-        if self.calibration is None or len(rows) < MIN_CALIBRATION_ROWS:
+        if self.calibration is None or self.fallback_ or len(rows) < MIN_CALIBRATION_ROWS:
             return
         if samples is None:
             draws = []
@@ -274,11 +275,11 @@ class HeldOutStages:
             self.calibrator_ = ConformalQuantiles().fit(samples, y[used],
                                                         None if weights is None else weights[used])
 
-    def _check_weighting(self, weights, method: str) -> None:
-        """A stage run on a fitted model gets ``sample_weight`` exactly when ``fit`` did (the
-        split depends on the rows weight 0 dropped)."""
+    def _check_weighting(self, weighted: bool, method: str) -> None:
+        """A stage run on a fitted model gets ``sample_weight`` exactly when ``fit``'s depended
+        on it (unequal weights, or zeros that dropped rows: the split depends on them)."""
         fitted = getattr(self, "_weighted", False)
-        if (weights is not None) != fitted:
+        if weighted != fitted:
             raise ValueError(f"{method} needs the sample_weight of fit: this model was fitted "
                              f"{'with' if fitted else 'without'} it.")
 
@@ -288,14 +289,15 @@ class HeldOutStages:
         if weights is not None and config.keep_alpha is not None and config.keep_test == "signed_rank":
             raise ValueError(WEIGHTED_RANK_TEST)
 
-    def _refit_data(self, X, y, sample_weight=None):
-        """Checked inputs of a stage run on a fitted model: encoded rows, model-unit targets,
+    def _refit_data(self, X, y, sample_weight, method: str):
+        """Checked inputs of ``method`` run on a fitted model: encoded rows, model-unit targets,
         split, and the weights of ``fit`` (None when unweighted)."""
         check_is_fitted(self, "model_")
         self._validate_params()
         n_rows, X = self._check_X(X, reset=False)
         y = check_targets(y, n_rows)
         X, y, weights = weighted_rows(X, y, sample_weight)
+        self._check_weighting(weights is not None or len(y) < n_rows, method)
         y = y if self.tasks_ is None else self.tasks_.transform(X, y)
         return self._encode(X), y, self._split(len(y)), weights
 
@@ -335,15 +337,14 @@ class HeldOutStages:
         deadline = stage_deadline(max_time)
         if not self.rl_steps:
             raise ValueError("reinforce needs rl_steps > 0; set it with set_params(rl_steps=...).")
-        enc, y, rows, weights = self._refit_data(X, y, sample_weight)
-        self._check_weighting(weights, "reinforce")
+        enc, y, rows, weights = self._refit_data(X, y, sample_weight, "reinforce")
         self._check_rl_weights(weights)
         self._check_rl_data(y, len(rows[1]))
         with self._torch_scope(), unchanged_on_error(self, self._members()):
             check, samples = self._fit_rl(enc, y, *rows, deadline, weights)
             if any(r.kept for r in self.member_rl_results_):   # new weights: judged against the constant again
                 self._judge_fallback(y, rows[1], weights, check)
-            self._calibrate(enc, y, check, deadline, None if self.fallback_ else samples, weights)
+            self._calibrate(enc, y, check, deadline, samples, weights)
         return self
 
     def calibrate(self, X, y, max_time=None, sample_weight=None):
@@ -367,8 +368,7 @@ class HeldOutStages:
         (20,)
         """
         deadline = stage_deadline(max_time)
-        enc, y, (train_rows, val_rows), weights = self._refit_data(X, y, sample_weight)
-        self._check_weighting(weights, "calibrate")
+        enc, y, (train_rows, val_rows), weights = self._refit_data(X, y, sample_weight, "calibrate")
         prompt_rows = "train" if self.rl_result_ is None else self.rl_result_.prompt_rows
         with self._torch_scope(), unchanged_on_error(self):
             self._calibrate(enc, y, self._judging_rows(train_rows, val_rows, prompt_rows)[1], deadline, None,

@@ -104,8 +104,9 @@ def test_estimator_calibrates_on_validation_rows(tmp_path):
 
 def test_reinforce_and_calibrate_refit_it():
     X, y = _noisy(200, seed=3)
-    est = LMRegressor(max_time=None, max_epochs=2, random_state=0, hidden_size=32, num_layers=1,
+    est = LMRegressor(max_time=None, max_epochs=5, random_state=0, hidden_size=32, num_layers=1,
                       num_heads=2).fit(X, y)
+    assert not est.fallback_   # (a fallback has no calibrator)
     before = est.calibrator_
     est.set_params(rl_steps=2).reinforce(X, y)
     assert est.calibrator_ is not before and est.calibrator_.y_.shape == before.y_.shape

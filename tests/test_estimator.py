@@ -389,6 +389,19 @@ def test_a_quantile_decision_is_judged_by_its_pinball_loss():
     assert est.fit_result_.best_val_mae < constant
 
 
+def test_a_fallback_with_validation_rows_keeps_the_training_targets_quantiles():
+    """Conformal shifts fitted on one 16-draw set of training targets and applied to another
+    moved every row's quantiles alike (the 0.5 level far from predict's median)."""
+    X, y = [f"n {i}" for i in range(150)], np.arange(150.0) % 19     # 15 validation rows
+    with pytest.warns(UserWarning, match="before the first training step"):
+        est = LMRegressor(max_time=1e-4, random_state=0).fit(X, y)
+    assert est.fallback_ and est.calibrator_ is None
+    train = est._train_targets
+    np.testing.assert_allclose(est.predict_quantiles(X[:2], [0.1, 0.5, 0.9]),
+                               [np.quantile(train, [0.1, 0.5, 0.9])] * 2)
+    assert est.calibrate(X, y).calibrator_ is None
+
+
 def test_a_fit_that_never_trained_falls_back_without_validation_rows():
     X, y = [f"n {i}" for i in range(15)], np.arange(15.0)     # < 20 rows: no validation rows
     with pytest.warns(UserWarning, match="before the first training step"):

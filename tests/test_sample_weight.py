@@ -17,6 +17,8 @@ FAST = dict(max_time=None, max_epochs=2, random_state=0, hidden_size=32, num_lay
 X = pd.DataFrame({"item": [f"item {i % 5}" for i in range(120)], "size": np.arange(120.0) % 7})
 y = 3.0 * (np.arange(120) % 5) + X["size"].to_numpy()
 W = 1.0 + (np.arange(120) % 3)   # 1, 2, 3, 1, 2, 3, ...
+# Long enough to beat the median on validation rows: a model that falls back has no calibrator.
+TRAINED = dict(FAST, max_epochs=6)
 
 
 def _trained(est):
@@ -62,8 +64,9 @@ def test_equal_weights_are_the_unweighted_fit(weights):
 def test_a_zero_weight_is_the_row_left_out():
     keep = np.arange(120) % 6 != 0   # 100 rows: 10 held out, enough to calibrate
     w = np.where(keep, W, 0.0)
-    dropped = LMRegressor(**FAST).fit(X, y, sample_weight=w)
-    left_out = LMRegressor(**FAST).fit(X[keep].reset_index(drop=True), y[keep], sample_weight=W[keep])
+    dropped = LMRegressor(**TRAINED).fit(X, y, sample_weight=w)
+    left_out = LMRegressor(**TRAINED).fit(X[keep].reset_index(drop=True), y[keep], sample_weight=W[keep])
+    assert not dropped.fallback_
     np.testing.assert_array_equal(dropped.predict(X), left_out.predict(X))
     assert _trained(dropped) == _trained(left_out)
     np.testing.assert_array_equal(dropped.calibrator_.weights_, left_out.calibrator_.weights_)
@@ -117,7 +120,9 @@ def test_weighted_conformal_shift_equal_weights_and_by_hand():
         ConformalQuantiles().fit(np.zeros((4, 2)), s, w[:3])
 
 
-def test_calibrate_needs_the_weights_of_fit(weighted):
+def test_calibrate_needs_the_weights_of_fit():
+    weighted = LMRegressor(**TRAINED).fit(X, y, sample_weight=W)
+    assert not weighted.fallback_
     shifts = weighted.calibrator_.shifts([0.1, 0.9])
     again = weighted.calibrate(X, y, sample_weight=W).calibrator_
     np.testing.assert_array_equal(again.shifts([0.1, 0.9]), shifts)
@@ -125,6 +130,19 @@ def test_calibrate_needs_the_weights_of_fit(weighted):
         weighted.calibrate(X, y)
     with pytest.raises(ValueError, match="fitted without it"):
         LMRegressor(**FAST).fit(X, y).calibrate(X, y, sample_weight=W)
+
+
+def test_stages_need_the_weights_that_dropped_rows_even_if_the_rest_are_equal():
+    """Zeros drop rows, so the split depends on the weights even where the other weights are
+    equal: calibrating without them would re-split all rows, trained ones among the held out."""
+    w = np.r_[np.zeros(3), np.ones(117)]
+    est = LMRegressor(**FAST).fit(X, y, sample_weight=w)
+    assert est._weighted
+    with pytest.raises(ValueError, match="calibrate needs the sample_weight of fit"):
+        est.calibrate(X, y)
+    with pytest.raises(ValueError, match="reinforce needs the sample_weight of fit"):
+        est.set_params(rl_steps=1).reinforce(X, y)
+    est.calibrate(X, y, sample_weight=w)
 
 
 def test_rl_with_weights_checks_weighted_means(weighted):

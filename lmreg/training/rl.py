@@ -340,11 +340,17 @@ def train_rl(model, enc: Encoded, y: np.ndarray, codec, grammar: NumberGrammar, 
         if on_check is not None and len(marks) and _past(marks[0], step + 1, t0, deadline, max_steps):
             marks.pop(0)
             on_check(model, step + 1)
+    # Each update's loss is checked before it is applied; the last update is checked here.
+    if not all(bool(torch.isfinite(p).all()) for p in model.parameters() if p.requires_grad):
+        raise FloatingPointError(f"the weights became NaN or infinite at RL step {result.steps}; "
+                                 "lower rl_config's learning_rate.")
     result.seconds = time.monotonic() - t0
     return result
 
 
 def _update(model, opt, loss, grad_clip: float) -> None:
+    if not torch.isfinite(loss):   # as in SFT: never carry on (or keep) NaN weights
+        raise FloatingPointError(f"the RL loss became {loss.item()}; lower rl_config's learning_rate.")
     opt.zero_grad(set_to_none=True)
     loss.backward()
     if grad_clip:

@@ -527,6 +527,16 @@ def test_a_non_finite_reward_is_an_error_not_nan_weights():
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
+@pytest.mark.parametrize("variant", ["grpo", "median", "tree"])
+def test_weights_that_diverge_are_an_error_as_in_sft(variant):
+    """A learning rate that breaks the policy: without validation rows to revert it, the NaN
+    weights were kept and every prediction was one number outside the targets."""
+    model, enc, y, codec, grammar = _tiny_rl_problem()
+    config = RLConfig(variant=variant, prompts_per_step=4, learning_rate=1e30, updates_per_rollout=3)
+    with pytest.raises(FloatingPointError, match="lower rl_config's learning_rate"):
+        train_rl(model, enc, y, codec, grammar, np.arange(4), 0, config, max_steps=5)
+
+
 def test_rl_data_errors_come_before_sft(monkeypatch):
     """A 2-D y or too few validation rows for held-out prompts fail before any SFT step."""
     import lmreg.estimator as E
