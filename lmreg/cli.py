@@ -528,7 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_text_options(predict)
 
     evaluate = sub.add_parser("evaluate", help="score a saved model on a labelled table",
-                              description="Print R2, MAE, RMSE, Spearman, CRPS and 80%% interval coverage.")
+                              description="Print R2, MAE, RMSE, Spearman, CRPS and 80% interval coverage.")
     evaluate.add_argument("model", metavar="DIR", help="model directory written by 'lmreg fit'")
     evaluate.add_argument("data", metavar="DATA", help=data_help)
     evaluate.add_argument("--target", metavar="COL", help="target column (default: the one used by fit)")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import time
 
 import numpy as np
@@ -161,9 +162,11 @@ class HeldOutStages:
                              "'abs' or 'relative' for signed targets.")
         prompt_rows = self._rl_config().prompt_rows
         if prompt_rows != "train" and n_val < 4:
+            n = len(y)   # fewer than 20 rows hold none out; from 20 on, round(fraction * n) of them
+            remedy = (f"there are {n} rows and fewer than 20 hold none out" if n < 20 else
+                      f"4 are needed: raise validation_fraction to {math.ceil(350 / n) / 100:g} or more")
             raise ValueError(f"rl_config prompt_rows={prompt_rows!r} draws RL prompts from the validation "
-                             f"rows, but there are {n_val}; raise validation_fraction (or use at least 20 "
-                             "rows).")
+                             f"rows, but there are {n_val}: {remedy}; or use prompt_rows='train'.")
 
     def _rl_check(self, enc, y, rows, weights=None):
         """Validation (the decision rule's loss per row: absolute error for the median,

@@ -202,6 +202,8 @@ def test_usage_errors_and_help_return_codes(capsys):
     out = capsys.readouterr().out
     assert all(cmd in out for cmd in ("demo", "fit", "predict", "evaluate"))
     assert main(["demo", "--help"]) == 0 and "--max-time" in capsys.readouterr().out
+    for command in ("demo", "fit", "predict", "evaluate", "bench"):   # descriptions are not %-formatted
+        assert main([command, "--help"]) == 0 and "%%" not in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("text, value", [

@@ -438,6 +438,40 @@ def _check_params(fn, params) -> None:
         raise ValueError(f"{getattr(fn, '__name__', 'the reward')} does not take {sorted(params)}: {err}.") from None
 
 
+def check_stage_reward(reward) -> None:
+    """Refuse a callable the RL stage could not call, before SFT rather than after it.
+
+    The stage calls lmreg's rewards (and ``functools.partial`` of them) with their bound
+    keywords, checked as :func:`trl_reward` checks them; any other callable as
+    ``reward(pred, target, scale)``.
+
+    >>> check_stage_reward(functools.partial(gaussian_kernel, bandwith=0.5))
+    Traceback (most recent call last):
+    ...
+    ValueError: gaussian_kernel does not take ['bandwith']: got an unexpected keyword argument 'bandwith'.
+    >>> check_stage_reward(lambda pred, target: -abs(pred - target))
+    Traceback (most recent call last):
+    ...
+    ValueError: rl_reward is called as reward(pred, target, scale), which <lambda> does not take: too many positional arguments.
+    """
+    base, bound = _unwrap(reward)
+    if any(base is f for f in REWARDS.values()):
+        _check_params(base, bound)
+        for name, value in bound.items():
+            if name in POSITIVE_PARAMS:
+                _check_positive(name, value)
+        return
+    try:
+        signature = inspect.signature(reward)
+    except (TypeError, ValueError):  # no introspectable signature: the call will tell
+        return
+    try:
+        signature.bind(0.0, 0.0, 1.0)
+    except TypeError as err:
+        raise ValueError(f"rl_reward is called as reward(pred, target, scale), which "
+                         f"{getattr(base, '__name__', 'the reward')} does not take: {err}.") from None
+
+
 def model_reward(estimator, make_row=None, transform=None):
     """A fitted :class:`~lmreg.LMRegressor` as a learned reward model in TRL's signature.
 
@@ -464,6 +498,10 @@ def model_reward(estimator, make_row=None, transform=None):
     >>> scores = reward(prompts=["rate", "rate"], completions=["good", "good good good"])
     >>> len(scores), all(isinstance(s, float) for s in scores)
     (2, True)
+    >>> reward(prompts=["rate"], completions=["good", "good good"])
+    Traceback (most recent call last):
+    ...
+    ValueError: 1 prompts and 2 completions; expected one of each per completion.
     """
     def build(prompt, completion, **columns):
         return {"prompt": _text(prompt), "completion": _text(completion)}
@@ -471,8 +509,16 @@ def model_reward(estimator, make_row=None, transform=None):
     make_row = make_row or build
 
     def reward(prompts, completions, **kwargs):
-        per_row = [{k: v[i] for k, v in kwargs.items() if isinstance(v, (list, tuple))}
-                   for i in range(len(completions))]
+        n = len(completions)
+        columns = {k: v for k, v in kwargs.items() if isinstance(v, (list, tuple))}
+        short = {k: len(v) for k, v in columns.items() if len(v) != n}
+        if len(prompts) != n or short:
+            extra = "".join(f", {m} values of {k!r}" for k, m in short.items())
+            raise ValueError(f"{len(prompts)} prompts and {n} completions{extra}; expected one of each per "
+                             "completion.")
+        if n == 0:
+            return []
+        per_row = [{k: v[i] for k, v in columns.items()} for i in range(n)]
         rows = [make_row(p, c, **cols) for p, c, cols in zip(prompts, completions, per_row)]
         pred = np.asarray(estimator.predict(rows), dtype=float)
         if transform is not None:

@@ -200,6 +200,8 @@ class RLConfig:
         from ..validation import refuse_flags   # here: lmreg.validation imports this module
 
         refuse_flags(vars(self), "RLConfig", _CONSTRAINTS)
+        if not isinstance(self.reward, str):
+            R.check_stage_reward(self.reward)
         group_reward = R.is_group_reward(self.reward)
         if group_reward and self.variant == "remax":
             raise ValueError("remax compares each sample with the greedy decode; use a pointwise reward.")

@@ -295,3 +295,18 @@ def test_trl_reward_reads_content_parts_and_checks_scale_and_penalty_types():
         R.trl_reward("abs", scale=np.array([1.0, 2.0]))
     with pytest.raises(ValueError, match="invalid_reward must be a finite number"):
         R.trl_reward("abs", invalid_reward="-5")
+
+
+def test_model_reward_gives_one_reward_per_completion_or_names_the_mismatch():
+    from lmreg import LMRegressor
+
+    rows = [{"prompt": "rate", "completion": "good " * k} for k in range(1, 21)]
+    est = LMRegressor(max_time=None, max_epochs=1, random_state=0, hidden_size=32, num_layers=1,
+                      num_heads=2).fit(rows, list(range(1, 21)))
+    reward = R.model_reward(est, make_row=lambda p, c, note: {"prompt": p, "completion": c + note})
+    assert len(reward(prompts=["rate"] * 2, completions=["good", "good"], note=["", "!"])) == 2
+    assert reward(prompts=[], completions=[], note=[]) == []
+    with pytest.raises(ValueError, match=r"2 prompts and 2 completions, 1 values of 'note'"):
+        reward(prompts=["rate"] * 2, completions=["good", "good"], note=[""])
+    with pytest.raises(ValueError, match="1 prompts and 2 completions;"):
+        reward(prompts=["rate"], completions=["good", "good"], note=["", ""])

@@ -1,8 +1,11 @@
+import functools
+
 import numpy as np
 import pytest
 import torch
 
 from lmreg import LMRegressor
+from lmreg.training import rewards as R
 from lmreg.training.rl import (RLConfig, _sequence_logprobs, group_advantages, group_logprobs, policy_loss,
                                train_rl)
 
@@ -548,9 +551,21 @@ def test_rl_data_errors_come_before_sft(monkeypatch):
     X = [f"n {i}" for i in range(30)]
     with pytest.raises(ValueError, match="one target per row"):
         LMRegressor(rl_steps=1, **TINY).fit(X, np.c_[np.arange(30.0), np.arange(30.0)])
-    with pytest.raises(ValueError, match="validation rows, but there are 3"):
+    with pytest.raises(ValueError, match=r"validation rows, but there are 3: 4 are needed: raise "
+                                         r"validation_fraction to 0.12 or more"):
         LMRegressor(rl_steps=1, validation_fraction=0.1, rl_config={"prompt_rows": "holdout"}, **TINY).fit(
             X, np.arange(30.0))
+    with pytest.raises(ValueError, match="there are 15 rows and fewer than 20 hold none out"):
+        LMRegressor(rl_steps=1, rl_config={"prompt_rows": "holdout"}, **TINY).fit(X[:15], np.arange(15.0))
+    # a reward the stage could not call: its bound keywords, or a user callable's arity
+    for reward, match in [(functools.partial(R.neg_abs_error, scale=0.0), "scale must be a positive finite"),
+                          (functools.partial(R.gaussian_kernel, bandwith=0.5), "does not take"),
+                          (lambda pred, target: -np.abs(pred - target), r"reward\(pred, target, scale\)")]:
+        with pytest.raises(ValueError, match=match):
+            LMRegressor(rl_steps=1, rl_reward=reward, **TINY).fit(X, np.arange(30.0))
+    est = LMRegressor(rl_steps=1, validation_fraction=0.12, rl_config={"prompt_rows": "holdout"}, **TINY)
+    est.seed_ = 0
+    assert len(est._split(30)[1]) == 4   # the fraction the message names is enough
 
 
 def test_calibrate_after_held_out_prompts_uses_the_rows_fit_used():
