@@ -159,7 +159,7 @@ def main(argv=None) -> int:
         est.reinforce(X, y, max_time=args.rl_time)
         rl_s, result = time.perf_counter() - t, est.rl_result_
         kept_mae = float(np.mean(np.abs(est.predict(Xt) - yt)))
-        enc, y_model, (train_rows, val_rows), _ = est._refit_data(X, y, None)
+        enc, y_model, (train_rows, val_rows), _ = est._refit_data(X, y, None, "reinforce")
         prompt_rows = (est.rl_config or {}).get("prompt_rows", RLConfig.prompt_rows)
         judging = est._judging_rows(train_rows, val_rows, prompt_rows)[1]
         # How far SFT memorised the rows RL prompts from: 512 of them, scored like the judging rows.

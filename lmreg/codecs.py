@@ -178,8 +178,10 @@ class DigitsCodec(NumberCodec):
         ``"minmax"``: linear on ``[min - margin*w, max + margin*w]``, ``w = max - min``
         (constant targets: window of width ``(1 + 2 margin) max(1, |y|)`` centred on y).
         ``"quantile"``: piecewise-linear through up to 1001 de-duplicated empirical
-        quantiles at evenly spaced ``u`` in ``[m', 1 - m']``, ``m' = margin / (1 + 2 margin)``,
-        plus tails ``q_0 - margin*w -> 0``, ``q_K + margin*w -> 1``; minmax if constant.
+        quantiles at evenly spaced ``u`` in ``[m', 1 - m']``, ``m' = margin / (1 + 2 margin)``
+        with both ends moved to the nearest grid point (so ``min(y)`` and ``max(y)`` encode
+        and decode exactly), plus tails ``q_0 - margin*w -> 0``, ``q_K + margin*w -> 1``;
+        minmax if constant.
     margin : float, default 0.1
         Relative head-room beyond the fitted data (>= 0).
 
@@ -218,9 +220,13 @@ class DigitsCodec(NumberCodec):
                 w = self.margin * (inner[-1] - inner[0])
                 tails = (inner[0] - w, inner[-1] + w)
                 if tails[0] < inner[0] and tails[1] > inner[-1]:  # margin may vanish in float
+                    # The data's ends sit on grid points, so min(y) and max(y) write themselves
+                    # (off the grid they rounded into a tail: a zero came back as -0.001).
                     m = self.margin / (1 + 2 * self.margin)
+                    first, last = max(np.rint(m * self._n), 1) / self._n, min(np.rint((1 - m) * self._n),
+                                                                              self._n - 1) / self._n
                     knots = (np.concatenate([[tails[0]], inner, [tails[1]]]),
-                             np.concatenate([[0.0], np.linspace(m, 1 - m, inner.size), [1.0]]))
+                             np.concatenate([[0.0], np.linspace(first, last, inner.size), [1.0]]))
                 else:
                     knots = (inner, np.linspace(0.0, 1.0, inner.size))
         if knots is None:  # minmax, or quantile on (near-)constant data

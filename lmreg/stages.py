@@ -364,7 +364,7 @@ class HeldOutStages:
         --------
         >>> from lmreg import LMRegressor
         >>> X, y = [f"n {i % 7}" for i in range(200)], [i % 7 for i in range(200)]
-        >>> est = LMRegressor(max_time=None, max_epochs=1, random_state=0).fit(X, y)
+        >>> est = LMRegressor(max_time=None, max_epochs=3, random_state=0).fit(X, y)
         >>> est.set_params(calibration=None).calibrate(X, y).calibrator_ is None
         True
         >>> est.set_params(calibration="conformal").calibrate(X, y).calibrator_.y_.shape

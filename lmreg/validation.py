@@ -60,11 +60,21 @@ def check_targets(y, n_rows: int) -> np.ndarray:
     Traceback (most recent call last):
     ...
     ValueError: y contains 1 NaN and 1 infinite value(s) (first at row 1); targets must be finite.
+    >>> check_targets(pd.array([True, None], dtype="boolean"), 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: y contains 1 NaN value(s) (first at row 1); targets must be finite.
     """
     if y is None:
         raise ValueError("LMRegressor requires y to be passed, but the target y is None.")
     if not isinstance(y, np.ndarray):
-        y = np.asarray(y)
+        try:
+            y = np.asarray(y)
+        except ValueError:   # numpy's "inhomogeneous shape": rows of different lengths
+            raise ValueError("y's rows have different lengths; give every row the same number of "
+                             "targets.") from None
+    if y.dtype == object and y.size:   # pd.NA (a nullable boolean or object y) is missing, as None is
+        y = np.where(pd.isna(y), np.nan, y)
     if np.iscomplexobj(y):
         raise ValueError("Complex data not supported: y must be real numbers.")
     first = y.flat[0] if y.dtype == object and y.size else None

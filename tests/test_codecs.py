@@ -139,11 +139,21 @@ def test_digits_quantile_knots_and_tails():
     y = np.arange(1001, dtype=float)
     codec = DigitsCodec(n_digits=4, scaling="quantile", margin=0.1).fit(y)
     assert codec.representable_range() == pytest.approx((-100.0, 1100.0))
-    # tails get a proportional share: the data minimum sits at u = m' = 0.1 / 1.2
+    # tails get a proportional share: the data minimum sits at the grid point nearest u = m' = 0.1 / 1.2
     m = 0.1 / 1.2
+    first, last = round(m * 9999) / 9999, round((1 - m) * 9999) / 9999   # on the grid
     for value, frac in [(0.0, 0.0), (250.0, 0.25), (1000.0, 1.0)]:
-        k = round((m + frac * (1 - 2 * m)) * 9999)
+        k = round((first + frac * (last - first)) * 9999)
         assert codec.encode([value]).tolist() == [[int(c) for c in f"{k:04d}"]]
+    # zero-inflated and heavy-tailed data: the ends write themselves (off the grid, a zero
+    # rounded into the lower tail and decoded as -0.0014, a positive minimum as negative)
+    rng = np.random.default_rng(0)
+    for data in (np.where(rng.random(200) < 0.8, 0.0, rng.poisson(30, 200)), rng.lognormal(0, 3, 500)):
+        for n_digits in (1, 2, 4, 6):
+            c = DigitsCodec(n_digits=n_digits).fit(data)
+            ends = np.array([data.min(), data.max()])
+            assert c.decode(c.encode(ends)).tolist() == ends.tolist()
+            assert np.all(c.decode(c.encode(data)) >= 0)
     # skewed data: quantile scaling spends resolution where the data is
     skewed = np.exp(np.linspace(0, 10, 500))
     q = DigitsCodec(scaling="quantile").fit(skewed)

@@ -51,6 +51,9 @@ def test_missing_values_in_X_are_data():
     ([1.0, 2.0], ValueError, "inconsistent lengths"),
     (["a", "b", "c"], TypeError, "numeric"),
     (np.ones((3, 2, 2)), ValueError, "1-D"),
+    ([[1.0], [1.0, 2.0], [3.0]], ValueError, "y's rows have different lengths"),
+    (pd.array([True, None, False], dtype="boolean"), ValueError, "1 NaN value"),   # was: "must be numeric"
+    (pd.Series([1.0, pd.NA, 3.0], dtype=object), ValueError, "1 NaN value"),
 ])
 def test_bad_targets(y, err, match):
     with pytest.raises(err, match=match):

@@ -570,8 +570,9 @@ def test_rl_data_errors_come_before_sft(monkeypatch):
 
 def test_calibrate_after_held_out_prompts_uses_the_rows_fit_used():
     X, y = [f"n {i % 6}" for i in range(120)], (np.arange(120) % 6).astype(float)
-    est = LMRegressor(max_epochs=1, validation_fraction=0.25, rl_steps=1, rl_config={"prompt_rows": "holdout"},
+    est = LMRegressor(max_epochs=5, validation_fraction=0.25, rl_steps=1, rl_config={"prompt_rows": "holdout"},
                       **TINY).fit(X, y)
+    assert not est.fallback_   # (a fallback has no calibrator)
     fitted = est.calibrator_.y_.copy()
     assert est.rl_result_.prompt_rows == "holdout" and len(fitted) == 15   # half of 30 validation rows
     np.testing.assert_array_equal(est.calibrate(X, y).calibrator_.y_, fitted)
