@@ -13,7 +13,8 @@ from sklearn.metrics import mean_absolute_error
 
 import lmreg
 from lmreg import LMRegressor
-from lmreg.cli import main, parse_params, parse_value, read_table
+from lmreg.cli import main, parse_params, parse_value
+from lmreg.tables import read_table
 from lmreg.datasets import load_dataset
 
 TARGET = "log10_retweets"

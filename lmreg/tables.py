@@ -1,0 +1,149 @@
+"""Table files of the command line: CSV/TSV, parquet and JSON lines in, CSV or parquet out.
+
+:func:`read_table` picks the reader from the file's extension and turns what the parsers
+report (a wrong separator, encoding or JSON layout) into one error naming the file and the
+option that fixes it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["READERS", "JSON_LINES", "WRITERS", "read_table"]
+
+#: Table readers by file extension (``.json`` is read as JSON lines, one object per line, or as
+#: one array of objects when it starts with ``[``).
+READERS = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
+           ".jsonl": "json", ".ndjson": "json", ".json": "json"}
+#: Input files read as records (rows of keys) rather than as tables.
+JSON_LINES = (".jsonl", ".ndjson", ".json")
+#: Output formats of ``predict`` by file extension.
+WRITERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def read_table(path, sep=None, encoding=None, decimal=None):
+    """Read a CSV/TSV, parquet (.parquet/.pq) or JSON lines (.jsonl/.ndjson/.json) file into a DataFrame.
+
+    The format follows the extension (see ``READERS``). JSON strings stay strings:
+    no dates are guessed from the values or the column names.
+
+    Parameters
+    ----------
+    path : str or path-like
+    sep : str or None, default=None
+        Field separator of a .csv/.tsv file (None: ``","``, or a tab for .tsv;
+        ``"tab"`` and a typed ``"\\t"`` mean a tab).
+    encoding : str or None, default=None
+        Text encoding of a .csv/.tsv or JSON lines file (None: UTF-8; a JSON file may
+        start with a byte-order mark).
+    decimal : str or None, default=None
+        Decimal mark of a .csv/.tsv file's numbers (None: ``"."``; ``","`` for
+        ``0,637``).
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist.
+    ValueError
+        For a directory, an unsupported extension, a file its parser rejects, text that
+        is not in ``encoding``, or a CSV read as one column whose header holds another
+        separator (``;``, tab, ``|``).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import pandas as pd
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "rows.jsonl")
+    ...     pd.DataFrame({"date": ["2020-01-01"], "y": [1.5]}).to_json(path, orient="records", lines=True)
+    ...     df = read_table(path)
+    >>> df["date"].tolist(), df["y"].tolist()
+    (['2020-01-01'], [1.5])
+    >>> read_table("no/such/table.csv")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: 'no/such/table.csv': no such file.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{str(path)!r}: no such file.")
+    if path.is_dir():
+        raise ValueError(f"{str(path)!r} is a directory, expected a data file.")
+    kind = READERS.get(path.suffix.lower())
+    if kind is None:
+        raise ValueError(f"{str(path)!r}: unsupported file extension {path.suffix or '(none)'!r}; "
+                         "use .csv/.tsv, .parquet/.pq, or JSON lines (.jsonl/.ndjson/.json).")
+    if kind != "csv" and (sep is not None or decimal is not None):   # else silently unused
+        raise ValueError(f"--sep and --decimal apply to .csv/.tsv files; {str(path)!r} is {kind}.")
+    if kind == "parquet" and encoding is not None:   # parquet stores its own (UTF-8) strings
+        raise ValueError(f"--encoding applies to text files (CSV, JSON); {str(path)!r} is parquet.")
+    if sep is None:
+        sep = "\t" if path.suffix.lower() == ".tsv" else ","
+    sep = {"\\t": "\t", "tab": "\t"}.get(sep, sep)  # a tab typed on a command line
+    try:
+        if kind == "csv":
+            frame = pd.read_csv(path, sep=sep, encoding=encoding, decimal=decimal or ".")
+        elif kind == "parquet":
+            frame = pd.read_parquet(path)
+        else:  # dtype=False: keep strings as strings (no date guessing from column names).
+            extra = {} if int(pd.__version__.split(".")[0]) >= 3 else {"convert_dates": False}
+            encoding = encoding or "utf-8-sig"   # UTF-8, with or without a byte-order mark
+            with open(path, encoding=encoding) as f:   # a .json file may hold one array of records
+                array = f.read(4096).lstrip().startswith("[")
+            frame = pd.read_json(path, lines=not array, orient="records" if array else None, dtype=False,
+                                 encoding=encoding, **extra)
+    except UnicodeDecodeError as err:
+        try:   # the parser's offset is into its read buffer: decode the file itself for the file's
+            path.read_bytes().decode(encoding or "utf-8")
+            reason, where = err.reason, err.start
+        except UnicodeDecodeError as whole:
+            reason, where = whole.reason, whole.start
+        shown = "UTF-8" if encoding in (None, "utf-8-sig") else encoding   # JSON's default reads a BOM too
+        raise ValueError(f"could not read {str(path)!r}: it is not {shown} text ({reason} "
+                         f"at byte {where}); pass its encoding, e.g. --encoding latin-1.") from None
+    except LookupError as err:  # an unknown encoding name
+        raise ValueError(f"--encoding {encoding!r}: {err}") from None
+    except Exception as err:  # pandas / pyarrow parser errors of many types
+        hint = " (expected JSON lines, one object per line, or one array of objects)" if kind == "json" else ""
+        raise ValueError(f"could not read {str(path)!r} as {kind}{hint}: {err}") from None
+    if kind == "csv":
+        _check_separator(frame, path, sep)
+    elif path.suffix.lower() == ".json" and not array:
+        _check_not_columns(frame, path)
+    return frame
+
+
+def _check_not_columns(frame, path) -> None:
+    """One JSON object of columns (pandas' default ``to_json``: ``{"x": {"0": 1, "1": 2}}``)
+    would read as a single row of dict cells: every cell a dict keyed by the same row
+    numbers (a record's nested fields have names)."""
+    if len(frame) != 1:
+        return
+    cells = list(frame.iloc[0])
+    keys = {tuple(c) if isinstance(c, dict) else None for c in cells}
+    if len(keys) == 1 and None not in keys and all(str(k).isdigit() for k in next(iter(keys))):
+        n = len(keys.pop())
+        raise ValueError(f"{str(path)!r} holds one JSON object of columns ({len(cells)} columns of {n} values "
+                         "each), which would read as a single row; write one record per row, e.g. "
+                         "df.to_json(path, orient='records', lines=True), or a .json array of records.")
+
+
+def _check_separator(frame, path, sep: str) -> None:
+    """A CSV that parsed as one column named like ``a;b;c`` (and values like it) has another separator."""
+    if frame.shape[1] != 1:
+        return
+    header = str(frame.columns[0])
+    first = str(frame.iloc[0, 0]) if len(frame) else None
+    # rows with more fields than the header (decimal commas in a ';' file) put the extra ones in the index
+    shifted = frame.index.nlevels > 1 or frame.index.dtype == object
+    for other, flag in ((";", "';'"), ("\t", "tab"), ("|", "'|'")):
+        if other != sep and other in header and (first is None or other in first or shifted):
+            decimal = " (and --decimal ',' if its numbers have decimal commas)" if other == ";" else ""
+            raise ValueError(f"{str(path)!r} read as one column named {header[:60]!r}: its fields look "
+                             f"separated by {other!r}, not {sep!r}; pass --sep {flag}{decimal}.")
