@@ -417,12 +417,9 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         with unchanged_on_error(self):  # a fit that fails leaves the model it replaces (or none)
             n_rows, X = self._check_X(X, reset=True)
             y = check_targets(y, n_rows)
-            X, y, weights = weighted_rows(X, y, sample_weight)
+            X, y, weights, self._weighted = weighted_rows(X, y, sample_weight)
             if self.rl_steps:
                 self._check_rl_weights(weights)
-            # The split, and so every later stage, depends on sample_weight when its weights
-            # differ or its zeros dropped rows (equal weights left after dropping included).
-            self._weighted = weights is not None or len(y) < n_rows
             with self._torch_scope():
                 return self._fit(X, y, t0, weights)
 

@@ -299,8 +299,8 @@ class HeldOutStages:
         self._validate_params()
         n_rows, X = self._check_X(X, reset=False)
         y = check_targets(y, n_rows)
-        X, y, weights = weighted_rows(X, y, sample_weight)
-        self._check_weighting(weights is not None or len(y) < n_rows, method)
+        X, y, weights, weighted = weighted_rows(X, y, sample_weight)
+        self._check_weighting(weighted, method)
         y = y if self.tasks_ is None else self.tasks_.transform(X, y)
         return self._encode(X), y, self._split(len(y)), weights
 

@@ -146,30 +146,38 @@ def check_sample_weight(sample_weight, n_rows: int) -> np.ndarray | None:
 
 
 def weighted_rows(X, y: np.ndarray, sample_weight):
-    """``X``, ``y`` and checked weights once the rows of weight 0 are dropped.
+    """``X``, ``y``, checked weights once the rows of weight 0 are dropped, and whether
+    the fit depends on ``sample_weight``.
 
     The weights come back None when there are none or all are equal (the
     unweighted fit); dropping rows turns ``X`` into a DataFrame (:func:`to_frame`).
+    The fit depends on ``sample_weight`` when its weights differ or its zeros dropped
+    rows (equal weights left after dropping included): the train/validation split
+    does, so every later stage must get the same weights.
 
     Examples
     --------
-    >>> X, y, w = weighted_rows(["a", "b", "c"], np.array([1.0, 2.0, 3.0]), [0, 1, 2])
-    >>> X["text"].tolist(), y.tolist(), w.tolist()
-    (['b', 'c'], [2.0, 3.0], [1.0, 2.0])
-    >>> weighted_rows(["a", "b"], np.array([1.0, 2.0]), [3, 3])[2] is None
-    True
+    >>> X, y, w, weighted = weighted_rows(["a", "b", "c"], np.array([1.0, 2.0, 3.0]), [0, 1, 2])
+    >>> X["text"].tolist(), y.tolist(), w.tolist(), weighted
+    (['b', 'c'], [2.0, 3.0], [1.0, 2.0], True)
+    >>> weighted_rows(["a", "b"], np.array([1.0, 2.0]), [3, 3])[2:]
+    (None, False)
+    >>> weighted_rows(["a", "b", "c"], np.array([1.0, 2.0, 3.0]), [0, 3, 3])[2:]
+    (None, True)
     """
     weights = check_sample_weight(sample_weight, len(y))
     if weights is None:
-        return X, y, None
+        return X, y, None, False
     keep = weights > 0
     if keep.sum() < 2:
         raise ValueError(f"sample_weight leaves {int(keep.sum())} row(s) with a positive weight; "
                          "at least 2 are required to fit.")
-    if not keep.all():
+    dropped = not keep.all()
+    if dropped:
         X = to_frame(X, flatten_json=False).iloc[np.flatnonzero(keep)].reset_index(drop=True)
         y, weights = y[keep], weights[keep]
-    return X, y, (None if np.all(weights == weights[0]) else weights)
+    equal = np.all(weights == weights[0])
+    return X, y, (None if equal else weights), bool(dropped or not equal)
 
 
 #: ``LMRegressor._parameter_constraints``: the type and range of every parameter, checked by

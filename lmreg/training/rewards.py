@@ -300,15 +300,11 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
                                            and not isinstance(invalid_reward, bool) and np.isfinite(invalid_reward)):
         raise ValueError(f"invalid_reward must be a finite number, got {invalid_reward!r}.")
     _check_params(fn, params)
-    ours = any(base is f for f in REWARDS.values())
-    # checked now rather than as NaN rewards (silently penalised) at the trainer's first step;
-    # every reward divides by its scale (the targets' spread), only lmreg's are known to divide by the others
-    for name, value in {**bound, **params}.items():
-        if name == "scale" or (ours and name in POSITIVE_PARAMS):
-            _check_positive(name, value)
-            if np.ndim(value):   # one completion is scored at a time: one number, not one per row
-                raise ValueError(f"{name} must be one number here (each completion is scored on its own), "
-                                 f"got an array of shape {np.shape(value)}.")
+    # checked now rather than as NaN rewards (silently penalised) at the trainer's first step
+    for name, value in _check_positive_params(base, {**bound, **params}):
+        if np.ndim(value):   # one completion is scored at a time: one number, not one per row
+            raise ValueError(f"{name} must be one number here (each completion is scored on its own), "
+                             f"got an array of shape {np.shape(value)}.")
 
     def value_of(text):
         try:
@@ -425,6 +421,21 @@ def _penalty(rewards, fixed, fallback) -> float:
     return np.nan
 
 
+def _is_ours(fn) -> bool:
+    return any(fn is f for f in REWARDS.values())
+
+
+def _check_positive_params(base, params) -> list:
+    """Refuse a non-positive divisor among ``params`` of the reward ``base``, and return the
+    ``(name, value)`` pairs checked. Every reward divides by its ``scale`` (the targets'
+    spread); only lmreg's are known to divide by ``bandwidth`` and ``eps`` too."""
+    checked = [(name, value) for name, value in params.items()
+               if name == "scale" or (_is_ours(base) and name in POSITIVE_PARAMS)]
+    for name, value in checked:
+        _check_positive(name, value)
+    return checked
+
+
 def _check_params(fn, params) -> None:
     """Refuse ``params`` that ``fn(pred, target, **params)`` would not take, now rather than
     at the trainer's first step."""
@@ -455,11 +466,9 @@ def check_stage_reward(reward) -> None:
     ValueError: rl_reward is called as reward(pred, target, scale), which <lambda> does not take: too many positional arguments.
     """
     base, bound = _unwrap(reward)
-    if any(base is f for f in REWARDS.values()):
+    if _is_ours(base):
         _check_params(base, bound)
-        for name, value in bound.items():
-            if name in POSITIVE_PARAMS:
-                _check_positive(name, value)
+        _check_positive_params(base, bound)
         return
     try:
         signature = inspect.signature(reward)
