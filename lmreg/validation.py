@@ -286,6 +286,13 @@ def validate_params(est) -> None:
                              f"'cuda:1', or a torch.device; got {est.device!r}.") from None
 
 
+def _no_fields(X) -> bool:
+    """Whether ``X`` is records without a single field: ``{}``, or a list of ``None``/``{}``."""
+    rows = [X] if isinstance(X, dict) else X
+    return (isinstance(rows, (list, tuple)) and len(rows) > 0
+            and all(r is None or (isinstance(r, dict) and not r) for r in rows))
+
+
 def _input_kind(X) -> str:
     """How ``X`` names its columns: ``"frame"`` (a DataFrame with string column names; other
     names are not feature names, as in scikit-learn), ``"series"`` (a named Series),
@@ -329,7 +336,8 @@ def check_features(est, X, reset: bool):
     when either side had no names of its own (an array, a list of rows or of strings, an
     unnamed Series), as scikit-learn does: the returned ``X`` is then a DataFrame with
     the fitted names. Dicts are records: a field may be absent (read as missing) or new
-    (ignored), but at least one must be a fitted one. A nested field (``meta.a``) and its
+    (ignored), but at least one must be a fitted one, unless no row has any field (``[None]``,
+    ``[{}]``: every field missing). A nested field (``meta.a``) and its
     parent (a dict column ``meta``) are the same field: the serializer flattens both.
 
     Examples
@@ -342,12 +350,21 @@ def check_features(est, X, reset: bool):
     ['a', 'b']
     >>> check_features(est, [{"a": 1}], reset=False)[1]   # a record without "b": b is missing
     [{'a': 1}]
+    >>> rec = SimpleNamespace()
+    >>> _ = check_features(rec, [{"a": 1, "b": "x"}, {"a": 2}], reset=True)
+    >>> check_features(rec, [None, {}], reset=False)[1].shape   # no field at all: every one missing
+    (2, 2)
     >>> check_features(est, pd.DataFrame({"a": [1]}), reset=False)
     Traceback (most recent call last):
     ...
     ValueError: X has 1 features, but LMRegressor is expecting 2 features as input.
     """
     X = as_pandas(X)   # a pyarrow or polars table names its columns as a DataFrame does
+    if not reset and getattr(est, "_input_kind", None) == "records" and _no_fields(X):
+        # [None] or [{}] alone has no columns to match, but is a valid batch of records: every
+        # fitted field reads as missing
+        n = 1 if isinstance(X, dict) else len(X)
+        return n, pd.DataFrame({c: [None] * n for c in est._input_columns}, dtype=object)
     frame = to_frame(X, flatten_json=False)
     kind, names = _input_kind(X), [str(c) for c in frame.columns]
     if reset:

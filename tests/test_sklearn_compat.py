@@ -189,6 +189,10 @@ def test_records_may_lack_or_add_fields():
                                         {"size": 6, "kind": "b", "extra": {"n": None}}]))
     with pytest.raises(ValueError, match="none of X's fields"):
         est.predict([{"colour": "red"}])
+    # rows with no field at all, alone in their batch (they were read as one text column)
+    missing = est.predict([{"size": None, "kind": None, "extra": {"n": None}}])
+    for empty, n in (([None], 1), ([{}], 1), ({}, 1), ((None, {}), 2)):
+        np.testing.assert_array_equal(est.predict(empty), np.repeat(missing, n))
 
 
 def test_a_row_as_a_series_is_a_clear_error(frame):
