@@ -182,7 +182,7 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         Multi-task fitting: the column of ``X`` naming each row's task (dataset).
         The task name stays in the prompt as a category (numeric ids too), targets
         are standardised per task (median and IQR) and predictions are mapped back
-        per row.
+        per row. One target per row (``y`` of shape ``(n,)`` or ``(n, 1)``).
     device : str, default="auto"
         ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
     n_threads : int or None, default=None

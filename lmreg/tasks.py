@@ -65,8 +65,11 @@ class TaskScaler:
 
     def fit(self, X, y) -> "TaskScaler":
         y = np.asarray(y, dtype=float)
+        if y.ndim == 2 and y.shape[1] == 1:   # one target as a column (df[["target"]])
+            y = y[:, 0]
         if y.ndim != 1:
-            raise ValueError("task_column supports one target per row (a 1-D y).")
+            raise ValueError(f"task_column supports one target per row (a 1-D y, or one column); "
+                             f"got y of shape {y.shape}.")
         tasks = self._tasks(X)
         self.center_, self.scale_ = {}, {}
         for t in np.unique(tasks):
@@ -86,16 +89,18 @@ class TaskScaler:
         return center, scale
 
     def transform(self, X, y) -> np.ndarray:
-        """Targets in task units -> standardised units."""
-        center, scale = self._params(X)
-        return (np.asarray(y, dtype=float) - center) / scale
+        """Targets ``[n]`` or ``[n, 1]`` in task units -> standardised units."""
+        return self._apply(X, y, lambda v, center, scale: (v - center) / scale)
 
     def inverse(self, X, values) -> np.ndarray:
         """Standardised values ``[n, ...]`` (e.g. ``[n, n_samples]``) -> each row's task units."""
+        return self._apply(X, values, lambda v, center, scale: v * scale + center)
+
+    def _apply(self, X, values, fn) -> np.ndarray:
         center, scale = self._params(X)
         values = np.asarray(values, dtype=float)
-        shape = (-1,) + (1,) * (values.ndim - 1)
-        return values * scale.reshape(shape) + center.reshape(shape)
+        shape = (-1,) + (1,) * (values.ndim - 1)   # each row's task, over the row's other axes
+        return fn(values, center.reshape(shape), scale.reshape(shape))
 
     def get_config(self) -> dict:
         return {"column": self.column, "center": self.center_, "scale": self.scale_}

@@ -96,3 +96,21 @@ def test_categorical_and_huge_task_ids():
     np.testing.assert_allclose(s.transform(pd.DataFrame({"task": [2.0, 1.0]}), [200.0, 2.0]), [0.0, 0.0])
     huge = TaskScaler("task").fit(pd.DataFrame({"task": [1e20, 1e20, 2e20, 2e20]}), y)
     assert huge.center_ == {"100000000000000000000": 2.0, "200000000000000000000": 200.0}
+
+
+def test_one_target_as_a_column_with_task_column():
+    """y as df[["target"]] (shape [n, 1]) is one target per row: the scaler broadcast its
+    per-row centres against it into an [n, n] matrix, then refused it outright."""
+    X = [{"task": t, "x": float(i)} for i, t in enumerate("ab" * 20)]
+    y = np.where(np.arange(40) % 2, 100.0, 1.0) * np.arange(40.0)
+    s = TaskScaler("task").fit(X, y[:, None])
+    assert s.center_ == TaskScaler("task").fit(X, y).center_
+    assert s.transform(X, y[:, None]).shape == (40, 1)
+    np.testing.assert_allclose(s.inverse(X, s.transform(X, y[:, None])), y[:, None])
+    est = LMRegressor(task_column="task", max_time=None, max_epochs=2, random_state=0).fit(X, y[:, None])
+    pred = est.predict(X)
+    assert pred.shape == (40, 1) and est.predict_quantiles(X[:4], [0.5]).shape[0] == 4
+    # each task's numbers on its own scale: task a's targets are 0..38, task b's 100..3900
+    assert pred[0::2].max() <= 38 + 1e-6 and pred[1::2].min() >= 100 - 1e-6
+    with pytest.raises(ValueError, match=r"one target per row .* got y of shape \(40, 2\)"):
+        LMRegressor(task_column="task").fit(X, np.c_[y, y])
