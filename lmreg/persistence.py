@@ -357,6 +357,10 @@ def _rebuild(config: dict, path: Path, device: str):
     from .validation import resolve_device
 
     est = LMRegressor(**config["params"])
+    try:   # a hand-edited parameter is refused here, not at the first predict
+        est._validate_params()
+    except ValueError as err:
+        raise ValueError(f"{str(path / CONFIG)!r} holds a parameter lmreg refuses: {err}") from None
     est.serializer_ = Serializer.from_config(config["serializer"])
     est.codec_ = codec_from_config(config["codec"])
     est.backbone_config_ = BackboneConfig(**config["backbone"])

@@ -200,6 +200,21 @@ def _edit(config, dotted, value):
     config[last] = value
 
 
+@pytest.mark.parametrize("param, value, match", [
+    ("n_samples", 0, "'n_samples' parameter of LMRegressor must be"),
+    ("decision", "mode ", "'decision' parameter"),
+    ("rl_config", {"group_sise": 4}, "group_sise")])
+def test_a_hand_edited_parameter_is_refused_at_load(fitted, tmp_path, param, value, match):
+    """It loaded, then failed at the first predict (or worse, at the next fit)."""
+    fitted.save(tmp_path / "m")
+    path = tmp_path / "m" / "config.json"
+    config = json.loads(path.read_text())
+    config["params"][param] = value
+    path.write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=f"config.json' holds a parameter lmreg refuses: .*{match}"):
+        load(tmp_path / "m")
+
+
 @pytest.mark.parametrize("damage", ["params", "fitted", "list", "tokenizer.tokenizer.model", "serializer.kinds",
                                     "codec.state", "backbone.num_heads"])
 def test_an_incomplete_config_is_a_clear_error(fitted, tmp_path, damage):
