@@ -18,6 +18,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import validate_parameter_constraints
 from sklearn.utils.validation import check_is_fitted
 
+from ._warnings import warn_user
 from .batching import Encoded
 from .validation import PARAMETER_CONSTRAINTS, refuse_flags
 
@@ -152,7 +153,10 @@ class PredictiveDistribution:
 
         With ``calibration="conformal"`` each level's sample quantile is shifted by
         what made it hold its level on the validation rows (``calibrator_``), so
-        the 0.5 level need not equal ``predict``'s median.
+        the 0.5 level need not equal ``predict``'s median; ``calibration=None``
+        (set after fitting too) gives the raw sample quantiles. The shifts were
+        fitted on quantiles of ``n_samples`` samples: another ``n_samples`` warns
+        (``calibrate`` refits them).
 
         Parameters
         ----------
@@ -191,7 +195,12 @@ class PredictiveDistribution:
         X = self._check_X(X, reset=False)[1]
         with self._torch_scope():  # model units (per-task standardised); target units at the end
             samples = self._draw(self._encode(X), self.n_samples, self.seed_ + 1)
-        calibrator = getattr(self, "calibrator_", None)
+        # calibration=None set after fit means raw quantiles, as the parameter says
+        calibrator = getattr(self, "calibrator_", None) if self.calibration is not None else None
+        if calibrator is not None and not self.fallback_ and calibrator.samples_.shape[1] != self.n_samples:
+            warn_user(f"the quantile calibration was fitted on quantiles of {calibrator.samples_.shape[1]} "
+                      f"samples, these are of n_samples={self.n_samples}: call calibrate(X, y) on the "
+                      "training rows to refit it for the new n_samples.")
         if self.fallback_:   # the training targets' own quantiles, not 16 draws' (calibrated or not)
             out = self._unscale(X, np.stack([self._constant(len(samples), level) for level in q], axis=1))
         elif calibrator is None:

@@ -100,6 +100,11 @@ def test_estimator_calibrates_on_validation_rows(tmp_path):
     assert plain.calibrator_ is None
     np.testing.assert_allclose(plain.predict_quantiles(X[:20], [0.1, 0.5, 0.9]), raw)
     np.testing.assert_array_equal(plain.predict(X[:20]), est.predict(X[:20]))
+    # set on the fitted model, it takes effect at predict as n_samples and temperature do
+    np.testing.assert_allclose(est.set_params(calibration=None).predict_quantiles(X[:20], [0.1, 0.5, 0.9]), raw)
+    est.set_params(calibration="conformal", n_samples=4)
+    with pytest.warns(UserWarning, match="fitted on quantiles of 16 samples, these are of n_samples=4"):
+        est.predict_quantiles(X[:2])
 
 
 def test_reinforce_and_calibrate_refit_it():
