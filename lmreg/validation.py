@@ -414,6 +414,11 @@ def check_features(est, X, reset: bool):
                          f"expected {list(fitted_names)}, got {names}.")
     if fitted is None or names == fitted:
         return len(frame), X
+    if isinstance(X, pd.DataFrame) and sorted(names) == sorted(fitted):
+        # non-string names (0, 1, 2) are not feature names, so columns go by position, but the
+        # fitted names in another order are a reordered table, not another one
+        raise ValueError(f"X's columns {list(X.columns)} are those of fit in another order "
+                         f"({fitted}); put them in the fitted order.")
     if kind != "unnamed" and fitted_kind != "unnamed":
         raise ValueError(f"X's columns {names} are not the ones the model was fitted on ({fitted}); "
                          "rename them, or pass unnamed data (an array or a list) to match by position.")

@@ -144,6 +144,9 @@ def test_only_string_column_names_are_feature_names():
         est = LMRegressor(**TINY).fit(X, y)
         assert not hasattr(est, "feature_names_in_")
         np.testing.assert_array_equal(est.predict(X.to_numpy()), est.predict(X))
+    # ... but the fitted integer names in another order are a reordered table, not read by position
+    with pytest.raises(ValueError, match=r"columns \[1, 0\] are those of fit in another order"):
+        est.predict(X[[1, 0]])
     with pytest.raises(TypeError, match=r"column names mix strings and other types \(\['int', 'str'\]\)"):
         LMRegressor(**TINY).fit(X.rename(columns={0: "a"}), y)
 
