@@ -60,6 +60,10 @@ def check_targets(y, n_rows: int) -> np.ndarray:
     Traceback (most recent call last):
     ...
     ValueError: y contains 1 NaN and 1 infinite value(s) (first at row 1); targets must be finite.
+    >>> check_targets([1.0, 2.0], 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: X and y have inconsistent lengths: X has 1 rows, y has 2 (a single dict or string is one row: pass a dict of columns as pd.DataFrame(X), texts as a list).
     >>> check_targets(pd.array([True, None], dtype="boolean"), 2)
     Traceback (most recent call last):
     ...
@@ -92,7 +96,9 @@ def check_targets(y, n_rows: int) -> np.ndarray:
         raise ValueError(f"y must be 1-D (one target per row) or 2-D (several targets per row); "
                          f"got shape {y.shape}.")
     if len(y) != n_rows:
-        raise ValueError(f"X and y have inconsistent lengths: X has {n_rows} rows, y has {len(y)}.")
+        hint = (" (a single dict or string is one row: pass a dict of columns as pd.DataFrame(X), "
+                "texts as a list)" if n_rows == 1 else "")
+        raise ValueError(f"X and y have inconsistent lengths: X has {n_rows} rows, y has {len(y)}{hint}.")
     if len(y) < 2:
         raise ValueError(f"at least 2 samples are required to fit; got {len(y)} sample.")
     bad = ~np.isfinite(y)
