@@ -198,6 +198,9 @@ def _features(est, df, drop, source: str):
     df = df.set_axis(cols, axis=1)
     missing = [n for n in names if n not in cols]
     if Path(source).suffix.lower() in JSON_LINES and set(names) & set(cols):
+        from .validation import warn_misspelled
+
+        warn_misspelled([c for c in cols if c not in names], missing, f"{source!r}'s records")
         return df.assign(**{n: None for n in missing})[names]
     if missing:
         raise KeyError(f"{source!r} lacks column(s) the model was trained on: {', '.join(missing)}; "

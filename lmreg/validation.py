@@ -292,6 +292,27 @@ def validate_params(est) -> None:
                              f"'cuda:1', or a torch.device; got {est.device!r}.") from None
 
 
+def warn_misspelled(unknown, absent, what: str) -> None:
+    """Warn about the ``unknown`` fields that look like ``absent`` fitted ones: a misspelled key
+    ("X" for "x") is ignored while its field reads as missing in every row.
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_misspelled(["Price", "colour"], ["price", "size"], "X's records")
+    >>> str(caught[0].message)[:101]
+    "X's records have field(s) the model does not know, which are ignored: 'Price' (did you mean 'price'?)"
+    """
+    lower = {c.lower(): c for c in absent}
+    typos = {u: lower.get(u.lower()) or next(iter(difflib.get_close_matches(u, absent, n=1, cutoff=0.8)), None)
+             for u in unknown}
+    typos = {u: m for u, m in typos.items() if m is not None}
+    if typos:
+        pairs = ", ".join(f"{u!r} (did you mean {m!r}?)" for u, m in list(typos.items())[:5])
+        warn_user(f"{what} have field(s) the model does not know, which are ignored: {pairs}; the "
+                  "fitted field(s) they resemble are absent from every row and read as missing.")
+
+
 def _no_fields(X) -> bool:
     """Whether ``X`` is records without a single field: ``{}``, or a list of ``None``/``{}``."""
     rows = [X] if isinstance(X, dict) else X
@@ -397,16 +418,7 @@ def check_features(est, X, reset: bool):
         if len(unknown) == len(names):
             raise ValueError(f"none of X's fields {names[:10]} is one the model was fitted on "
                              f"({fitted[:10]}); every prediction would be the same.")
-        absent = [c for c in fitted if not theirs[c] & given]
-        # A misspelled key ("X" for "x") would be ignored while its field reads as missing in every row.
-        lower = {c.lower(): c for c in absent}
-        typos = {u: lower.get(u.lower()) or next(iter(difflib.get_close_matches(u, absent, n=1, cutoff=0.8)), None)
-                 for u in unknown}
-        typos = {u: m for u, m in typos.items() if m is not None}
-        if typos:
-            pairs = ", ".join(f"{u!r} (did you mean {m!r}?)" for u, m in list(typos.items())[:5])
-            warn_user(f"X's records have field(s) the model does not know, which are ignored: {pairs}; the "
-                      "fitted field(s) they resemble are absent from every row and read as missing.")
+        warn_misspelled(unknown, [c for c in fitted if not theirs[c] & given], "X's records")
         return len(frame), X   # matched by name, row by row: absent fields read as missing
     if kind == fitted_kind == "frame" and fitted and set(names) != set(fitted) and (
             set().union(*_leaves(names, fields).values()) == set().union(*_leaves(fitted, fields).values())):

@@ -325,6 +325,10 @@ def test_json_lines_are_records_at_predict(tmp_path, capsys):
     pred = pd.read_csv(tmp_path / "p.csv")["prediction"]
     np.testing.assert_allclose(pred, est.predict(new))
     assert not est.fallback_ and pred[0] != pred[1]   # the rows were read, not a constant
+    # a misspelled key warns, as it does for records in Python (the CLI had matched it silently)
+    pd.DataFrame([{"Text": "item 2", "info": {"a": 1}}]).to_json(tmp_path / "typo.jsonl", orient="records", lines=True)
+    with pytest.warns(UserWarning, match=r"typo.jsonl'.s records have field.*'Text' \(did you mean 'text'\?\)"):
+        main(["predict", str(tmp_path / "m"), str(tmp_path / "typo.jsonl"), "--out", str(tmp_path / "q.csv")])
 
 
 def test_predict_refuses_a_multi_target_model(tmp_path, capsys):
