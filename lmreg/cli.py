@@ -380,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--time", type=float, metavar="S", help="fit budget in seconds (default: 300)")
     fit.add_argument("--param", nargs="+", action="extend", default=[], metavar="NAME=VALUE",
                      help="LMRegressor parameters, e.g. --param n_samples=8 codec=p10 "
-                          "(values: int, float, true/false, none, else string)")
+                          "(values: int, float, true/false, none, a JSON object or list, else string)")
     fit.add_argument("--threads", type=int, metavar="N", help="torch CPU threads")
     fit.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     add_text_options(fit)

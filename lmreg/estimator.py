@@ -104,7 +104,7 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         of the samples, the tree quantiles and the median; the RL stage trains the
         policy at it (``RLConfig.temperature``). At least 0.01 (below, the logits
         overflow float32; ``decision="mode"`` is the greedy number). Checked again at
-        predict time, as are ``n_samples``, ``decision`` and ``quantile_decoding``.
+        predict time, as are ``n_samples``, ``decision``, ``quantile_decoding`` and ``n_threads``.
     quantile_decoding : {"tree", "samples"}, default="tree"
         How the ``median`` and quantile-level decisions are computed: ``"tree"``
         finds the exact quantile of the model's distribution in one decode pass
