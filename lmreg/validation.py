@@ -299,16 +299,18 @@ def warn_misspelled(unknown, absent, what: str) -> None:
     >>> import warnings
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
-    ...     warn_misspelled(["Price", "colour"], ["price", "size"], "X's records")
-    >>> str(caught[0].message)[:101]
-    "X's records have field(s) the model does not know, which are ignored: 'Price' (did you mean 'price'?)"
+    ...     warn_misspelled(["Price", "colour", "size.cm"], ["price", "size"], "X's records")
+    >>> str(caught[0].message)[:139]
+    "X's records have field(s) the model does not know, which are ignored: 'Price' (did you mean 'price'?), 'size.cm' (a dict given for 'size'?)"
     """
     lower = {c.lower(): c for c in absent}
-    typos = {u: lower.get(u.lower()) or next(iter(difflib.get_close_matches(u, absent, n=1, cutoff=0.8)), None)
-             for u in unknown}
+    # "price.amount": a dict given for the fitted field "price" (json_normalize made its fields new ones)
+    typos = {u: next((a for a in absent if u.startswith(a + ".")), None) or lower.get(u.lower())
+             or next(iter(difflib.get_close_matches(u, absent, n=1, cutoff=0.8)), None) for u in unknown}
     typos = {u: m for u, m in typos.items() if m is not None}
     if typos:
-        pairs = ", ".join(f"{u!r} (did you mean {m!r}?)" for u, m in list(typos.items())[:5])
+        pairs = ", ".join(f"{u!r} (a dict given for {m!r}?)" if u.startswith(m + ".") else f"{u!r} (did you mean {m!r}?)"
+                          for u, m in list(typos.items())[:5])
         warn_user(f"{what} have field(s) the model does not know, which are ignored: {pairs}; the "
                   "fitted field(s) they resemble are absent from every row and read as missing.")
 

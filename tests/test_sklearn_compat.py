@@ -192,6 +192,9 @@ def test_records_may_lack_or_add_fields():
                                         {"size": 6, "kind": "b", "extra": {"n": None}}]))
     with pytest.raises(ValueError, match="none of X's fields"):
         est.predict([{"colour": "red"}])
+    # a dict where a value was fitted reads as new fields "size.centimetres": said, not silent
+    with pytest.warns(UserWarning, match=r"'size.centimetres' \(a dict given for 'size'\?\)"):
+        est.predict([{"size": {"centimetres": 3}, "kind": "a"}])
     # rows with no field at all, alone in their batch (they were read as one text column)
     missing = est.predict([{"size": None, "kind": None, "extra": {"n": None}}])
     for empty, n in (([None], 1), ([{}], 1), ({}, 1), ((None, {}), 2)):
