@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+from sklearn.base import BaseEstimator
 
 from ._warnings import warn_user
 from .backbone import BackboneConfig
@@ -357,8 +358,9 @@ def _rebuild(config: dict, path: Path, device: str):
     from .validation import resolve_device
 
     est = LMRegressor(**config["params"])
-    try:   # a hand-edited parameter is refused here, not at the first predict
-        est._validate_params()
+    try:   # a hand-edited parameter is refused here, not at the first predict; each on its own
+        # (the RL rules are fit's: a callable rl_reward is saved as None, which they may refuse)
+        BaseEstimator._validate_params(est)
     except ValueError as err:
         raise ValueError(f"{str(path / CONFIG)!r} holds a parameter lmreg refuses: {err}") from None
     est.serializer_ = Serializer.from_config(config["serializer"])

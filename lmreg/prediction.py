@@ -155,8 +155,8 @@ class PredictiveDistribution:
         what made it hold its level on the validation rows (``calibrator_``), so
         the 0.5 level need not equal ``predict``'s median; ``calibration=None``
         (set after fitting too) gives the raw sample quantiles. The shifts were
-        fitted on quantiles of ``n_samples`` samples: another ``n_samples`` warns
-        (``calibrate`` refits them).
+        fitted on quantiles of ``n_samples`` samples at ``temperature``: after
+        changing either, ``calibrate`` refits them (another ``n_samples`` warns).
 
         Parameters
         ----------

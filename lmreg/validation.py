@@ -420,7 +420,9 @@ def check_features(est, X, reset: bool):
         if len(unknown) == len(names):
             raise ValueError(f"none of X's fields {names[:10]} is one the model was fitted on "
                              f"({fitted[:10]}); every prediction would be the same.")
-        warn_misspelled(unknown, [c for c in fitted if not theirs[c] & given], "X's records")
+        # the fitted fields no row gives (a dict column's own fields, so "meta.A" meets "meta.a")
+        absent = sorted(set().union(*theirs.values()) - given)
+        warn_misspelled(unknown, absent, "X's records")
         return len(frame), X   # matched by name, row by row: absent fields read as missing
     if kind == fitted_kind == "frame" and fitted and set(names) != set(fitted) and (
             set().union(*_leaves(names, fields).values()) == set().union(*_leaves(fitted, fields).values())):
@@ -434,7 +436,7 @@ def check_features(est, X, reset: bool):
                          f"expected {list(fitted_names)}, got {names}.")
     if fitted is None or names == fitted:
         return len(frame), X
-    if isinstance(X, pd.DataFrame) and sorted(names) == sorted(fitted):
+    if kind == fitted_kind == "unnamed" and isinstance(X, pd.DataFrame) and sorted(names) == sorted(fitted):
         # non-string names (0, 1, 2) are not feature names, so columns go by position, but the
         # fitted names in another order are a reordered table, not another one
         raise ValueError(f"X's columns {list(X.columns)} are those of fit in another order "

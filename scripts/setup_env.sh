@@ -15,7 +15,8 @@ if ! command -v nvidia-smi >/dev/null 2>&1; then
   # the CPU wheel index first (PyPI's Linux wheel of torch is the CUDA build), else the configured ones
   python -c "import torch" 2>/dev/null \
     || python -m pip install -q --retries 1 --timeout 20 "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu \
-    || python -m pip install -q "torch==2.13.0" || true
+    || { echo "setup_env: the CPU wheel index was not reachable; torch comes from the configured index" >&2
+         python -m pip install -q "torch==2.13.0"; } || true
 fi
 python -m pip install -q -e ".${extras:+[$extras]}"
 case ",$extras," in

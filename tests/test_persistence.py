@@ -203,7 +203,7 @@ def _edit(config, dotted, value):
 @pytest.mark.parametrize("param, value, match", [
     ("n_samples", 0, "'n_samples' parameter of LMRegressor must be"),
     ("decision", "mode ", "'decision' parameter"),
-    ("rl_config", {"group_sise": 4}, "group_sise")])
+    ("codec", "digitz", "'codec' parameter")])
 def test_a_hand_edited_parameter_is_refused_at_load(fitted, tmp_path, param, value, match):
     """It loaded, then failed at the first predict (or worse, at the next fit)."""
     fitted.save(tmp_path / "m")
@@ -213,6 +213,21 @@ def test_a_hand_edited_parameter_is_refused_at_load(fitted, tmp_path, param, val
     path.write_text(json.dumps(config))
     with pytest.raises(ValueError, match=f"config.json' holds a parameter lmreg refuses: .*{match}"):
         load(tmp_path / "m")
+
+
+def test_a_callable_reward_saved_as_none_still_loads(tmp_path):
+    """save writes a callable rl_reward as None; the RL rules then read another reward (grpo's
+    crps_loo, which needs group_size >= 3) and must not refuse a model that predicts as saved."""
+    import functools
+
+    from lmreg.training.rewards import gaussian_kernel
+
+    X, y = [f"n {i}" for i in range(30)], np.arange(30.0)
+    est = LMRegressor(max_time=None, max_epochs=1, random_state=0, rl_variant="grpo",
+                      rl_reward=functools.partial(gaussian_kernel, bandwidth=0.5), rl_config={"group_size": 2})
+    with pytest.warns(UserWarning):
+        est.fit(X, y).save(tmp_path / "m")
+    np.testing.assert_array_equal(load(tmp_path / "m").predict(X[:3]), est.predict(X[:3]))
 
 
 @pytest.mark.parametrize("damage", ["params", "fitted", "list", "tokenizer.tokenizer.model", "serializer.kinds",

@@ -255,6 +255,9 @@ def test_records_flat_columns_and_a_dict_column_name_the_same_nested_fields():
             np.testing.assert_allclose(est.predict(other[:6]), est.predict(fitted[:6]))   # rows 0-5 either way
     with pytest.raises(ValueError, match="none of X's fields"):
         est.predict([{"metadata": 1}])
+    on_dicts = LMRegressor(**TINY).fit(frame, y)   # the fitted column "meta" holds the fields
+    with pytest.warns(UserWarning, match=r"'meta.A' \(did you mean 'meta.a'\?\)"):   # not "a dict for 'meta'"
+        on_dicts.predict([{"meta": {"A": 1, "b": "x"}}])
     with pytest.raises(ValueError, match="feature names should match"):   # other columns still refused
         est.predict(frame.assign(extra=1.0))
     # a dotted name is nesting only where fit's fields say so: "x" and "x.1" are two columns
