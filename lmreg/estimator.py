@@ -118,6 +118,8 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         512) validation rows (split-conformal CQR, :mod:`lmreg.calibration`); on
         the suite the raw 10%-90% sample range held 34-82% of the test targets.
         ``None``: raw sample quantiles. ``predict`` and ``sample`` are unchanged.
+        Set after fitting, ``None`` takes effect at once, ``"conformal"`` once
+        ``calibrate(X, y)`` has fitted the shifts.
     numeric : {"embed", "text"}, default="embed"
         Numeric columns as value embeddings (one token each) or as digit text.
     vocab_size : int, default=4000
