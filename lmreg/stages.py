@@ -153,8 +153,9 @@ class HeldOutStages:
     def _check_rl_data(self, y, n_val: int) -> None:
         """What the RL stage needs of the data, checked before SFT rather than after it."""
         if y.ndim != 1:
-            raise ValueError(f"the RL stage supports one target per row, but y has {y.shape[1]} columns; "
-                             "set rl_steps=0 for several targets.")
+            fix = "pass it 1-D (y.ravel())" if y.shape[1] == 1 else "set rl_steps=0 for several targets"
+            raise ValueError(f"the RL stage supports one target per row as a 1-D y, but y has shape {y.shape}; "
+                             f"{fix}.")
         if y.min() < 0 and R.base_reward(self._rl_config().reward) is R.neg_log_error:   # a name, function or partial
             scaled = " (standardised per task_column)" if getattr(self, "tasks_", None) is not None else ""
             what = "rl_reward='log'" if self.rl_reward == "log" else "rl_reward (neg_log_error)"

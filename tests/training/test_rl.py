@@ -552,8 +552,10 @@ def test_rl_data_errors_come_before_sft(monkeypatch):
 
     monkeypatch.setattr(E, "train_sft", no_sft)
     X = [f"n {i}" for i in range(30)]
-    with pytest.raises(ValueError, match="one target per row"):
+    with pytest.raises(ValueError, match="one target per row .* set rl_steps=0 for several targets"):
         LMRegressor(rl_steps=1, **TINY).fit(X, np.c_[np.arange(30.0), np.arange(30.0)])
+    with pytest.raises(ValueError, match=r"y has shape \(30, 1\); pass it 1-D \(y.ravel\(\)\)"):
+        LMRegressor(rl_steps=1, **TINY).fit(X, np.arange(30.0)[:, None])
     with pytest.raises(ValueError, match=r"validation rows, but there are 3: 4 are needed: raise "
                                          r"validation_fraction to 0.12 or more"):
         LMRegressor(rl_steps=1, validation_fraction=0.1, rl_config={"prompt_rows": "holdout"}, **TINY).fit(
