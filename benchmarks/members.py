@@ -58,6 +58,9 @@ def run(args) -> list:
                    "n_members": args.members, "auto_margin": lmreg.members.AUTO_MARGIN, "fit_s": fit_s, "members": len(est.members_),
                    "member_seconds": [r.seconds for r in est.member_results_],
                    "member_stopped": [r.stopped for r in est.member_results_],
+                   # steps and best step: seconds alone mix a slower step (shared cores) with more steps
+                   "member_steps": [r.steps for r in est.member_results_],
+                   "member_best_step": [r.best_step for r in est.member_results_],
                    "member_val_mae": [r.best_val_mae for r in est.member_results_],
                    "ensemble": _scores(est, Xt, yt)}
             members = est.members_

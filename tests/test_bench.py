@@ -289,6 +289,7 @@ def test_members_benchmark_pairs_the_first_network_with_the_ensemble(monkeypatch
                                   threads=1, out=None, auto_margin=None)
     (rec,) = mod.run(args)
     assert rec["members"] == 3 and len(rec["member_seconds"]) == 3
+    assert all(1 <= best <= steps for best, steps in zip(rec["member_best_step"], rec["member_steps"]))
     assert rec["first"]["mae"] != rec["ensemble"]["mae"]
     table = mod.table([rec])
     change = rec["ensemble"]["mae"] / rec["first"]["mae"] - 1
