@@ -251,9 +251,10 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
         A key of ``REWARDS``, a pointwise ``fn(value, target, **params)``, or a
         ``functools.partial`` of one of ``REWARDS`` (a group reward's stays a group reward).
     parse : callable, default float
-        ``parse(text) -> float``; raising ``ValueError`` or ``TypeError`` marks the
-        completion unparsable. Pass e.g. a regular-expression extractor when the
-        policy writes the number inside other text.
+        ``parse(text) -> float``; raising ``ValueError``, ``TypeError``, ``KeyError``,
+        ``IndexError``, ``AttributeError`` (``re.search(...).group()`` without a match)
+        or ``OverflowError`` marks the completion unparsable. Pass e.g. a
+        regular-expression extractor when the policy writes the number inside other text.
     invalid_reward : float, optional
         A fixed reward for unparsable completions instead of the default above.
     num_generations : int, optional
@@ -309,7 +310,7 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
     def value_of(text):
         try:
             value = float(parse(_text(text)))
-        except (ValueError, TypeError, KeyError, IndexError, OverflowError):
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError):
             return np.nan
         return value if np.isfinite(value) else np.nan
 
@@ -491,12 +492,18 @@ def model_reward(estimator, make_row=None, transform=None):
     Parameters
     ----------
     estimator : fitted LMRegressor
+        Fitted on one target per row.
     make_row : callable, optional
-        ``make_row(prompt, completion, **columns) -> row`` (any input lmreg accepts);
-        default ``{"prompt": prompt, "completion": completion}``. Chat-format
-        prompts and completions (lists of messages) are reduced to their last message's text.
+        ``make_row(prompt, completion, **columns) -> row`` (a dict, a string, a list of
+        values or a one-row DataFrame: one row as lmreg reads it); ``columns`` are the
+        dataset columns TRL passes (lists or 1-D arrays, one value per completion).
+        Default: the record ``{"prompt": prompt, "completion": completion}`` plus
+        the columns that are fields the model was fitted on (a model fitted on records
+        or a DataFrame). Chat-format prompts and completions (lists of messages) are
+        reduced to their last message's text.
     transform : callable, optional
-        Applied to the predictions (e.g. a standardisation).
+        Applied to the predictions (e.g. a standardisation); must return one value
+        per completion.
 
     Examples
     --------
@@ -512,14 +519,31 @@ def model_reward(estimator, make_row=None, transform=None):
     ...
     ValueError: 1 prompts and 2 completions; expected one of each per completion.
     """
+    import pandas as pd
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator, "model_")
+    if np.ndim(estimator.baseline_) > 0:
+        raise ValueError(f"model_reward needs a model fitted on one target per row; this one was fitted "
+                         f"on {np.size(estimator.baseline_)} targets per row.")
+    kind = getattr(estimator, "_input_kind", None)
+    if make_row is None and kind not in ("records", "frame"):
+        raise ValueError("the default make_row writes records {'prompt': ..., 'completion': ...}, but this "
+                         "model was fitted on rows without field names (strings, arrays); pass make_row= "
+                         "to build its rows, e.g. lambda p, c, **kw: p + ' ' + c.")
+    fields = set(getattr(estimator, "_input_columns", None) or ())
+
     def build(prompt, completion, **columns):
-        return {"prompt": _text(prompt), "completion": _text(completion)}
+        # the dataset's columns that the model was fitted on are fields of its rows too
+        return {**{k: v for k, v in columns.items() if k in fields},
+                "prompt": _text(prompt), "completion": _text(completion)}
 
     make_row = make_row or build
 
     def reward(prompts, completions, **kwargs):
         n = len(completions)
-        columns = {k: v for k, v in kwargs.items() if isinstance(v, (list, tuple))}
+        columns = {k: v for k, v in kwargs.items()
+                   if isinstance(v, (list, tuple)) or (isinstance(v, np.ndarray) and v.ndim == 1)}
         short = {k: len(v) for k, v in columns.items() if len(v) != n}
         if len(prompts) != n or short:
             extra = "".join(f", {m} values of {k!r}" for k, m in short.items())
@@ -529,9 +553,17 @@ def model_reward(estimator, make_row=None, transform=None):
             return []
         per_row = [{k: v[i] for k, v in columns.items()} for i in range(n)]
         rows = [make_row(p, c, **cols) for p, c, cols in zip(prompts, completions, per_row)]
+        if any(isinstance(r, pd.DataFrame) for r in rows):   # one-row frames: one table of rows
+            if not all(isinstance(r, pd.DataFrame) and len(r) == 1 for r in rows):
+                raise ValueError("make_row returned a DataFrame that is not one row, or DataFrames for "
+                                 "some completions only; return one row per completion.")
+            rows = pd.concat(rows, ignore_index=True)
         pred = np.asarray(estimator.predict(rows), dtype=float)
         if transform is not None:
             pred = np.asarray(transform(pred), dtype=float)
+            if pred.shape != (n,):
+                raise ValueError(f"transform returned shape {pred.shape} for {n} completions; it must "
+                                 "return one value per completion.")
         return [float(v) for v in pred]
 
     reward.__name__ = "lmreg_model_reward"

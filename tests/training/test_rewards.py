@@ -310,3 +310,42 @@ def test_model_reward_gives_one_reward_per_completion_or_names_the_mismatch():
         reward(prompts=["rate"] * 2, completions=["good", "good"], note=[""])
     with pytest.raises(ValueError, match="1 prompts and 2 completions;"):
         reward(prompts=["rate"], completions=["good", "good"], note=["", ""])
+
+
+def test_model_reward_rows_columns_and_checks():
+    """The default rows carry the dataset columns the model was fitted on (they were dropped
+    silently); one-row DataFrames from make_row, a transform's length, and models the default
+    rows cannot feed are checked before TRL copies a wrong reward across a batch."""
+    import pandas as pd
+
+    from lmreg import LMRegressor
+
+    tiny = dict(max_time=None, max_epochs=6, random_state=0, hidden_size=32, num_layers=1, num_heads=2,
+                validation_fraction=0)
+    rows = [{"prompt": "rate", "completion": "good " * (k % 5 + 1), "lang": "ab"[k % 2]} for k in range(40)]
+    y = [float(k % 5 + 10 * (k % 2)) for k in range(40)]
+    est = LMRegressor(**tiny).fit(rows, y)
+    reward = R.model_reward(est)
+    lang = np.array(["a", "b"])                        # a 1-D array column, as a list would be
+    got = reward(prompts=["rate"] * 2, completions=["good", "good"], lang=lang, other=[1, 2])
+    np.testing.assert_allclose(got, est.predict([{"prompt": "rate", "completion": "good", "lang": "a"},
+                                                 {"prompt": "rate", "completion": "good", "lang": "b"}]))
+    framed = R.model_reward(est, make_row=lambda p, c, lang: pd.DataFrame([{"prompt": p, "completion": c, "lang": lang}]))
+    np.testing.assert_allclose(framed(prompts=["rate"] * 2, completions=["good", "good"], lang=["a", "b"]), got)
+    with pytest.raises(ValueError, match=r"transform returned shape \(1,\) for 2 completions"):
+        R.model_reward(est, transform=lambda p: p[:1])(prompts=["rate"] * 2, completions=["good", "good"])
+    on_text = LMRegressor(**tiny).fit([r["completion"] for r in rows], y)
+    with pytest.raises(ValueError, match="fitted on rows without field names .* pass make_row="):
+        R.model_reward(on_text)
+    assert len(R.model_reward(on_text, make_row=lambda p, c: c)(prompts=["rate"], completions=["good"])) == 1
+    two = LMRegressor(**tiny).fit(rows, np.c_[y, y])
+    with pytest.raises(ValueError, match="one target per row; this one was fitted on 2"):
+        R.model_reward(two)
+
+
+def test_a_parse_that_finds_no_number_marks_the_completion_unparsable():
+    """``re.search(...).group()`` raises AttributeError without a match: a penalty, not a crashed run."""
+    import re
+
+    f = R.trl_reward("abs", parse=lambda t: re.search(r"-?\d+(\.\d+)?", t).group(), scale=1.0)
+    assert f(prompts=["x", "x"], completions=["it is 3", "no idea"], target=[3.0, 3.0]) == [0.0, -1.0]
