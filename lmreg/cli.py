@@ -260,7 +260,7 @@ def _predict(args) -> int:
     import numpy as np
     import pandas as pd
 
-    quantiles = _parse_quantiles(args.quantiles) if args.quantiles else []
+    quantiles = _parse_quantiles(args.quantiles) if args.quantiles is not None else []   # '' is an error too
     out = _output_path(args.out, WRITERS)
     if Path(args.data).exists() and out.resolve() == Path(args.data).resolve():
         raise ValueError(f"--out {args.out!r} is the DATA file; writing there would replace the rows read.")

@@ -436,7 +436,9 @@ def check_features(est, X, reset: bool):
                          f"expected {list(fitted_names)}, got {names}.")
     if fitted is None or names == fitted:
         return len(frame), X
-    if kind == fitted_kind == "unnamed" and isinstance(X, pd.DataFrame) and sorted(names) == sorted(fitted):
+    made_up = fitted in ([f"x{i}" for i in range(len(fitted))], ["text"])   # an array's or strings' names
+    if (isinstance(X, pd.DataFrame) and fitted_kind == "unnamed" and not made_up
+            and sorted(names) == sorted(fitted)):
         # non-string names (0, 1, 2) are not feature names, so columns go by position, but the
         # fitted names in another order are a reordered table, not another one
         raise ValueError(f"X's columns {list(X.columns)} are those of fit in another order "

@@ -165,6 +165,7 @@ def test_fit_with_a_weight_column(data, tmp_path, capsys):
     (["predict", "{d}/model", "{d}/data.csv", "--out", "{d}/p.xlsx"], "unsupported file extension '.xlsx'"),
     (["predict", "{d}/model", "{d}/data.csv", "--out", "{d}/nowhere/p.csv"], "does not exist"),
     (["predict", "{d}/model", "{d}/data.csv", "--out", "{d}/p.csv", "--quantiles", "0.1,1.5"], "in (0, 1)"),
+    (["predict", "{d}/model", "{d}/data.csv", "--out", "{d}/p.csv", "--quantiles", ""], "in (0, 1); got ''"),
     (["predict", "{d}/model", "{d}/lacks_text.csv", "--out", "{d}/p.csv"],
      "lacks column(s) the model was trained on: text"),
     (["evaluate", "{d}/model", "{d}/inputs.pq", "--target", TARGET], f"target column '{TARGET}' not found"),

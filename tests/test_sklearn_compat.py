@@ -147,6 +147,8 @@ def test_only_string_column_names_are_feature_names():
     # ... but the fitted integer names in another order are a reordered table, not read by position
     with pytest.raises(ValueError, match=r"columns \[1, 0\] are those of fit in another order"):
         est.predict(X[[1, 0]])
+    with pytest.raises(ValueError, match=r"columns \['1', '0'\] are those of fit"):   # a CSV's string headers
+        est.predict(X[[1, 0]].rename(columns=str))
     with pytest.raises(TypeError, match=r"column names mix strings and other types \(\['int', 'str'\]\)"):
         LMRegressor(**TINY).fit(X.rename(columns={0: "a"}), y)
 
