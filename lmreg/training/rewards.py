@@ -526,8 +526,8 @@ def model_reward(estimator, make_row=None, transform=None):
     if np.ndim(estimator.baseline_) > 0:
         raise ValueError(f"model_reward needs a model fitted on one target per row; this one was fitted "
                          f"on {np.size(estimator.baseline_)} targets per row.")
-    kind = getattr(estimator, "_input_kind", None)
-    if make_row is None and kind not in ("records", "frame"):
+    kind = getattr(estimator, "_input_kind", None)   # None: saved before it was kept
+    if make_row is None and kind not in (None, "records", "frame"):
         raise ValueError("the default make_row writes records {'prompt': ..., 'completion': ...}, but this "
                          "model was fitted on rows without field names (strings, arrays); pass make_row= "
                          "to build its rows, e.g. lambda p, c, **kw: p + ' ' + c.")
