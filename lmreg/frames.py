@@ -71,7 +71,7 @@ def to_frame(X, *, flatten_json: bool = True, json_columns=(), plain_columns=())
             raise ValueError("Expected 2D array, got 1D array instead. Reshape your data with "
                              "array.reshape(-1, 1) if it has a single feature, or pass strings for text.")
         elif X.ndim == 2:
-            frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+            frame = pd.DataFrame(X, columns=positional_names(X.shape[1]))
         else:
             raise ValueError(f"X must be 1-D (text) or 2-D, got an array with {X.ndim} dimensions.")
     elif isinstance(X, (list, tuple)):
@@ -93,7 +93,7 @@ def to_frame(X, *, flatten_json: bool = True, json_columns=(), plain_columns=())
                 raise ValueError(f"X's rows have different lengths ({', '.join(map(str, lengths[:5]))} values); "
                                  "give every row the same columns, or pass records (dicts) for optional fields.")
             frame = pd.DataFrame(rows, dtype=object)   # as numpy gave them: kinds come from the values
-            frame.columns = [f"x{i}" for i in range(frame.shape[1])]
+            frame.columns = positional_names(frame.shape[1])
     else:
         raise TypeError(
             "X must be a str, list of str, dict, list of dict, pandas DataFrame/Series or "
@@ -119,6 +119,11 @@ def to_frame(X, *, flatten_json: bool = True, json_columns=(), plain_columns=())
 
 
 _NATIVE = (list, tuple, dict, pd.DataFrame, pd.Series, np.ndarray)
+
+
+def positional_names(n: int) -> list:
+    """The names :func:`to_frame` gives the ``n`` columns of an array or a list of rows."""
+    return [f"x{i}" for i in range(n)]
 
 
 def as_pandas(X):

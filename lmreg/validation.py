@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import InvalidParameterError, Interval, Str
 from ._warnings import warn_user
 from .codecs import CODECS
 from .decoding import DECISION_RULES
-from .frames import as_pandas, is_records, to_frame
+from .frames import as_pandas, is_records, positional_names, to_frame
 from .training.rewards import REWARDS
 from .training.rl_config import TREE_VARIANTS, VARIANTS
 
@@ -304,13 +304,17 @@ def warn_misspelled(unknown, absent, what: str) -> None:
     "X's records have field(s) the model does not know, which are ignored: 'Price' (did you mean 'price'?), 'size.cm' (a dict given for 'size'?)"
     """
     lower = {c.lower(): c for c in absent}
-    # "price.amount": a dict given for the fitted field "price" (json_normalize made its fields new ones)
-    typos = {u: next((a for a in absent if u.startswith(a + ".")), None) or lower.get(u.lower())
-             or next(iter(difflib.get_close_matches(u, absent, n=1, cutoff=0.8)), None) for u in unknown}
-    typos = {u: m for u, m in typos.items() if m is not None}
-    if typos:
-        pairs = ", ".join(f"{u!r} (a dict given for {m!r}?)" if u.startswith(m + ".") else f"{u!r} (did you mean {m!r}?)"
-                          for u, m in list(typos.items())[:5])
+
+    def hint(u):
+        parent = next((a for a in absent if u.startswith(a + ".")), None)
+        if parent is not None:   # "price.amount": json_normalize made a dict given for "price" new fields
+            return f"a dict given for {parent!r}?"
+        match = lower.get(u.lower()) or next(iter(difflib.get_close_matches(u, absent, n=1, cutoff=0.8)), None)
+        return None if match is None else f"did you mean {match!r}?"
+
+    hints = {u: h for u in unknown if (h := hint(u)) is not None}
+    if hints:
+        pairs = ", ".join(f"{u!r} ({h})" for u, h in list(hints.items())[:5])
         warn_user(f"{what} have field(s) the model does not know, which are ignored: {pairs}; the "
                   "fitted field(s) they resemble are absent from every row and read as missing.")
 
@@ -436,7 +440,7 @@ def check_features(est, X, reset: bool):
                          f"expected {list(fitted_names)}, got {names}.")
     if fitted is None or names == fitted:
         return len(frame), X
-    made_up = fitted in ([f"x{i}" for i in range(len(fitted))], ["text"])   # an array's or strings' names
+    made_up = fitted in (positional_names(len(fitted)), ["text"])   # to_frame's names for arrays, strings
     if (isinstance(X, pd.DataFrame) and fitted_kind == "unnamed" and not made_up
             and sorted(names) == sorted(fitted)):
         # non-string names (0, 1, 2) are not feature names, so columns go by position, but the
