@@ -90,17 +90,21 @@ class TaskScaler:
 
     def transform(self, X, y) -> np.ndarray:
         """Targets ``[n]`` or ``[n, 1]`` in task units -> standardised units."""
-        return self._apply(X, y, lambda v, center, scale: (v - center) / scale)
+        values, center, scale = self._aligned(X, y)
+        return (values - center) / scale
 
     def inverse(self, X, values) -> np.ndarray:
         """Standardised values ``[n, ...]`` (e.g. ``[n, n_samples]``) -> each row's task units."""
-        return self._apply(X, values, lambda v, center, scale: v * scale + center)
+        values, center, scale = self._aligned(X, values)
+        return values * scale + center
 
-    def _apply(self, X, values, fn) -> np.ndarray:
+    def _aligned(self, X, values):
+        """``values`` as floats, and each row's centre and scale shaped to broadcast over the
+        row's other axes (samples, one target column)."""
         center, scale = self._params(X)
         values = np.asarray(values, dtype=float)
-        shape = (-1,) + (1,) * (values.ndim - 1)   # each row's task, over the row's other axes
-        return fn(values, center.reshape(shape), scale.reshape(shape))
+        shape = (-1,) + (1,) * (values.ndim - 1)
+        return values, center.reshape(shape), scale.reshape(shape)
 
     def get_config(self) -> dict:
         return {"column": self.column, "center": self.center_, "scale": self.scale_}
