@@ -9,7 +9,8 @@ quantiles) for a table to CSV or parquet; ``evaluate`` prints point and
 probabilistic metrics against a target column; ``bench`` runs :mod:`lmreg.bench`
 (lmreg next to the classical baselines on the bundled suite). User errors (missing files or
 columns, unsupported extensions, unknown parameters, unreadable models) print
-``lmreg: error: ...`` to stderr and return exit code 2.
+``lmreg: error: ...`` to stderr and return exit code 2; a run that fails otherwise (out of
+memory, a runtime error) prints the same way and returns 1.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import difflib
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -143,16 +145,34 @@ def _output_path(out: str, formats: dict) -> Path:
     return path
 
 
+def _write_table(frame, out: Path) -> None:
+    """Write ``frame`` to ``out`` (CSV or parquet by extension) through a temporary file in the
+    same folder, renamed into place: an interrupted or failed write leaves no partial file
+    and an earlier ``out`` untouched. A link is written through, as a plain write would."""
+    out = Path(os.path.realpath(out))
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=out.suffix, dir=out.parent)
+    os.close(fd)
+    try:
+        if WRITERS[out.suffix.lower()] == "csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            frame.to_parquet(tmp, index=False)
+        umask = os.umask(0)   # mkstemp makes the file 0600; give it the mode a plain open would
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def _model_out_dir(out: str) -> Path:
     from .persistence import check_save_path
 
-    path = Path(out).expanduser().resolve()
     try:  # checked before fitting, so a bad --out does not cost a fit
-        check_save_path(path)
-    except FileExistsError:
-        raise ValueError(f"refusing to replace --out {out!r}: it exists and is not a saved lmreg model "
-                         "(or an empty directory); choose a new --out.") from None
-    return path
+        return check_save_path(Path(out).expanduser())   # not resolved: a link is refused, not followed
+    except FileExistsError as err:
+        raise ValueError(f"refusing to replace --out {out!r}: {err}") from None
 
 
 def _load_model(model_dir: str):
@@ -215,7 +235,6 @@ def _features(est, df, drop, source: str):
 # -- subcommands -----------------------------------------------------------------
 def _fit(args) -> int:
     from .estimator import LMRegressor
-    from .persistence import CLI_FILE
 
     kwargs = parse_params(args.param)
     for flag, name, value in (("--time", "max_time", args.time), ("--threads", "n_threads", args.threads)):
@@ -245,9 +264,9 @@ def _fit(args) -> int:
             if column is not None and message.startswith(f"{word} "):
                 raise type(err)(f"{column!r} column ({word}): {message}") from None
         raise
-    est.save(out)
     meta = {"target": args.target} if args.weight is None else {"target": args.target, "weight": args.weight}
-    (out / CLI_FILE).write_text(json.dumps(meta))
+    est._cli_meta = json.dumps(meta)   # written by save inside its atomic folder
+    est.save(out)
     if not args.quiet:
         r, fallback = est.fit_result_, ", FALLBACK to the median" if est.fallback_ else ""
         members = f", {len(est.members_)} members" if len(est.members_) > 1 else ""
@@ -277,10 +296,7 @@ def _predict(args) -> int:
         qp = np.asarray(est.predict_quantiles(X, quantiles), dtype=float)
         for j, q in enumerate(quantiles):
             result[f"q{q}"] = qp[:, j]
-    if WRITERS[out.suffix.lower()] == "csv":
-        result.to_csv(out, index=False)
-    else:
-        result.to_parquet(out, index=False)
+    _write_table(result, out)
     if not args.quiet:
         print(f"lmreg: wrote {len(result)} predictions to {args.out} ({time.perf_counter() - t:.1f} s)")
     return 0
@@ -420,7 +436,9 @@ def main(argv=None) -> int:
     -------
     int
         0 on success, 2 on a usage or input error (the message, ``lmreg: error:
-        ...``, goes to stderr), 130 on interrupt. ``bench`` returns its own code.
+        ...``, goes to stderr), 1 when a run fails otherwise (out of memory, a runtime
+        error; ``LMREG_DEBUG=1`` re-raises it with its traceback), 130 on interrupt.
+        ``bench`` returns its own code.
 
     Examples
     --------
@@ -456,6 +474,12 @@ def main(argv=None) -> int:
             message = f"{err.strerror}: {err.filename!r}"
         print(f"lmreg: error: {message}", file=sys.stderr)
         return 2
+    except (MemoryError, RuntimeError) as err:   # out of memory, a failed torch op: not the input's fault
+        if os.environ.get("LMREG_DEBUG"):
+            raise
+        what = "out of memory" if isinstance(err, MemoryError) else f"{type(err).__name__}: {err}"
+        print(f"lmreg: error: {what} (run with LMREG_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -295,6 +295,9 @@ def check_replaceable(path) -> None:
     FileExistsError: ... exists and is not a saved lmreg model; save replaces only a saved model or an empty directory, so choose a new path.
     """
     path = Path(path)
+    if path.is_symlink():   # renaming it would replace the link, not the model it points to
+        raise FileExistsError(f"{str(path)!r} is a symbolic link; save does not replace links, so give "
+                              "the folder it points to or a new path.")
     if not path.exists() or _is_saved_model_or_empty(path):
         return
     raise FileExistsError(f"{str(path)!r} exists and is not a saved lmreg model; save replaces only "
@@ -302,7 +305,7 @@ def check_replaceable(path) -> None:
 
 
 def _is_saved_model_or_empty(path: Path) -> bool:
-    if not path.is_dir() or path.is_symlink():
+    if not path.is_dir():
         return False
     names = set(os.listdir(path))
     if not names:

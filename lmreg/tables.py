@@ -7,6 +7,7 @@ option that fixes it.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 __all__ = ["READERS", "JSON_LINES", "WRITERS", "read_table"]
@@ -32,7 +33,8 @@ def read_table(path, sep=None, encoding=None, decimal=None):
     path : str or path-like
     sep : str or None, default=None
         Field separator of a .csv/.tsv file (None: ``","``, or a tab for .tsv;
-        ``"tab"`` and a typed ``"\\t"`` mean a tab).
+        ``"tab"`` and a typed ``"\\t"`` mean a tab). Taken literally: ``"::"`` or
+        ``"||"`` separate by those characters, not as a regular expression.
     encoding : str or None, default=None
         Text encoding of a .csv/.tsv or JSON lines file (None: UTF-8; a JSON file may
         start with a byte-order mark).
@@ -83,12 +85,15 @@ def read_table(path, sep=None, encoding=None, decimal=None):
         raise ValueError(f"--sep and --decimal apply to .csv/.tsv files; {str(path)!r} is {kind}.")
     if kind == "parquet" and encoding is not None:   # parquet stores its own (UTF-8) strings
         raise ValueError(f"--encoding applies to text files (CSV, JSON); {str(path)!r} is parquet.")
+    if sep == "":
+        raise ValueError("--sep must not be empty; give the field separator, e.g. --sep ';' or --sep tab.")
     if sep is None:
         sep = "\t" if path.suffix.lower() == ".tsv" else ","
     sep = {"\\t": "\t", "tab": "\t"}.get(sep, sep)  # a tab typed on a command line
     try:
-        if kind == "csv":
-            frame = pd.read_csv(path, sep=sep, encoding=encoding, decimal=decimal or ".")
+        if kind == "csv":   # pandas reads a longer separator as a regex: escape it, on the engine that takes it
+            longer = {"sep": re.escape(sep), "engine": "python"} if len(sep) > 1 else {"sep": sep}
+            frame = pd.read_csv(path, encoding=encoding, decimal=decimal or ".", **longer)
         elif kind == "parquet":
             frame = pd.read_parquet(path)
         else:  # dtype=False: keep strings as strings (no date guessing from column names).

@@ -3,8 +3,10 @@
 import contextlib
 import io
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -286,6 +288,14 @@ def test_read_table_separators_and_encodings(tmp_path):
         read_table(tmp_path / "decimal.csv")
     got = read_table(tmp_path / "decimal.csv", sep=";", decimal=",")
     assert got["size"].tolist() == [0.637, 0.5] and got["y"].tolist() == [2.7, 3.1]
+    # a longer separator is literal text: pandas alone reads it as a regex ('||' splits at every
+    # character, '**' does not compile)
+    for sep in ("::", "||", "**"):
+        (tmp_path / "long.csv").write_text(f"a{sep}b{sep}y\n1{sep}x.5{sep}3\n")
+        got = read_table(tmp_path / "long.csv", sep=sep, decimal=".")
+        assert got.columns.tolist() == ["a", "b", "y"] and got.values.tolist() == [[1, "x.5", 3]]
+    with pytest.raises(ValueError, match="--sep must not be empty"):
+        read_table(tmp_path / "long.csv", sep="")
 
 
 def test_cli_reads_semicolon_csv(tmp_path, capsys):
@@ -353,3 +363,69 @@ def test_bad_target_and_weight_values_name_their_columns(tmp_path, capsys):
                  *FAST]) == 2
     assert "'w' column (sample_weight): sample_weight has 1 negative value(s)" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+
+
+def test_fit_out_refuses_a_link_and_writes_its_record_inside_the_atomic_save(data, fitted, tmp_path,
+                                                                              monkeypatch, capsys):
+    from lmreg import persistence
+
+    model, _, _ = fitted
+    before = (model / "config.json").read_bytes()
+    (tmp_path / "link").symlink_to(model, target_is_directory=True)
+    args = ["fit", str(data / "data.csv"), "--target", TARGET, *FAST]
+    assert main([*args, "--out", str(tmp_path / "link")]) == 2   # before fitting: the link was followed
+    assert "is a symbolic link" in capsys.readouterr().err
+    assert (model / "config.json").read_bytes() == before and (tmp_path / "link").is_symlink()
+    moved = []
+    real = persistence._move_into_place
+    monkeypatch.setattr(persistence, "_move_into_place", lambda tmp, path: (moved.append(sorted(
+        p.name for p in tmp.iterdir())), real(tmp, path)))
+    pd.read_csv(data / "data.csv").assign(w=1.0).to_csv(tmp_path / "w.csv", index=False)
+    args[1] = str(tmp_path / "w.csv")
+    assert main([*args, "--weight", "w", "--out", str(tmp_path / "m"), "--quiet"]) == 0
+    assert moved == [["cli.json", "config.json", "model.safetensors"]]   # renamed into place with the weights
+    assert json.loads((tmp_path / "m" / "cli.json").read_text()) == {"target": TARGET, "weight": "w"}
+
+
+def test_predict_writes_through_a_temporary_file(data, fitted, tmp_path, monkeypatch, capsys):
+    model, _, _ = fitted
+    out = tmp_path / "pred.csv"
+    out.write_text("earlier\n")
+    out.chmod(0o644)
+
+    def fails(self, path, *args, **kwargs):
+        Path(path).write_text("prediction\n0.1\n")   # part written, then the disk fills
+        raise OSError(28, "No space left on device", str(path))
+
+    with monkeypatch.context() as m:
+        m.setattr(pd.DataFrame, "to_csv", fails)
+        assert main(["predict", str(model), str(data / "data.csv"), "--out", str(out), "--quiet"]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert out.read_text() == "earlier\n" and sorted(p.name for p in tmp_path.iterdir()) == ["pred.csv"]
+    (tmp_path / "link.csv").symlink_to(out)   # a link is written through, as a plain write would be
+    assert main(["predict", str(model), str(data / "data.csv"), "--out", str(tmp_path / "link.csv"),
+                 "--quiet"]) == 0
+    assert (tmp_path / "link.csv").is_symlink() and len(pd.read_csv(out)) == 60
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask   # not mkstemp's 0600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.csv", "pred.csv"]
+
+
+@pytest.mark.parametrize("error, expected", [(RuntimeError("mat1 and mat2 shapes cannot be multiplied"),
+                                              "RuntimeError: mat1 and mat2 shapes"),
+                                             (MemoryError(), "out of memory")])
+def test_runtime_failures_exit_1_with_a_message(data, fitted, monkeypatch, capsys, error, expected):
+    import lmreg.cli
+
+    def fails(args):
+        raise error
+
+    monkeypatch.setattr(lmreg.cli, "_evaluate", fails)
+    model, _, _ = fitted
+    assert main(["evaluate", str(model), str(data / "data.csv")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"lmreg: error: {expected}") and "LMREG_DEBUG=1" in err and "Traceback" not in err
+    monkeypatch.setenv("LMREG_DEBUG", "1")
+    with pytest.raises(type(error)):
+        main(["evaluate", str(model), str(data / "data.csv")])
