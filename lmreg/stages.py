@@ -31,10 +31,11 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from .calibration import ConformalQuantiles
+from ._warnings import warn_user
 from .members import member_seed
 from .metrics import crps_per_row
 from .training import rewards as R
-from .training.rl_config import RLConfig
+from .training.rl_config import RLConfig, stage_reward
 from .training.rl_stage import WEIGHTED_RANK_TEST, run_stage, stage_rows
 from .training.sft import decision_errors, target_error, target_scale
 from .validation import check_targets, weighted_rows
@@ -156,7 +157,7 @@ class HeldOutStages:
             fix = "pass it 1-D (y.ravel())" if y.shape[1] == 1 else "set rl_steps=0 for several targets"
             raise ValueError(f"the RL stage supports one target per row as a 1-D y, but y has shape {y.shape}; "
                              f"{fix}.")
-        if y.min() < 0 and R.base_reward(self._rl_config().reward) is R.neg_log_error:   # a name, function or partial
+        if y.min() < 0 and R.base_reward(stage_reward(self._rl_config())) is R.neg_log_error:   # a name, function or partial
             scaled = " (standardised per task_column)" if getattr(self, "tasks_", None) is not None else ""
             what = "rl_reward='log'" if self.rl_reward == "log" else "rl_reward (neg_log_error)"
             raise ValueError(f"{what} needs targets >= 0, but y{scaled} has {float(y.min())!r}; use "
@@ -226,8 +227,12 @@ class HeldOutStages:
             result.prompt_rows = config.prompt_rows
             self.member_rl_results_.append(result)
             if self.verbose and len(members) > 1:
-                print(f"RL member {k}: {result.steps} steps, {'kept' if result.kept else 'reverted'}")
+                outcome = "kept" if result.kept else "reverted" if result.steps else "no step in the time left"
+                print(f"RL member {k}: {result.steps} steps, {outcome}")
         self.rl_result_ = self.member_rl_results_[0]
+        if not any(r.steps for r in self.member_rl_results_):
+            warn_user(f"rl_steps={self.rl_steps} but the RL stage took no step before the deadline "
+                      f"(max_time={self.max_time}); the weights are SFT's alone. Raise max_time.")
         return check, samples
 
     def _fit_fallback(self, y, train_rows, val_rows, weights=None, check=None) -> None:

@@ -230,9 +230,9 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
       reward, not an infinity that would zero the advantages of the whole batch;
     - a completion that does not parse, parses to NaN or an infinity, or whose reward
       is NaN, gets ``invalid_reward``; by default a value below every parsable
-      completion of the same prompt (of the call when none of its prompt parsed): the
-      worst reward minus the larger of the rewards' range, the worst reward's magnitude
-      and 1, so writing a number always beats not writing one;
+      completion of the same prompt and target, TRL's group (of the call when none of
+      that group parsed): the worst reward minus the larger of the rewards' range, the
+      worst reward's magnitude and 1, so writing a number always beats not writing one;
     - when no completion of a call parses (and ``invalid_reward`` is None), or a
       target is missing or not finite, the reward is None: TRL's "not applicable",
       which it leaves out of the group baseline and gives no advantage.
@@ -265,6 +265,12 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
     **params
         Passed to the reward (``scale=``, ``bandwidth=``...); ``scale``, ``bandwidth`` and
         ``eps`` must be positive finite numbers.
+
+    Returns
+    -------
+    TRLReward
+        ``f(prompts, completions, **kwargs) -> list[float | None]``, named after the
+        reward (TRL's log key); it pickles when ``name_or_fn`` and ``parse`` do.
 
     Examples
     --------
@@ -306,52 +312,77 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
         if np.ndim(value):   # one completion is scored at a time: one number, not one per row
             raise ValueError(f"{name} must be one number here (each completion is scored on its own), "
                              f"got an array of shape {np.shape(value)}.")
+    return TRLReward(fn, parse, invalid_reward, num_generations if group else None, target_column, params)
 
-    def value_of(text):
+
+class TRLReward:
+    """A reward in TRL's signature, built by :func:`trl_reward` (which checks its arguments).
+
+    A plain object rather than a closure, so it pickles (for process pools and
+    spawned workers) when ``fn`` and ``parse`` do. ``__name__`` is the reward's own
+    name, a ``functools.partial``'s included: TRL logs each reward function under it.
+
+    >>> import pickle
+    >>> f = pickle.loads(pickle.dumps(trl_reward(functools.partial(neg_abs_error, scale=2.0))))
+    >>> f.__name__, f(prompts=["x"], completions=["3"], target=[2.0])
+    ('neg_abs_error', [-0.5])
+    """
+
+    def __init__(self, fn, parse, invalid_reward, num_generations, target_column, params):
+        self.fn, self.parse, self.invalid_reward = fn, parse, invalid_reward
+        self.num_generations, self.target_column, self.params = num_generations, target_column, params
+        self._base = _unwrap(fn)[0]
+        self.__name__ = getattr(self._base, "__name__", type(self._base).__name__)
+
+    def __repr__(self) -> str:
+        return f"<TRL reward {self.__name__}>"
+
+    def _value(self, text) -> float:
         try:
-            value = float(parse(_text(text)))
+            value = float(self.parse(_text(text)))
         except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError):
             return np.nan
         return value if np.isfinite(value) else np.nan
 
-    def pointwise(values, targets):
+    def _pointwise(self, values, targets, prompts):
         out = np.full(len(values), np.nan)
         for i in np.flatnonzero(np.isfinite(values) & np.isfinite(targets)):
-            out[i] = float(fn(values[i], targets[i], **params))
+            out[i] = float(self.fn(values[i], targets[i], **self.params))
         return out
 
-    def grouped(values, targets, prompts):
-        G, n = num_generations, len(values)
+    def _grouped(self, values, targets, prompts):
+        G, n = self.num_generations, len(values)
         out = np.full(n, np.nan)
         for s in range(0, n, G):
             block = range(s, s + G)
             if s + G > n or any(prompts[i] != prompts[s] for i in block) or not np.array_equal(
                     targets[block], np.full(G, targets[s]), equal_nan=True):
                 raise ValueError(
-                    f"{getattr(fn, '__name__', 'reward')} needs the completions of a call in whole groups of "
+                    f"{self.__name__} needs the completions of a call in whole groups of "
                     f"num_generations={G} with one prompt and target each; completions {s}-{min(s + G, n) - 1} "
                     "are not one group. In TRL, make per_device_train_batch_size a multiple of "
                     "num_generations.")
             ok = [i for i in block if np.isfinite(values[i])]
             if not np.isfinite(targets[s]) or not ok:
                 continue
-            if base is crps_loo and len(ok) < 3:
+            if self._base is crps_loo and len(ok) < 3:
                 out[ok] = 0.0  # no spread to judge with fewer than three numbers
                 continue
-            out[ok] = fn(values[ok][None, :], targets[s:s + 1], **params)[0]
+            out[ok] = self.fn(values[ok][None, :], targets[s:s + 1], **self.params)[0]
         return out
 
-    def reward(prompts, completions, **kwargs):
-        if target_column not in kwargs:
-            raise ValueError(f"no {target_column!r} column reached the reward; got {sorted(kwargs)}. "
+    def __call__(self, prompts, completions, **kwargs):
+        if self.target_column not in kwargs:
+            raise ValueError(f"no {self.target_column!r} column reached the reward; got {sorted(kwargs)}. "
                              "Add the targets to the training dataset or pass target_column=.")
-        targets = _target_values(kwargs[target_column], len(completions), target_column)
-        values = np.array([value_of(text) for text in completions], dtype=float)
+        targets = _target_values(kwargs[self.target_column], len(completions), self.target_column)
+        values = np.array([self._value(text) for text in completions], dtype=float)
         if not len(values) == len(targets) == len(prompts):
             raise ValueError(f"{len(prompts)} prompts, {len(completions)} completions and "
                              f"{len(targets)} targets; expected one of each per completion.")
+        score = self._grouped if self.num_generations else self._pointwise
         with np.errstate(over="ignore", invalid="ignore"):
-            out = grouped(values, targets, prompts) if group else pointwise(values, targets)
+            out = score(values, targets, prompts)
         # TRL holds rewards as float32 and squares their deviations: an overflowed error
         # (a 20-digit completion under "squared") is the worst reward there is, not inf.
         out = np.clip(out, -REWARD_BOUND, REWARD_BOUND)
@@ -359,15 +390,13 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
         if invalid.any():
             out[invalid] = np.nan
             scored = out.copy()
-            keys = np.unique([str(p) for p in prompts], return_inverse=True)[1]  # prompt -> group id
+            # TRL's group: one prompt and its target (a prompt repeated with another target is another)
+            keys = np.unique([f"{p}\0{t!r}" for p, t in zip(prompts, targets)], return_inverse=True)[1]
             for key in np.unique(keys[invalid]):
                 rows = keys == key
-                # below the other completions of the same prompt (TRL's group), else of the call
-                out[rows & invalid] = _penalty(scored[rows], invalid_reward, fallback=scored)
+                # below the other completions of the same group, else of the call
+                out[rows & invalid] = _penalty(scored[rows], self.invalid_reward, fallback=scored)
         return [float(r) if np.isfinite(r) else None for r in out]
-
-    reward.__name__ = getattr(fn, "__name__", "reward")
-    return reward
 
 
 def _text(completion) -> str:

@@ -38,7 +38,7 @@ from ..decoding import NumberGrammar, constrained_logprobs, sample_batch, teache
 from . import rewards as R
 from . import tree_rl as T
 from .rl_config import (KEEP_TESTS, PROMPT_ROWS, TREE_VARIANTS, VARIANTS, RLConfig,  # noqa: F401
-                        RLResult, step_prompts)
+                        RLResult, stage_reward, step_prompts)
 
 
 def group_advantages(rewards: np.ndarray, variant: str, std_floor: float = 0.05,
@@ -306,7 +306,7 @@ def train_rl(model, enc: Encoded, y: np.ndarray, codec, grammar: NumberGrammar, 
     w = None if w is None else w / w[rows].mean()
     spread = np.std(y[rows]) if w is None else np.sqrt(np.cov(y[rows], aweights=w[rows], bias=True))
     scale = float(spread) or 1.0
-    reward = reward_function(config.reward, scale)
+    reward = reward_function(stage_reward(config), scale)
     reference = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
     model.eval()  # no dropout: sampler and learner are the same policy

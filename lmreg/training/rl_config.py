@@ -155,13 +155,13 @@ class RLConfig:
     --------
     >>> from lmreg.training.rewards import REWARDS
     >>> cfg = RLConfig(variant="dr_grpo", group_size=4, prompts_per_step=16)
-    >>> cfg.reward, cfg.reward in REWARDS
+    >>> stage_reward(cfg), stage_reward(cfg) in REWARDS   # reward=None: the variant's default
     ('crps_loo', True)
     >>> cfg.prompts_per_step * cfg.group_size  # sampled numbers per step
     64
     >>> step_prompts(RLConfig(variant="grpo")), step_prompts(RLConfig(variant="median"))
     (16, 32)
-    >>> RLConfig(variant="median").reward, RLConfig(variant="remax").reward
+    >>> stage_reward(RLConfig(variant="median")), stage_reward(RLConfig(variant="remax"))
     ('abs', 'abs')
     >>> RLConfig(group_size=1)
     Traceback (most recent call last):
@@ -193,22 +193,21 @@ class RLConfig:
         self.check()
 
     def check(self) -> None:
-        """Raise a ValueError naming the first invalid field (and resolve ``reward=None``)."""
-        if self.reward is None and self.variant in VARIANTS:
-            self.reward = "abs" if self.variant in (*TREE_VARIANTS, "remax") else "crps_loo"
+        """Raise a ValueError naming the first invalid field (or pair of fields)."""
         validate_parameter_constraints(_CONSTRAINTS, vars(self), caller_name="RLConfig")
         from ..validation import refuse_flags   # here: lmreg.validation imports this module
 
         refuse_flags(vars(self), "RLConfig", _CONSTRAINTS)
-        if not isinstance(self.reward, str):
-            R.check_stage_reward(self.reward)
-        group_reward = R.is_group_reward(self.reward)
+        reward = stage_reward(self)
+        if not isinstance(reward, str):
+            R.check_stage_reward(reward)
+        group_reward = R.is_group_reward(reward)
         if group_reward and self.variant == "remax":
             raise ValueError("remax compares each sample with the greedy decode; use a pointwise reward.")
         if group_reward and self.variant in TREE_VARIANTS:
             raise ValueError(f"variant={self.variant!r} works on the digits codec's token tree: it needs "
-                             f"a pointwise reward (e.g. 'abs'), not reward={self.reward!r}.")
-        if R.base_reward(self.reward) is R.crps_loo and self.variant not in TREE_VARIANTS and self.group_size < 3:
+                             f"a pointwise reward (e.g. 'abs'), not reward={reward!r}.")
+        if R.base_reward(reward) is R.crps_loo and self.variant not in TREE_VARIANTS and self.group_size < 3:
             raise ValueError(f"reward 'crps_loo' scores each sample against the others of its group: it needs "
                              f"group_size >= 3, got {self.group_size}.")
 
@@ -218,7 +217,7 @@ _NON_NEGATIVE = [Interval(Real, 0, None, closed="left")]
 #: What :meth:`RLConfig.check` enforces, in scikit-learn's constraint language (as the estimator's).
 _CONSTRAINTS = {
     "variant": [StrOptions(set(VARIANTS))],
-    "reward": [StrOptions(set(R.REWARDS)), callable],
+    "reward": [StrOptions(set(R.REWARDS)), callable, None],
     "group_size": [Interval(Integral, 2, None, closed="left")],
     "prompts_per_step": [Interval(Integral, 1, None, closed="left"), None],
     "learning_rate": _POSITIVE, "clip_eps": _POSITIVE, "std_floor": _POSITIVE,
@@ -245,9 +244,12 @@ class RLResult:
         Wall-clock time.
     history : list of dict
         One entry per step: ``step``, ``reward`` (mean over the rollouts),
-        ``loss``, ``kl`` (to the SFT policy) and ``seconds``.
+        ``loss``, ``kl`` (to the frozen policy the stage started from: the SFT
+        weights in ``fit``, the weights before the call in ``reinforce``) and
+        ``seconds``.
     kept : bool
-        False when the estimator reverted to the SFT weights.
+        Whether the RL weights stayed: False when the estimator reverted to the
+        weights the stage started from, or when no step ran (``steps == 0``).
     val_mae : float
         Validation error of the weights kept (NaN when not measured).
     val_before, val_after : dict
@@ -282,6 +284,24 @@ class RLResult:
     checks: list = field(default_factory=list)      # {"step", "error", "crps"[, "p_value"]} per checkpoint
     best_step: int = 0                              # the kept checkpoint (0: the SFT weights)
     prompt_rows: str = "train"                      # where the estimator's prompts came from
+
+
+def stage_reward(config: RLConfig):
+    """The reward the stage trains on: ``config.reward``, or its variant's default when None.
+
+    Resolved when used, not stored, so a config whose ``variant`` changes later gets that
+    variant's default.
+
+    >>> cfg = RLConfig(variant="median")
+    >>> cfg.reward, stage_reward(cfg)
+    (None, 'abs')
+    >>> cfg.variant = "grpo"
+    >>> stage_reward(cfg), stage_reward(RLConfig(reward="squared"))
+    ('crps_loo', 'squared')
+    """
+    if config.reward is not None:
+        return config.reward
+    return "abs" if config.variant in (*TREE_VARIANTS, "remax") else "crps_loo"
 
 
 def step_prompts(config: RLConfig) -> int:

@@ -172,6 +172,22 @@ def test_trl_rewards_stay_within_float32_and_penalise_per_prompt():
         R.trl_reward("log")(prompts=["a"], completions=["-5"], target=[-3.0])
 
 
+def test_trl_reward_penalises_per_group_is_named_after_its_reward_and_pickles():
+    import pickle
+
+    # one prompt in two groups (two targets): each group's penalty comes from that group alone
+    f = R.trl_reward("abs")
+    out = f(prompts=["a"] * 4, completions=["1", "bad", "100", "bad"], target=[1.0, 1.0, 0.0, 0.0])
+    assert out == [0.0, -1.0, -100.0, -200.0]   # was -200.0 for both: one pool for the prompt text
+    partial = R.trl_reward(functools.partial(R.gaussian_kernel, bandwidth=0.5))
+    assert (f.__name__, partial.__name__, R.trl_reward("crps_loo", num_generations=3).__name__) == (
+        "neg_abs_error", "gaussian_kernel", "crps_loo")   # TRL's log keys; a partial was "reward"
+    for reward in (f, partial, R.trl_reward("rank", num_generations=2, parse=int)):
+        again = pickle.loads(pickle.dumps(reward))
+        kw = dict(prompts=["a", "a"], completions=["3", "x"], target=[2.0, 2.0])
+        assert again(**kw) == reward(**kw) and again.__name__ == reward.__name__
+
+
 def test_the_log_reward_is_refused_for_negative_targets_before_training():
     from lmreg import LMRegressor
 

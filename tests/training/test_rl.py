@@ -1,4 +1,5 @@
 import functools
+import warnings
 
 import numpy as np
 import pytest
@@ -7,7 +8,7 @@ import torch
 from lmreg import LMRegressor
 from lmreg.training import rewards as R
 from lmreg.training.rl import (RLConfig, _sequence_logprobs, group_advantages, group_logprobs, policy_loss,
-                               train_rl)
+                               stage_reward, train_rl)
 
 TINY = dict(max_time=None, random_state=0, hidden_size=32, num_layers=1, num_heads=2)
 
@@ -197,8 +198,12 @@ def test_rl_config_checks_its_fields_when_built(field, value):
 
 
 def test_rl_config_reward_default_and_incompatible_pairs():
-    assert RLConfig().reward == "crps_loo" and RLConfig(variant="median").reward == "abs"
-    assert RLConfig(variant="tree", reward="squared").reward == "squared"
+    assert stage_reward(RLConfig()) == "crps_loo" and stage_reward(RLConfig(variant="median")) == "abs"
+    assert stage_reward(RLConfig(variant="tree", reward="squared")) == "squared"
+    cfg = RLConfig(variant="median")   # the default follows a later change of variant
+    cfg.variant = "grpo"
+    assert stage_reward(cfg) == "crps_loo"
+    cfg.check()
     with pytest.raises(ValueError, match="pointwise"):
         RLConfig(variant="remax", reward="rank")
     with pytest.raises(ValueError, match="pointwise"):
@@ -466,8 +471,8 @@ def test_sft_term_is_the_cross_entropy_of_the_true_numbers():
 
 def test_remax_defaults_to_a_pointwise_reward():
     """ReMax's greedy baseline needs a pointwise reward: its default is 'abs', not GRPO's crps_loo."""
-    assert RLConfig(variant="remax").reward == "abs"
-    assert LMRegressor(rl_steps=1, rl_variant="remax")._rl_config().reward == "abs"
+    assert stage_reward(RLConfig(variant="remax")) == "abs"
+    assert stage_reward(LMRegressor(rl_steps=1, rl_variant="remax")._rl_config()) == "abs"
     with pytest.raises(ValueError, match="group_size >= 3"):
         RLConfig(variant="grpo", reward="crps_loo", group_size=2)
     assert RLConfig(variant="grpo", reward="abs", group_size=2).group_size == 2
@@ -594,3 +599,20 @@ def test_rl_weights_that_beat_the_median_lift_the_fallback():
     np.testing.assert_allclose(est.predict(X[:7]), y[:7], atol=2.0)
     in_fit = LMRegressor(max_epochs=1, learning_rate=1e-6, **rl, **TINY).fit(X, y)
     assert in_fit.rl_result_.kept and not in_fit.fallback_
+
+
+def test_a_stage_that_took_no_step_warns(monkeypatch, capsys):
+    """A deadline SFT used up leaves RL no step: a warning, and "no step" rather than "reverted"."""
+    import lmreg.stages
+    from lmreg.training.rl_config import RLResult
+
+    monkeypatch.setattr(lmreg.stages, "run_stage", lambda *a, **k: (RLResult(kept=False), None))
+    X, y = [f"n {i % 6}" for i in range(60)], (np.arange(60) % 6).astype(float)
+    est = LMRegressor(max_epochs=1, rl_steps=5, n_members=2, verbose=True, **TINY)
+    with pytest.warns(UserWarning, match=r"rl_steps=5 but the RL stage took no step before the deadline"):
+        est.fit(X, y)
+    assert "RL member 1: 0 steps, no step in the time left" in capsys.readouterr().out
+    monkeypatch.setattr(lmreg.stages, "run_stage", lambda *a, **k: (RLResult(steps=3, kept=False), None))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)   # steps taken: no warning
+        est.set_params(verbose=False).fit(X, y)

@@ -11,6 +11,7 @@ from lmreg.batching import Encoded, collate
 from lmreg.codecs import make_codec
 from lmreg.decoding import NumberGrammar, quantile_batch, quantile_walk
 from lmreg.training.rl import reward_function
+from lmreg.training.rl_config import stage_reward
 from lmreg.training.tree_rl import (expected_reward, median_loss, path_cdf, path_kl, path_logprobs,
                                     subtree_values, tempered, tree_loss, tree_rewards)
 
@@ -241,7 +242,7 @@ def test_default_reward_and_guard_follow_the_variant(monkeypatch):
     real = lmreg.stages.run_stage
 
     def spy(model, args, *a, **k):
-        seen.append((args[6].reward, k["guard_crps"]))  # the RLConfig the estimator built
+        seen.append((stage_reward(args[6]), k["guard_crps"]))  # the RLConfig the estimator built
         return real(model, args, *a, **k)
 
     monkeypatch.setattr(lmreg.stages, "run_stage", spy)
