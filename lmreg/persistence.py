@@ -149,7 +149,8 @@ def save(est, path) -> None:
             "member_rl_results_": [dict(vars(r)) for r in getattr(est, "member_rl_results_", [])[1:]],
             "calibrator_": ({"samples": est.calibrator_.samples_.tolist(), "y": est.calibrator_.y_.tolist(),
                              "weights": (None if est.calibrator_.weights_ is None
-                                         else est.calibrator_.weights_.tolist())}
+                                         else est.calibrator_.weights_.tolist()),
+                             "temperature": getattr(est, "_calibration_temperature", None)}
                             if getattr(est, "calibrator_", None) is not None else None),
             "sample_weighted": bool(getattr(est, "_weighted", False)),
         },
@@ -403,6 +404,7 @@ def _rebuild(config: dict, path: Path, device: str):
         [est.rl_result_] + [RLResult(**r) for r in fitted.get("member_rl_results_", [])])
     cal = fitted.get("calibrator_")
     est.calibrator_ = ConformalQuantiles().fit(cal["samples"], cal["y"], cal.get("weights")) if cal else None
+    est._calibration_temperature = cal.get("temperature") if cal else None   # None: saved before it was kept
     est._weighted = fitted.get("sample_weighted", False)
     cli_meta = path / CLI_FILE   # the CLI's column names, kept if this model is saved again
     est._cli_meta = cli_meta.read_text() if cli_meta.is_file() else None

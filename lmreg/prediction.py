@@ -156,7 +156,8 @@ class PredictiveDistribution:
         the 0.5 level need not equal ``predict``'s median; ``calibration=None``
         (set after fitting too) gives the raw sample quantiles. The shifts were
         fitted on quantiles of ``n_samples`` samples at ``temperature``: after
-        changing either, ``calibrate`` refits them (another ``n_samples`` warns).
+        changing either, ``calibrate`` refits them (another ``n_samples`` or
+        ``temperature`` warns).
 
         Parameters
         ----------
@@ -201,6 +202,11 @@ class PredictiveDistribution:
             warn_user(f"the quantile calibration was fitted on quantiles of {calibrator.samples_.shape[1]} "
                       f"samples, these are of n_samples={self.n_samples}: call calibrate(X, y) on the "
                       "training rows to refit it for the new n_samples.")
+        fitted_at = getattr(self, "_calibration_temperature", None)
+        if calibrator is not None and not self.fallback_ and fitted_at not in (None, float(self.temperature)):
+            warn_user(f"the quantile calibration was fitted on samples at temperature={fitted_at:g}, these "
+                      f"are at temperature={self.temperature:g}: call calibrate(X, y) on the training rows "
+                      "to refit it for the new temperature.")
         if self.fallback_:   # the training targets' own quantiles, not 16 draws' (calibrated or not)
             out = self._unscale(X, np.stack([self._constant(len(samples), level) for level in q], axis=1))
         elif calibrator is None:

@@ -283,6 +283,7 @@ class HeldOutStages:
             used = rows[:len(samples)]
             self.calibrator_ = ConformalQuantiles().fit(samples, y[used],
                                                         None if weights is None else weights[used])
+            self._calibration_temperature = float(self.temperature)   # what the samples were drawn at
 
     def _check_weighting(self, weighted: bool, method: str) -> None:
         """A stage run on a fitted model gets ``sample_weight`` exactly when ``fit``'s depended

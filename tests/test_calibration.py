@@ -1,5 +1,7 @@
 """Split-conformal quantile calibration: the order statistic, coverage, and the estimator's use of it."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -105,6 +107,14 @@ def test_estimator_calibrates_on_validation_rows(tmp_path):
     est.set_params(calibration="conformal", n_samples=4)
     with pytest.warns(UserWarning, match="fitted on quantiles of 16 samples, these are of n_samples=4"):
         est.predict_quantiles(X[:2])
+    # another temperature warns too, after a save and load as well; calibrate refits at it
+    loaded = lmreg.load(tmp_path / "m").set_params(temperature=0.5)
+    for model in (est.set_params(n_samples=16, temperature=0.5), loaded):
+        with pytest.warns(UserWarning, match="fitted on samples at temperature=1, these are at temperature=0.5"):
+            model.predict_quantiles(X[:2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        loaded.calibrate(X, y).predict_quantiles(X[:2])
 
 
 def test_reinforce_and_calibrate_refit_it():
