@@ -99,6 +99,9 @@ def to_frame(X, *, flatten_json: bool = True, json_columns=(), plain_columns=())
             "X must be a str, list of str, dict, list of dict, pandas DataFrame/Series or "
             f"numpy array; got {type(X).__name__}."
         )
+    sparse = {c: t.subtype for c, t in frame.dtypes.items() if isinstance(t, pd.SparseDtype)}
+    if sparse:   # get_dummies(sparse=True): read as the dense column (its map of a fill-only batch fails)
+        frame = frame.astype(sparse)
     if frame.shape[0] == 0:
         raise ValueError(f"X is empty: found 0 sample(s) (shape={frame.shape}) while a minimum of 1 "
                          "is required.")

@@ -247,7 +247,8 @@ class HeldOutStages:
         training targets' median, or the quantile of a quantile decision, judged by the
         decision's loss) on held-out rows, or never trained. After an RL stage that kept
         its weights, the RL check's error on its ``check`` rows judges the final weights;
-        else SFT's best validation error (member 0's) on ``val_rows``."""
+        else SFT's best validation error (member 0's) on ``val_rows``. A constant 1-D
+        training target always falls back: its constant is exact."""
         w = (lambda rows: None) if weights is None else (lambda rows: weights[rows])
         results = getattr(self, "member_rl_results_", None) or []
         self.fallback_ = self.fit_result_.steps == 0   # an untrained network is never used
@@ -262,6 +263,8 @@ class HeldOutStages:
             base = np.broadcast_to(const, y[val_rows].shape)
             base_error = target_error(base, y[val_rows], target_scale(y), w(val_rows), level)
             self.fallback_ = not self.fit_result_.best_val_mae < base_error
+        if np.ndim(self._train_targets) == 1 and np.ptp(self._train_targets) == 0:
+            self.fallback_ = True   # one value to learn: the constant is exact, validation rows or not
 
     def _calibrate(self, enc, y, rows, deadline, samples=None, weights=None) -> None:
         """Fit ``calibrator_`` on validation ``rows``: on ``samples`` drawn there already,

@@ -180,6 +180,11 @@ class InputTokenizer:
             elif col.kind == "tags":
                 counts = Counter(x for v in col.values if v is not None for x in v)
                 common = [x for x, c in counts.most_common(self.max_tag_values) if c >= self.min_tag_count]
+                if counts and not common:   # e.g. a column of embedding vectors: every float seen once
+                    warn_user(f"the tags column {col.name!r} keeps no element: each of its {len(counts)} "
+                              f"distinct elements occurs fewer than min_tag_count={self.min_tag_count} "
+                              "times, so it tells rows apart only by being empty or not. (A column of "
+                              "numeric vectors reads as tags: give each component its own column.)")
                 extra += [_category(col.name, x) for x in sorted(common)] + [_category(col.name, None)]
             elif col.kind == "num":
                 self.numeric_[col.name] = QuantileNormal().fit(col.values.astype(float))

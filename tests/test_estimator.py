@@ -448,3 +448,46 @@ def test_a_constant_target_among_several_is_scaled_by_its_size():
     # divided by a floor of 1e-12 such an error outweighed every other target: early stopping
     # and the fallback test read only the constant (3e11 on a 5-epoch fit, and the fallback)
     assert target_error(pred, y, target_scale(y)) == pytest.approx((1 / 1e3 + 0.01 / 1.0) / 3)
+
+
+def test_a_constant_target_is_predicted_exactly_without_validation_rows():
+    """Fewer than 20 rows leave no validation rows, so the fallback test never ran: the network's
+    numbers (2.94-3.00 for y = 3, intervals of width 2) were returned for a constant."""
+    X = pd.DataFrame({"a": np.arange(15.0), "note": [f"word{i % 4}" for i in range(15)]})
+    tiny = dict(max_time=None, max_epochs=2, hidden_size=16, num_layers=1, num_heads=2, n_samples=4,
+                random_state=0)
+    for y, kw in ((np.full(15, 3.0), {}), (np.full(40, -2.5), {"validation_fraction": 0.0})):
+        est = LMRegressor(**tiny, **kw).fit(pd.concat([X] * 3, ignore_index=True)[:len(y)], y)
+        assert est.fallback_
+        np.testing.assert_array_equal(est.predict(X[:3]), y[:3])
+        np.testing.assert_array_equal(est.predict_quantiles(X[:2], [0.1, 0.9]), np.full((2, 2), y[0]))
+    assert not LMRegressor(**tiny).fit(X, np.r_[np.full(14, 3.0), 3.5]).fallback_   # not constant: the network
+
+
+def test_sparse_dummies_read_as_their_dense_columns():
+    """pd.get_dummies(sparse=True) fitted, but a batch where a dummy is all False (one row) raised
+    pandas' "fill_value must be a valid value for the SparseDtype.subtype"."""
+    tiny = dict(max_time=None, max_epochs=1, hidden_size=16, num_layers=1, num_heads=2, n_samples=4,
+                random_state=0, validation_fraction=0.0)
+    y = np.arange(40) % 5 * 1.0
+    sparse = pd.get_dummies(pd.Series(["p", "q", "r", "s"] * 10), sparse=True).assign(
+        never=pd.arrays.SparseArray([False] * 40, fill_value=False))
+    dense = sparse.sparse.to_dense()
+    est, ref = LMRegressor(**tiny).fit(sparse, y), LMRegressor(**tiny).fit(dense, y)
+    assert est.serializer_.kinds_ == ref.serializer_.kinds_
+    np.testing.assert_array_equal(est.predict(sparse.iloc[[0]]), ref.predict(dense.iloc[[0]]))
+    np.testing.assert_array_equal(est.predict(sparse), ref.predict(dense))
+
+
+def test_a_tags_column_that_keeps_no_element_warns():
+    """A column of embedding vectors reads as tags whose every float occurs once: it kept nothing
+    and every row got the same prediction, silently."""
+    emb = pd.DataFrame({"emb": [np.random.default_rng(i).normal(size=8) for i in range(30)]})
+    tiny = dict(max_time=None, max_epochs=1, hidden_size=16, num_layers=1, num_heads=2, n_samples=4,
+                random_state=0)
+    with pytest.warns(UserWarning, match=r"tags column 'emb' keeps no element: each of its 240 distinct"):
+        LMRegressor(**tiny).fit(emb, np.arange(30.0))
+    genres = pd.DataFrame({"g": [["a", "b"], ["a"], ["b"]] * 10})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        LMRegressor(**tiny).fit(genres, np.arange(30.0))
