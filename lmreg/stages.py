@@ -157,11 +157,19 @@ class HeldOutStages:
             fix = "pass it 1-D (y.ravel())" if y.shape[1] == 1 else "set rl_steps=0 for several targets"
             raise ValueError(f"the RL stage supports one target per row as a 1-D y, but y has shape {y.shape}; "
                              f"{fix}.")
-        if y.min() < 0 and R.base_reward(stage_reward(self._rl_config())) is R.neg_log_error:   # a name, function or partial
-            scaled = " (standardised per task_column)" if getattr(self, "tasks_", None) is not None else ""
+        reward = stage_reward(self._rl_config())
+        base = R.base_reward(reward)   # a name, function or partial
+        scaled = " (standardised per task_column)" if getattr(self, "tasks_", None) is not None else ""
+        if y.min() < 0 and base is R.neg_log_error:
             what = "rl_reward='log'" if self.rl_reward == "log" else "rl_reward (neg_log_error)"
             raise ValueError(f"{what} needs targets >= 0, but y{scaled} has {float(y.min())!r}; use "
                              "'abs' or 'relative' for signed targets.")
+        zeros = int(np.sum(y == 0))
+        if zeros and base is R.neg_relative_error and "eps" not in R._unwrap(reward)[1]:
+            what = "rl_reward='relative'" if self.rl_reward == "relative" else "rl_reward (neg_relative_error)"
+            raise ValueError(f"{what} divides each error by |y|, but y{scaled} has {zeros} zero target(s): "
+                             "their rewards, about -|pred| / 1e-8, would drive the whole stage; use 'abs', "
+                             "or functools.partial(neg_relative_error, eps=...) with a floor in target units.")
         prompt_rows = self._rl_config().prompt_rows
         if prompt_rows != "train" and n_val < 4:
             n = len(y)   # fewer than 20 rows hold none out; from 20 on, round(fraction * n) of them
@@ -231,8 +239,8 @@ class HeldOutStages:
                 print(f"RL member {k}: {result.steps} steps, {outcome}")
         self.rl_result_ = self.member_rl_results_[0]
         if not any(r.steps for r in self.member_rl_results_):
-            warn_user(f"rl_steps={self.rl_steps} but the RL stage took no step before the deadline "
-                      f"(max_time={self.max_time}); the weights are SFT's alone. Raise max_time.")
+            warn_user(f"rl_steps={self.rl_steps} but the RL stage took no step before its deadline; the "
+                      "weights stay as they were. Raise max_time (of fit, or of reinforce).")
         return check, samples
 
     def _fit_fallback(self, y, train_rows, val_rows, weights=None, check=None) -> None:

@@ -7,6 +7,8 @@ per input, ``pred`` of shape ``[B, G]`` and ``target`` of shape ``[B]``.
 :func:`trl_reward` wraps any of them in TRL's reward-function signature
 ``f(prompts, completions, **kwargs) -> list[float | None]``, with the targets passed
 as a dataset column (``target=...``); group rewards take TRL's ``num_generations``.
+A fitted estimator as a learned reward is :func:`lmreg.training.reward_model.model_reward`,
+importable from here too.
 
 Scales: error rewards divide by ``scale``, the target's spread, so one learning rate
 suits every dataset; the RL stage passes the (weighted) std of its prompts' targets,
@@ -216,7 +218,7 @@ def _check_positive(name, value) -> None:
 
 
 def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=None,
-               target_column="target", **params):
+               target_column="target", name=None, **params):
     """Wrap a reward in TRL's ``f(prompts, completions, **kwargs)`` signature.
 
     Each completion (a string, or chat messages: the last one's ``content``, its text
@@ -242,7 +244,9 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
     ``GRPOConfig.num_generations``) and each call's completions in whole groups: TRL
     passes a process's completions with a prompt's generations next to each other,
     whole when ``per_device_train_batch_size`` is a multiple of ``num_generations``;
-    anything else is a ValueError. A group's reward is computed over its parsable
+    anything else is a ValueError. Evaluation calls the same function: leave TRL's
+    ``num_generations_eval`` unset, since smaller eval groups that share a prompt
+    would be scored as one group. A group's reward is computed over its parsable
     completions; ``crps_loo`` needs three of them, with fewer they get 0.
 
     Parameters
@@ -262,6 +266,9 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
     target_column : str, default "target"
         The dataset column that holds the targets (TRL passes every column but the
         prompt to reward functions as a keyword argument).
+    name : str, optional
+        The function's ``__name__``, under which TRL logs its rewards; default: the
+        reward's own name. Give two rewards of one function different names.
     **params
         Passed to the reward (``scale=``, ``bandwidth=``...); ``scale``, ``bandwidth`` and
         ``eps`` must be positive finite numbers.
@@ -308,11 +315,16 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
         raise ValueError(f"invalid_reward must be a finite number, got {invalid_reward!r}.")
     _check_params(fn, params)
     # checked now rather than as NaN rewards (silently penalised) at the trainer's first step
-    for name, value in _check_positive_params(base, {**bound, **params}):
+    for param, value in _check_positive_params(base, {**bound, **params}):
         if np.ndim(value):   # one completion is scored at a time: one number, not one per row
-            raise ValueError(f"{name} must be one number here (each completion is scored on its own), "
+            raise ValueError(f"{param} must be one number here (each completion is scored on its own), "
                              f"got an array of shape {np.shape(value)}.")
-    return TRLReward(fn, parse, invalid_reward, num_generations if group else None, target_column, params)
+    if name is not None and not (isinstance(name, str) and name):
+        raise ValueError(f"name must be a non-empty string, got {name!r}.")
+    reward = TRLReward(fn, parse, invalid_reward, num_generations if group else None, target_column, params)
+    if name is not None:
+        reward.__name__ = name
+    return reward
 
 
 class TRLReward:
@@ -361,7 +373,8 @@ class TRLReward:
                     f"{self.__name__} needs the completions of a call in whole groups of "
                     f"num_generations={G} with one prompt and target each; completions {s}-{min(s + G, n) - 1} "
                     "are not one group. In TRL, make per_device_train_batch_size a multiple of "
-                    "num_generations.")
+                    "num_generations, and leave num_generations_eval unset (evaluation's groups "
+                    "must be of num_generations too).")
             ok = [i for i in block if np.isfinite(values[i])]
             if not np.isfinite(targets[s]) or not ok:
                 continue
@@ -511,89 +524,10 @@ def check_stage_reward(reward) -> None:
                          f"{getattr(base, '__name__', 'the reward')} does not take: {err}.") from None
 
 
-def model_reward(estimator, make_row=None, transform=None):
-    """A fitted :class:`~lmreg.LMRegressor` as a learned reward model in TRL's signature.
+def __getattr__(name):
+    # model_reward lives in reward_model (it imports this module): importable from here as before
+    if name == "model_reward":
+        from .reward_model import model_reward
 
-    RL engineers train lmreg on (prompt, completion) -> score data, then hand the
-    returned function to a TRL trainer as ``reward_funcs``: each completion's reward is
-    the estimator's prediction for its row.
-
-    Parameters
-    ----------
-    estimator : fitted LMRegressor
-        Fitted on one target per row.
-    make_row : callable, optional
-        ``make_row(prompt, completion, **columns) -> row`` (a dict, a string, a list of
-        values or a one-row DataFrame: one row as lmreg reads it); ``columns`` are the
-        dataset columns TRL passes (lists or 1-D arrays, one value per completion).
-        Default: the record ``{"prompt": prompt, "completion": completion}`` plus
-        the columns that are fields the model was fitted on (a model fitted on records
-        or a DataFrame). Chat-format prompts and completions (lists of messages) are
-        reduced to their last message's text.
-    transform : callable, optional
-        Applied to the predictions (e.g. a standardisation); must return one value
-        per completion.
-
-    Examples
-    --------
-    >>> from lmreg import LMRegressor
-    >>> rows = [{"prompt": "rate", "completion": "good " * k} for k in range(1, 21)]
-    >>> est = LMRegressor(max_time=3, random_state=0).fit(rows, list(range(1, 21)))
-    >>> reward = model_reward(est)
-    >>> scores = reward(prompts=["rate", "rate"], completions=["good", "good good good"])
-    >>> len(scores), all(isinstance(s, float) for s in scores)
-    (2, True)
-    >>> reward(prompts=["rate"], completions=["good", "good good"])
-    Traceback (most recent call last):
-    ...
-    ValueError: 1 prompts and 2 completions; expected one of each per completion.
-    """
-    import pandas as pd
-    from sklearn.utils.validation import check_is_fitted
-
-    check_is_fitted(estimator, "model_")
-    if np.ndim(estimator.baseline_) > 0:
-        raise ValueError(f"model_reward needs a model fitted on one target per row; this one was fitted "
-                         f"on {np.size(estimator.baseline_)} targets per row.")
-    kind = getattr(estimator, "_input_kind", None)   # None: saved before it was kept
-    if make_row is None and kind not in (None, "records", "frame"):
-        raise ValueError("the default make_row writes records {'prompt': ..., 'completion': ...}, but this "
-                         "model was fitted on rows without field names (strings, arrays); pass make_row= "
-                         "to build its rows, e.g. lambda p, c, **kw: p + ' ' + c.")
-    fields = set(getattr(estimator, "_input_columns", None) or ())
-
-    def build(prompt, completion, **columns):
-        # the dataset's columns that the model was fitted on are fields of its rows too
-        return {**{k: v for k, v in columns.items() if k in fields},
-                "prompt": _text(prompt), "completion": _text(completion)}
-
-    make_row = make_row or build
-
-    def reward(prompts, completions, **kwargs):
-        n = len(completions)
-        columns = {k: v for k, v in kwargs.items()
-                   if isinstance(v, (list, tuple)) or (isinstance(v, np.ndarray) and v.ndim == 1)}
-        short = {k: len(v) for k, v in columns.items() if len(v) != n}
-        if len(prompts) != n or short:
-            extra = "".join(f", {m} values of {k!r}" for k, m in short.items())
-            raise ValueError(f"{len(prompts)} prompts and {n} completions{extra}; expected one of each per "
-                             "completion.")
-        if n == 0:
-            return []
-        per_row = [{k: v[i] for k, v in columns.items()} for i in range(n)]
-        rows = [make_row(p, c, **cols) for p, c, cols in zip(prompts, completions, per_row)]
-        if any(isinstance(r, pd.DataFrame) for r in rows):   # one-row frames: one table of rows
-            if not all(isinstance(r, pd.DataFrame) and len(r) == 1 for r in rows):
-                raise ValueError("make_row returned a DataFrame that is not one row, or DataFrames for "
-                                 "some completions only; return one row per completion.")
-            rows = pd.concat(rows, ignore_index=True)
-        pred = np.asarray(estimator.predict(rows), dtype=float)
-        if transform is not None:
-            pred = np.asarray(transform(pred), dtype=float)
-            if pred.shape != (n,):
-                raise ValueError(f"transform returned shape {pred.shape} for {n} completions; it must "
-                                 "return one value per completion.")
-        return [float(v) for v in pred]
-
-    reward.__name__ = "lmreg_model_reward"
-    return reward
+        return model_reward
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -260,7 +260,8 @@ class RLResult:
         (``RLConfig.checks`` of them), and ``p_value`` of the paired test where the
         error fell (``RLConfig.keep_alpha``).
     best_step : int
-        Step of the kept checkpoint; 0 when the SFT weights were kept.
+        Step of the kept checkpoint (the last step when no rows judge the stage); 0
+        when the SFT weights were kept.
     prompt_rows : {"train", "holdout", "both"}
         Where the estimator drew the prompts from (``RLConfig.prompt_rows``): the
         judging rows, which also calibrate the quantiles, follow from it.

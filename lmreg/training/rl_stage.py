@@ -173,8 +173,9 @@ def run_stage(model, train_args: tuple, score, deadline: float | None, guard_crp
     samples : the third item of ``score()`` for the weights left in place (None
         without ``score``)
     """
-    if score is None:
+    if score is None:   # nothing judges the stage: its last weights stay, if it took a step
         result = train_rl(model, *train_args, deadline=deadline, **train_kw)
+        result.kept, result.best_step = result.steps > 0, result.steps
         model.eval()
         return result, None
     sft_state = copy.deepcopy(model.state_dict())

@@ -182,6 +182,9 @@ def test_trl_reward_penalises_per_group_is_named_after_its_reward_and_pickles():
     partial = R.trl_reward(functools.partial(R.gaussian_kernel, bandwidth=0.5))
     assert (f.__name__, partial.__name__, R.trl_reward("crps_loo", num_generations=3).__name__) == (
         "neg_abs_error", "gaussian_kernel", "crps_loo")   # TRL's log keys; a partial was "reward"
+    assert R.trl_reward("abs", name="abs_in_dollars").__name__ == "abs_in_dollars"   # two of one function
+    with pytest.raises(ValueError, match="name must be a non-empty string"):
+        R.trl_reward("abs", name="")
     for reward in (f, partial, R.trl_reward("rank", num_generations=2, parse=int)):
         again = pickle.loads(pickle.dumps(reward))
         kw = dict(prompts=["a", "a"], completions=["3", "x"], target=[2.0, 2.0])
@@ -194,6 +197,14 @@ def test_the_log_reward_is_refused_for_negative_targets_before_training():
     with pytest.raises(ValueError, match="rl_reward='log' needs targets >= 0"):
         LMRegressor(rl_steps=2, rl_reward="log", max_time=None, max_epochs=1).fit(
             [f"n {i}" for i in range(20)], np.arange(20.0) - 5)
+    # zero targets under 'relative' gave rewards of about -1e8 that drove the stage
+    X, y = [f"n {i % 10}" for i in range(40)], np.arange(40.0) % 10
+    with pytest.raises(ValueError, match=r"rl_reward='relative' divides each error by \|y\|, but y has 4 zero"):
+        LMRegressor(rl_steps=2, rl_reward="relative", max_time=None, max_epochs=1).fit(X, y)
+    floored = functools.partial(R.neg_relative_error, eps=1.0)   # a floor in target units: accepted
+    est = LMRegressor(rl_steps=2, rl_reward=floored, max_time=None, max_epochs=1, hidden_size=16, num_layers=1,
+                      num_heads=2, n_samples=4, random_state=0).fit(X, y)
+    assert all(h["reward"] > -20 for h in est.rl_result_.history)
 
 
 def test_trl_reward_refuses_malformed_targets_clearly():
@@ -326,6 +337,8 @@ def test_model_reward_gives_one_reward_per_completion_or_names_the_mismatch():
         reward(prompts=["rate"] * 2, completions=["good", "good"], note=[""])
     with pytest.raises(ValueError, match="1 prompts and 2 completions;"):
         reward(prompts=["rate"], completions=["good", "good"], note=["", ""])
+    from lmreg.training.reward_model import model_reward
+    assert R.model_reward is model_reward   # importable from rewards, as before the split
 
 
 def test_model_reward_rows_columns_and_checks():
@@ -354,6 +367,18 @@ def test_model_reward_rows_columns_and_checks():
     with pytest.raises(ValueError, match="fitted on rows without field names .* pass make_row="):
         R.model_reward(on_text)
     assert len(R.model_reward(on_text, make_row=lambda p, c: c)(prompts=["rate"], completions=["good"])) == 1
+    # TRL passes completion_ids with every call: a make_row that does not name it is not given it
+    # (it was a TypeError at the first training step); one with **kw gets every column
+    plain = R.model_reward(on_text, make_row=lambda p, c: c)
+    assert plain(prompts=["rate"], completions=["good"], completion_ids=[[1, 2]]) == plain(
+        prompts=["rate"], completions=["good"])
+    seen = []
+    R.model_reward(on_text, make_row=lambda p, c, **kw: seen.append(sorted(kw)) or c)(
+        prompts=["rate"], completions=["good"], completion_ids=[[1, 2]], lang=["a"])
+    assert seen == [["completion_ids", "lang"]]
+    flat = LMRegressor(**tiny).fit(rows, np.full(40, 2.0))   # a constant target: the fallback
+    with pytest.warns(UserWarning, match=r"fell back to the training median \(fallback_=True\): it gives every"):
+        R.model_reward(flat)
     two = LMRegressor(**tiny).fit(rows, np.c_[y, y])
     with pytest.raises(ValueError, match="one target per row; this one was fitted on 2"):
         R.model_reward(two)

@@ -609,10 +609,20 @@ def test_a_stage_that_took_no_step_warns(monkeypatch, capsys):
     monkeypatch.setattr(lmreg.stages, "run_stage", lambda *a, **k: (RLResult(kept=False), None))
     X, y = [f"n {i % 6}" for i in range(60)], (np.arange(60) % 6).astype(float)
     est = LMRegressor(max_epochs=1, rl_steps=5, n_members=2, verbose=True, **TINY)
-    with pytest.warns(UserWarning, match=r"rl_steps=5 but the RL stage took no step before the deadline"):
+    with pytest.warns(UserWarning, match=r"rl_steps=5 but the RL stage took no step before its deadline"):
         est.fit(X, y)
     assert "RL member 1: 0 steps, no step in the time left" in capsys.readouterr().out
     monkeypatch.setattr(lmreg.stages, "run_stage", lambda *a, **k: (RLResult(steps=3, kept=False), None))
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)   # steps taken: no warning
         est.set_params(verbose=False).fit(X, y)
+
+
+def test_a_stage_no_rows_judge_keeps_its_last_step():
+    X, y = [f"n {i % 6}" for i in range(30)], (np.arange(30) % 6).astype(float)
+    est = LMRegressor(max_epochs=1, rl_steps=2, validation_fraction=0.0, **TINY).fit(X, y)
+    r = est.rl_result_
+    assert (r.steps, r.kept, r.best_step, r.checks) == (2, True, 2, [])   # best_step was 0
+    with pytest.warns(UserWarning, match="took no step before its deadline"):
+        est.reinforce(X, y, max_time=1e-9)
+    assert (est.rl_result_.steps, est.rl_result_.kept) == (0, False)   # kept was True with no step

@@ -1,0 +1,125 @@
+"""A fitted :class:`~lmreg.LMRegressor` as a learned reward model, in TRL's signature.
+
+RL engineers fit lmreg on (prompt, completion) -> score rows and hand :func:`model_reward`
+to a TRL trainer as ``reward_funcs``; each completion's reward is the estimator's
+prediction for its row. (Also importable from :mod:`lmreg.training.rewards`.)
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from .rewards import _text
+
+__all__ = ["model_reward"]
+
+
+def _keywords(fn):
+    """The keyword arguments ``fn`` names, or None when it takes any (``**kwargs``) or
+    has no signature to read."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def model_reward(estimator, make_row=None, transform=None):
+    """A fitted :class:`~lmreg.LMRegressor` as a learned reward model in TRL's signature.
+
+    RL engineers train lmreg on (prompt, completion) -> score data, then hand the
+    returned function to a TRL trainer as ``reward_funcs``: each completion's reward is
+    the estimator's prediction for its row.
+
+    Parameters
+    ----------
+    estimator : fitted LMRegressor
+        Fitted on one target per row.
+    make_row : callable, optional
+        ``make_row(prompt, completion, **columns) -> row`` (a dict, a string, a list of
+        values or a one-row DataFrame: one row as lmreg reads it); ``columns`` are the
+        dataset columns TRL passes (lists or 1-D arrays, one value per completion): all
+        of them when it takes ``**columns``, else those it names (TRL also passes
+        ``completion_ids``, which ``make_row(p, c)`` would not take).
+        Default: the record ``{"prompt": prompt, "completion": completion}`` plus
+        the columns that are fields the model was fitted on (a model fitted on records
+        or a DataFrame). Chat-format prompts and completions (lists of messages) are
+        reduced to their last message's text.
+    transform : callable, optional
+        Applied to the predictions (e.g. a standardisation); must return one value
+        per completion.
+
+    Examples
+    --------
+    >>> from lmreg import LMRegressor
+    >>> rows = [{"prompt": "rate", "completion": "good " * k} for k in range(1, 21)]
+    >>> est = LMRegressor(max_time=3, random_state=0).fit(rows, list(range(1, 21)))
+    >>> reward = model_reward(est)
+    >>> scores = reward(prompts=["rate", "rate"], completions=["good", "good good good"])
+    >>> len(scores), all(isinstance(s, float) for s in scores)
+    (2, True)
+    >>> reward(prompts=["rate"], completions=["good", "good good"])
+    Traceback (most recent call last):
+    ...
+    ValueError: 1 prompts and 2 completions; expected one of each per completion.
+    """
+    import pandas as pd
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator, "model_")
+    if np.ndim(estimator.baseline_) > 0:
+        raise ValueError(f"model_reward needs a model fitted on one target per row; this one was fitted "
+                         f"on {np.size(estimator.baseline_)} targets per row.")
+    kind = getattr(estimator, "_input_kind", None)   # None: saved before it was kept
+    if make_row is None and kind not in (None, "records", "frame"):
+        raise ValueError("the default make_row writes records {'prompt': ..., 'completion': ...}, but this "
+                         "model was fitted on rows without field names (strings, arrays); pass make_row= "
+                         "to build its rows, e.g. lambda p, c, **kw: p + ' ' + c.")
+    if estimator.fallback_:
+        from .._warnings import warn_user
+
+        warn_user("this model fell back to the training median (fallback_=True): it gives every completion "
+                  "the same reward, so GRPO's advantages are all 0 and RL learns nothing from it; fit it "
+                  "longer or on more rows.")
+    fields = set(getattr(estimator, "_input_columns", None) or ())
+
+    def build(prompt, completion, **columns):
+        # the dataset's columns that the model was fitted on are fields of its rows too
+        return {**{k: v for k, v in columns.items() if k in fields},
+                "prompt": _text(prompt), "completion": _text(completion)}
+
+    make_row = make_row or build
+    takes = _keywords(make_row)
+
+    def reward(prompts, completions, **kwargs):
+        n = len(completions)
+        columns = {k: v for k, v in kwargs.items()
+                   if isinstance(v, (list, tuple)) or (isinstance(v, np.ndarray) and v.ndim == 1)}
+        short = {k: len(v) for k, v in columns.items() if len(v) != n}
+        if len(prompts) != n or short:
+            extra = "".join(f", {m} values of {k!r}" for k, m in short.items())
+            raise ValueError(f"{len(prompts)} prompts and {n} completions{extra}; expected one of each per "
+                             "completion.")
+        if n == 0:
+            return []
+        per_row = [{k: v[i] for k, v in columns.items() if takes is None or k in takes} for i in range(n)]
+        rows = [make_row(p, c, **cols) for p, c, cols in zip(prompts, completions, per_row)]
+        if any(isinstance(r, pd.DataFrame) for r in rows):   # one-row frames: one table of rows
+            if not all(isinstance(r, pd.DataFrame) and len(r) == 1 for r in rows):
+                raise ValueError("make_row returned a DataFrame that is not one row, or DataFrames for "
+                                 "some completions only; return one row per completion.")
+            rows = pd.concat(rows, ignore_index=True)
+        pred = np.asarray(estimator.predict(rows), dtype=float)
+        if transform is not None:
+            pred = np.asarray(transform(pred), dtype=float)
+            if pred.shape != (n,):
+                raise ValueError(f"transform returned shape {pred.shape} for {n} completions; it must "
+                                 "return one value per completion.")
+        return [float(v) for v in pred]
+
+    reward.__name__ = "lmreg_model_reward"
+    return reward
