@@ -25,7 +25,7 @@ from .prediction import PredictiveDistribution
 from .pretrained import LoraSettings, build_pretrained_model, make_text_tokenizer
 from .pretrained_source import resolve_backbone, source_fingerprint
 from .serialize import Serializer
-from .stages import CALIBRATION_SHARE, HeldOutStages, unchanged_on_error
+from .stages import CALIBRATION_SHARE, HeldOutStages, split_key, unchanged_on_error
 from .tasks import TaskScaler
 from .tokenizer import InputTokenizer
 from .training.sft import SFTConfig, train_sft
@@ -447,6 +447,7 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
 
         n = len(y)
         train_rows, val_rows = self._split(n)
+        self._split_key = split_key(y, self.validation_fraction)   # reinforce and calibrate find it again
         n_val = len(val_rows)
         if self.rl_steps:
             self._check_rl_data(y, n_val)
@@ -496,10 +497,12 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         self.fit_seconds_ = time.monotonic() - t0
         return self
 
-    def _split(self, n: int):
+    def _split(self, n: int, validation_fraction=None):
         """Training and validation rows (at most 2,000, and at least one row left to train
-        on), a function of ``n`` and the seed."""
-        n_val = min(int(round(self.validation_fraction * n)), 2000, n - 1) if n >= 20 else 0
+        on), a function of ``n``, the seed and ``validation_fraction`` (None: the
+        parameter's)."""
+        fraction = self.validation_fraction if validation_fraction is None else validation_fraction
+        n_val = min(int(round(fraction * n)), 2000, n - 1) if n >= 20 else 0
         order = np.random.default_rng(self.seed_).permutation(n)
         return np.sort(order[n_val:]), np.sort(order[:n_val])
 

@@ -142,6 +142,8 @@ def save(est, path) -> None:
             "baseline_": np.asarray(est.baseline_).tolist(),
             "fallback_": bool(est.fallback_),
             "train_targets": est._train_targets.tolist(),
+            "train_weighted": ([a.tolist() for a in est._train_weighted]
+                               if getattr(est, "_train_weighted", None) is not None else None),
             "fit_seconds_": est.fit_seconds_,
             "fit_result_": dict(vars(est.fit_result_)),
             "member_results_": [dict(vars(r)) for r in getattr(est, "member_results_", [])[1:]],
@@ -153,6 +155,7 @@ def save(est, path) -> None:
                              "temperature": getattr(est, "_calibration_temperature", None)}
                             if getattr(est, "calibrator_", None) is not None else None),
             "sample_weighted": bool(getattr(est, "_weighted", False)),
+            "split_key": getattr(est, "_split_key", None),
         },
     }
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
@@ -397,6 +400,8 @@ def _rebuild(config: dict, path: Path, device: str):
     est.seed_, est.fallback_ = fitted["seed_"], fitted["fallback_"]
     est.baseline_ = np.asarray(fitted["baseline_"], dtype=float)
     est._train_targets = np.asarray(fitted["train_targets"], dtype=float)
+    weighted = fitted.get("train_weighted")   # None: unweighted, or saved before it was kept
+    est._train_weighted = None if weighted is None else tuple(np.asarray(a, dtype=float) for a in weighted)
     est.fit_seconds_ = fitted["fit_seconds_"]
     est.fit_result_ = SFTResult(**fitted["fit_result_"])
     est.rl_result_ = RLResult(**fitted["rl_result_"]) if fitted.get("rl_result_") else None
@@ -406,6 +411,7 @@ def _rebuild(config: dict, path: Path, device: str):
     est.calibrator_ = ConformalQuantiles().fit(cal["samples"], cal["y"], cal.get("weights")) if cal else None
     est._calibration_temperature = cal.get("temperature") if cal else None   # None: saved before it was kept
     est._weighted = fitted.get("sample_weighted", False)
+    est._split_key = fitted.get("split_key")   # None: saved before it was kept (the split is not checked)
     cli_meta = path / CLI_FILE   # the CLI's column names, kept if this model is saved again
     est._cli_meta = cli_meta.read_text() if cli_meta.is_file() else None
     est.device_ = resolve_device(device)

@@ -130,13 +130,16 @@ class PredictiveDistribution:
 
     def _constant(self, n: int, rule="median") -> np.ndarray:
         """The fallback's prediction for ``n`` rows: the training targets' median (also for
-        ``mode``), mean or quantile, as ``rule`` asks (of the weighted resample with weights)."""
+        ``mode``), mean or quantile, as ``rule`` asks (weighted ones with ``sample_weight``)."""
+        targets, weights = getattr(self, "_train_weighted", None) or (self._train_targets, None)
         if rule in ("median", "mode"):
             value = self.baseline_
         elif rule == "mean":
-            value = self._train_targets.mean(axis=0)
-        else:
-            value = np.quantile(self._train_targets, float(rule), axis=0)
+            value = np.average(targets, axis=0, weights=weights)
+        elif weights is None:
+            value = np.quantile(targets, float(rule), axis=0)
+        else:   # as the weighted median (baseline_) is taken
+            value = np.quantile(targets, float(rule), axis=0, weights=weights, method="inverted_cdf")
         return np.tile(value, (n,) + (1,) * np.ndim(value)).astype(float)
 
     def _greedy(self, X) -> np.ndarray:

@@ -165,6 +165,9 @@ def resolve_backbone(backbone: str) -> PretrainedSource:
             path, gguf = str(p.parent), p.name
         elif p.is_dir():
             path, gguf = str(p), None
+        elif p.is_file():   # a file of the model folder (config.json, weights) rather than the folder
+            raise ValueError(f"backbone={backbone!r} is a file, not a model: pass the model's folder "
+                             f"({str(p.parent)!r}, which holds config.json and the weights) or a .gguf file.")
         else:
             raise ValueError(
                 f"backbone={backbone!r} is not a local path or a known shortcut "

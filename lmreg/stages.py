@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import math
 import time
 
@@ -64,6 +65,20 @@ def stage_deadline(max_time):
             or not max_time > 0:   # NaN too
         raise ValueError(f"max_time must be a positive number of seconds or None; got {max_time!r}.")
     return time.monotonic() + float(max_time)
+
+
+def split_key(y: np.ndarray, validation_fraction: float) -> dict:
+    """What ``fit`` keeps to find its train/validation split again in ``reinforce`` and
+    ``calibrate``: the number of rows, the fraction held out, and a digest of the
+    (model-unit) targets that tells other data from fit's.
+
+    >>> key = split_key(np.array([1.0, 2.0]), 0.1)
+    >>> key["rows"], key["validation_fraction"], len(key["y_sha1"])
+    (2, 0.1, 40)
+    """
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    digest = hashlib.sha1(repr(y.shape).encode() + y.tobytes()).hexdigest()
+    return {"rows": int(len(y)), "validation_fraction": float(validation_fraction), "y_sha1": digest}
 
 
 def fallback_targets(y: np.ndarray, weights=None, seed: int = 0):
@@ -248,6 +263,8 @@ class HeldOutStages:
         (:meth:`_judge_fallback`)."""
         w_train = None if weights is None else weights[train_rows]
         self.baseline_, self._train_targets = fallback_targets(y[train_rows], w_train, self.seed_)
+        # the weighted mean and quantiles come from the rows and weights, not from the resample
+        self._train_weighted = None if w_train is None else (y[train_rows].copy(), w_train.copy())
         self._judge_fallback(y, val_rows, weights, check)
 
     def _judge_fallback(self, y, val_rows, weights=None, check=None) -> None:
@@ -320,7 +337,16 @@ class HeldOutStages:
         X, y, weights, weighted = weighted_rows(X, y, sample_weight)
         self._check_weighting(weighted, method)
         y = y if self.tasks_ is None else self.tasks_.transform(X, y)
-        return self._encode(X), y, self._split(len(y)), weights
+        fitted = getattr(self, "_split_key", None)   # None: a model saved before it was kept
+        if fitted is None:
+            return self._encode(X), y, self._split(len(y)), weights
+        if len(y) != fitted["rows"] or split_key(y, 0.0)["y_sha1"] != fitted["y_sha1"]:
+            got = f"{len(y)} rows" if len(y) != fitted["rows"] else "targets that differ from fit's"
+            raise ValueError(f"{method} needs the X, y and sample_weight of fit: it finds fit's validation "
+                             f"rows again from them. fit had {fitted['rows']} rows (after dropping rows of "
+                             f"weight 0); these give {got}.")
+        # the split fit made: a validation_fraction set since then is for the next fit
+        return self._encode(X), y, self._split(len(y), fitted["validation_fraction"]), weights
 
     def reinforce(self, X, y, max_time=None, sample_weight=None):
         """Run the RL stage on an already fitted model (SFT is not repeated).

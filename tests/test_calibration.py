@@ -157,3 +157,29 @@ def test_a_weighted_order_statistic_that_hits_its_target_exactly_is_not_one_off(
     # cumulative weights (scaled to 15) reach (15 + 1) * 0.75 = 12 exactly at the 12th score; in
     # floating point the sum fell just below it and the 13th was taken
     assert calibrated_order_statistic(np.arange(1.0, 16.0), 0.75, w) == 12.0
+
+
+def test_calibrate_and_reinforce_find_fits_split_and_refuse_other_data(tmp_path):
+    """calibrate read the live validation_fraction (18 of its 30 rows had been trained on after
+    set_params(validation_fraction=0.5)) and took any X, y: other targets moved every shift."""
+    X, y = _noisy(60)
+    est = LMRegressor(max_time=None, max_epochs=2, random_state=0, hidden_size=16, num_layers=1, num_heads=2,
+                      n_samples=4, validation_fraction=0.2).fit(X, y)
+    est.fallback_ = False   # (a fallback has no calibrator) the rows, not the model, are under test
+    est.calibrate(X, y)
+    before = est.calibrator_.y_.copy()
+    assert before.shape == (12,)
+    est.set_params(validation_fraction=0.5).calibrate(X, y)
+    np.testing.assert_array_equal(est.calibrator_.y_, before)   # fit's 12 held-out rows, not 30
+    for other_X, other_y, match in ((X, y + 1000.0, "targets that differ from fit's"),
+                                    (X[:40], y[:40], "fit had 60 rows .*; these give 40 rows")):
+        with pytest.raises(ValueError, match=f"calibrate needs the X, y and sample_weight of fit.*{match}"):
+            est.calibrate(other_X, other_y)
+        with pytest.raises(ValueError, match=f"reinforce needs the X, y and sample_weight of fit.*{match}"):
+            est.set_params(rl_steps=1).reinforce(other_X, other_y)
+    est.save(tmp_path / "m")
+    loaded = lmreg.load(tmp_path / "m")
+    loaded.fallback_ = False
+    np.testing.assert_array_equal(loaded.calibrate(X, y).calibrator_.y_, before)
+    with pytest.raises(ValueError, match="targets that differ from fit's"):
+        loaded.calibrate(X, y * 2)

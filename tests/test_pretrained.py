@@ -347,9 +347,12 @@ def test_a_short_context_leaves_room_for_the_number_tokens(spelled_numbers, tmp_
     assert est.predict(long_rows).shape == (16,)
 
 
-def test_an_empty_backbone_is_refused():
+def test_an_empty_backbone_or_a_file_of_the_folder_is_refused(tmp_path):
     with pytest.raises(ValueError, match="is empty"):
         resolve_backbone("")
+    (tmp_path / "config.json").write_text("{}")   # was: "not a local path", with a download hint
+    with pytest.raises(ValueError, match=r"is a file, not a model: pass the model's folder \('.*'"):
+        resolve_backbone(str(tmp_path / "config.json"))
 
 
 def test_a_backbone_marker_typed_in_a_row_is_text():

@@ -255,3 +255,20 @@ def test_members_and_score_take_weights():
     est = LMRegressor(n_members=2, **FAST).fit(X, y, sample_weight=W)
     assert len(est.members_) == 2
     assert np.isfinite(est.score(X, y, sample_weight=W))
+
+
+def test_a_weighted_fallback_predicts_the_weighted_mean_and_quantiles(tmp_path):
+    """The fallback's mean and quantiles came from a weighted resample: 0.52 where the weighted
+    mean of the training targets was 1.41 (the unweighted one, 0.76, was closer)."""
+    rng = np.random.default_rng(0)
+    Xc, yc, wc = ["a house"] * 60, rng.normal(size=60) * 10, rng.uniform(0.1, 5, size=60)
+    est = LMRegressor(**dict(FAST, max_epochs=1), decision="mean").fit(Xc, yc, sample_weight=wc)
+    est.fallback_ = True   # the fallback's constants are under test, not whether it beat them
+    train = est._split(60)[0]
+    mean = np.average(yc[train], weights=wc[train])
+    q9 = np.quantile(yc[train], 0.9, weights=wc[train], method="inverted_cdf")
+    np.testing.assert_allclose(est.predict(Xc[:2]), [mean, mean])
+    np.testing.assert_allclose(est.set_params(decision=0.9).predict(Xc[:1]), [q9])
+    np.testing.assert_allclose(est.predict_quantiles(Xc[:1], [0.9]), [[q9]])
+    est.save(tmp_path / "m")
+    np.testing.assert_allclose(load(tmp_path / "m").set_params(decision="mean").predict(Xc[:1]), [mean])

@@ -1,9 +1,5 @@
-"""A fitted :class:`~lmreg.LMRegressor` as a learned reward model, in TRL's signature.
-
-RL engineers fit lmreg on (prompt, completion) -> score rows and hand :func:`model_reward`
-to a TRL trainer as ``reward_funcs``; each completion's reward is the estimator's
-prediction for its row. (Also importable from :mod:`lmreg.training.rewards`.)
-"""
+"""A fitted regressor as a learned reward model in TRL's signature (:func:`model_reward`,
+also importable from :mod:`lmreg.training.rewards`)."""
 
 from __future__ import annotations
 
@@ -11,6 +7,7 @@ import inspect
 
 import numpy as np
 
+from .._warnings import warn_user
 from .rewards import _text
 
 __all__ = ["model_reward"]
@@ -80,8 +77,6 @@ def model_reward(estimator, make_row=None, transform=None):
                          "model was fitted on rows without field names (strings, arrays); pass make_row= "
                          "to build its rows, e.g. lambda p, c, **kw: p + ' ' + c.")
     if estimator.fallback_:
-        from .._warnings import warn_user
-
         warn_user("this model fell back to the training median (fallback_=True): it gives every completion "
                   "the same reward, so GRPO's advantages are all 0 and RL learns nothing from it; fit it "
                   "longer or on more rows.")
