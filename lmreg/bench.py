@@ -179,14 +179,16 @@ def run_benchmark(datasets=None, models=MODELS, *, max_time=600.0, threads=1, se
     >>> [(r["dataset"], r["model"], r["n_test"]) for r in recs]
     [('diabetes', 'mean', 88), ('diabetes', 'hgb', 88)]
 
-    ``lgbm`` is skipped with a note when LightGBM is not installed. Records are
-    appended to ``out`` (JSON, rewritten after each) when it is given.
+    ``lgbm`` is skipped with a note when LightGBM is not installed. The records are
+    written to ``out`` (JSON; an earlier file is replaced, and rewritten after each
+    record) when it is given. A dataset or model named twice runs once.
     """
     from .datasets import list_datasets, load_dataset
 
     if datasets is not None and len(datasets) == 0:
         raise ValueError("no datasets given; pass names from list_datasets() (None runs them all).")
-    names = list(datasets or list_datasets())
+    names = list(dict.fromkeys(datasets or list_datasets()))   # in order, each once
+    models = list(dict.fromkeys(models))
     try:
         import psutil  # noqa: F401  (every record's peak memory)
     except ImportError:
@@ -214,6 +216,8 @@ def run_benchmark(datasets=None, models=MODELS, *, max_time=600.0, threads=1, se
                 if verbose:
                     print(f"{ds:20s} {name:12s} skipped: {err}", flush=True)
                 continue
+            except (ValueError, TypeError) as err:   # e.g. knn on fewer rows than neighbours
+                raise ValueError(f"{ds}, model {name}: {err}") from err
             rec.update(dataset=ds, max_time=max_time if name == "lmreg" else None, env=env,
                        train_rows=train_rows, test_rows=test_rows)
             records.append(rec)
@@ -275,6 +279,11 @@ def _check_outputs(args) -> None:
     """Refuse output paths that could not be written before any model runs (a bad one
     used to fail after the run, losing its table)."""
     from .persistence import unwritable
+
+    same = args.out and args.markdown and (
+        Path(args.out).expanduser().resolve() == Path(args.markdown).expanduser().resolve())
+    if same:
+        raise ValueError(f"--out and --markdown both name {args.out!r}: the table would replace the results.")
     for what, value, folder in (("--out", args.out, False), ("--markdown", args.markdown, False),
                                 ("--plots", args.plots, True)):
         if not value:
@@ -305,13 +314,14 @@ def main(argv=None) -> int:
     p.add_argument("--models", nargs="+", action="extend", default=None, choices=MODELS,
                    help=f"default: {' '.join(MODELS)}")
     p.add_argument("--max-time", type=float, default=600.0, help="lmreg's fit budget per dataset (s)")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--n-samples", type=int, default=16)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
+    p.add_argument("--n-samples", type=int, default=16, help="lmreg's samples per row (default: 16)")
+    p.add_argument("--seed", type=int, default=0, help="random_state of every model (default: 0)")
     p.add_argument("--param", nargs="+", action="extend", default=[], help="LMRegressor parameters as name=value")
     p.add_argument("--train-rows", type=int, default=None, help="keep the first N training rows")
     p.add_argument("--test-rows", type=int, default=None, help="keep the first N test rows")
-    p.add_argument("--out", default="benchmarks/results/accuracy.json")
+    p.add_argument("--out", default="benchmarks/results/accuracy.json",
+                   help="JSON results file, replaced (default: %(default)s; '' writes none)")
     p.add_argument("--markdown", default=None, help="also write the table to this file")
     p.add_argument("--plots", default=None, help="folder for the PNG plots (needs matplotlib)")
     args = p.parse_args(argv)

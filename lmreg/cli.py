@@ -136,12 +136,18 @@ def _parse_quantiles(text: str) -> list[float]:
 
 
 def _output_path(out: str, formats: dict) -> Path:
-    path = Path(out)
+    from .persistence import CONFIG
+
+    path = Path(out).expanduser()
     if path.suffix.lower() not in formats:
         raise ValueError(f"--out {out!r}: unsupported file extension {path.suffix or '(none)'!r}; "
                          f"use {', '.join(formats)}.")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"--out {out!r}: folder {str(path.parent)!r} does not exist.")
+    if path.is_dir():
+        raise ValueError(f"--out {out!r} is a folder; name the file to write, e.g. {str(path / 'pred.csv')!r}.")
+    if (path.parent / CONFIG).is_file():   # a file there would stop a later fit --out replacing the model
+        raise ValueError(f"--out {out!r} is inside the saved model {str(path.parent)!r}; write it elsewhere.")
     return path
 
 
@@ -180,11 +186,11 @@ def _load_model(model_dir: str):
 
     from .persistence import CLI_FILE, load
 
-    est = load(model_dir)
+    est = load(Path(model_dir).expanduser())
     if np.ndim(est.baseline_) > 0:  # fitted in Python on a 2-D y
         raise ValueError(f"{model_dir!r} was fitted on a 2-D y ({np.size(est.baseline_)} target column(s)); "
                          "the command line handles models of a 1-D target (use est.predict in Python).")
-    meta_path = Path(model_dir) / CLI_FILE
+    meta_path = Path(model_dir).expanduser() / CLI_FILE
     meta = {}
     if meta_path.is_file():
         try:
@@ -193,6 +199,10 @@ def _load_model(model_dir: str):
             raise ValueError(f"{str(meta_path)!r} is not valid JSON: {err}") from None
         if not isinstance(meta, dict):
             raise ValueError(f"{str(meta_path)!r} must hold a JSON object; got a {type(meta).__name__}.")
+        bad = {k: v for k, v in meta.items() if k in ("target", "weight") and not isinstance(v, str)}
+        if bad:
+            raise ValueError(f"{str(meta_path)!r}: {', '.join(bad)} must name a column (a string); got "
+                             f"{', '.join(map(repr, bad.values()))}.")
     return est, meta
 
 
@@ -224,7 +234,7 @@ def _features(est, df, drop, source: str):
         return df.assign(**{n: None for n in missing})[names]
     if missing:
         raise KeyError(f"{source!r} lacks column(s) the model was trained on: {', '.join(missing)}; "
-                       f"available columns: {', '.join(cols)}.")
+                       f"available columns: {', '.join(cols) or 'none'}.")
     extra = [c for c in cols if c not in names]
     if extra:
         raise ValueError(f"{source!r} has column(s) the model was not trained on: {', '.join(extra)}; "
@@ -281,7 +291,7 @@ def _predict(args) -> int:
 
     quantiles = _parse_quantiles(args.quantiles) if args.quantiles is not None else []   # '' is an error too
     out = _output_path(args.out, WRITERS)
-    if Path(args.data).exists() and out.resolve() == Path(args.data).resolve():
+    if Path(args.data).expanduser().exists() and out.resolve() == Path(args.data).expanduser().resolve():
         raise ValueError(f"--out {args.out!r} is the DATA file; writing there would replace the rows read.")
     est, meta = _load_model(args.model)
     if args.threads is not None:
@@ -319,6 +329,10 @@ def _evaluate(args) -> int:
         raise ValueError(f"--target is required: {args.model!r} does not record its target column.")
     df = read_table(args.data, args.sep, args.encoding, args.decimal)
     _check_target(df, target, args.data)
+    if target in [str(n) for n in getattr(est, "feature_names_in_", ())]:
+        fitted = f" (fit's target was {meta['target']!r})" if meta.get("target") else ""
+        raise ValueError(f"--target {target!r} is one of the model's input columns; name the column of the "
+                         f"true values{fitted}.")
     try:
         y = df[target].to_numpy(dtype=float)
     except (TypeError, ValueError):
@@ -334,10 +348,12 @@ def _evaluate(args) -> int:
     with warnings.catch_warnings():  # constant predictions (fallback): rho is NaN, say so below
         warnings.simplefilter("ignore")   # (one row: scikit-learn warns that R^2 is undefined)
         rho = float(spearmanr(y, pred)[0])
-        r2 = f"{r2_score(y, pred):.4f}" if len(y) > 1 and np.ptp(y) > 0 else "undefined (constant target)"
+        r2 = (f"{r2_score(y, pred):.4f}" if len(y) > 1 and np.ptp(y) > 0 else
+              "undefined (one row)" if len(y) == 1 else "undefined (constant target)")
     rows = [("rows", f"{len(y)}"), ("R2", r2),
             ("MAE", f"{mean_absolute_error(y, pred):.4g}"), ("RMSE", f"{root_mean_squared_error(y, pred):.4g}"),
-            ("Spearman", f"{rho:.4f}" + ("" if not np.isnan(rho) else " (constant target)" if np.ptp(y) == 0
+            ("Spearman", f"{rho:.4f}" + ("" if not np.isnan(rho) else " (one row)" if len(y) == 1
+                                         else " (constant target)" if np.ptp(y) == 0
                                          else " (constant predictions)" if np.ptp(pred) == 0 else "")),
             ("CRPS", f"{crps(y, samples):.4g}"),
             ("coverage80", f"{interval_coverage(y, lower, upper):.3f}  "
@@ -370,12 +386,15 @@ def build_parser() -> argparse.ArgumentParser:
     """
     parser = argparse.ArgumentParser(prog="lmreg", description="Language-model regression.")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="fit on a bundled dataset and compare with TF-IDF + ridge")
-    demo.add_argument("--dataset", default="tweets_engagement")
-    demo.add_argument("--max-time", type=float, default=200.0, help="fit budget in seconds")
-    demo.add_argument("--threads", type=int, default=2)
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--verbose", action="store_true")
+    demo = sub.add_parser("demo", help="fit on a bundled dataset and compare with TF-IDF + ridge",
+                          description="Fit LMRegressor on a bundled dataset's training split and print "
+                                      "its test R2, MAE and fit time next to TF-IDF + ridge and the mean.")
+    demo.add_argument("--dataset", default="tweets_engagement", metavar="NAME",
+                      help="a bundled dataset, as lmreg.list_datasets() names them (default: %(default)s)")
+    demo.add_argument("--max-time", type=float, default=200.0, help="fit budget in seconds (default: 200)")
+    demo.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: 2)")
+    demo.add_argument("--seed", type=int, default=0, help="random_state (default: 0)")
+    demo.add_argument("--verbose", action="store_true", help="progress bar and training log")
 
     data_help = "table: .csv/.tsv, .parquet/.pq, or JSON lines (.jsonl/.ndjson/.json)"
 

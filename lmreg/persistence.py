@@ -341,14 +341,14 @@ def load(path, device: str = "cpu"):
     for name in (CONFIG, WEIGHTS):
         if not (path / name).is_file():
             raise FileNotFoundError(f"saved model is incomplete: {str(path / name)!r} is missing.")
-    try:
+    try:   # strict JSON, as save writes it: NaN and Infinity are refused (save stores them as _FLOAT_KEY)
         with open(path / CONFIG) as f:
-            config = json.load(f, object_hook=_unstrict)
+            config = json.load(f, object_hook=_unstrict, parse_constant=_refuse_constant)
     except ValueError as err:
         raise ValueError(f"{str(path / CONFIG)!r} is not valid JSON: {err}") from None
-    if not isinstance(config, dict) or config.get("format_version") != FORMAT_VERSION:
-        found = config.get("format_version") if isinstance(config, dict) else None
-        raise ValueError(f"{str(path / CONFIG)!r} has format_version {found!r}; this lmreg reads "
+    version = config.get("format_version") if isinstance(config, dict) else None
+    if type(version) is not int or version != FORMAT_VERSION:   # not True, not 1.0
+        raise ValueError(f"{str(path / CONFIG)!r} has format_version {version!r}; this lmreg reads "
                          f"{FORMAT_VERSION}.")
     try:
         return _rebuild(config, path, device)
@@ -357,6 +357,34 @@ def load(path, device: str = "cpu"):
     except Exception as err:  # a damaged or hand-edited config: whatever its reader (tokenizers, torch) raised
         raise ValueError(f"{str(path / CONFIG)!r} is not a complete lmreg model config "
                          f"({type(err).__name__}: {err}).") from None
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not JSON (save writes non-finite numbers as {{{_FLOAT_KEY!r}: ...}})")
+
+
+def _check_fitted(fitted: dict, where: Path) -> None:
+    """Refuse a ``fitted`` section whose values have the wrong type (a hand-edited file), with
+    the key named, rather than as a numpy or tokenizer error at load or at predict."""
+    def is_int(v):
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    def is_numbers(v):
+        flat = v if isinstance(v, list) else [v]
+        return all(isinstance(x, (int, float)) and not isinstance(x, bool) or isinstance(x, list) and is_numbers(x)
+                   for x in flat)
+
+    checks = {"n_features_in_": (is_int, "an integer"), "seed_": (is_int, "an integer"),
+              "fallback_": (lambda v: isinstance(v, bool), "true or false"),
+              "feature_names_in_": (lambda v: v is None or isinstance(v, list) and all(isinstance(x, str) for x in v),
+                                    "null or a list of strings"),
+              "baseline_": (is_numbers, "a number or a list of numbers"),
+              "train_targets": (lambda v: isinstance(v, list) and is_numbers(v), "a list of numbers"),
+              "fit_seconds_": (lambda v: is_numbers(v) and not isinstance(v, list), "a number")}
+    for key, (ok, expected) in checks.items():
+        if key in fitted and not ok(fitted[key]):
+            raise ValueError(f"{str(where)!r} is not a complete lmreg model config: fitted.{key} must be "
+                             f"{expected}, got {fitted[key]!r:.60}.")
 
 
 def _rebuild(config: dict, path: Path, device: str):
@@ -392,6 +420,7 @@ def _rebuild(config: dict, path: Path, device: str):
     else:
         est.tokenizer_ = InputTokenizer.from_config(config["tokenizer"])
     fitted = config["fitted"]
+    _check_fitted(fitted, path / CONFIG)
     est.n_features_in_ = fitted["n_features_in_"]
     if fitted["feature_names_in_"] is not None:
         est.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)

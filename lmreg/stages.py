@@ -353,9 +353,9 @@ class HeldOutStages:
 
         Uses the estimator's ``rl_steps``, ``rl_reward``, ``rl_variant`` and
         ``rl_config`` (change them with ``set_params``). The rows are split into RL
-        prompts and validation rows as in ``fit``: the same ``X``, ``y``,
-        ``sample_weight`` and ``random_state`` give the same split, so RL never trains
-        on the rows that decide whether its weights are kept. The quantile
+        prompts and validation rows as in ``fit``: the same ``X``, ``y`` and
+        ``sample_weight`` give fit's split (other rows or targets are an error), so RL
+        never trains on the rows that decide whether its weights are kept. The quantile
         calibration is then refitted on those rows, from the samples the check drew.
 
         Parameters
@@ -399,8 +399,9 @@ class HeldOutStages:
 
         ``fit`` (and ``reinforce``) already do this; use it after changing
         ``calibration``, ``n_samples`` or ``temperature``, or on a model saved
-        without calibration. ``X``, ``y``, ``sample_weight`` and ``random_state``
-        must be those of ``fit`` so that the rows are the held-out ones (after an RL
+        without calibration. ``X``, ``y`` and ``sample_weight`` must be those of
+        ``fit`` (other rows or targets are an error) so that the rows are the held-out
+        ones of fit's split (after an RL
         stage with prompts from validation rows, the half no prompt came from, as in
         ``fit``).
 

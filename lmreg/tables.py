@@ -72,7 +72,7 @@ def read_table(path, sep=None, encoding=None, decimal=None):
     """
     import pandas as pd
 
-    path = Path(path)
+    path = Path(path).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"{str(path)!r}: no such file.")
     if path.is_dir():
@@ -90,10 +90,14 @@ def read_table(path, sep=None, encoding=None, decimal=None):
     if sep is None:
         sep = "\t" if path.suffix.lower() == ".tsv" else ","
     sep = {"\\t": "\t", "tab": "\t"}.get(sep, sep)  # a tab typed on a command line
+    if decimal is not None and decimal == sep:
+        raise ValueError(f"--sep and --decimal are both {sep!r}: a number such as 1{sep}5 would split into "
+                         "two fields; give the field separator another character, e.g. --sep ';'.")
+    # pandas reads a longer separator as a regex: escape it, on the engine that takes it
+    csv = ({"sep": re.escape(sep), "engine": "python"} if len(sep) > 1 else {"sep": sep}) if kind == "csv" else {}
     try:
-        if kind == "csv":   # pandas reads a longer separator as a regex: escape it, on the engine that takes it
-            longer = {"sep": re.escape(sep), "engine": "python"} if len(sep) > 1 else {"sep": sep}
-            frame = pd.read_csv(path, encoding=encoding, decimal=decimal or ".", **longer)
+        if kind == "csv":
+            frame = pd.read_csv(path, encoding=encoding, decimal=decimal or ".", **csv)
         elif kind == "parquet":
             frame = pd.read_parquet(path)
         else:  # dtype=False: keep strings as strings (no date guessing from column names).
@@ -119,8 +123,53 @@ def read_table(path, sep=None, encoding=None, decimal=None):
         raise ValueError(f"could not read {str(path)!r} as {kind}{hint}: {err}") from None
     if kind == "csv":
         _check_separator(frame, path, sep)
+        frame = _check_fields(frame, path, lambda **kw: pd.read_csv(path, encoding=encoding,
+                                                                    decimal=decimal or ".", **csv, **kw))
     elif path.suffix.lower() == ".json" and not array:
         _check_not_columns(frame, path)
+    frame.columns = [str(c) for c in frame.columns]   # JSON keys "1", "2" read as integers
+    return frame
+
+
+def _check_fields(frame, path, read):
+    """A CSV's fields as its header names them, or an error: rows with one field more than
+    the header (pandas would take the first as the row index and shift every value one
+    column left), duplicate header names (pandas renames the second ``y`` to ``y.1``, a
+    copy of the target among the inputs). Columns pandas names ``Unnamed: k`` that hold
+    nothing, or the row numbers ``to_csv`` writes by default, are dropped with a warning.
+    ``read(**kw)`` reads the file again."""
+    import pandas as pd
+
+    from ._warnings import warn_user
+
+    if not isinstance(frame.index, pd.RangeIndex):
+        if frame.index.nlevels == 1 and frame.shape[1] and frame.iloc[:, -1].isna().all():
+            warn_user(f"{str(path)!r}: its rows end with a separator its header does not; the empty last "
+                      "field of each row is ignored.")
+            frame = read(index_col=False)   # pandas' reading for delimiters at the end of each line
+        else:
+            extra = frame.index.nlevels
+            raise ValueError(f"{str(path)!r}: rows have {extra} field(s) more than its header names "
+                             f"({frame.shape[1]} names); fix the header, or check --sep and --decimal.")
+    mangled = [c for c in map(str, frame.columns) if re.fullmatch(r".+\.\d+", c) and c.rsplit(".", 1)[0] in
+               set(map(str, frame.columns))]
+    if mangled:
+        header = [str(v) for v in read(header=None, nrows=1, dtype=str).iloc[0]]
+        twice = sorted({h for h in header if header.count(h) > 1})
+        if twice:
+            raise ValueError(f"{str(path)!r} has duplicate column name(s) in its header: {', '.join(twice)}; "
+                             "give every column its own name.")
+    unnamed = [c for c in frame.columns if re.fullmatch(r"Unnamed: \d+", str(c))]
+    empty = [c for c in unnamed if frame[c].isna().all()]
+    first = frame.columns[0] if frame.shape[1] else None
+    index = ([first] if first in unnamed and first not in empty and len(frame) > 1
+             and frame[first].tolist() == list(range(len(frame))) else [])
+    if empty or index:
+        what = (["the row numbers 0, 1, 2, ... pandas' to_csv writes by default (index=False leaves them "
+                 "out)"] if index else []) + ([f"{len(empty)} empty column(s) without a name (a separator at "
+                                               "the end of the header?)"] if empty else [])
+        warn_user(f"{str(path)!r}: ignored {'; '.join(what)}.")
+        frame = frame.drop(columns=index + empty)
     return frame
 
 

@@ -354,3 +354,19 @@ def test_reliability_keys_may_be_the_levels_themselves(tmp_path):
 
     lm = _plot_records()[0] | {"reliability": {0.1: 0.1, 0.5: 0.6, 0.9: 0.8}}   # as quantile_coverage returns them
     assert [p.name for p in plot_all([lm], tmp_path)][2] == "reliability.png"   # was a bare KeyError
+
+
+def test_bench_refuses_one_file_for_results_and_table_names_a_failing_model_and_runs_each_once(tmp_path):
+    import json
+
+    from lmreg.bench import main, run_benchmark
+
+    same = str(tmp_path / "same.json")   # the table replaced the results
+    with pytest.raises(ValueError, match="--out and --markdown both name"):
+        main(["--datasets", "diabetes", "--models", "mean", "--out", same, "--markdown", same])
+    # scikit-learn's words alone named neither the model nor the dataset
+    with pytest.raises(ValueError, match=r"^diabetes, model knn: Expected n_neighbors <= n_samples_fit"):
+        run_benchmark(["diabetes"], models=["knn"], train_rows=1, test_rows=5, out=None, verbose=False)
+    out = tmp_path / "r.json"
+    main(["--datasets", "diabetes", "diabetes", "--models", "mean", "mean", "--test-rows", "5", "--out", str(out)])
+    assert [(r["dataset"], r["model"]) for r in json.loads(out.read_text())] == [("diabetes", "mean")]

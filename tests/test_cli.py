@@ -429,3 +429,54 @@ def test_runtime_failures_exit_1_with_a_message(data, fitted, monkeypatch, capsy
     monkeypatch.setenv("LMREG_DEBUG", "1")
     with pytest.raises(type(error)):
         main(["evaluate", str(model), str(data / "data.csv")])
+
+
+def test_csv_rows_longer_than_the_header_duplicate_and_unnamed_columns(tmp_path):
+    """pandas took the first field of rows longer than the header as the index and shifted every
+    value one column left (predict exited 0 with wrong numbers), renamed a second 'y' to 'y.1'
+    (the target's copy among the inputs) and read to_csv's row numbers as a feature."""
+    def write(name, text):
+        (tmp_path / name).write_text(text)
+        return tmp_path / name
+
+    trailing = write("trail.csv", "text,x\n" + "".join(f"item {i},{i}.5,\n" for i in range(3)))
+    with pytest.warns(UserWarning, match="rows end with a separator its header does not"):
+        got = read_table(trailing)
+    assert got.to_dict("list") == {"text": ["item 0", "item 1", "item 2"], "x": [0.5, 1.5, 2.5]}
+    with pytest.raises(ValueError, match=r"rows have 1 field\(s\) more than its header names \(2 names\)"):
+        read_table(write("extra.csv", "text,x\nitem 0,1,2\nitem 1,2,3\n"))
+    with pytest.raises(ValueError, match="duplicate column name\\(s\\) in its header: y;"):
+        read_table(write("dup.csv", "text,y,y\na,1,2\nb,3,4\n"))
+    assert read_table(write("dots.csv", "a.1,a,y\nx,1,2\n")).columns.tolist() == ["a.1", "a", "y"]  # real names
+    pd.DataFrame({"text": ["a", "b", "c"], "y": [1.0, 2.0, 3.0]}).to_csv(tmp_path / "index.csv")
+    with pytest.warns(UserWarning, match="ignored the row numbers 0, 1, 2, ... pandas' to_csv writes"):
+        assert read_table(tmp_path / "index.csv").columns.tolist() == ["text", "y"]
+    with pytest.warns(UserWarning, match="ignored 1 empty column\\(s\\) without a name"):
+        assert read_table(write("head.csv", "text,y,\na,1,\nb,2,\n")).columns.tolist() == ["text", "y"]
+    with pytest.raises(ValueError, match="--sep and --decimal are both ','"):
+        read_table(trailing, sep=",", decimal=",")
+    (tmp_path / "num.jsonl").write_text('{"1": "a", "3": 0.5}\n{"1": "b", "3": 1.5}\n')
+    assert read_table(tmp_path / "num.jsonl").columns.tolist() == ["1", "3"]   # --target 3 was "not found"
+
+
+def test_output_and_model_paths(data, fitted, tmp_path, monkeypatch, capsys):
+    model, _, _ = fitted
+    (tmp_path / "adir.csv").mkdir()
+    cases = [(["predict", str(model), str(data / "data.csv"), "--out", str(tmp_path / "adir.csv")],
+              "is a folder; name the file to write"),   # was the temporary file's name
+             (["predict", str(model), str(data / "data.csv"), "--out", str(model / "p.csv")],
+              "is inside the saved model"),             # a later fit --out could not replace the model
+             (["evaluate", str(model), str(data / "data.csv"), "--target", "text"],
+              "--target 'text' is one of the model's input columns; name the column of the true values "
+              f"(fit's target was '{TARGET}')")]
+    for argv, expected in cases:
+        assert main(argv) == 2
+        assert expected in capsys.readouterr().err
+    monkeypatch.setenv("HOME", str(tmp_path))   # ~ as fit --out reads it, for predict's paths too
+    (tmp_path / "m").symlink_to(model, target_is_directory=True)
+    assert main(["predict", "~/m", str(data / "data.csv"), "--out", "~/p.csv", "--quiet"]) == 0
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 60
+    pd.read_csv(data / "data.csv").head(1).to_csv(tmp_path / "one.csv", index=False)
+    assert main(["evaluate", str(model), str(tmp_path / "one.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "R2          undefined (one row)" in out and "(constant target)" not in out

@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -245,4 +246,36 @@ def test_an_incomplete_config_is_a_clear_error(fitted, tmp_path, damage):
         del config[damage]
     path.write_text(json.dumps(config))
     with pytest.raises(ValueError, match="config.json.*(not a complete lmreg model config|format_version)"):
+        load(tmp_path / "m")
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("baseline_", "abc", "fitted.baseline_ must be a number or a list of numbers, got 'abc'"),
+    ("n_features_in_", "3", "fitted.n_features_in_ must be an integer, got '3'"),
+    ("feature_names_in_", "text", "fitted.feature_names_in_ must be null or a list of strings"),
+    ("seed_", "a", "fitted.seed_ must be an integer"),       # loaded, and failed at predict_quantiles
+    ("fallback_", 1, "fitted.fallback_ must be true or false")])
+def test_a_hand_edited_fitted_value_names_its_key(fitted, tmp_path, key, value, expected):
+    """They reached the user as numpy's words ("could not convert string to float", "X has 3
+    features, but LMRegressor is expecting 3") without the file, or loaded and failed later."""
+    fitted.save(tmp_path / "m")
+    path = tmp_path / "m" / "config.json"
+    config = json.loads(path.read_text())
+    config["fitted"][key] = value
+    path.write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=re.escape(f"config.json' is not a complete lmreg model config: {expected}")):
+        load(tmp_path / "m")
+
+
+def test_a_config_with_nan_literals_or_a_boolean_version_is_refused(fitted, tmp_path):
+    fitted.save(tmp_path / "m")
+    path = tmp_path / "m" / "config.json"
+    text = path.read_text()
+    config = json.loads(text)
+    path.write_text(json.dumps({**config, "format_version": True}))   # True == 1 was read as version 1
+    with pytest.raises(ValueError, match="has format_version True; this lmreg reads 1"):
+        load(tmp_path / "m")
+    config["fitted"]["fit_seconds_"] = float("nan")
+    path.write_text(json.dumps(config))   # NaN: not JSON (save writes {"__float__": "nan"})
+    with pytest.raises(ValueError, match="is not valid JSON: NaN is not JSON"):
         load(tmp_path / "m")
