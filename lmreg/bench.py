@@ -325,6 +325,7 @@ def main(argv=None) -> int:
     p.add_argument("--markdown", default=None, help="also write the table to this file")
     p.add_argument("--plots", default=None, help="folder for the PNG plots (needs matplotlib)")
     args = p.parse_args(argv)
+    args.out, args.plots = (str(Path(v).expanduser()) if v else v for v in (args.out, args.plots))
     # checked before any model runs (--max-time by LMRegressor's own check)
     for flag, value, low in (("--threads", args.threads, 1), ("--n-samples", args.n_samples, 1),
                              ("--train-rows", args.train_rows, 1), ("--test-rows", args.test_rows, 2)):

@@ -19,11 +19,14 @@ import argparse
 import difflib
 import json
 import os
+import re
+import stat
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from ._warnings import warn_user
 from .tables import JSON_LINES, WRITERS, read_table
 
 
@@ -136,7 +139,7 @@ def _parse_quantiles(text: str) -> list[float]:
 
 
 def _output_path(out: str, formats: dict) -> Path:
-    from .persistence import CONFIG
+    from .persistence import is_saved_model
 
     path = Path(out).expanduser()
     if path.suffix.lower() not in formats:
@@ -146,7 +149,7 @@ def _output_path(out: str, formats: dict) -> Path:
         raise FileNotFoundError(f"--out {out!r}: folder {str(path.parent)!r} does not exist.")
     if path.is_dir():
         raise ValueError(f"--out {out!r} is a folder; name the file to write, e.g. {str(path / 'pred.csv')!r}.")
-    if (path.parent / CONFIG).is_file():   # a file there would stop a later fit --out replacing the model
+    if is_saved_model(path.parent):   # a file there would stop a later fit --out replacing the model
         raise ValueError(f"--out {out!r} is inside the saved model {str(path.parent)!r}; write it elsewhere.")
     return path
 
@@ -163,9 +166,13 @@ def _write_table(frame, out: Path) -> None:
             frame.to_csv(tmp, index=False)
         else:
             frame.to_parquet(tmp, index=False)
-        umask = os.umask(0)   # mkstemp makes the file 0600; give it the mode a plain open would
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        if out.exists():   # mkstemp makes the file 0600: keep the mode a write in place would keep
+            mode = stat.S_IMODE(out.stat().st_mode)
+        else:              # or give it the one a plain open would
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -206,6 +213,27 @@ def _load_model(model_dir: str):
     return est, meta
 
 
+#: The names pandas gives columns whose header cell is empty.
+_UNNAMED = re.compile(r"Unnamed: \d+")
+
+
+def _without_unnamed(df, source: str):
+    """``df`` without what a header with empty cells brings in at fit: columns that hold
+    nothing (a separator at the end of the header), and a first column of distinct integers
+    (the row numbers ``DataFrame.to_csv`` writes by default), with a warning."""
+    unnamed = [c for c in df.columns if _UNNAMED.fullmatch(str(c))]
+    empty = [c for c in unnamed if df[c].isna().all()]
+    first = df.columns[0] if len(df.columns) else None
+    numbers = df[first] if first in unnamed and first not in empty else None
+    index = [first] if numbers is not None and numbers.dtype.kind in "iu" and numbers.is_unique else []
+    if not (empty or index):
+        return df
+    what = (["the row numbers pandas' to_csv writes by default (index=False leaves them out)"] if index else []) + (
+        [f"{len(empty)} empty column(s) without a name (a separator at the end of the header?)"] if empty else [])
+    warn_user(f"{source!r}: not read as inputs: {'; '.join(what)}.")
+    return df.drop(columns=index + empty)
+
+
 def _check_target(df, target: str, source: str) -> None:
     if target not in df.columns:
         raise KeyError(f"target column {target!r} not found in {source!r}; available columns: "
@@ -224,7 +252,10 @@ def _features(est, df, drop, source: str):
     names = getattr(est, "feature_names_in_", None)
     if names is None:
         return df
-    names, cols = [str(n) for n in names], [str(c) for c in df.columns]
+    names = [str(n) for n in names]
+    # columns pandas named for empty header cells are inputs only of a model fitted on them
+    df = df[[c for c in df.columns if str(c) in names or not _UNNAMED.fullmatch(str(c))]]
+    cols = [str(c) for c in df.columns]
     df = df.set_axis(cols, axis=1)
     missing = [n for n in names if n not in cols]
     if Path(source).suffix.lower() in JSON_LINES and set(names) & set(cols):
@@ -256,6 +287,9 @@ def _fit(args) -> int:
     est = LMRegressor(**kwargs)
     out = _model_out_dir(args.out)
     df = read_table(args.data, args.sep, args.encoding, args.decimal)
+    if len(df) == 0:   # as predict and evaluate say it
+        raise ValueError(f"{args.data!r} has no rows.")
+    df = _without_unnamed(df, args.data)
     _check_target(df, args.target, args.data)
     weights = None
     if args.weight is not None:

@@ -447,10 +447,10 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
 
         n = len(y)
         train_rows, val_rows = self._split(n)
-        self._split_key = split_key(y, self.validation_fraction)   # reinforce and calibrate find it again
+        self._split_key = split_key(y, weights, self.validation_fraction)   # reinforce and calibrate find it
         n_val = len(val_rows)
         if self.rl_steps:
-            self._check_rl_data(y, n_val)
+            self._check_rl_data(y, train_rows, val_rows)
         # Mean 1 over the training rows: the weighted loss keeps the unweighted one's scale.
         weights = None if weights is None else weights / weights[train_rows].mean()
 

@@ -309,11 +309,18 @@ def check_replaceable(path) -> None:
 
 
 def _is_saved_model_or_empty(path: Path) -> bool:
-    if not path.is_dir():
-        return False
-    names = set(os.listdir(path))
-    if not names:
-        return True
+    return path.is_dir() and (not os.listdir(path) or is_saved_model(path))
+
+
+def is_saved_model(path) -> bool:
+    """Whether folder ``path`` holds a model ``save`` wrote and nothing else (a readable
+    lmreg config next to the weights).
+
+    >>> is_saved_model(tempfile.gettempdir())
+    False
+    """
+    path = Path(path)
+    names = set(os.listdir(path)) if path.is_dir() else set()
     if not names <= {CONFIG, WEIGHTS, CLI_FILE} or CONFIG not in names:
         return False
     try:
@@ -341,9 +348,9 @@ def load(path, device: str = "cpu"):
     for name in (CONFIG, WEIGHTS):
         if not (path / name).is_file():
             raise FileNotFoundError(f"saved model is incomplete: {str(path / name)!r} is missing.")
-    try:   # strict JSON, as save writes it: NaN and Infinity are refused (save stores them as _FLOAT_KEY)
+    try:   # (models saved before the configs were strict JSON hold Infinity and NaN literals)
         with open(path / CONFIG) as f:
-            config = json.load(f, object_hook=_unstrict, parse_constant=_refuse_constant)
+            config = json.load(f, object_hook=_unstrict)
     except ValueError as err:
         raise ValueError(f"{str(path / CONFIG)!r} is not valid JSON: {err}") from None
     version = config.get("format_version") if isinstance(config, dict) else None
@@ -357,10 +364,6 @@ def load(path, device: str = "cpu"):
     except Exception as err:  # a damaged or hand-edited config: whatever its reader (tokenizers, torch) raised
         raise ValueError(f"{str(path / CONFIG)!r} is not a complete lmreg model config "
                          f"({type(err).__name__}: {err}).") from None
-
-
-def _refuse_constant(name):
-    raise ValueError(f"{name} is not JSON (save writes non-finite numbers as {{{_FLOAT_KEY!r}: ...}})")
 
 
 def _check_fitted(fitted: dict, where: Path) -> None:

@@ -67,18 +67,22 @@ def stage_deadline(max_time):
     return time.monotonic() + float(max_time)
 
 
-def split_key(y: np.ndarray, validation_fraction: float) -> dict:
+def split_key(y: np.ndarray, weights, validation_fraction: float) -> dict:
     """What ``fit`` keeps to find its train/validation split again in ``reinforce`` and
-    ``calibrate``: the number of rows, the fraction held out, and a digest of the
-    (model-unit) targets that tells other data from fit's.
+    ``calibrate``: the number of rows, the fraction held out, and digests of the
+    (model-unit) targets and of the weights that tell other data from fit's (X is not
+    hashed: its rows may come in many equivalent forms).
 
-    >>> key = split_key(np.array([1.0, 2.0]), 0.1)
-    >>> key["rows"], key["validation_fraction"], len(key["y_sha1"])
-    (2, 0.1, 40)
+    >>> key = split_key(np.array([1.0, 2.0]), None, 0.1)
+    >>> key["rows"], key["validation_fraction"], len(key["y_sha1"]), key["w_sha1"]
+    (2, 0.1, 40, None)
     """
-    y = np.ascontiguousarray(y, dtype=np.float64)
-    digest = hashlib.sha1(repr(y.shape).encode() + y.tobytes()).hexdigest()
-    return {"rows": int(len(y)), "validation_fraction": float(validation_fraction), "y_sha1": digest}
+    def digest(a):
+        a = np.ascontiguousarray(a, dtype=np.float64)
+        return hashlib.sha1(repr(a.shape).encode() + a.tobytes()).hexdigest()
+
+    return {"rows": int(len(y)), "validation_fraction": float(validation_fraction), "y_sha1": digest(y),
+            "w_sha1": None if weights is None else digest(weights)}
 
 
 def fallback_targets(y: np.ndarray, weights=None, seed: int = 0):
@@ -166,32 +170,35 @@ class HeldOutStages:
         """RL prompts and the validation rows that judge RL and calibrate the quantiles."""
         return stage_rows(prompt_rows, train_rows, val_rows, np.random.default_rng(self.seed_ + 5))
 
-    def _check_rl_data(self, y, n_val: int) -> None:
+    def _check_rl_data(self, y, train_rows, val_rows) -> None:
         """What the RL stage needs of the data, checked before SFT rather than after it."""
         if y.ndim != 1:
             fix = "pass it 1-D (y.ravel())" if y.shape[1] == 1 else "set rl_steps=0 for several targets"
             raise ValueError(f"the RL stage supports one target per row as a 1-D y, but y has shape {y.shape}; "
                              f"{fix}.")
-        reward = stage_reward(self._rl_config())
-        base = R.base_reward(reward)   # a name, function or partial
-        scaled = " (standardised per task_column)" if getattr(self, "tasks_", None) is not None else ""
-        if y.min() < 0 and base is R.neg_log_error:
-            what = "rl_reward='log'" if self.rl_reward == "log" else "rl_reward (neg_log_error)"
-            raise ValueError(f"{what} needs targets >= 0, but y{scaled} has {float(y.min())!r}; use "
-                             "'abs' or 'relative' for signed targets.")
-        zeros = int(np.sum(y == 0))
-        if zeros and base is R.neg_relative_error and "eps" not in R._unwrap(reward)[1]:
-            what = "rl_reward='relative'" if self.rl_reward == "relative" else "rl_reward (neg_relative_error)"
-            raise ValueError(f"{what} divides each error by |y|, but y{scaled} has {zeros} zero target(s): "
-                             "their rewards, about -|pred| / 1e-8, would drive the whole stage; use 'abs', "
-                             "or functools.partial(neg_relative_error, eps=...) with a floor in target units.")
-        prompt_rows = self._rl_config().prompt_rows
-        if prompt_rows != "train" and n_val < 4:
+        config = self._rl_config()
+        n_val = len(val_rows)
+        if config.prompt_rows != "train" and n_val < 4:
             n = len(y)   # fewer than 20 rows hold none out; from 20 on, round(fraction * n) of them
             remedy = (f"there are {n} rows and fewer than 20 hold none out" if n < 20 else
                       f"4 are needed: raise validation_fraction to {math.ceil(350 / n) / 100:g} or more")
-            raise ValueError(f"rl_config prompt_rows={prompt_rows!r} draws RL prompts from the validation "
+            raise ValueError(f"rl_config prompt_rows={config.prompt_rows!r} draws RL prompts from the validation "
                              f"rows, but there are {n_val}: {remedy}; or use prompt_rows='train'.")
+        reward = stage_reward(config)
+        base = R.base_reward(reward)   # a name, function or partial
+        prompted = y[self._judging_rows(train_rows, val_rows, config.prompt_rows)[0]]   # the rows rewarded
+        scaled = " (standardised per task_column)" if getattr(self, "tasks_", None) is not None else ""
+        if prompted.min() < 0 and base is R.neg_log_error:
+            what = "rl_reward='log'" if self.rl_reward == "log" else "rl_reward (neg_log_error)"
+            raise ValueError(f"{what} needs targets >= 0, but y{scaled} has {float(prompted.min())!r}; use "
+                             "'abs' or 'relative' for signed targets.")
+        zeros = int(np.sum(prompted == 0))
+        if zeros and base is R.neg_relative_error and "eps" not in R._unwrap(reward)[1]:
+            what = "rl_reward='relative'" if self.rl_reward == "relative" else "rl_reward (neg_relative_error)"
+            raise ValueError(f"{what} divides each error by |y|, but the RL prompts' y{scaled} has {zeros} zero "
+                             "target(s): their rewards, about -|pred| / 1e-8, would drive the whole stage; use "
+                             "'abs', or functools.partial(neg_relative_error, eps=...) with a floor in target "
+                             "units.")
 
     def _rl_check(self, enc, y, rows, weights=None):
         """Validation (the decision rule's loss per row: absolute error for the median,
@@ -288,7 +295,8 @@ class HeldOutStages:
             base = np.broadcast_to(const, y[val_rows].shape)
             base_error = target_error(base, y[val_rows], target_scale(y), w(val_rows), level)
             self.fallback_ = not self.fit_result_.best_val_mae < base_error
-        if np.ndim(self._train_targets) == 1 and np.ptp(self._train_targets) == 0:
+        trained = self._train_weighted[0] if getattr(self, "_train_weighted", None) else self._train_targets
+        if np.ndim(trained) == 1 and np.ptp(trained) == 0:   # the rows', not a weighted resample's
             self.fallback_ = True   # one value to learn: the constant is exact, validation rows or not
 
     def _calibrate(self, enc, y, rows, deadline, samples=None, weights=None) -> None:
@@ -340,11 +348,14 @@ class HeldOutStages:
         fitted = getattr(self, "_split_key", None)   # None: a model saved before it was kept
         if fitted is None:
             return self._encode(X), y, self._split(len(y)), weights
-        if len(y) != fitted["rows"] or split_key(y, 0.0)["y_sha1"] != fitted["y_sha1"]:
-            got = f"{len(y)} rows" if len(y) != fitted["rows"] else "targets that differ from fit's"
+        now = split_key(y, weights, 0.0)
+        if len(y) != fitted["rows"] or now["y_sha1"] != fitted["y_sha1"] or (
+                "w_sha1" in fitted and now["w_sha1"] != fitted["w_sha1"]):
+            got = (f"{len(y)} rows" if len(y) != fitted["rows"] else "targets that differ from fit's"
+                   if now["y_sha1"] != fitted["y_sha1"] else "weights that differ from fit's")
+            positive = " of positive weight" if self._weighted else ""
             raise ValueError(f"{method} needs the X, y and sample_weight of fit: it finds fit's validation "
-                             f"rows again from them. fit had {fitted['rows']} rows (after dropping rows of "
-                             f"weight 0); these give {got}.")
+                             f"rows again from them. fit had {fitted['rows']} rows{positive}; these give {got}.")
         # the split fit made: a validation_fraction set since then is for the next fit
         return self._encode(X), y, self._split(len(y), fitted["validation_fraction"]), weights
 
@@ -354,8 +365,9 @@ class HeldOutStages:
         Uses the estimator's ``rl_steps``, ``rl_reward``, ``rl_variant`` and
         ``rl_config`` (change them with ``set_params``). The rows are split into RL
         prompts and validation rows as in ``fit``: the same ``X``, ``y`` and
-        ``sample_weight`` give fit's split (other rows or targets are an error), so RL
-        never trains on the rows that decide whether its weights are kept. The quantile
+        ``sample_weight`` give fit's split (other targets, weights or another row count
+        are an error), so RL never trains on the rows that decide whether its weights
+        are kept. The quantile
         calibration is then refitted on those rows, from the samples the check drew.
 
         Parameters
@@ -386,7 +398,7 @@ class HeldOutStages:
             raise ValueError("reinforce needs rl_steps > 0; set it with set_params(rl_steps=...).")
         enc, y, rows, weights = self._refit_data(X, y, sample_weight, "reinforce")
         self._check_rl_weights(weights)
-        self._check_rl_data(y, len(rows[1]))
+        self._check_rl_data(y, *rows)
         with self._torch_scope(), unchanged_on_error(self, self._members()):
             check, samples = self._fit_rl(enc, y, *rows, deadline, weights)
             if any(r.kept for r in self.member_rl_results_):   # new weights: judged against the constant again
@@ -400,8 +412,8 @@ class HeldOutStages:
         ``fit`` (and ``reinforce``) already do this; use it after changing
         ``calibration``, ``n_samples`` or ``temperature``, or on a model saved
         without calibration. ``X``, ``y`` and ``sample_weight`` must be those of
-        ``fit`` (other rows or targets are an error) so that the rows are the held-out
-        ones of fit's split (after an RL
+        ``fit`` (other targets, weights or another row count are an error) so that the
+        rows are the held-out ones of fit's split (after an RL
         stage with prompts from validation rows, the half no prompt came from, as in
         ``fit``).
 

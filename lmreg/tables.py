@@ -34,7 +34,8 @@ def read_table(path, sep=None, encoding=None, decimal=None):
     sep : str or None, default=None
         Field separator of a .csv/.tsv file (None: ``","``, or a tab for .tsv;
         ``"tab"`` and a typed ``"\\t"`` mean a tab). Taken literally: ``"::"`` or
-        ``"||"`` separate by those characters, not as a regular expression.
+        ``"||"`` separate by those characters, not as a regular expression (quoted
+        fields cannot hold a separator longer than one character).
     encoding : str or None, default=None
         Text encoding of a .csv/.tsv or JSON lines file (None: UTF-8; a JSON file may
         start with a byte-order mark).
@@ -123,54 +124,56 @@ def read_table(path, sep=None, encoding=None, decimal=None):
         raise ValueError(f"could not read {str(path)!r} as {kind}{hint}: {err}") from None
     if kind == "csv":
         _check_separator(frame, path, sep)
-        frame = _check_fields(frame, path, lambda **kw: pd.read_csv(path, encoding=encoding,
-                                                                    decimal=decimal or ".", **csv, **kw))
+        frame = _check_fields(frame, path, sep, encoding, lambda **kw: pd.read_csv(
+            path, encoding=encoding, decimal=decimal or ".", **csv, **kw))
     elif path.suffix.lower() == ".json" and not array:
         _check_not_columns(frame, path)
     frame.columns = [str(c) for c in frame.columns]   # JSON keys "1", "2" read as integers
     return frame
 
 
-def _check_fields(frame, path, read):
-    """A CSV's fields as its header names them, or an error: rows with one field more than
-    the header (pandas would take the first as the row index and shift every value one
-    column left), duplicate header names (pandas renames the second ``y`` to ``y.1``, a
-    copy of the target among the inputs). Columns pandas names ``Unnamed: k`` that hold
-    nothing, or the row numbers ``to_csv`` writes by default, are dropped with a warning.
+def _check_fields(frame, path, sep, encoding, read):
+    """``frame`` read as the CSV's header names its fields, or an error, from the raw fields
+    of its first rows (pandas' parse cannot tell): rows with one field more than the
+    header (pandas takes the first as the row index and shifts every value one column
+    left) are re-read without the last one when it is empty in every row (a separator at
+    the end of each row), else refused; duplicate header names (pandas renames the
+    second ``y`` to ``y.1``, a copy of the target among the inputs) are refused.
     ``read(**kw)`` reads the file again."""
-    import pandas as pd
-
     from ._warnings import warn_user
 
-    if not isinstance(frame.index, pd.RangeIndex):
-        if frame.index.nlevels == 1 and frame.shape[1] and frame.iloc[:, -1].isna().all():
+    header, *body = _raw_rows(path, sep, encoding) or [[]]
+    if body and all(len(row) == len(header) + 1 for row in body):
+        if all(not row[-1].strip() for row in body):
             warn_user(f"{str(path)!r}: its rows end with a separator its header does not; the empty last "
                       "field of each row is ignored.")
             frame = read(index_col=False)   # pandas' reading for delimiters at the end of each line
         else:
-            extra = frame.index.nlevels
-            raise ValueError(f"{str(path)!r}: rows have {extra} field(s) more than its header names "
-                             f"({frame.shape[1]} names); fix the header, or check --sep and --decimal.")
-    mangled = [c for c in map(str, frame.columns) if re.fullmatch(r".+\.\d+", c) and c.rsplit(".", 1)[0] in
-               set(map(str, frame.columns))]
-    if mangled:
-        header = [str(v) for v in read(header=None, nrows=1, dtype=str).iloc[0]]
-        twice = sorted({h for h in header if header.count(h) > 1})
-        if twice:
-            raise ValueError(f"{str(path)!r} has duplicate column name(s) in its header: {', '.join(twice)}; "
-                             "give every column its own name.")
-    unnamed = [c for c in frame.columns if re.fullmatch(r"Unnamed: \d+", str(c))]
-    empty = [c for c in unnamed if frame[c].isna().all()]
-    first = frame.columns[0] if frame.shape[1] else None
-    index = ([first] if first in unnamed and first not in empty and len(frame) > 1
-             and frame[first].tolist() == list(range(len(frame))) else [])
-    if empty or index:
-        what = (["the row numbers 0, 1, 2, ... pandas' to_csv writes by default (index=False leaves them "
-                 "out)"] if index else []) + ([f"{len(empty)} empty column(s) without a name (a separator at "
-                                               "the end of the header?)"] if empty else [])
-        warn_user(f"{str(path)!r}: ignored {'; '.join(what)}.")
-        frame = frame.drop(columns=index + empty)
+            raise ValueError(f"{str(path)!r}: its rows have one field more than its header names "
+                             f"({len(header)}): a column without a name, such as row names in the first "
+                             "field (R's write.table: row.names=FALSE); name it in the header, or check "
+                             "--sep and --decimal.")
+    names = [h for h in header if h.strip()]
+    twice = sorted({h for h in names if names.count(h) > 1})
+    if twice:
+        raise ValueError(f"{str(path)!r} has duplicate column name(s) in its header: {', '.join(twice)}; "
+                         "give every column its own name.")
     return frame
+
+
+def _raw_rows(path, sep, encoding, n=200):
+    """The header and up to ``n`` rows of a CSV as text fields (blank lines skipped): quoted
+    fields read as the csv module reads them; a longer separator splits each line as the
+    python engine's escaped pattern does (quotes do not protect it there either)."""
+    import csv
+    import itertools
+
+    with open(path, encoding=encoding or "utf-8-sig", newline="") as f:
+        if len(sep) == 1:
+            rows = csv.reader(f, delimiter=sep)
+        else:
+            rows = (line.rstrip("\r\n").split(sep) for line in f)
+        return [row for row in itertools.islice((r for r in rows if any(x.strip() for x in r)), n + 1)]
 
 
 def _check_not_columns(frame, path) -> None:

@@ -391,7 +391,7 @@ def test_predict_writes_through_a_temporary_file(data, fitted, tmp_path, monkeyp
     model, _, _ = fitted
     out = tmp_path / "pred.csv"
     out.write_text("earlier\n")
-    out.chmod(0o644)
+    out.chmod(0o600)   # private predictions stay private: the file's own mode is kept
 
     def fails(self, path, *args, **kwargs):
         Path(path).write_text("prediction\n0.1\n")   # part written, then the disk fills
@@ -406,10 +406,12 @@ def test_predict_writes_through_a_temporary_file(data, fitted, tmp_path, monkeyp
     assert main(["predict", str(model), str(data / "data.csv"), "--out", str(tmp_path / "link.csv"),
                  "--quiet"]) == 0
     assert (tmp_path / "link.csv").is_symlink() and len(pd.read_csv(out)) == 60
+    assert out.stat().st_mode & 0o777 == 0o600   # (the rename had reset it to the umask's 0644)
+    assert main(["predict", str(model), str(data / "data.csv"), "--out", str(tmp_path / "new.csv"), "--quiet"]) == 0
     umask = os.umask(0)
     os.umask(umask)
-    assert out.stat().st_mode & 0o777 == 0o666 & ~umask   # not mkstemp's 0600
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.csv", "pred.csv"]
+    assert (tmp_path / "new.csv").stat().st_mode & 0o777 == 0o666 & ~umask   # a new file: not mkstemp's 0600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.csv", "new.csv", "pred.csv"]
 
 
 @pytest.mark.parametrize("error, expected", [(RuntimeError("mat1 and mat2 shapes cannot be multiplied"),
@@ -431,32 +433,54 @@ def test_runtime_failures_exit_1_with_a_message(data, fitted, monkeypatch, capsy
         main(["evaluate", str(model), str(data / "data.csv")])
 
 
-def test_csv_rows_longer_than_the_header_duplicate_and_unnamed_columns(tmp_path):
+def test_csv_rows_longer_than_the_header_and_duplicate_headers(tmp_path):
     """pandas took the first field of rows longer than the header as the index and shifted every
-    value one column left (predict exited 0 with wrong numbers), renamed a second 'y' to 'y.1'
-    (the target's copy among the inputs) and read to_csv's row numbers as a feature."""
+    value one column left (predict exited 0 with wrong numbers), and renamed a second 'y' to
+    'y.1' (the target's copy among the inputs). Decided from the raw fields: an integer first
+    column gave pandas a RangeIndex, which an index test let through."""
     def write(name, text):
         (tmp_path / name).write_text(text)
         return tmp_path / name
 
-    trailing = write("trail.csv", "text,x\n" + "".join(f"item {i},{i}.5,\n" for i in range(3)))
-    with pytest.warns(UserWarning, match="rows end with a separator its header does not"):
-        got = read_table(trailing)
-    assert got.to_dict("list") == {"text": ["item 0", "item 1", "item 2"], "x": [0.5, 1.5, 2.5]}
-    with pytest.raises(ValueError, match=r"rows have 1 field\(s\) more than its header names \(2 names\)"):
-        read_table(write("extra.csv", "text,x\nitem 0,1,2\nitem 1,2,3\n"))
+    for first, expected in (("item {i}", ["item 0", "item 1", "item 2"]), ("{i}", [0, 1, 2])):
+        trailing = write("trail.csv", "id,x\n" + "".join(f"{first.format(i=i)},{i}.5,\n" for i in range(3)))
+        with pytest.warns(UserWarning, match="rows end with a separator its header does not"):
+            got = read_table(trailing)
+        assert got.to_dict("list") == {"id": expected, "x": [0.5, 1.5, 2.5]}
+    for text in ('text,x\n"r1",a,0.5\n"r2",b,1.5\n',          # R's write.table row names
+                 'text,x\n"r1",a,NA\n"r2",b,NA\n'):           # NA is a value, not an empty field
+        with pytest.raises(ValueError, match=r"rows have one field more than its header names \(2\).*row.names"):
+            read_table(write("rnames.csv", text))
     with pytest.raises(ValueError, match="duplicate column name\\(s\\) in its header: y;"):
         read_table(write("dup.csv", "text,y,y\na,1,2\nb,3,4\n"))
-    assert read_table(write("dots.csv", "a.1,a,y\nx,1,2\n")).columns.tolist() == ["a.1", "a", "y"]  # real names
-    pd.DataFrame({"text": ["a", "b", "c"], "y": [1.0, 2.0, 3.0]}).to_csv(tmp_path / "index.csv")
-    with pytest.warns(UserWarning, match="ignored the row numbers 0, 1, 2, ... pandas' to_csv writes"):
-        assert read_table(tmp_path / "index.csv").columns.tolist() == ["text", "y"]
-    with pytest.warns(UserWarning, match="ignored 1 empty column\\(s\\) without a name"):
-        assert read_table(write("head.csv", "text,y,\na,1,\nb,2,\n")).columns.tolist() == ["text", "y"]
+    assert read_table(write("dots.csv", "x,x.1,,\n1,2,,\n3,4,,\n")).columns.tolist()[:2] == ["x", "x.1"]
     with pytest.raises(ValueError, match="--sep and --decimal are both ','"):
         read_table(trailing, sep=",", decimal=",")
     (tmp_path / "num.jsonl").write_text('{"1": "a", "3": 0.5}\n{"1": "b", "3": 1.5}\n')
     assert read_table(tmp_path / "num.jsonl").columns.tolist() == ["1", "3"]   # --target 3 was "not found"
+
+
+def test_unnamed_columns_are_inputs_only_of_a_model_fitted_on_them(tmp_path, capsys):
+    """to_csv's row numbers were learned as a feature; a later file written the same way (other
+    row numbers, or one row) then did or did not carry them depending on its values."""
+    frame = pd.DataFrame({"text": [f"item {i % 4}" for i in range(40)], "y": np.arange(40.0) % 4})
+    frame.to_csv(tmp_path / "train.csv")   # index=True: an unnamed first column 0..39
+    (tmp_path / "train.csv").write_text((tmp_path / "train.csv").read_text().replace("\n", ",\n"))
+    fast = ["--time", "3", "--threads", "1", "--quiet", "--param", "hidden_size=16", "num_layers=1", "num_heads=2",
+            "n_samples=2", "random_state=0"]
+    with pytest.warns(UserWarning, match=r"not read as inputs: the row numbers .*; 1 empty column\(s\)"):
+        assert main(["fit", str(tmp_path / "train.csv"), "--target", "y", "--out", str(tmp_path / "m"), *fast]) == 0
+    assert list(lmreg.load(tmp_path / "m").feature_names_in_) == ["text"]
+    frame.iloc[30:31].drop(columns="y").to_csv(tmp_path / "one.csv")   # row number 30, one row
+    assert main(["predict", str(tmp_path / "m"), str(tmp_path / "one.csv"), "--out", str(tmp_path / "p.csv"),
+                 "--quiet"]) == 0
+    # a model fitted (in Python) on such a column keeps it as an input
+    est = LMRegressor(max_time=None, max_epochs=1, hidden_size=16, num_layers=1, num_heads=2, n_samples=2)
+    est.fit(frame.drop(columns="y").rename_axis(None).reset_index().rename(columns={"index": "Unnamed: 0"}),
+            frame["y"]).save(tmp_path / "old")
+    assert main(["predict", str(tmp_path / "old"), str(tmp_path / "one.csv"), "--out", str(tmp_path / "q.csv"),
+                 "--quiet"]) == 0
+    assert "error" not in capsys.readouterr().err
 
 
 def test_output_and_model_paths(data, fitted, tmp_path, monkeypatch, capsys):
@@ -472,6 +496,10 @@ def test_output_and_model_paths(data, fitted, tmp_path, monkeypatch, capsys):
     for argv, expected in cases:
         assert main(argv) == 2
         assert expected in capsys.readouterr().err
+    (tmp_path / "project").mkdir()   # a folder with some other config.json is not a model
+    (tmp_path / "project" / "config.json").write_text('{"eslint": 1}')
+    assert main(["predict", str(model), str(data / "data.csv"), "--out", str(tmp_path / "project" / "p.csv"),
+                 "--quiet"]) == 0
     monkeypatch.setenv("HOME", str(tmp_path))   # ~ as fit --out reads it, for predict's paths too
     (tmp_path / "m").symlink_to(model, target_is_directory=True)
     assert main(["predict", "~/m", str(data / "data.csv"), "--out", "~/p.csv", "--quiet"]) == 0
@@ -480,3 +508,6 @@ def test_output_and_model_paths(data, fitted, tmp_path, monkeypatch, capsys):
     assert main(["evaluate", str(model), str(tmp_path / "one.csv")]) == 0
     out = capsys.readouterr().out
     assert "R2          undefined (one row)" in out and "(constant target)" not in out
+    pd.read_csv(data / "data.csv").head(0).to_csv(tmp_path / "header.csv", index=False)
+    assert main(["fit", str(tmp_path / "header.csv"), "--target", TARGET, "--out", str(tmp_path / "m2")]) == 2
+    assert f"'{tmp_path / 'header.csv'}' has no rows." in capsys.readouterr().err   # was sklearn's "X is empty"

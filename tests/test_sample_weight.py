@@ -128,6 +128,8 @@ def test_calibrate_needs_the_weights_of_fit():
     np.testing.assert_array_equal(again.shifts([0.1, 0.9]), shifts)
     with pytest.raises(ValueError, match="fitted with it"):
         weighted.calibrate(X, y)
+    with pytest.raises(ValueError, match="fit had 120 rows of positive weight; these give weights that differ from fit's"):
+        weighted.calibrate(X, y, sample_weight=W[::-1])   # other positive weights were taken silently
     with pytest.raises(ValueError, match="fitted without it"):
         LMRegressor(**FAST).fit(X, y).calibrate(X, y, sample_weight=W)
 
@@ -272,3 +274,13 @@ def test_a_weighted_fallback_predicts_the_weighted_mean_and_quantiles(tmp_path):
     np.testing.assert_allclose(est.predict_quantiles(Xc[:1], [0.9]), [[q9]])
     est.save(tmp_path / "m")
     np.testing.assert_allclose(load(tmp_path / "m").set_params(decision="mean").predict(Xc[:1]), [mean])
+
+
+def test_skewed_weights_on_a_varied_target_do_not_read_as_a_constant():
+    """The constant-target rule read the weighted resample, which skewed weights make one value:
+    a fit of 6 varied rows (no validation rows) predicted a constant."""
+    yv = np.array([1.377, 0.2, -1.1, 2.4, 0.7, -0.5])
+    for seed in range(3):
+        est = LMRegressor(**dict(FAST, max_epochs=1, random_state=seed)).fit(
+            [f"r {i}" for i in range(6)], yv, sample_weight=[100, 1, 1, 1, 1, 1])
+        assert np.ptp(est._train_targets) == 0 and not est.fallback_   # the premise, and the network used

@@ -14,15 +14,18 @@ __all__ = ["model_reward"]
 
 
 def _keywords(fn):
-    """The keyword arguments ``fn`` names, or None when it takes any (``**kwargs``) or
-    has no signature to read."""
+    """``(takes, taken)``: the keyword arguments ``make_row`` names after its first two
+    (None when it takes any, ``**kwargs``, or has no signature to read), and the names of
+    those two, which the prompt and completion fill (a column of that name is not passed)."""
     try:
-        params = inspect.signature(fn).parameters.values()
+        params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
-        return None
+        return None, {"prompt", "completion"}
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    taken = {p.name for p in positional[:2]}
     if any(p.kind is p.VAR_KEYWORD for p in params):
-        return None
-    return {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        return None, taken
+    return {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - taken, taken
 
 
 def model_reward(estimator, make_row=None, transform=None):
@@ -88,7 +91,7 @@ def model_reward(estimator, make_row=None, transform=None):
                 "prompt": _text(prompt), "completion": _text(completion)}
 
     make_row = make_row or build
-    takes = _keywords(make_row)
+    takes, taken = _keywords(make_row)
 
     def reward(prompts, completions, **kwargs):
         n = len(completions)
@@ -101,7 +104,8 @@ def model_reward(estimator, make_row=None, transform=None):
                              "completion.")
         if n == 0:
             return []
-        per_row = [{k: v[i] for k, v in columns.items() if takes is None or k in takes} for i in range(n)]
+        passed = [k for k in columns if k not in taken and (takes is None or k in takes)]
+        per_row = [{k: columns[k][i] for k in passed} for i in range(n)]
         rows = [make_row(p, c, **cols) for p, c, cols in zip(prompts, completions, per_row)]
         if any(isinstance(r, pd.DataFrame) for r in rows):   # one-row frames: one table of rows
             if not all(isinstance(r, pd.DataFrame) and len(r) == 1 for r in rows):

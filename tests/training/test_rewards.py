@@ -199,7 +199,7 @@ def test_the_log_reward_is_refused_for_negative_targets_before_training():
             [f"n {i}" for i in range(20)], np.arange(20.0) - 5)
     # zero targets under 'relative' gave rewards of about -1e8 that drove the stage
     X, y = [f"n {i % 10}" for i in range(40)], np.arange(40.0) % 10
-    with pytest.raises(ValueError, match=r"rl_reward='relative' divides each error by \|y\|, but y has 4 zero"):
+    with pytest.raises(ValueError, match=r"'relative' divides each error by \|y\|, but the RL prompts' y has \d zero"):
         LMRegressor(rl_steps=2, rl_reward="relative", max_time=None, max_epochs=1).fit(X, y)
     floored = functools.partial(R.neg_relative_error, eps=1.0)   # a floor in target units: accepted
     est = LMRegressor(rl_steps=2, rl_reward=floored, max_time=None, max_epochs=1, hidden_size=16, num_layers=1,
@@ -390,3 +390,17 @@ def test_a_parse_that_finds_no_number_marks_the_completion_unparsable():
 
     f = R.trl_reward("abs", parse=lambda t: re.search(r"-?\d+(\.\d+)?", t).group(), scale=1.0)
     assert f(prompts=["x", "x"], completions=["it is 3", "no idea"], target=[3.0, 3.0]) == [0.0, -1.0]
+
+
+def test_model_reward_leaves_columns_named_like_make_rows_first_two_arguments_out():
+    """A dataset column 'completion' (a reference answer) was passed to make_row(prompt, completion)
+    a second time: "got multiple values for argument 'completion'"."""
+    from lmreg import LMRegressor
+
+    rows = [{"prompt": "rate", "completion": "good " * (k % 4 + 1)} for k in range(40)]
+    est = LMRegressor(max_time=None, max_epochs=1, random_state=0, hidden_size=16, num_layers=1, num_heads=2,
+                      n_samples=2).fit(rows, [float(k % 4) for k in range(40)])
+    kw = dict(prompts=["rate"], completions=["good"], completion=["reference"], prompt=["p"])
+    for make_row in (None, lambda prompt, completion: {"prompt": prompt, "completion": completion},
+                     lambda p, c, **rest: {"prompt": p, "completion": c}):
+        assert len(R.model_reward(est, make_row=make_row)(**kw)) == 1
