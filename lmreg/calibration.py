@@ -86,7 +86,7 @@ class ConformalQuantiles:
     Attributes
     ----------
     samples_ : ndarray of shape (n_rows, n_samples) or (n_rows, n_samples, n_targets)
-        The validation samples (float32).
+        The validation samples (float64).
     y_ : ndarray of shape (n_rows,) or (n_rows, n_targets)
     weights_ : ndarray of shape (n_rows,) or None
         Row weights (``sample_weight``) of the weighted conformal shifts.

@@ -133,26 +133,36 @@ def read_table(path, sep=None, encoding=None, decimal=None):
 
 
 def _check_fields(frame, path, sep, encoding, read):
-    """``frame`` read as the CSV's header names its fields, or an error, from the raw fields
-    of its first rows (pandas' parse cannot tell): rows with one field more than the
-    header (pandas takes the first as the row index and shifts every value one column
-    left) are re-read without the last one when it is empty in every row (a separator at
-    the end of each row), else refused; duplicate header names (pandas renames the
-    second ``y`` to ``y.1``, a copy of the target among the inputs) are refused.
-    ``read(**kw)`` reads the file again."""
+    """``frame`` read as the CSV's header names its fields, or an error. pandas takes the
+    fields a first data row has beyond the header for row names (a row index) and shifts
+    every value left: with one more whose value is empty (a separator at the end of each
+    row) the file is read again without it, with a warning; a value there in any row, or
+    more fields, are refused. Duplicate header names (pandas renames the second ``y`` to
+    ``y.1``, a copy of the target among the inputs) are refused. ``read(**kw)`` reads the
+    file again with pandas."""
+    import warnings
+
+    import pandas as pd
+
     from ._warnings import warn_user
 
-    header, *body = _raw_rows(path, sep, encoding) or [[]]
-    if body and all(len(row) == len(header) + 1 for row in body):
-        if all(not row[-1].strip() for row in body):
+    header, first = (_raw_rows(path, sep, encoding) + [[], []])[:2]
+    extra = len(first) - len(header) if first else 0
+    if not frame.index.equals(pd.RangeIndex(len(frame))):   # pandas' own reading of the same
+        extra = max(extra, frame.index.nlevels)
+    if extra == 1 and first and not first[-1].strip():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            again = read(index_col=False)   # pandas' reading for delimiters at the end of each line
+        if not any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):   # no value dropped
             warn_user(f"{str(path)!r}: its rows end with a separator its header does not; the empty last "
                       "field of each row is ignored.")
-            frame = read(index_col=False)   # pandas' reading for delimiters at the end of each line
-        else:
-            raise ValueError(f"{str(path)!r}: its rows have one field more than its header names "
-                             f"({len(header)}): a column without a name, such as row names in the first "
-                             "field (R's write.table: row.names=FALSE); name it in the header, or check "
-                             "--sep and --decimal.")
+            frame, extra = again, 0
+    if extra:
+        raise ValueError(f"{str(path)!r}: its rows have {extra} field(s) more than its header names "
+                         f"({len(header)}): a column without a name, such as row names in the first field "
+                         "(R's write.table: row.names=FALSE); name it in the header, or check --sep and "
+                         "--decimal.")
     names = [h for h in header if h.strip()]
     twice = sorted({h for h in names if names.count(h) > 1})
     if twice:
@@ -161,19 +171,30 @@ def _check_fields(frame, path, sep, encoding, read):
     return frame
 
 
-def _raw_rows(path, sep, encoding, n=200):
-    """The header and up to ``n`` rows of a CSV as text fields (blank lines skipped): quoted
-    fields read as the csv module reads them; a longer separator splits each line as the
-    python engine's escaped pattern does (quotes do not protect it there either)."""
+def _raw_rows(path, sep, encoding, n=1):
+    """The header and the first ``n`` rows of a CSV as text fields (empty lines skipped, as
+    pandas skips them): quoted fields read as the csv module reads them (without its limit
+    on a field's length); a longer separator splits each line as the python engine's
+    escaped pattern does (quotes do not protect it there either)."""
     import csv
     import itertools
 
-    with open(path, encoding=encoding or "utf-8-sig", newline="") as f:
-        if len(sep) == 1:
-            rows = csv.reader(f, delimiter=sep)
-        else:
-            rows = (line.rstrip("\r\n").split(sep) for line in f)
-        return [row for row in itertools.islice((r for r in rows if any(x.strip() for x in r)), n + 1)]
+    limit = csv.field_size_limit()
+    try:
+        csv.field_size_limit(2**31 - 1)   # a long text field is a field, not an error
+        with open(path, encoding=encoding or "utf-8-sig", newline="") as f:
+            if len(sep) == 1:
+                rows = csv.reader(f, delimiter=sep)
+            else:
+                rows = (line.rstrip("\r\n").split(sep) for line in f)
+            out = list(itertools.islice((r for r in rows if r and r != [""]), n + 1))
+    except csv.Error as err:
+        raise ValueError(f"could not read {str(path)!r} as csv: {err}") from None
+    finally:
+        csv.field_size_limit(limit)
+    if out and out[0]:
+        out[0][0] = out[0][0].removeprefix("\ufeff")   # a byte-order mark read with --encoding utf-8
+    return out
 
 
 def _check_not_columns(frame, path) -> None:

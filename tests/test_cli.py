@@ -447,10 +447,20 @@ def test_csv_rows_longer_than_the_header_and_duplicate_headers(tmp_path):
         with pytest.warns(UserWarning, match="rows end with a separator its header does not"):
             got = read_table(trailing)
         assert got.to_dict("list") == {"id": expected, "x": [0.5, 1.5, 2.5]}
-    for text in ('text,x\n"r1",a,0.5\n"r2",b,1.5\n',          # R's write.table row names
-                 'text,x\n"r1",a,NA\n"r2",b,NA\n'):           # NA is a value, not an empty field
-        with pytest.raises(ValueError, match=r"rows have one field more than its header names \(2\).*row.names"):
+    for text, extra in (('text,x\n"r1",a,0.5\n"r2",b,1.5\n', 1),     # R's write.table row names
+                        ('text,x\n"r1",a,NA\n"r2",b,NA\n', 1),      # NA is a value, not an empty field
+                        ("id,x\n" + "".join(f"{i},{i}.5,\n" for i in range(300)) + "300,1.5,LOST\n", 1),
+                        ("x,y\na,b,1,2\n", 2)):                     # (a value dropped after 300 rows)
+        with pytest.raises(ValueError, match=fr"rows have {extra} field\(s\) more than its header names \(2\)"):
             read_table(write("rnames.csv", text))
+    with pytest.warns(UserWarning, match="rows end with a separator"):   # the first row only: pandas' cue
+        assert read_table(write("first.csv", "x,y,z\n1,2,3,\n4,5,6\n")).to_dict("list") == {
+            "x": [1, 4], "y": [2, 5], "z": [3, 6]}
+    long = read_table(write("long.csv", 't,y\n"' + "a" * 200_000 + '",1\n'))   # over the csv module's limit
+    assert len(long["t"][0]) == 200_000
+    (tmp_path / "bom.csv").write_text("\ufeffy,y\n1,2\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="duplicate column name"):
+        read_table(tmp_path / "bom.csv", encoding="utf-8")
     with pytest.raises(ValueError, match="duplicate column name\\(s\\) in its header: y;"):
         read_table(write("dup.csv", "text,y,y\na,1,2\nb,3,4\n"))
     assert read_table(write("dots.csv", "x,x.1,,\n1,2,,\n3,4,,\n")).columns.tolist()[:2] == ["x", "x.1"]
