@@ -93,7 +93,8 @@ def read_table(path, sep=None, encoding=None, decimal=None):
     sep = {"\\t": "\t", "tab": "\t"}.get(sep, sep)  # a tab typed on a command line
     if decimal is not None and decimal == sep:
         raise ValueError(f"--sep and --decimal are both {sep!r}: a number such as 1{sep}5 would split into "
-                         "two fields; give the field separator another character, e.g. --sep ';'.")
+                         f"two fields; give the field separator another character, e.g. "
+                         f"--sep {'tab' if sep == ';' else repr(';')}.")
     # pandas reads a longer separator as a regex: escape it, on the engine that takes it
     csv = ({"sep": re.escape(sep), "engine": "python"} if len(sep) > 1 else {"sep": sep}) if kind == "csv" else {}
     try:
