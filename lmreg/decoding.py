@@ -45,14 +45,28 @@ class NumberGrammar:
 
     def __init__(self, grammar, device="cpu"):
         grammar = torch.as_tensor(np.asarray(grammar, dtype=bool))
-        if grammar.ndim != 2 or not bool(grammar.any(dim=1).all()):
-            raise ValueError("grammar must be [length, vocab] with at least one allowed token per position.")
+        if grammar.ndim != 2 or grammar.shape[0] == 0 or not bool(grammar.any(dim=1).all()):
+            raise ValueError("grammar must be [length, vocab] with at least one position and one allowed token "
+                             "per position.")
         self.length = grammar.shape[0]
         self.allowed = [torch.nonzero(row).squeeze(1).to(device) for row in grammar]
         index = torch.full(grammar.shape, -1, dtype=torch.long)
         for p, ids in enumerate(self.allowed):
             index[p, ids.cpu()] = torch.arange(len(ids))
         self.index = index.to(device)
+
+
+def _check_targets(grammar: NumberGrammar, targets: torch.Tensor) -> None:
+    """``targets`` [B, length] of number-token ids of ``grammar``'s vocabulary (a negative id
+    would index from the end, a larger one fail in indexing)."""
+    vocab = grammar.index.shape[1]
+    if targets.ndim != 2 or targets.shape[1] != grammar.length:
+        raise ValueError(f"targets must be [rows, {grammar.length}] number-token ids; got shape "
+                         f"{tuple(targets.shape)}.")
+    if targets.numel():
+        lo, hi = (int(v) for v in torch.aminmax(targets))
+        if lo < 0 or hi >= vocab:
+            raise ValueError(f"target token ids must lie in 0 .. {vocab - 1}; got {lo if lo < 0 else hi}.")
 
 
 def constrained_logprobs(model, hidden: torch.Tensor, grammar: NumberGrammar,
@@ -95,6 +109,7 @@ def constrained_logprobs(model, hidden: torch.Tensor, grammar: NumberGrammar,
     >>> round(lp[:, 0].exp().sum().item(), 5)  # ids 0 and 1 share all the mass at position 0
     1.0
     """
+    _check_targets(grammar, targets)
     positions = torch.arange(grammar.length, device=grammar.index.device)
     idx = grammar.index[positions[None, :], targets]   # [B, length]: -1 where the grammar forbids the id
     bad = idx < 0
@@ -147,6 +162,13 @@ def ranked_probability_scores(model, hidden: torch.Tensor, grammar: NumberGramma
     >>> [round(v, 4) for v in rps[:, 0].tolist()]   # sum over k<9 of (1-(k+1)/10)**2, and of ((k+1)/10)**2
     [2.85, 2.85]
     """
+    _check_targets(grammar, targets)
+    positions = torch.arange(grammar.length, device=grammar.index.device)
+    forbidden = (grammar.index[positions[None, :], targets] < 0).nonzero()
+    if len(forbidden):   # its rank would read as -1: scored as if it were the first allowed token
+        row, p = (int(v) for v in forbidden[0])
+        raise ValueError(f"target token {int(targets[row, p])} (row {row}) is not allowed at number "
+                         f"position {p} by the grammar.")
     scores = []
     for p in range(grammar.length):
         allowed = grammar.allowed[p]
@@ -432,6 +454,14 @@ def quantile_walk(model, grammar: NumberGrammar, batch, levels, temperature: flo
 
 def _quantile_walk(model, grammar: NumberGrammar, batch, levels, temperature: float, logps: list | None):
     """The walk of :func:`quantile_batch`; appends each position's log-probs to ``logps`` if given."""
+    kernels.check_temperature(temperature, greedy_zero=False)   # 0 or below: all-zero or reversed quantiles
+    levels = np.atleast_1d(np.asarray(levels, dtype=float))
+    if levels.ndim != 1 or not levels.size or not np.all((levels >= 0) & (levels <= 1)):
+        raise ValueError(f"levels must be one or more quantile levels in [0, 1]; got {levels.tolist()!r}.")
+    sizes = {len(a) for a in grammar.allowed}
+    if logps is not None and len(sizes) > 1:   # the log-probs stack into [rows, length, K]
+        raise ValueError(f"quantile_walk needs the same number of allowed ids at every position (the digits "
+                         f"codec); this grammar allows {sorted(sizes)}.")
     tau = torch.as_tensor(levels, dtype=torch.float64, device=batch.ids.device).repeat(batch.ids.shape[0])
 
     def choose(p, h):
@@ -485,6 +515,10 @@ def decide(samples: np.ndarray, rule="median") -> np.ndarray:
     [2.0]
     """
     check_rule(rule)
+    samples = np.asarray(samples)
+    if samples.ndim < 2 or samples.shape[1] == 0:
+        raise ValueError(f"samples must be [rows, n_samples] with at least one sample per row; got shape "
+                         f"{samples.shape}.")
     if rule == "median":
         return np.median(samples, axis=1)
     if rule == "mean":

@@ -113,6 +113,34 @@ def test_a_target_the_grammar_forbids_is_named():
     grammar = NumberGrammar(allowed)
     with pytest.raises(ValueError, match=r"target token 5 \(row 1\) is not allowed at number position 0"):
         constrained_logprobs(model, torch.randn(2, 2, 32), grammar, torch.tensor([[0, 2], [5, 9]]))
+    # the ranked probability score read a forbidden target's rank -1 as the first allowed token
+    with pytest.raises(ValueError, match=r"target token 5 \(row 1\) is not allowed at number position 0"):
+        ranked_probability_scores(model, torch.randn(2, 2, 32), grammar, torch.tensor([[0, 2], [5, 9]]))
+    for fn in (constrained_logprobs, ranked_probability_scores):   # -1 indexed from the end: id 9
+        with pytest.raises(ValueError, match=r"target token ids must lie in 0 .. 9; got -1"):
+            fn(model, torch.randn(2, 2, 32), grammar, torch.tensor([[0, 2], [1, -1]]))
+        with pytest.raises(ValueError, match=r"target token ids must lie in 0 .. 9; got 10"):
+            fn(model, torch.randn(2, 2, 32), grammar, torch.tensor([[0, 2], [1, 10]]))
+
+
+def test_quantiles_decisions_and_grammars_refuse_what_they_cannot_compute(setup):
+    from lmreg.decoding import decide, quantile_walk
+
+    model, grammar, enc = setup
+    batch = collate(enc, [0], 0)
+    for temperature in (0.0, -1.0, float("nan")):   # all-zero or reversed quantiles, silently
+        with pytest.raises(ValueError, match="temperature must be > 0"):
+            quantile_batch(model, grammar, batch, [0.5], temperature=temperature)
+    with pytest.raises(ValueError, match=r"levels must be one or more quantile levels in \[0, 1\]; got \[1.5\]"):
+        quantile_batch(model, grammar, batch, [1.5])
+    uneven = NumberGrammar(np.array([[True] * 2 + [False] * 8, [True] * 10]))
+    with pytest.raises(ValueError, match=r"same number of allowed ids at every position.*\[2, 10\]"):
+        quantile_walk(model, uneven, batch, [0.5])   # was a stack error after the whole walk
+    with pytest.raises(ValueError, match="at least one position"):
+        NumberGrammar(np.zeros((0, 10), dtype=bool))
+    for bad in (np.array([1.0, 2.0]), np.zeros((2, 0))):
+        with pytest.raises(ValueError, match="samples must be \\[rows, n_samples\\]"):
+            decide(bad)
 
 
 def test_empty_requests_are_named(setup):

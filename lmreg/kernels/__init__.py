@@ -67,12 +67,34 @@ def backend_for(tensor: torch.Tensor) -> str:
     return "reference"
 
 
-def _check_temperature(temperature, greedy_zero: bool) -> None:
+def check_temperature(temperature, greedy_zero: bool) -> None:
     """Both backends read the same temperatures: a negative one (or 0 where it is not
     greedy decoding) is an error, not logits reversed by one and ignored by the other."""
     ok = temperature >= 0 if greedy_zero else temperature > 0
     if not ok:   # NaN too
         raise ValueError(f"temperature must be {'>= 0 (0: greedy)' if greedy_zero else '> 0'}; got {temperature!r}.")
+
+
+def _check_shapes(hidden, weight, bias, allowed, row_seeds=None, targets=None) -> None:
+    """The arguments both backends read, checked for what costs no host sync: the fused
+    kernels would read past their buffers on a wrong shape (an empty ``allowed`` crashes
+    the process). The ids' range is checked on CPU tensors only (on a GPU it would cost a
+    sync every step; :class:`~lmreg.decoding.NumberGrammar` builds valid ones)."""
+    if hidden.ndim != 2 or weight.ndim != 2 or hidden.shape[1] != weight.shape[1]:
+        raise ValueError(f"hidden must be [rows, H] and weight [V, H]; got {tuple(hidden.shape)} and "
+                         f"{tuple(weight.shape)}.")
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ValueError(f"bias must have shape ({weight.shape[0]},), one value per id; got {tuple(bias.shape)}.")
+    if allowed.ndim != 1 or allowed.numel() == 0 or allowed.dtype.is_floating_point:
+        raise ValueError(f"allowed must be a non-empty 1-D tensor of integer ids; got shape {tuple(allowed.shape)} "
+                         f"of {allowed.dtype}.")
+    if allowed.device.type == "cpu":
+        lo, hi = (int(v) for v in torch.aminmax(allowed))
+        if lo < 0 or hi >= weight.shape[0]:
+            raise ValueError(f"allowed ids must lie in 0 .. {weight.shape[0] - 1}; got {lo if lo < 0 else hi}.")
+    for name, values in (("row_seeds", row_seeds), ("targets", targets)):
+        if values is not None and tuple(values.shape) != (hidden.shape[0],):
+            raise ValueError(f"{name} must have shape ({hidden.shape[0]},), one per row; got {tuple(values.shape)}.")
 
 
 def decode_step(hidden, weight, bias, allowed, temperature=1.0, noise=None, seed=None,
@@ -93,7 +115,8 @@ def decode_step(hidden, weight, bias, allowed, temperature=1.0, noise=None, seed
     >>> [round(p, 4) for p in logprob.exp().tolist()]
     [0.7311, 0.7311]
     """
-    _check_temperature(temperature, greedy_zero=True)
+    check_temperature(temperature, greedy_zero=True)
+    _check_shapes(hidden, weight, bias, allowed, row_seeds=row_seeds)
     if backend_for(hidden) == "triton":
         from .fused_decode_step import decode_step as fused
 
@@ -120,7 +143,8 @@ def allowed_logprobs(hidden, weight, bias, allowed, targets, temperature=1.0, ch
     >>> [round(p, 4) for p in lp.exp().tolist()]  # targets index allowed: both are id 2
     [0.7311, 0.2689]
     """
-    _check_temperature(temperature, greedy_zero=False)
+    check_temperature(temperature, greedy_zero=False)
+    _check_shapes(hidden, weight, bias, allowed, targets=targets)
     if check and targets.numel():
         lo, hi = (int(v) for v in torch.aminmax(targets))
         if lo < 0 or hi >= allowed.numel():

@@ -75,9 +75,11 @@ def launch_config(N: int, A: int, hidden: torch.Tensor, weight: torch.Tensor,
 
 @triton.jit
 def _online_lse(run_max, run_sum, logits):
-    """Fold one chunk of logits into a running (max, sum of exp) pair."""
+    """Fold one chunk of logits into a running (max, sum of exp) pair. While every logit so
+    far is -inf the shift is 0, not -inf: exp(-inf - -inf) would be NaN."""
     new_max = tl.maximum(run_max, tl.max(logits, axis=1))
-    run_sum = run_sum * tl.exp(run_max - new_max) + tl.sum(tl.exp(logits - new_max[:, None]), axis=1)
+    shift = tl.where(new_max == float("-inf"), 0.0, new_max)
+    run_sum = run_sum * tl.exp(run_max - shift) + tl.sum(tl.exp(logits - shift[:, None]), axis=1)
     return new_max, run_sum
 
 

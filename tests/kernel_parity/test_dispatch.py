@@ -72,3 +72,18 @@ def test_both_backends_refuse_bad_targets_and_temperatures_alike(monkeypatch, ba
     # a negative temperature: ignored by the reference, logits reversed by the fused kernel
     with pytest.raises(ValueError, match=r"temperature must be >= 0 \(0: greedy\)"):
         decode_step(h, w, None, allowed, temperature=-1.0)
+    # shapes and ids the fused kernel read past its buffers on (an empty allowed set crashed it)
+    for args, match in (((h[0], w, None, allowed), r"hidden must be \[rows, H\]"),
+                        ((h, w[:, :4], None, allowed), r"hidden must be \[rows, H\]"),
+                        ((h, w, torch.zeros(5, device=DEVICE), allowed), r"bias must have shape \(20,\)"),
+                        ((h, w, None, allowed[:0]), "allowed must be a non-empty 1-D tensor"),
+                        ((h, w, None, allowed.float()), "allowed must be a non-empty 1-D tensor of integer ids")):
+        with pytest.raises(ValueError, match=match):
+            decode_step(*args, temperature=0.0)
+    if DEVICE == "cpu":
+        with pytest.raises(ValueError, match=r"allowed ids must lie in 0 .. 19; got 25"):
+            decode_step(h, w, None, torch.tensor([3, 25]), temperature=0.0)
+    with pytest.raises(ValueError, match=r"row_seeds must have shape \(4,\)"):
+        decode_step(h, w, None, allowed, seed=1, row_seeds=torch.arange(2, device=DEVICE))
+    with pytest.raises(ValueError, match=r"targets must have shape \(4,\)"):
+        allowed_logprobs(h, w, None, allowed, torch.zeros(2, dtype=torch.long, device=DEVICE))

@@ -74,3 +74,17 @@ def test_a_strided_bias_reads_like_the_reference():
     ref = reference.decode_step(hidden, weight, bias, allowed, 1.0, return_probs=True)
     out = fused(hidden, weight, bias, allowed, 1.0, return_probs=True)
     torch.testing.assert_close(out[2], ref[2], atol=1e-5, rtol=0)
+
+
+def test_a_chunk_of_masked_ids_leaves_the_log_sum_exp_finite():
+    """A first 16-wide chunk of ids at -inf (a -inf bias as a mask) made exp(-inf - -inf) NaN
+    in the online log-sum-exp: NaN log-probs and probabilities where the reference is finite."""
+    hidden, weight, bias, allowed = make_case(A=32)
+    bias = bias.clone()
+    bias[allowed[:16]] = float("-inf")
+    noise = reference.gumbel_noise((16, 32), torch.Generator().manual_seed(1)).to(DEVICE)
+    ref = reference.decode_step(hidden, weight, bias, allowed, 1.0, noise=noise, return_probs=True)
+    out = fused(hidden, weight, bias, allowed, 1.0, noise=noise, block_a=16, return_probs=True)
+    assert torch.equal(ref[0], out[0]) and torch.isfinite(out[1]).all()
+    torch.testing.assert_close(out[1], ref[1], atol=1e-5, rtol=0)
+    torch.testing.assert_close(out[2], ref[2], atol=1e-5, rtol=0)

@@ -49,3 +49,18 @@ def test_a_strided_bias_reads_like_the_reference():
     torch.testing.assert_close(fused(hidden, weight, bias, allowed, targets),
                                reference.allowed_logprobs(hidden, weight, bias, allowed, targets),
                                atol=1e-5, rtol=0)
+
+
+def test_a_chunk_of_masked_ids_leaves_values_and_gradients_finite():
+    hidden, weight, bias, allowed = make_case(A=32)
+    bias = bias.clone()
+    bias[allowed[:16]] = float("-inf")
+    targets = torch.arange(16, 32).repeat(1)[: hidden.shape[0]].to(allowed.device)
+    h_ref, h_out = hidden.clone().requires_grad_(), hidden.clone().requires_grad_()
+    ref = reference.allowed_logprobs(h_ref, weight, bias, allowed, targets)
+    out = fused(h_out, weight, bias, allowed, targets, block_a=16)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=0)
+    ref.sum().backward()
+    out.sum().backward()
+    assert torch.isfinite(h_out.grad).all()
+    torch.testing.assert_close(h_out.grad, h_ref.grad, atol=1e-5, rtol=0)
