@@ -119,16 +119,31 @@ def _json_list(v):
     return items if ok else None
 
 
+def _scalar_text(x) -> str:
+    """``str(x)``, but an integer-valued float names its integer (as :func:`category_names`
+    does): pandas turns a column of ints into floats when a row of the batch lacks it, so
+    a row's 7 reads as 7 in any batch, not as 7.0 in some; a dict is its sorted JSON.
+
+    >>> _scalar_text(7.0), _scalar_text(7.5), _scalar_text(np.float64(2)), _scalar_text("7.0")
+    ('7', '7.5', '2', '7.0')
+    """
+    if isinstance(x, (float, np.floating)) and np.isfinite(x) and float(x).is_integer():
+        return str(int(x))
+    if isinstance(x, dict):   # a record inside a list: the same text whatever its key order
+        return json.dumps(x, ensure_ascii=False, sort_keys=True, default=str)
+    return str(x)
+
+
 def _as_tags(v) -> tuple | None:
     """The elements of one list cell as strings (a JSON array in a string too); a lone
     scalar is a one-element list."""
     parsed = _json_list(v)
     v = v if parsed is None else parsed
     if isinstance(v, _LISTS):
-        return tuple(str(x) for x in _elements(v) if not _is_missing(x))
+        return tuple(_scalar_text(x) for x in _elements(v) if not _is_missing(x))
     if _is_missing(v):
         return None
-    return (str(v),)
+    return (_scalar_text(v),)
 
 
 def cell_text(v) -> str | None:
@@ -143,12 +158,12 @@ def cell_text(v) -> str | None:
 def _as_text(v) -> str | None:
     """Readable text of one cell; lists (from JSON) are comma-joined."""
     if isinstance(v, _LISTS):
-        return ", ".join(str(x) for x in _elements(v))
+        return ", ".join(_scalar_text(x) for x in _elements(v))
     if isinstance(v, dict):
         return json.dumps(v, ensure_ascii=False, sort_keys=True)
     if _is_missing(v):
         return None
-    return str(v)
+    return _scalar_text(v)
 
 
 def _is_flag(col: pd.Series) -> bool:

@@ -364,3 +364,19 @@ def test_rows_from_iterrows_and_objects_pickled_before_whole_digits():
     del s.whole_digits                                           # unpickled from before the option
     assert s.to_text(pd.DataFrame({"p": [12345.67]})) == ["p: 1.235e+04"]
     assert s.get_config()["params"]["whole_digits"] is False
+
+
+def test_an_int_in_a_text_or_tags_cell_reads_the_same_in_any_batch():
+    """pandas makes a column of ints float when a row of the batch lacks it: a text cell 7 was
+    '7.0' next to such a row (other tokens, another prediction), a tag 1 was '1.0' (unseen)."""
+    rows = [{"note": f"free text comment {i}" if i % 4 else i, "g": ["a", "b"] if i % 3 else [1, 2]}
+            for i in range(40)]
+    s = Serializer().fit(rows)
+    assert s.kinds_ == {"note": "text", "g": "tags"}
+    row = {"note": 7, "g": 1}
+    alone = {c.name: c.values.tolist() for c in s.transform([row]).columns}
+    batch = {c.name: c.values.tolist()[:1] for c in s.transform([row, {"note": None}]).columns}
+    assert alone == batch == {"note": ["7"], "g": [("1",)]}
+    listed = Serializer().fit([{"t": [{"b": 1, "a": 2}]}, {"t": [{"a": 2, "b": 1}]}] * 5)
+    first, second = listed.transform([{"t": [{"b": 1, "a": 2}]}, {"t": [{"a": 2, "b": 1}]}]).columns[0].values
+    assert first == second   # a record inside a list: one text whatever its key order
