@@ -304,17 +304,32 @@ def _dtype_kind(dtype) -> str | None:
     return None
 
 
+def _blank(col: pd.Series) -> np.ndarray:
+    """Which cells are strings of whitespace only: missing values as JSON often writes them.
+
+    >>> _blank(pd.Series(["", " ", "x", None, 1.5], dtype=object)).tolist()
+    [True, True, False, False, False]
+    """
+    if col.dtype != object and not pd.api.types.is_string_dtype(col.dtype):
+        return np.zeros(len(col), dtype=bool)
+    return np.array([isinstance(v, str) and not v.strip() for v in col.tolist()], dtype=bool).reshape(-1)
+
+
 def _infer_kind(col: pd.Series, max_categories: int) -> str:
     kind = _dtype_kind(col.dtype)
     if kind is not None:
         return kind
     present = col.dropna()
+    present = present[~_blank(present)]   # "" (JSON's "missing") does not make numbers or dates text
     if len(present) == 0:
         return "cat"
     head = present.iloc[:1000]
-    if all(isinstance(v, _LISTS) for v in head) and all(
-            isinstance(x, (str, int, float, bool, np.generic)) or _is_missing(x) for v in head for x in v):
-        return "tags"   # JSON lists of scalars: genres, cast, countries
+    scalar = (str, int, float, bool, np.generic)
+    lists = [isinstance(v, _LISTS) for v in head]
+    if 2 * sum(lists) > len(lists) and all(
+            isinstance(x, scalar) or _is_missing(x) for v, is_list in zip(head, lists)
+            for x in (v if is_list else [v])):
+        return "tags"   # JSON lists of scalars (genres, cast, countries); a lone "Drama" is one element
     if all(_json_list(v) is not None for v in head):
         return "tags"   # the same written as JSON text (a CSV column of '["Comedy", "Drama"]')
     if any(isinstance(v, _LISTS + (dict,)) for v in head):
@@ -430,7 +445,7 @@ class Serializer:
                 _check_kind(name, kind, col)
                 convert = {"num": _to_float, "datetime": _to_year, "duration": _to_seconds}[kind]
                 values = convert(col)
-                unread = np.isnan(values) & col.notna().to_numpy()
+                unread = np.isnan(values) & col.notna().to_numpy() & ~_blank(col)   # "" is missing
                 if unread.any():
                     warn_user(f"{int(unread.sum())} of {n} values of the {kind} column {name!r} could not be "
                               f"read as {'numbers' if kind == 'num' else kind + 's'} (e.g. "

@@ -380,3 +380,22 @@ def test_an_int_in_a_text_or_tags_cell_reads_the_same_in_any_batch():
     listed = Serializer().fit([{"t": [{"b": 1, "a": 2}]}, {"t": [{"a": 2, "b": 1}]}] * 5)
     first, second = listed.transform([{"t": [{"b": 1, "a": 2}]}, {"t": [{"a": 2, "b": 1}]}]).columns[0].values
     assert first == second   # a record inside a list: one text whatever its key order
+
+
+def test_blank_strings_and_lone_scalars_do_not_change_a_columns_kind():
+    """One "" (JSON's missing) made a column of numbers or ISO dates text, and one lone "Drama"
+    among genre lists made them text, while predict reads that string as a one-element list."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)   # "" is missing, not a number that failed to read
+        s = Serializer().fit([{"x": 1.5 + i} for i in range(20)] + [{"x": ""}, {"x": " "}])
+        assert s.kinds_ == {"x": "num"}
+        assert np.isnan(s.transform([{"x": ""}]).columns[0].values).all()
+    dates = [{"d": f"2020-{m:02d}-15"} for m in range(1, 13)] + [{"d": ""}]
+    assert Serializer().fit(dates).kinds_ == {"d": "datetime"}
+    genres = [{"g": ["Drama", "Comedy"]}, {"g": ["Drama"]}, {"g": ["Action", "Comedy"]}] * 10 + [{"g": "Drama"}]
+    s = Serializer().fit(genres)
+    assert s.kinds_ == {"g": "tags"} and s.transform([{"g": "Drama"}]).columns[0].values[0] == ("Drama",)
+    words = [{"t": f"free text number {i}"} for i in range(20)] + [{"t": ["a", "b"]}]
+    assert Serializer().fit(words).kinds_ == {"t": "text"}   # mostly text: still text
