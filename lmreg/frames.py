@@ -83,8 +83,8 @@ def to_frame(X, *, flatten_json: bool = True, json_columns=(), plain_columns=())
             i, r = next((i, r) for i, r in enumerate(X) if not isinstance(r, dict))
             raise ValueError(f"X mixes records (dicts) with other rows: row {i} is a {type(r).__name__} "
                              f"({r!r:.60}); pass every row as a dict (None for a row with no fields).")
-        elif all(isinstance(r, str) or r is None for r in X):
-            frame = pd.DataFrame({"text": list(X)})
+        elif all(isinstance(r, (str, bytes)) or r is None for r in X):   # bytes decoded, as a lone one is
+            frame = pd.DataFrame({"text": [r.decode() if isinstance(r, bytes) else r for r in X]})
         else:   # rows of values, cell by cell (a cell may hold a list: tags)
             rows = [list(r) if isinstance(r, (list, tuple)) or (isinstance(r, (np.ndarray, pd.Series)) and r.ndim == 1)
                     else [r] for r in X]   # a Series from iterrows() is a row too; a 0-d array one cell

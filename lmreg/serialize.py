@@ -122,7 +122,8 @@ def _json_list(v):
 def _scalar_text(x) -> str:
     """``str(x)``, but an integer-valued float names its integer (as :func:`category_names`
     does): pandas turns a column of ints into floats when a row of the batch lacks it, so
-    a row's 7 reads as 7 in any batch, not as 7.0 in some; a dict is its sorted JSON.
+    a row's 7 reads as 7 in any batch, not as 7.0 in some; a dict is its sorted JSON, bytes
+    their UTF-8 text.
 
     >>> _scalar_text(7.0), _scalar_text(7.5), _scalar_text(np.float64(2)), _scalar_text("7.0")
     ('7', '7.5', '2', '7.0')
@@ -131,6 +132,8 @@ def _scalar_text(x) -> str:
         return str(int(x))
     if isinstance(x, dict):   # a record inside a list: the same text whatever its key order
         return json.dumps(x, ensure_ascii=False, sort_keys=True, default=str)
+    if isinstance(x, (bytes, np.bytes_)):   # text, not its repr b'...'
+        return bytes(x).decode("utf-8", errors="replace")
     return str(x)
 
 

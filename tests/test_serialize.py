@@ -399,3 +399,12 @@ def test_blank_strings_and_lone_scalars_do_not_change_a_columns_kind():
     assert s.kinds_ == {"g": "tags"} and s.transform([{"g": "Drama"}]).columns[0].values[0] == ("Drama",)
     words = [{"t": f"free text number {i}"} for i in range(20)] + [{"t": ["a", "b"]}]
     assert Serializer().fit(words).kinds_ == {"t": "text"}   # mostly text: still text
+
+
+def test_bytes_in_a_list_or_array_read_as_their_text():
+    """A lone bytes row was decoded, but bytes in a list or an 'S' array were written b'...'."""
+    texts = ["a house by the sea", "a flat in town"]
+    want = {c.name: c.values.tolist() for c in Serializer().fit(texts * 5).transform(texts).columns}
+    s = Serializer().fit(texts * 5)
+    for X in ([t.encode() for t in texts], np.array([t.encode() for t in texts])):
+        assert {c.name: c.values.tolist() for c in s.transform(X).columns} == want
