@@ -10,7 +10,7 @@ import numpy as np
 from .._warnings import warn_user
 from .rewards import _text
 
-__all__ = ["model_reward"]
+__all__ = ["ModelReward", "model_reward"]
 
 
 def _keywords(fn):
@@ -53,6 +53,13 @@ def model_reward(estimator, make_row=None, transform=None):
         Applied to the predictions (e.g. a standardisation); must return one value
         per completion.
 
+    Returns
+    -------
+    ModelReward
+        ``f(prompts, completions, **kwargs) -> list[float]``, named
+        ``lmreg_model_reward``; it pickles when the estimator, ``make_row`` and
+        ``transform`` do.
+
     Examples
     --------
     >>> from lmreg import LMRegressor
@@ -67,7 +74,6 @@ def model_reward(estimator, make_row=None, transform=None):
     ...
     ValueError: 1 prompts and 2 completions; expected one of each per completion.
     """
-    import pandas as pd
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(estimator, "model_")
@@ -83,17 +89,51 @@ def model_reward(estimator, make_row=None, transform=None):
         warn_user("this model fell back to the training median (fallback_=True): it gives every completion "
                   "the same reward, so GRPO's advantages are all 0 and RL learns nothing from it; fit it "
                   "longer or on more rows.")
-    fields = set(getattr(estimator, "_input_columns", None) or ())
+    return ModelReward(estimator, make_row, transform)
 
-    def build(prompt, completion, **columns):
-        # the dataset's columns that the model was fitted on are fields of its rows too
-        return {**{k: v for k, v in columns.items() if k in fields},
+
+class _DefaultRow:
+    """The default ``make_row``: the record ``{"prompt": ..., "completion": ...}`` plus the
+    dataset columns that are fields the model was fitted on (a class, not a closure, so
+    that a :class:`ModelReward` pickles)."""
+
+    def __init__(self, fields):
+        self.fields = set(fields)
+
+    def __call__(self, prompt, completion, **columns):
+        return {**{k: v for k, v in columns.items() if k in self.fields},
                 "prompt": _text(prompt), "completion": _text(completion)}
 
-    make_row = make_row or build
-    takes, taken = _keywords(make_row)
 
-    def reward(prompts, completions, **kwargs):
+class ModelReward:
+    """The reward :func:`model_reward` returns (which checks its arguments): a plain object
+    rather than a closure, so it pickles (process pools, spawned workers) when the
+    estimator, ``make_row`` and ``transform`` do.
+
+    >>> import pickle
+    >>> from lmreg import LMRegressor
+    >>> rows = [{"prompt": "rate", "completion": "good " * k} for k in range(1, 21)]
+    >>> est = LMRegressor(max_time=None, max_epochs=1, hidden_size=16, num_layers=1, num_heads=2,
+    ...                   validation_fraction=0.0, random_state=0).fit(rows, list(range(1, 21)))
+    >>> reward = model_reward(est)
+    >>> again, kw = pickle.loads(pickle.dumps(reward)), dict(prompts=["rate"], completions=["good"])
+    >>> again.__name__, again(**kw) == reward(**kw)
+    ('lmreg_model_reward', True)
+    """
+
+    __name__ = "lmreg_model_reward"
+
+    def __init__(self, estimator, make_row=None, transform=None):
+        self.estimator, self.transform = estimator, transform
+        self.make_row = make_row or _DefaultRow(getattr(estimator, "_input_columns", None) or ())
+        self._takes, self._taken = _keywords(self.make_row)
+
+    def __repr__(self) -> str:
+        return "<TRL reward lmreg_model_reward>"
+
+    def __call__(self, prompts, completions, **kwargs):
+        import pandas as pd
+
         n = len(completions)
         columns = {k: v for k, v in kwargs.items()
                    if isinstance(v, (list, tuple)) or (isinstance(v, np.ndarray) and v.ndim == 1)}
@@ -104,21 +144,18 @@ def model_reward(estimator, make_row=None, transform=None):
                              "completion.")
         if n == 0:
             return []
-        passed = [k for k in columns if k not in taken and (takes is None or k in takes)]
+        passed = [k for k in columns if k not in self._taken and (self._takes is None or k in self._takes)]
         per_row = [{k: columns[k][i] for k in passed} for i in range(n)]
-        rows = [make_row(p, c, **cols) for p, c, cols in zip(prompts, completions, per_row)]
+        rows = [self.make_row(p, c, **cols) for p, c, cols in zip(prompts, completions, per_row)]
         if any(isinstance(r, pd.DataFrame) for r in rows):   # one-row frames: one table of rows
             if not all(isinstance(r, pd.DataFrame) and len(r) == 1 for r in rows):
                 raise ValueError("make_row returned a DataFrame that is not one row, or DataFrames for "
                                  "some completions only; return one row per completion.")
             rows = pd.concat(rows, ignore_index=True)
-        pred = np.asarray(estimator.predict(rows), dtype=float)
-        if transform is not None:
-            pred = np.asarray(transform(pred), dtype=float)
+        pred = np.asarray(self.estimator.predict(rows), dtype=float)
+        if self.transform is not None:
+            pred = np.asarray(self.transform(pred), dtype=float)
             if pred.shape != (n,):
                 raise ValueError(f"transform returned shape {pred.shape} for {n} completions; it must "
                                  "return one value per completion.")
         return [float(v) for v in pred]
-
-    reward.__name__ = "lmreg_model_reward"
-    return reward

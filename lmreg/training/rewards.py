@@ -437,6 +437,8 @@ def _target_values(target, n, column) -> np.ndarray:
     if (isinstance(target, (str, bytes, Mapping)) or not isinstance(target, Iterable)
             or getattr(target, "ndim", 1) == 0):
         raise TypeError(f"{expected}, {n} here; got a single {type(target).__name__}: {target!r}.")
+    if getattr(target, "ndim", 1) == 2 and target.shape[1] == 1:   # a column array or tensor [n, 1]
+        target = target.reshape(-1)
     target = list(target)
     if len(target) != n:
         raise ValueError(f"{expected}, {n} here; got {len(target)}.")

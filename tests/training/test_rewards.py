@@ -207,6 +207,15 @@ def test_the_log_reward_is_refused_for_negative_targets_before_training():
     assert all(h["reward"] > -20 for h in est.rl_result_.history)
 
 
+def test_trl_reward_takes_a_column_array_or_tensor_of_targets():
+    import torch
+
+    f = R.trl_reward("abs")
+    want = f(prompts=["a", "b"], completions=["3", "5"], target=[3.0, 4.0])
+    for target in (np.array([[3.0], [4.0]]), torch.tensor([[3.0], [4.0]])):   # numpy's was a TypeError
+        assert f(prompts=["a", "b"], completions=["3", "5"], target=target) == want
+
+
 def test_trl_reward_refuses_malformed_targets_clearly():
     """A scalar, a wrong-length or a non-numeric target column is an error naming the column,
     the expected form and what came, not numpy's bare TypeError or ValueError."""
@@ -339,6 +348,11 @@ def test_model_reward_gives_one_reward_per_completion_or_names_the_mismatch():
         reward(prompts=["rate"], completions=["good", "good"], note=["", ""])
     from lmreg.training.reward_model import model_reward
     assert R.model_reward is model_reward   # importable from rewards, as before the split
+    import pickle
+
+    again = pickle.loads(pickle.dumps(R.model_reward(est)))   # a closure did not pickle
+    kw = dict(prompts=["rate"] * 2, completions=["good", "good good"])
+    assert again(**kw) == R.model_reward(est)(**kw) and again.__name__ == "lmreg_model_reward"
 
 
 def test_model_reward_rows_columns_and_checks():
