@@ -163,15 +163,22 @@ def _normalize(records: list, what: str) -> pd.DataFrame:
     >>> _normalize([{"a": {"b": 1}, "a.b": 2}], "record")
     Traceback (most recent call last):
     ...
-    ValueError: record 0 gives the field 'a.b' twice (a nested field and a dotted name); rename one of them.
+    ValueError: record 0 gives the field 'a.b' twice (a nested field and a dotted name, or a number and its text); rename one of them.
     """
     for i, record in enumerate(records):
-        if any("." in str(k) for k in _keys(record)):   # only a dotted name can meet a nested one
+        try:
+            keys = list(_keys(record))
+        except RecursionError:   # a field per level: no table holds it
+            raise ValueError(f"{what} {i} is nested too deeply to flatten into fields.") from None
+        if any(k is None for k in keys):   # json_normalize would name its field "nan"
+            raise ValueError(f"{what} {i} has a None key; name every field with a string.")
+        # only a dotted name can meet a nested one, and only a number its text (1 and "1")
+        if any("." in str(k) or not isinstance(k, str) for k in keys):
             seen = set()
             for field in _fields(record):
                 if field in seen:
                     raise ValueError(f"{what} {i} gives the field {field!r} twice (a nested field and a dotted "
-                                     "name); rename one of them.")
+                                     "name, or a number and its text); rename one of them.")
                 seen.add(field)
     return pd.json_normalize(records, sep=".")
 

@@ -408,3 +408,18 @@ def test_bytes_in_a_list_or_array_read_as_their_text():
     s = Serializer().fit(texts * 5)
     for X in ([t.encode() for t in texts], np.array([t.encode() for t in texts])):
         assert {c.name: c.values.tolist() for c in s.transform(X).columns} == want
+
+
+def test_a_none_key_or_a_number_next_to_its_text_is_refused():
+    """A None key became the field 'nan'; a nested {1: .., "1": ..} kept one value silently (the
+    same clash at the top level was already an error)."""
+    with pytest.raises(ValueError, match="X's record 0 has a None key"):
+        to_frame([{None: "x", "b": 2}])
+    with pytest.raises(ValueError, match=r"gives the field 'a.1' twice \(.*a number and its text\)"):
+        to_frame([{"a": {1: "x", "1": "y"}}])
+    assert to_frame([{"a": {1: "x"}}]).columns.tolist() == ["a.1"]   # an int key alone is its text
+    deep = 1
+    for _ in range(3000):
+        deep = {"k": deep}
+    with pytest.raises(ValueError, match="X's record 0 is nested too deeply"):   # was a RecursionError
+        to_frame([deep, deep])
