@@ -56,9 +56,16 @@ class NumberGrammar:
         self.index = index.to(device)
 
 
-def _check_targets(grammar: NumberGrammar, targets: torch.Tensor) -> None:
-    """``targets`` [B, length] of number-token ids of ``grammar``'s vocabulary (a negative id
-    would index from the end, a larger one fail in indexing)."""
+def target_ranks(grammar: NumberGrammar, targets: torch.Tensor, check: bool = True) -> torch.Tensor:
+    """Each target token's index among its position's allowed ids, ``[B, length]``.
+
+    With ``check``, targets that are not ``[B, length]`` ids of the grammar's vocabulary
+    (a negative id would index from the end) or that the grammar forbids are a ValueError
+    (two host syncs); without, they are trusted (ids the codec encoded).
+    """
+    positions = torch.arange(grammar.length, device=grammar.index.device)
+    if not check:
+        return grammar.index[positions[None, :], targets]
     vocab = grammar.index.shape[1]
     if targets.ndim != 2 or targets.shape[1] != grammar.length:
         raise ValueError(f"targets must be [rows, {grammar.length}] number-token ids; got shape "
@@ -67,10 +74,17 @@ def _check_targets(grammar: NumberGrammar, targets: torch.Tensor) -> None:
         lo, hi = (int(v) for v in torch.aminmax(targets))
         if lo < 0 or hi >= vocab:
             raise ValueError(f"target token ids must lie in 0 .. {vocab - 1}; got {lo if lo < 0 else hi}.")
+    idx = grammar.index[positions[None, :], targets]   # -1 where the grammar forbids the id
+    bad = (idx < 0).nonzero()
+    if len(bad):   # the fused kernel would score such a target silently, the RPS as the first allowed id
+        row, p = (int(v) for v in bad[0])
+        raise ValueError(f"target token {int(targets[row, p])} (row {row}) is not allowed at number "
+                         f"position {p} by the grammar.")
+    return idx
 
 
 def constrained_logprobs(model, hidden: torch.Tensor, grammar: NumberGrammar,
-                         targets: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+                         targets: torch.Tensor, temperature: float = 1.0, check: bool = True) -> torch.Tensor:
     """Log-probabilities of the target number tokens under the constrained policy.
 
     Differentiable (the training loss of SFT and RL); each position is normalised
@@ -87,6 +101,9 @@ def constrained_logprobs(model, hidden: torch.Tensor, grammar: NumberGrammar,
         Number-token ids.
     temperature : float, default=1.0
         That of the policy (RL scores samples drawn at it).
+    check : bool, default=True
+        Refuse targets outside the vocabulary or forbidden by the grammar
+        (:func:`target_ranks`); False trusts them (the codec's own encodings).
 
     Returns
     -------
@@ -109,21 +126,14 @@ def constrained_logprobs(model, hidden: torch.Tensor, grammar: NumberGrammar,
     >>> round(lp[:, 0].exp().sum().item(), 5)  # ids 0 and 1 share all the mass at position 0
     1.0
     """
-    _check_targets(grammar, targets)
-    positions = torch.arange(grammar.length, device=grammar.index.device)
-    idx = grammar.index[positions[None, :], targets]   # [B, length]: -1 where the grammar forbids the id
-    bad = idx < 0
-    if bad.any():  # the fused kernel would score such a target silently, the reference fail in indexing
-        row, p = (int(v) for v in bad.nonzero()[0])
-        raise ValueError(f"target token {int(targets[row, p])} (row {row}) is not allowed at number "
-                         f"position {p} by the grammar.")
+    idx = target_ranks(grammar, targets, check)
     out = [kernels.allowed_logprobs(hidden[:, p], model.head.weight, model.head.bias, grammar.allowed[p],
                                     idx[:, p], temperature, check=False) for p in range(grammar.length)]
     return torch.stack(out, dim=1)
 
 
 def ranked_probability_scores(model, hidden: torch.Tensor, grammar: NumberGrammar,
-                              targets: torch.Tensor) -> torch.Tensor:
+                              targets: torch.Tensor, check: bool = True) -> torch.Tensor:
     """Ranked probability score of each number position against the target token.
 
     ``sum_k (F(k) - 1[k >= t])**2`` over the tokens allowed at the position, in id
@@ -145,6 +155,8 @@ def ranked_probability_scores(model, hidden: torch.Tensor, grammar: NumberGramma
     grammar : NumberGrammar
     targets : LongTensor [B, length]
         Number-token ids.
+    check : bool, default=True
+        As in :func:`constrained_logprobs`.
 
     Returns
     -------
@@ -162,19 +174,13 @@ def ranked_probability_scores(model, hidden: torch.Tensor, grammar: NumberGramma
     >>> [round(v, 4) for v in rps[:, 0].tolist()]   # sum over k<9 of (1-(k+1)/10)**2, and of ((k+1)/10)**2
     [2.85, 2.85]
     """
-    _check_targets(grammar, targets)
-    positions = torch.arange(grammar.length, device=grammar.index.device)
-    forbidden = (grammar.index[positions[None, :], targets] < 0).nonzero()
-    if len(forbidden):   # its rank would read as -1: scored as if it were the first allowed token
-        row, p = (int(v) for v in forbidden[0])
-        raise ValueError(f"target token {int(targets[row, p])} (row {row}) is not allowed at number "
-                         f"position {p} by the grammar.")
+    ranks = target_ranks(grammar, targets, check)
     scores = []
     for p in range(grammar.length):
         allowed = grammar.allowed[p]
         logits = hidden[:, p].float() @ model.head.weight[allowed].float().T + model.head.bias[allowed].float()
         cdf = torch.softmax(logits, dim=-1).cumsum(-1)[:, :-1]
-        rank = grammar.index[p, targets[:, p]]
+        rank = ranks[:, p]
         above = (torch.arange(len(allowed) - 1, device=rank.device) >= rank[:, None]).float()
         scores.append(((cdf - above) ** 2).sum(-1))
     return torch.stack(scores, dim=1)
