@@ -128,8 +128,8 @@ def _scalar_text(x) -> str:
     >>> _scalar_text(7.0), _scalar_text(7.5), _scalar_text(np.float64(2)), _scalar_text("7.0")
     ('7', '7.5', '2', '7.0')
     """
-    if isinstance(x, (float, np.floating)) and np.isfinite(x) and float(x).is_integer() and abs(x) < 1e15:
-        return str(int(x))   # (past 1e15 a float's digits are not an id's: 1e300 stays 1e+300)
+    if isinstance(x, (float, np.floating)) and np.isfinite(x) and float(x).is_integer():
+        return str(int(x))
     if isinstance(x, dict):   # a record inside a list: the same text whatever its key order
         return json.dumps(x, ensure_ascii=False, sort_keys=True, default=str)
     if isinstance(x, (bytes, np.bytes_)):   # text, not its repr b'...'
@@ -448,7 +448,9 @@ class Serializer:
                 _check_kind(name, kind, col)
                 convert = {"num": _to_float, "datetime": _to_year, "duration": _to_seconds}[kind]
                 values = convert(col)
-                unread = np.isnan(values) & col.notna().to_numpy() & ~_blank(col)   # "" is missing
+                unread = np.isnan(values) & col.notna().to_numpy()
+                if unread.any():   # "" is missing, not a value that failed to read (looked at only here)
+                    unread[unread] = ~_blank(col[unread])
                 if unread.any():
                     warn_user(f"{int(unread.sum())} of {n} values of the {kind} column {name!r} could not be "
                               f"read as {'numbers' if kind == 'num' else kind + 's'} (e.g. "
