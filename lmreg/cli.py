@@ -158,6 +158,8 @@ def _write_table(frame, out: Path) -> None:
     """Write ``frame`` to ``out`` (CSV or parquet by extension) through a temporary file in the
     same folder, renamed into place: an interrupted or failed write leaves no partial file
     and an earlier ``out`` untouched. A link is written through, as a plain write would."""
+    from .persistence import process_umask
+
     out = Path(os.path.realpath(out))
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=out.suffix, dir=out.parent)
     os.close(fd)
@@ -166,13 +168,9 @@ def _write_table(frame, out: Path) -> None:
             frame.to_csv(tmp, index=False)
         else:
             frame.to_parquet(tmp, index=False)
-        if out.exists():   # mkstemp makes the file 0600: keep the mode a write in place would keep
-            mode = stat.S_IMODE(out.stat().st_mode)
-        else:              # or give it the one a plain open would
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
+        # mkstemp makes the file 0600: keep the mode a write in place would keep, or give a new
+        # file the one a plain open would
+        os.chmod(tmp, stat.S_IMODE(out.stat().st_mode) if out.exists() else 0o666 & ~process_umask())
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -179,12 +179,18 @@ def save(est, path) -> None:
     _move_into_place(tmp, path)
 
 
+def process_umask() -> int:
+    """The process umask (read by setting it and putting it back: there is no getter)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
 def _default_permissions(folder: Path) -> None:
     """The modes a plain ``mkdir`` and ``open`` give under the process umask (``mkdtemp``
     makes the folder 0700 and the weights are written 0600), so that whoever may read
     the destination folder may load the model."""
-    umask = os.umask(0)
-    os.umask(umask)
+    umask = process_umask()
     os.chmod(folder, 0o777 & ~umask)
     for item in folder.iterdir():
         os.chmod(item, 0o666 & ~umask)

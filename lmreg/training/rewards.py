@@ -356,7 +356,7 @@ class TRLReward:
             return np.nan
         return value if np.isfinite(value) else np.nan
 
-    def _pointwise(self, values, targets, prompts):
+    def _pointwise(self, values, targets):
         out = np.full(len(values), np.nan)
         for i in np.flatnonzero(np.isfinite(values) & np.isfinite(targets)):
             out[i] = float(self.fn(values[i], targets[i], **self.params))
@@ -393,9 +393,9 @@ class TRLReward:
         if not len(values) == len(targets) == len(prompts):
             raise ValueError(f"{len(prompts)} prompts, {len(completions)} completions and "
                              f"{len(targets)} targets; expected one of each per completion.")
-        score = self._grouped if self.num_generations else self._pointwise
         with np.errstate(over="ignore", invalid="ignore"):
-            out = score(values, targets, prompts)
+            out = (self._grouped(values, targets, prompts) if self.num_generations
+                   else self._pointwise(values, targets))
         # TRL holds rewards as float32 and squares their deviations: an overflowed error
         # (a 20-digit completion under "squared") is the worst reward there is, not inf.
         out = np.clip(out, -REWARD_BOUND, REWARD_BOUND)
