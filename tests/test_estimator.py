@@ -122,9 +122,9 @@ def test_rps_weight_adds_the_ranked_probability_score_to_the_loss(monkeypatch):
 
     calls = []
 
-    def spy(*args):
-        calls.append(1)
-        return real(*args)
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("check", True))
+        return real(*args, **kwargs)
 
     real = sft.ranked_probability_scores
     monkeypatch.setattr(sft, "ranked_probability_scores", spy)
@@ -136,6 +136,7 @@ def test_rps_weight_adds_the_ranked_probability_score_to_the_loss(monkeypatch):
     weighted = LMRegressor(**kw).fit(X, y)   # the default, 1
     assert weighted.rps_weight == 1.0
     assert len(calls) == weighted.fit_result_.steps > 0   # once per training step
+    assert not any(calls)   # codec-encoded targets are not checked again
     a, b = plain.model_.state_dict(), weighted.model_.state_dict()
     assert any(not np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
     with pytest.raises(ValueError, match="rps_weight"):
