@@ -3,7 +3,7 @@
 Mirrors ``tests/kernel_parity/test_fused_decode_step.py``. For each (B, H, V, A): median
 time of one decode step and its peak memory, for
 
-* ``fused``        the Triton kernel (gathers A rows of W in-kernel, Philox noise);
+* ``fused``        the Triton kernel (gathers A rows of W in-kernel, in-kernel counter noise);
 * ``eager``        ``lmreg.kernels.reference.decode_step`` (same sub-vocabulary math);
 * ``compiled``     ``torch.compile`` of the reference;
 * ``full_vocab``   what a plain LM sampler does: logits over all V, mask, sample.

@@ -9,8 +9,10 @@ read or written, and no mask is built on the host.
 
 Semantics are those of :func:`lmreg.kernels.reference.decode_step`: the chosen id is
 ``allowed[argmax(logits / T + noise)]`` and its log-probability is taken under
-``softmax(logits / T)``. Noise is external (``noise``: identical tokens to the
-reference), in-kernel Philox (``seed``), or absent (greedy).
+``softmax(logits / T)``. Noise is external (``noise``), drawn in the kernel from the
+reference's counter-based generator (``seed`` and ``row_seeds``: the same noise as
+:func:`lmreg.kernels.reference.counter_gumbel`), or absent (greedy). Given the same noise,
+the kernel and the reference pick the same tokens.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import torch
 import triton
 import triton.language as tl
 
-_GREEDY, _EXTERNAL, _PHILOX = 0, 1, 2
+_GREEDY, _EXTERNAL, _COUNTER = 0, 1, 2
 
 
 @triton.jit
@@ -74,6 +76,29 @@ def launch_config(N: int, A: int, hidden: torch.Tensor, weight: torch.Tensor,
 
 
 @triton.jit
+def _mix32(x):
+    """:func:`lmreg.kernels.reference.mix32` on int64 values: the low 32 bits of ``x`` in,
+    a value in ``[0, 2**32)`` out (the products wrap; their low 32 bits stay exact)."""
+    x = x & 0xFFFFFFFF
+    x = x ^ (x >> 16)
+    x = (x * 0x85EBCA6B) & 0xFFFFFFFF
+    x = x ^ (x >> 13)
+    x = (x * 0xC2B2AE35) & 0xFFFFFFFF
+    return x ^ (x >> 16)
+
+
+@triton.jit
+def _counter_gumbel(seed, row_seeds, cols):
+    """:func:`lmreg.kernels.reference.counter_gumbel` for a ``[rows, cols]`` tile: the
+    same integer hash, and the same float64 transform rounded once to float32, so both
+    backends add the same noise."""
+    key = _mix32(seed.to(tl.int64) ^ _mix32(row_seeds))
+    x = _mix32(_mix32(key[:, None] + cols[None, :].to(tl.int64) * 0x9E3779B9) + 0x632BE5AB)
+    u = (x.to(tl.float64) + 0.5) / 4294967296.0
+    return (-tl.log(-tl.log(u))).to(tl.float32)
+
+
+@triton.jit
 def _online_lse(run_max, run_sum, logits):
     """Fold one chunk of logits into a running (max, sum of exp) pair. While every logit so
     far is -inf the shift is 0, not -inf: exp(-inf - -inf) would be NaN."""
@@ -83,7 +108,9 @@ def _online_lse(run_max, run_sum, logits):
     return new_max, run_sum
 
 
-@triton.jit
+# ``seed`` changes every step: not specialised (a 1 would become a constant, and each new
+# divisibility by 16 a recompile)
+@triton.jit(do_not_specialize=["seed"])
 def _decode_step_kernel(
     hidden_ptr, weight_ptr, bias_ptr, allowed_ptr, noise_ptr, row_seed_ptr,
     token_ptr, logprob_ptr, probs_ptr,
@@ -111,12 +138,10 @@ def _decode_step_kernel(
                         mask=row_ok[:, None] & col_ok[None, :], other=0.0)
             score = logits + g
         elif NOISE_MODE == 2:
-            # Philox keyed by the step seed, counter from the row's own seed: a row's
-            # draw does not depend on its batch.
-            row_seed = tl.load(row_seed_ptr + rows, mask=row_ok, other=0).to(tl.uint32)
-            u = tl.rand(seed, row_seed[:, None] * A + cols[None, :].to(tl.uint32))
-            u = tl.minimum(tl.maximum(u, 1e-10), 1.0 - 1e-7)
-            score = logits - tl.log(-tl.log(u))
+            # a pure function of (step seed, the row's own seed, column): a row's draw
+            # does not depend on its batch
+            row_seed = tl.load(row_seed_ptr + rows, mask=row_ok, other=0)
+            score = logits + _counter_gumbel(seed, row_seed, cols)
         else:
             score = logits
         score = tl.where(col_ok[None, :], score, float("-inf"))
@@ -150,8 +175,9 @@ def decode_step(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
     """Triton implementation of :func:`lmreg.kernels.reference.decode_step`.
 
     ``noise`` (float32 ``[N, A]`` Gumbel noise) takes precedence over ``seed``
-    (in-kernel Philox, counter from ``row_seeds``, default ``0..N-1``); with
-    neither, or ``temperature == 0``, decoding is greedy. ``block_*`` override the
+    (in-kernel noise from the reference's counter-based generator, keyed by the low 32
+    bits of ``seed`` and of each of ``row_seeds``, default ``0..N-1``); with neither,
+    or ``temperature == 0``, decoding is greedy. ``block_*`` override the
     tile sizes of :func:`launch_config`.
     """
     N, H = hidden.shape
@@ -160,14 +186,14 @@ def decode_step(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
     weight = weight if weight.stride(1) == 1 else weight.contiguous()
     allowed = allowed.to(torch.int32).contiguous()
     greedy = temperature == 0 or (noise is None and seed is None)
-    mode = _GREEDY if greedy else (_EXTERNAL if noise is not None else _PHILOX)
+    mode = _GREEDY if greedy else (_EXTERNAL if noise is not None else _COUNTER)
     if mode == _EXTERNAL:
         noise = noise.to(device=hidden.device, dtype=torch.float32).contiguous()
         if noise.shape != (N, A):
             raise ValueError(f"noise must have shape {(N, A)}, got {tuple(noise.shape)}.")
-    if mode == _PHILOX:
+    if mode == _COUNTER:   # int64: the hash reads each seed's low 32 bits, as the reference does
         row_seeds = (torch.arange(N, device=hidden.device) if row_seeds is None else row_seeds)
-        row_seeds = (row_seeds.to(hidden.device).long() & 0x7FFFFFFF).to(torch.int32).contiguous()
+        row_seeds = row_seeds.to(device=hidden.device, dtype=torch.long).contiguous()
     tokens = torch.empty(N, dtype=torch.int32, device=hidden.device)
     logprob = torch.empty(N, dtype=torch.float32, device=hidden.device)
     probs = torch.empty((N, A) if return_probs else (1,), dtype=torch.float32, device=hidden.device)
@@ -176,9 +202,9 @@ def decode_step(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
     grid = (triton.cdiv(N, cfg["BLOCK_N"]),)
     _decode_step_kernel[grid](
         hidden, weight, bias.contiguous() if bias is not None else weight, allowed,  # read at bias_ptr + id
-        noise if mode == _EXTERNAL else logprob, row_seeds if mode == _PHILOX else tokens,
+        noise if mode == _EXTERNAL else logprob, row_seeds if mode == _COUNTER else tokens,
         tokens, logprob, probs,
-        N, A, H, hidden.stride(0), weight.stride(0), inv_temp, int(seed or 0),
+        N, A, H, hidden.stride(0), weight.stride(0), inv_temp, int(seed or 0) & 0xFFFFFFFF,
         HAS_BIAS=bias is not None, NOISE_MODE=mode, WRITE_PROBS=return_probs, **cfg,
     )
     return tokens.long(), logprob, (probs if return_probs else None)

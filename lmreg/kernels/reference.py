@@ -93,8 +93,9 @@ def counter_gumbel(seed: int, row_seeds: torch.Tensor, n_cols: int) -> torch.Ten
     >>> torch.equal(counter_gumbel(8, torch.tensor([12]), 5)[0], noise[2])  # another seed
     False
     """
+    row_seeds = row_seeds.long()   # int32 ones could not hold a step seed of 2**31 or more
     cols = torch.arange(n_cols, device=row_seeds.device, dtype=torch.int64)
-    key = mix32(torch.full_like(row_seeds, int(seed) & _M32) ^ mix32(row_seeds.long()))
+    key = mix32(torch.full_like(row_seeds, int(seed) & _M32) ^ mix32(row_seeds))
     x = mix32(mix32(key.unsqueeze(1) + cols * 0x9E3779B9) + 0x632BE5AB)
     u = (x.double() + 0.5) / 2.0**32
     return (-torch.log(-torch.log(u))).float()
@@ -127,8 +128,8 @@ def decode_step(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
     Sampling is Gumbel-max: ``argmax(logits / T + noise)`` draws exactly from
     ``softmax(logits / T)``. ``noise`` is external Gumbel noise ``[N, A]``. Without
     it, ``seed`` (one per step) and ``row_seeds`` (one per row, default ``0..N-1``)
-    key a counter-based generator (:func:`counter_gumbel` here, Philox in the Triton
-    kernel: same distribution, different streams), so a row's draw never depends on
+    key a counter-based generator (:func:`counter_gumbel`, which the Triton kernel
+    computes in-kernel: the same noise on both), so a row's draw never depends on
     its batch. With neither, or ``temperature == 0``, decoding is greedy.
 
     Returns

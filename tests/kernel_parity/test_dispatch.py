@@ -38,9 +38,9 @@ def test_backend_selection(monkeypatch):
     assert backend_for(torch.zeros(1)) == "reference"  # CPU tensors: always the reference
 
 
-def test_greedy_decoding_and_training_loss_agree_across_backends(monkeypatch):
+def test_greedy_and_sampled_decoding_and_training_loss_agree_across_backends(monkeypatch):
     model, grammar, enc = _tiny()
-    out, losses = {}, {}
+    out, losses, samples = {}, {}, {}
     targets = torch.tensor([[0, 3, 4, 5], [1, 2, 2, 2], [0, 11, 10, 9]], device=DEVICE)
     for backend in ("reference", "triton"):
         monkeypatch.setenv("LMREG_KERNELS", backend)
@@ -48,10 +48,11 @@ def test_greedy_decoding_and_training_loss_agree_across_backends(monkeypatch):
         batch = collate(enc, np.arange(3), 0).to(DEVICE)
         hidden, _ = model(batch.ids, batch.values, batch.kinds, batch.attention_mask, number_tokens=targets[:, :-1])
         losses[backend] = constrained_logprobs(model, hidden[:, -4:], grammar, targets)
+        samples[backend] = sample_tokens(model, enc, grammar, pad_id=0, n_samples=3, seed=1, device=DEVICE)
     np.testing.assert_array_equal(out["reference"], out["triton"])
     torch.testing.assert_close(losses["triton"], losses["reference"], atol=1e-5, rtol=0)
-    samples = sample_tokens(model, enc, grammar, pad_id=0, n_samples=3, seed=1, device=DEVICE)
-    assert samples.shape == (3, 3, 4) and np.isin(samples[:, :, 0], [0, 1]).all()
+    assert samples["triton"].shape == (3, 3, 4) and np.isin(samples["triton"][:, :, 0], [0, 1]).all()
+    np.testing.assert_array_equal(samples["reference"], samples["triton"])   # one noise generator on both
 
 
 @pytest.mark.parametrize("backend", ["reference", "triton"])

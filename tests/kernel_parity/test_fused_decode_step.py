@@ -47,6 +47,34 @@ def test_several_chunks_of_the_allowed_set():
     assert (out[0].unsqueeze(1) == allowed[16:]).any()  # some winners live past the first chunk
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("case", CASES)
+def test_same_seed_same_tokens(case, dtype):
+    """The in-kernel noise is the reference's counter_gumbel: the same seeds draw the same tokens."""
+    hidden, weight, bias, allowed = make_case(dtype=dtype, **case)
+    N = hidden.shape[0]
+    # row seeds past bit 31 and 32 and negative ones: each counts by its low 32 bits on both backends
+    row_seeds = torch.arange(N, device=DEVICE) * 7919 + torch.tensor([0, 2**31, 2**32 + 1, -5], device=DEVICE).repeat(
+        N // 4 + 1)[:N]
+    draws = [(0, None), (1, row_seeds), (2**31 + 5, row_seeds), (2**64 + 3, None), (2**32 - 1, torch.arange(N).int())]
+    for seed, rs in draws if N <= 64 else draws[1:2]:   # the interpreter's cost grows with the programs
+        ref = reference.decode_step(hidden, weight, bias, allowed, 0.8, seed=seed, row_seeds=rs, return_probs=True)
+        out = fused(hidden, weight, bias, allowed, 0.8, seed=seed, row_seeds=rs, return_probs=True)
+        assert torch.equal(ref[0], out[0]), (seed, rs is None)
+        torch.testing.assert_close(out[1], ref[1], atol=TOLERANCES[dtype][0], rtol=0)
+
+
+def test_row_seeds_apart_by_bit_31_draw_apart():
+    """A row's noise reads all 32 low bits of its seed (an earlier kernel dropped bit 31)."""
+    hidden, weight, bias, allowed = make_case(N=16, A=25, V=1000)
+    hidden = hidden[:1].repeat(16, 1)   # one distribution, so the draws differ only by their noise
+    base = torch.arange(8, device=DEVICE) * 3
+    tokens = fused(hidden, weight, bias, allowed, 1.0, seed=9, row_seeds=torch.cat([base, base + 2**31]))[0]
+    assert not torch.equal(tokens[:8], tokens[8:])
+    again = fused(hidden[:8], weight, bias, allowed, 1.0, seed=9, row_seeds=base + 2**32)[0]
+    assert torch.equal(again, tokens[:8])   # bits past 31 do not count
+
+
 def test_in_kernel_rng_is_seeded_and_only_emits_allowed_ids():
     hidden, weight, bias, allowed = make_case(A=12)
     a = fused(hidden, weight, bias, allowed, 1.0, seed=123)[0]
