@@ -370,3 +370,17 @@ def test_bench_refuses_one_file_for_results_and_table_names_a_failing_model_and_
     out = tmp_path / "r.json"
     main(["--datasets", "diabetes", "diabetes", "--models", "mean", "mean", "--test-rows", "5", "--out", str(out)])
     assert [(r["dataset"], r["model"]) for r in json.loads(out.read_text())] == [("diabetes", "mean")]
+
+
+def test_decode_benchmark_times_a_fixed_length_fit(tmp_path, capsys):
+    """benchmarks/bench_decode.py --fit-epochs: every epoch runs (no deadline), its steps are timed."""
+    mod = _benchmark("bench_decode")
+    out = tmp_path / "decode.json"
+    mod.main(["--dataset", "diabetes", "--fit-epochs", "2", "--train-rows", "60", "--rows", "8",
+              "--n-samples", "2", "--repeats", "1", "--threads", "1", "--out", str(out)])
+    rec = json.loads(out.read_text())
+    assert rec["fit_s"] is None and rec["fit_epochs"] == 2 and rec["train_rows"] == 60 and rec["rows"] == 8
+    assert rec["fit_stopped"] in ("epochs", "early") and rec["fit_steps"] > 0
+    assert rec["fit_ms_per_step"] == pytest.approx(1000 * rec["fit_wall_s"] / rec["fit_steps"])
+    assert min(rec["sample_s"], rec["tree_median_s"], rec["greedy_s"]) > 0
+    assert json.loads(capsys.readouterr().out) == rec
