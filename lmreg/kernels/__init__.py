@@ -75,7 +75,7 @@ def check_temperature(temperature, greedy_zero: bool) -> None:
         raise ValueError(f"temperature must be {'>= 0 (0: greedy)' if greedy_zero else '> 0'}; got {temperature!r}.")
 
 
-def _check_shapes(hidden, weight, bias, allowed, row_seeds=None, targets=None) -> None:
+def _check_shapes(hidden, weight, bias, allowed, row_seeds=None, targets=None, noise=None) -> None:
     """The arguments both backends read, checked for what costs no host sync: the fused
     kernels would read past their buffers on a wrong shape (an empty ``allowed`` crashes
     the process). The ids' range is checked on CPU tensors only (on a GPU it would cost a
@@ -95,6 +95,9 @@ def _check_shapes(hidden, weight, bias, allowed, row_seeds=None, targets=None) -
     for name, values in (("row_seeds", row_seeds), ("targets", targets)):
         if values is not None and tuple(values.shape) != (hidden.shape[0],):
             raise ValueError(f"{name} must have shape ({hidden.shape[0]},), one per row; got {tuple(values.shape)}.")
+    if noise is not None and tuple(noise.shape) != (hidden.shape[0], allowed.numel()):   # the reference broadcast [A]
+        raise ValueError(f"noise must have shape ({hidden.shape[0]}, {allowed.numel()}), one value per row and "
+                         f"allowed id; got {tuple(noise.shape)}.")
 
 
 def decode_step(hidden, weight, bias, allowed, temperature=1.0, noise=None, seed=None,
@@ -116,7 +119,7 @@ def decode_step(hidden, weight, bias, allowed, temperature=1.0, noise=None, seed
     [0.7311, 0.7311]
     """
     check_temperature(temperature, greedy_zero=True)
-    _check_shapes(hidden, weight, bias, allowed, row_seeds=row_seeds)
+    _check_shapes(hidden, weight, bias, allowed, row_seeds=row_seeds, noise=noise)
     if backend_for(hidden) == "triton":
         from .fused_decode_step import decode_step as fused
 

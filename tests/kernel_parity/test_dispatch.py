@@ -86,5 +86,9 @@ def test_both_backends_refuse_bad_targets_and_temperatures_alike(monkeypatch, ba
             decode_step(h, w, None, torch.tensor([3, 25]), temperature=0.0)
     with pytest.raises(ValueError, match=r"row_seeds must have shape \(4,\)"):
         decode_step(h, w, None, allowed, seed=1, row_seeds=torch.arange(2, device=DEVICE))
+    # noise for one row only: broadcast over the rows by the reference, refused by the fused kernel
+    for shape in ((13,), (1, 13), (4, 12)):
+        with pytest.raises(ValueError, match=r"noise must have shape \(4, 13\)"):
+            decode_step(h, w, None, allowed, noise=torch.zeros(shape, device=DEVICE))
     with pytest.raises(ValueError, match=r"targets must have shape \(4,\)"):
         allowed_logprobs(h, w, None, allowed, torch.zeros(2, dtype=torch.long, device=DEVICE))
