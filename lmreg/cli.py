@@ -138,6 +138,11 @@ def _parse_quantiles(text: str) -> list[float]:
     return levels
 
 
+def _na_list(text: str) -> list[str]:
+    """``--na``: comma-separated texts, each taken literally (``''``: none besides the empty field)."""
+    return [part for part in text.split(",") if part != ""]
+
+
 def _output_path(out: str, formats: dict) -> Path:
     from .persistence import is_saved_model
 
@@ -284,7 +289,7 @@ def _fit(args) -> int:
     kwargs.setdefault("verbose", not args.quiet)
     est = LMRegressor(**kwargs)
     out = _model_out_dir(args.out)
-    df = read_table(args.data, args.sep, args.encoding, args.decimal)
+    df = read_table(args.data, args.sep, args.encoding, args.decimal, args.na)
     if len(df) == 0:   # as predict and evaluate say it
         raise ValueError(f"{args.data!r} has no rows.")
     df = _without_unnamed(df, args.data)
@@ -328,7 +333,7 @@ def _predict(args) -> int:
     est, meta = _load_model(args.model)
     if args.threads is not None:
         est.set_params(n_threads=args.threads)
-    df = read_table(args.data, args.sep, args.encoding, args.decimal)
+    df = read_table(args.data, args.sep, args.encoding, args.decimal, args.na)
     X = _features(est, df, [meta.get("target"), meta.get("weight")], args.data)
     t = time.perf_counter()
     if len(X) > 2000 and not args.quiet:
@@ -359,7 +364,7 @@ def _evaluate(args) -> int:
     target = args.target or meta.get("target")
     if not target:
         raise ValueError(f"--target is required: {args.model!r} does not record its target column.")
-    df = read_table(args.data, args.sep, args.encoding, args.decimal)
+    df = read_table(args.data, args.sep, args.encoding, args.decimal, args.na)
     _check_target(df, target, args.data)
     if target in [str(n) for n in getattr(est, "feature_names_in_", ())]:
         fitted = f" (fit's target was {meta['target']!r})" if meta.get("target") else ""
@@ -437,6 +442,10 @@ def build_parser() -> argparse.ArgumentParser:
                              help="text encoding of DATA (default: utf-8), e.g. latin-1")
         command.add_argument("--decimal", metavar="C", default=None,
                              help="decimal mark of a .csv/.tsv DATA's numbers (default: '.'), e.g. ','")
+        command.add_argument("--na", metavar="S1,S2", default=None, type=_na_list,
+                             help="the texts of a .csv/.tsv DATA that mean a missing value, instead of pandas' "
+                                  "(NA, null, N/A, nan, ...); an empty field is always missing; --na '' keeps "
+                                  "every other text; --na=-,n/a when the first starts with '-'")
 
     fit = sub.add_parser("fit", help="fit on a table file and save the model directory",
                          description="Fit LMRegressor on DATA and save it to DIR.")

@@ -22,7 +22,7 @@ JSON_LINES = (".jsonl", ".ndjson", ".json")
 WRITERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
-def read_table(path, sep=None, encoding=None, decimal=None):
+def read_table(path, sep=None, encoding=None, decimal=None, na_values=None):
     """Read a CSV/TSV, parquet (.parquet/.pq) or JSON lines (.jsonl/.ndjson/.json) file into a DataFrame.
 
     The format follows the extension (see ``READERS``). JSON strings stay strings:
@@ -42,6 +42,11 @@ def read_table(path, sep=None, encoding=None, decimal=None):
     decimal : str or None, default=None
         Decimal mark of a .csv/.tsv file's numbers (None: ``"."``; ``","`` for
         ``0,637``).
+    na_values : list of str or None, default=None
+        The field texts of a .csv/.tsv file that mean a missing value, in place of
+        pandas' defaults (``"NA"``, ``"null"``, ``"N/A"``, ``"nan"``, ...; a category
+        ``"NA"``, North America, would read as missing). An empty field is always
+        missing; ``[]`` keeps every other text as it is.
 
     Returns
     -------
@@ -82,8 +87,8 @@ def read_table(path, sep=None, encoding=None, decimal=None):
     if kind is None:
         raise ValueError(f"{str(path)!r}: unsupported file extension {path.suffix or '(none)'!r}; "
                          "use .csv/.tsv, .parquet/.pq, or JSON lines (.jsonl/.ndjson/.json).")
-    if kind != "csv" and (sep is not None or decimal is not None):   # else silently unused
-        raise ValueError(f"--sep and --decimal apply to .csv/.tsv files; {str(path)!r} is {kind}.")
+    if kind != "csv" and (sep is not None or decimal is not None or na_values is not None):   # else unused
+        raise ValueError(f"--sep, --decimal and --na apply to .csv/.tsv files; {str(path)!r} is {kind}.")
     if kind == "parquet" and encoding is not None:   # parquet stores its own (UTF-8) strings
         raise ValueError(f"--encoding applies to text files (CSV, JSON); {str(path)!r} is parquet.")
     if sep == "":
@@ -97,6 +102,8 @@ def read_table(path, sep=None, encoding=None, decimal=None):
                          f"--sep {'tab' if sep == ';' else repr(';')}.")
     # pandas reads a longer separator as a regex: escape it, on the engine that takes it
     csv = ({"sep": re.escape(sep), "engine": "python"} if len(sep) > 1 else {"sep": sep}) if kind == "csv" else {}
+    if na_values is not None:
+        csv.update(keep_default_na=False, na_values=[""] + [str(v) for v in na_values])
     try:
         if kind == "csv":
             frame = pd.read_csv(path, encoding=encoding, decimal=decimal or ".", **csv)

@@ -252,8 +252,8 @@ def test_read_table_formats(tmp_path):
     assert read_table(tmp_path / "one.json")["tags"].tolist() == [["a", "b"]]
     (tmp_path / "nested.json").write_text('{"meta": {"a": 1, "b": 2}}')
     assert len(read_table(tmp_path / "nested.json")) == 1
-    for kw in ({"sep": ";"}, {"decimal": ","}):   # were ignored without a word
-        with pytest.raises(ValueError, match="--sep and --decimal apply to .csv/.tsv files; .* is parquet"):
+    for kw in ({"sep": ";"}, {"decimal": ","}, {"na_values": []}):   # were ignored without a word
+        with pytest.raises(ValueError, match="--sep, --decimal and --na apply to .csv/.tsv files; .* is parquet"):
             read_table(tmp_path / "a.pq", **kw)
 
 
@@ -296,6 +296,27 @@ def test_read_table_separators_and_encodings(tmp_path):
         assert got.columns.tolist() == ["a", "b", "y"] and got.values.tolist() == [[1, "x.5", 3]]
     with pytest.raises(ValueError, match="--sep must not be empty"):
         read_table(tmp_path / "long.csv", sep="")
+
+
+def test_na_texts_replace_pandas_defaults(tmp_path):
+    """--na: a region "NA" (North America) is a category, not pandas' missing value."""
+    from lmreg.cli import build_parser
+
+    (tmp_path / "r.csv").write_text("region,note,y\nNA,null,1\nEU,-,2\n,x,3\n")
+    default = read_table(tmp_path / "r.csv")
+    assert default["region"].isna().tolist() == [True, False, True] and default["note"].isna().tolist()[0]
+    kept = read_table(tmp_path / "r.csv", na_values=[])
+    assert kept["region"].tolist()[:2] == ["NA", "EU"] and kept["note"].tolist() == ["null", "-", "x"]
+    assert kept["region"].isna().tolist() == [False, False, True]   # an empty field stays missing
+    dash = read_table(tmp_path / "r.csv", na_values=["-", "null"])
+    assert dash["note"].isna().tolist() == [True, True, False] and dash["region"].tolist()[0] == "NA"
+    parse = build_parser().parse_args
+    assert parse(["evaluate", "m", "d.csv", "--na", ""]).na == []
+    for text, values in (("", []), ("-,null", ["-", "null"]), ("n/a", ["n/a"])):
+        for command in (["fit", "d.csv", "--target", "y", "--out", "m"], ["predict", "m", "d.csv", "--out", "p.csv"],
+                        ["evaluate", "m", "d.csv"]):
+            assert parse(command + [f"--na={text}"]).na == values   # '=': argparse reads '-,null' as a flag
+    assert parse(["evaluate", "m", "d.csv"]).na is None   # pandas' defaults
 
 
 def test_cli_reads_semicolon_csv(tmp_path, capsys):
