@@ -67,12 +67,20 @@ def backend_for(tensor: torch.Tensor) -> str:
     return "reference"
 
 
+MIN_TEMPERATURE = 1e-6
+
+
 def check_temperature(temperature, greedy_zero: bool) -> None:
     """Both backends read the same temperatures: a negative one (or 0 where it is not
-    greedy decoding) is an error, not logits reversed by one and ignored by the other."""
+    greedy decoding) is an error, not logits reversed by one and ignored by the other.
+    So is one below ``MIN_TEMPERATURE``: near 1e-38, ``1 / T`` and ``logits / T``
+    overflow float32 on both backends and give NaN log-probs (the estimator stops at 0.01)."""
     ok = temperature >= 0 if greedy_zero else temperature > 0
     if not ok:   # NaN too
         raise ValueError(f"temperature must be {'>= 0 (0: greedy)' if greedy_zero else '> 0'}; got {temperature!r}.")
+    if 0 < temperature < MIN_TEMPERATURE:
+        raise ValueError(f"temperature must be {'0 (greedy) or ' if greedy_zero else ''}at least {MIN_TEMPERATURE:g}: "
+                         f"logits / temperature overflow float32 near 1e-38; got {temperature!r}.")
 
 
 def _check_shapes(hidden, weight, bias, allowed, row_seeds=None, targets=None, noise=None) -> None:

@@ -73,6 +73,12 @@ def test_both_backends_refuse_bad_targets_and_temperatures_alike(monkeypatch, ba
     # a negative temperature: ignored by the reference, logits reversed by the fused kernel
     with pytest.raises(ValueError, match=r"temperature must be >= 0 \(0: greedy\)"):
         decode_step(h, w, None, allowed, temperature=-1.0)
+    # near 1e-38, 1 / T and logits / T overflow float32: NaN log-probs on both backends
+    with pytest.raises(ValueError, match=r"temperature must be 0 \(greedy\) or at least 1e-06"):
+        decode_step(h, w, None, allowed, temperature=1e-40, seed=1)
+    with pytest.raises(ValueError, match=r"temperature must be at least 1e-06"):
+        allowed_logprobs(h, w, None, allowed, torch.zeros(4, dtype=torch.long, device=DEVICE), temperature=1e-40)
+    assert torch.isfinite(decode_step(h, w, None, allowed, temperature=1e-6, seed=1)[1]).all()
     # shapes and ids the fused kernel read past its buffers on (an empty allowed set crashed it)
     for args, match in (((h[0], w, None, allowed), r"hidden must be \[rows, H\]"),
                         ((h, w[:, :4], None, allowed), r"hidden must be \[rows, H\]"),
