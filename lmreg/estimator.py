@@ -492,7 +492,7 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         if self.rl_steps:  # its check's samples of the weights that stay calibrate the quantiles
             check, samples = self._fit_rl(enc, y, train_rows, val_rows, deadline, weights)
 
-        self._fit_fallback(y, train_rows, val_rows, weights, check)
+        self._fit_fallback(enc, y, train_rows, val_rows, weights, check)
         self._calibrate(enc, y, check, deadline, samples, weights)
         self.fit_seconds_ = time.monotonic() - t0
         return self

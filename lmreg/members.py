@@ -20,7 +20,9 @@ quantile calibration and the RL check.
   averaged (bagging's average, what the measurement used). Samples come from the
   equal-weight mixture: each member draws its share of ``n_samples``
   (:func:`sample_shares`), so ``sample``, ``predict_quantiles``, the calibration and
-  the sample-based decisions see the mixture, at the same number of samples.
+  the sample-based decisions see the mixture, at the same number of samples. The
+  fallback to the training median (``fallback_``) judges the members' average on the
+  validation rows, decoded as SFT's validation decodes.
 """
 
 from __future__ import annotations

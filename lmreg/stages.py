@@ -39,7 +39,7 @@ from .metrics import crps_per_row
 from .training import rewards as R
 from .training.rl_config import RLConfig, stage_reward
 from .training.rl_stage import WEIGHTED_RANK_TEST, run_stage, stage_rows
-from .training.sft import decision_errors, target_error, target_scale
+from .training.sft import SFTConfig, decision_errors, target_error, target_scale
 from .validation import check_targets, weighted_rows
 
 #: Share of ``max_time`` kept for sampling the calibration rows after training.
@@ -266,22 +266,25 @@ class HeldOutStages:
                       "weights stay as they were. Raise max_time (of fit, or of reinforce).")
         return check, samples
 
-    def _fit_fallback(self, y, train_rows, val_rows, weights=None, check=None) -> None:
+    def _fit_fallback(self, enc, y, train_rows, val_rows, weights=None, check=None) -> None:
         """``baseline_``, the (weighted) median of the training targets, and ``fallback_``
         (:meth:`_judge_fallback`)."""
         w_train = None if weights is None else weights[train_rows]
         self.baseline_, self._train_targets = fallback_targets(y[train_rows], w_train, self.seed_)
         # the weighted mean and quantiles come from the rows and weights, not from the resample
         self._train_weighted = None if w_train is None else (y[train_rows].copy(), w_train.copy())
-        self._judge_fallback(y, val_rows, weights, check)
+        self._judge_fallback(enc, y, val_rows, weights, check)
 
-    def _judge_fallback(self, y, val_rows, weights=None, check=None) -> None:
+    def _judge_fallback(self, enc, y, val_rows, weights=None, check=None) -> None:
         """``fallback_``: whether the model failed to beat the fallback's constant (the
         training targets' median, or the quantile of a quantile decision, judged by the
         decision's loss) on held-out rows, or never trained. After an RL stage that kept
-        its weights, the RL check's error on its ``check`` rows judges the final weights;
-        else SFT's best validation error (member 0's) on ``val_rows``. A constant 1-D
-        training target always falls back: its constant is exact."""
+        its weights, the RL check's error on its ``check`` rows judges the final weights
+        (of all members: it scores their mixture); else SFT's best validation error on
+        ``val_rows``, and for several members the error of their average, which is what
+        ``predict`` returns (member 0 alone may lose to the constant where the average
+        beats it, or the other way round). A constant 1-D training target always falls
+        back: its constant is exact."""
         w = (lambda rows: None) if weights is None else (lambda rows: weights[rows])
         results = getattr(self, "member_rl_results_", None) or []
         self.fallback_ = self.fit_result_.steps == 0   # an untrained network is never used
@@ -292,10 +295,18 @@ class HeldOutStages:
             self.fallback_ = not results[-1].val_mae < float(np.average(base, weights=w(check)))
         elif len(val_rows) and not self.fallback_:
             level = self._tree_level(self.decision)   # what SFT's validation decoded
+            error = self.fit_result_.best_val_mae
+            if len(self._members()) > 1:   # the members' average, decoded as SFT's validation did
+                cap = SFTConfig.max_eval_rows
+                if len(val_rows) > cap:
+                    val_rows = np.sort(np.random.default_rng(self.seed_).choice(val_rows, cap, replace=False))
+                sub = enc.subset(val_rows)
+                pred = self._greedy_values(sub) if level is None else self._decide(sub, None, self.decision)
+                error = target_error(pred, y[val_rows], target_scale(y), w(val_rows), level)
             const = self.baseline_ if level in (None, 0.5) else self._constant(1, level)[0]
             base = np.broadcast_to(const, y[val_rows].shape)
             base_error = target_error(base, y[val_rows], target_scale(y), w(val_rows), level)
-            self.fallback_ = not self.fit_result_.best_val_mae < base_error
+            self.fallback_ = not error < base_error
         trained = self._train_weighted[0] if getattr(self, "_train_weighted", None) else self._train_targets
         if np.ndim(trained) == 1 and np.ptp(trained) == 0:   # the rows', not a weighted resample's
             self.fallback_ = True   # one value to learn: the constant is exact, validation rows or not
@@ -403,7 +414,7 @@ class HeldOutStages:
         with self._torch_scope(), unchanged_on_error(self, self._members()):
             check, samples = self._fit_rl(enc, y, *rows, deadline, weights)
             if any(r.kept for r in self.member_rl_results_):   # new weights: judged against the constant again
-                self._judge_fallback(y, rows[1], weights, check)
+                self._judge_fallback(enc, y, rows[1], weights, check)
             self._calibrate(enc, y, check, deadline, samples, weights)
         return self
 

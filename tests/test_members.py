@@ -122,6 +122,42 @@ def test_a_member_that_got_no_step_is_dropped(trio):
     assert len(calls) == 1 and view.members_ == [view.model_] and len(view.member_results_) == 1
 
 
+@pytest.mark.parametrize("decision", ["median", "mode"])
+def test_the_fallback_judges_the_members_average_not_member_0(trio, monkeypatch, decision):
+    """predict returns the members' average: its validation error decides, whatever member 0's was."""
+    import dataclasses
+
+    view = LMRegressor(**trio.get_params())
+    view.__dict__.update(trio.__dict__)
+    view.decision = decision
+    enc, y_model, (_, val_rows), _ = view._refit_data(X, y, None, "calibrate")
+    assert len(val_rows) > 0
+    decoder = "_decide" if decision == "median" else "_greedy_values"
+    seen = []
+
+    def average(value):
+        def decode(sub, *args):
+            seen.append(len(sub.ids))
+            return np.full(len(sub.ids), value) if np.ndim(value) == 0 else value
+        return decode
+
+    # member 0 lost to the constant, the average is exact: no fallback
+    view.fit_result_ = dataclasses.replace(trio.fit_result_, best_val_mae=np.inf)
+    monkeypatch.setattr(view, decoder, average(y_model[val_rows]))
+    view._judge_fallback(enc, y_model, val_rows)
+    assert view.fallback_ is False and seen == [len(val_rows)]
+    # member 0 was perfect, the average is far off: fallback
+    view.fit_result_ = dataclasses.replace(trio.fit_result_, best_val_mae=0.0)
+    monkeypatch.setattr(view, decoder, average(view.baseline_ + 1e6))
+    view._judge_fallback(enc, y_model, val_rows)
+    assert view.fallback_ is True
+    # one network: its own validation error decides, nothing is decoded again
+    view.members_, seen[:] = [trio.model_], []
+    view._judge_fallback(enc, y_model, val_rows)
+    assert view.fallback_ is False and seen == []
+    assert trio.fallback_ is False and trio.fit_result_.best_val_mae < np.inf   # the fixture is unchanged
+
+
 def test_rl_trains_every_member_judged_on_the_ensemble(tmp_path):
     est, calls = LMRegressor(n_members=2, rl_steps=2, **FAST), []
     est._rl_check = lambda *a, **kw: calls.append(1) or LMRegressor._rl_check(est, *a, **kw)
