@@ -38,9 +38,10 @@ class PredictiveDistribution:
 
     def _check_predict_params(self) -> None:
         """The fitted check, and the parameters prediction reads: ``set_params`` after ``fit``
-        may have changed them (a temperature of 0 would decode garbage)."""
+        may have changed them (a temperature of 0 would decode garbage; ``calibration=False``
+        would keep the calibrated quantiles, which only None turns off)."""
         check_is_fitted(self, "model_")
-        names = ("n_samples", "decision", "temperature", "quantile_decoding", "n_threads")
+        names = ("n_samples", "decision", "temperature", "quantile_decoding", "n_threads", "calibration")
         params = {k: getattr(self, k) for k in names}
         validate_parameter_constraints({k: PARAMETER_CONSTRAINTS[k] for k in names},   # decision: a rule or a level
                                        params, caller_name=type(self).__name__)

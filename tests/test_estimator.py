@@ -84,9 +84,11 @@ def test_bad_parameters(param, value):
 
 
 @pytest.mark.parametrize("param, value", [("temperature", 0.0), ("temperature", 1e-40), ("n_samples", 0),
-                                          ("quantile_decoding", "bogus"), ("decision", "avg"), ("n_threads", 0)])
+                                          ("quantile_decoding", "bogus"), ("decision", "avg"), ("n_threads", 0),
+                                          ("calibration", False), ("calibration", "none")])
 def test_parameters_changed_after_fit_are_checked_at_predict(param, value):
-    """set_params after fit must not decode garbage (a temperature of 0 gave one number for every row)."""
+    """set_params after fit must not decode garbage (a temperature of 0 gave one number for every row;
+    calibration=False kept the calibrated quantiles, which only None turns off)."""
     X, y = [f"n {i % 5}" for i in range(40)], [float(i % 5) for i in range(40)]
     est = LMRegressor(**{**FAST, "max_epochs": 2}).fit(X, y).set_params(**{param: value})
     for call in (est.predict, est.sample, est.predict_quantiles):
