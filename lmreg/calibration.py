@@ -43,6 +43,11 @@ import numpy as np
 
 __all__ = ["ConformalQuantiles", "calibrated_order_statistic"]
 
+#: The levels that bound each asked level's calibrated quantile from the median
+#: outwards (see :meth:`ConformalQuantiles.quantiles`).
+MONOTONE_GRID = np.round(np.arange(1, 100) / 100, 2)
+_MEDIAN = int(np.flatnonzero(MONOTONE_GRID == 0.5)[0])
+
 def calibrated_order_statistic(scores: np.ndarray, level: float, weights=None) -> np.ndarray:
     """The conformal shift for one quantile level, along axis 0 of ``scores``.
 
@@ -52,6 +57,7 @@ def calibrated_order_statistic(scores: np.ndarray, level: float, weights=None) -
     its weight instead of one: below one half the largest score whose cumulative
     weight is at most ``(n + 1) level``, from one half up the smallest whose
     cumulative weight reaches it; equal weights give the unweighted statistic.
+    Rows of weight 0 do not count (neither in ``n`` nor as a candidate score).
 
     Examples
     --------
@@ -63,8 +69,11 @@ def calibrated_order_statistic(scores: np.ndarray, level: float, weights=None) -
     >>> calibrated_order_statistic(np.arange(1.0, 10.0), 0.5, w)  # cumulative 8 < 9 <= 18
     np.float64(9.0)
     """
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float64)
+        scores, weights = scores[weights > 0], weights[weights > 0]
     n = scores.shape[0]
-    if weights is None or np.all(np.asarray(weights) == np.asarray(weights).flat[0]):
+    if weights is None or np.all(weights == weights.flat[0]):
         k = math.floor((n + 1) * level) if level < 0.5 else math.ceil((n + 1) * level)
         return np.sort(scores, axis=0)[min(max(k, 1), n) - 1]
     order = np.argsort(scores, axis=0, kind="stable")
@@ -144,12 +153,33 @@ class ConformalQuantiles:
         Returns
         -------
         ndarray of shape (n_rows, n_levels[, n_targets]); non-decreasing along
-        axis 1 in the order of increasing level (a shift that would cross a lower
-        level's quantile is cut to it).
+        axis 1 in the order of increasing level.
+
+        Each level's shift is its own, so shifted quantiles can cross. They are
+        repaired outwards from the median, which keeps each side's conformal
+        coverage (a quantile only moves away from the median). A level from 0.5 up
+        is raised to the highest shifted quantile of the :data:`MONOTONE_GRID`
+        levels (0.01, ..., 0.99) from 0.5 to it. A level below 0.5 is lowered to
+        the lowest of those from it to 0.5. So a level's value does not depend on
+        the other levels asked for, and the upper bound of an interval is never
+        below the calibrated median. The one exception is two asked levels
+        between the same two grid levels: the farther one is moved out to the
+        nearer one.
         """
         samples = np.asarray(samples, dtype=np.float64)
         levels = np.asarray(levels, dtype=float).ravel()
-        out = np.moveaxis(np.quantile(samples, levels, axis=1), 0, 1) + self.shifts(levels)[None]
+        every = np.concatenate([levels, MONOTONE_GRID])
+        out = np.moveaxis(np.quantile(samples, every, axis=1), 0, 1) + self.shifts(every)[None]
+        out, grid = out[:, :len(levels)], out[:, len(levels):]
+        up = np.maximum.accumulate(grid[:, _MEDIAN:], axis=1)             # grid 0.5 .. 0.99
+        down = np.minimum.accumulate(grid[:, _MEDIAN::-1], axis=1)        # grid 0.5 .. 0.01
+        for j, tau in enumerate(levels):
+            if tau >= 0.5:   # the grid levels in [0.5, tau]
+                out[:, j] = np.maximum(out[:, j], up[:, np.searchsorted(MONOTONE_GRID, tau, "right") - 1 - _MEDIAN])
+            else:            # the grid levels in [tau, 0.5]
+                out[:, j] = np.minimum(out[:, j], down[:, _MEDIAN - np.searchsorted(MONOTONE_GRID, tau, "left")])
         order = np.argsort(levels, kind="stable")
-        out[:, order] = np.maximum.accumulate(out[:, order], axis=1)
+        high, low = order[levels[order] >= 0.5], order[levels[order] < 0.5][::-1]
+        out[:, high] = np.maximum.accumulate(out[:, high], axis=1)   # two asked levels in one grid step
+        out[:, low] = np.minimum.accumulate(out[:, low], axis=1)
         return out

@@ -234,19 +234,23 @@ def test_rl_rows_report_locates_the_gain():
 
 
 def test_predictive_benchmark_compares_medians_and_quantiles_of_one_model(tmp_path, capsys):
-    """benchmarks/predictive.py: three medians, then raw / conformal / normalised quantiles."""
+    """benchmarks/predictive.py: three medians, then raw / conformal / normalised / per-call quantiles."""
     mod = _benchmark("predictive")
     out = tmp_path / "p.json"
-    assert mod.main(["--datasets", "diabetes", "--sft-time", "4", "--cache", str(tmp_path / "c"),
+    assert mod.main(["--datasets", "diabetes", "--sft-time", "8", "--cache", str(tmp_path / "c"),
                      "--many", "32", "--out", str(out)]) == 0
     recs = json.loads(out.read_text())
     decisions = [r for r in recs if r["part"] == "decision"]
     assert [r["arm"] for r in decisions] == ["median of 16 samples", "median of 32 samples", "tree median"]
     assert all(r["mae"] > 0 and r["seconds"] > 0 for r in decisions)
     quantiles = [r for r in recs if r["part"] == "quantiles"]
-    assert [r["arm"] for r in quantiles] == ["raw", "conformal", "normalised"]
+    assert [r["arm"] for r in quantiles] == ["raw", "conformal", "normalised", "conformal, per call"]
     for r in quantiles:
         assert 0 <= r["coverage80"] <= 1 and r["width80"] >= 0 and r["interval_score80"] >= r["width80"]
+    for r in (quantiles[1], quantiles[3]):   # the interval asked for alone
+        assert 0 <= r["coverage80_alone"] <= 1 and r["interval_score80_alone"] >= r["width80_alone"] >= 0
+    # the median-out repair only widens the per-call one's interval
+    assert quantiles[1]["width80_alone"] >= quantiles[3]["width80_alone"]
     assert quantiles[0]["calibration_rows"] == 35          # 10% of diabetes' 354 training rows
     table = capsys.readouterr().out
     assert "| dataset | median of 16 samples: MAE (s)" in table and "| dataset | raw cov80" in table

@@ -68,6 +68,37 @@ def test_multi_target_and_level_order():
     assert cal.shifts([0.1, 0.9]).shape == (2, 2)
 
 
+def test_crossing_quantiles_are_repaired_outwards_whatever_else_is_asked(monkeypatch):
+    """A shift that would put the 0.9-quantile below the median (or the 0.1 above it) moves it out
+    to the nearest grid level's quantile, with or without other levels in the call."""
+    from lmreg.calibration import MONOTONE_GRID
+
+    cal = ConformalQuantiles().fit(np.zeros((9, 4)), np.arange(9.0) - 4)
+    zeros = np.zeros((3, 8))
+    monkeypatch.setattr(cal, "shifts", lambda lv: np.where(np.isclose(lv, 0.9), -5.0, np.where(np.isclose(lv, 0.1),
+                                                                                             5.0, 0.0)))
+    for levels in ([0.9], [0.1], [0.1, 0.9], [0.1, 0.5, 0.9], [0.9, 0.3, 0.1, 0.7]):
+        q = cal.quantiles(zeros, levels)
+        np.testing.assert_array_equal(q, 0.0)   # per call, [0.9] alone was -5 and [0.1] alone +5
+    # monotone shifts, at the grid's levels or between or beyond them: untouched
+    monkeypatch.setattr(cal, "shifts", lambda lv: 10 * (np.asarray(lv) - 0.5))
+    levels = [0.005, 0.1, 0.333, 0.5, 0.505, 0.9, 0.995]
+    np.testing.assert_allclose(cal.quantiles(zeros, levels), np.broadcast_to(10 * (np.array(levels) - 0.5), (3, 7)))
+    # a crossing between two grid levels is repaired against the nearer asked level
+    monkeypatch.setattr(cal, "shifts", lambda lv: np.where(np.isclose(lv, 0.905), 2.0, 0.0))
+    assert cal.quantiles(zeros, [0.905, 0.906]).tolist() == [[2.0, 2.0]] * 3
+    assert cal.quantiles(zeros, [0.906]).tolist() == [[0.0]] * 3
+    assert MONOTONE_GRID[0] == 0.01 and MONOTONE_GRID[-1] == 0.99 and 0.5 in MONOTONE_GRID
+
+
+def test_zero_weight_rows_do_not_count():
+    scores = np.array([1.0, 2.0, 3.0, 4.0])
+    w = np.array([1.0, 0.0, 1.0, 1.0])   # the row of score 2 weighs nothing: scores 1, 3, 4
+    for level in (0.3, 0.5, 0.9):
+        assert calibrated_order_statistic(scores, level, w) == calibrated_order_statistic(scores[w > 0], level)
+    assert calibrated_order_statistic(scores, 0.5, w) == 3.0
+
+
 @pytest.mark.parametrize("samples, y, match", [
     (np.zeros((5, 4)), np.zeros(6), "do not match"),
     (np.zeros((5, 4, 2)), np.zeros(5), "do not match"),
@@ -91,9 +122,21 @@ def test_estimator_calibrates_on_validation_rows(tmp_path):
     est = LMRegressor(**kw).fit(X, y)
     assert est.calibrator_ is not None and est.calibrator_.y_.shape == (40,)   # the 10% held out
     q = est.predict_quantiles(X[:20], [0.1, 0.5, 0.9])
-    raw = np.moveaxis(np.quantile(est.sample(X[:20]), [0.1, 0.5, 0.9], axis=1), 0, 1)
-    np.testing.assert_allclose(q, raw + est.calibrator_.shifts([0.1, 0.5, 0.9]))
+    samples = est.sample(X[:20])
+    raw = np.moveaxis(np.quantile(samples, [0.1, 0.5, 0.9], axis=1), 0, 1)
+    shifted = raw + est.calibrator_.shifts([0.1, 0.5, 0.9])
+    np.testing.assert_allclose(q[:, 1], shifted[:, 1])
+    # crossings are repaired outwards from the median, against the grid's levels between
+    from lmreg.calibration import MONOTONE_GRID
+
+    grid = np.quantile(samples, MONOTONE_GRID, axis=1).T + est.calibrator_.shifts(MONOTONE_GRID)
+    np.testing.assert_allclose(q[:, 2], np.maximum(shifted[:, 2], grid[:, (MONOTONE_GRID >= 0.5)
+                                                                        & (MONOTONE_GRID <= 0.9)].max(1)))
+    np.testing.assert_allclose(q[:, 0], np.minimum(shifted[:, 0], grid[:, (MONOTONE_GRID >= 0.1)
+                                                                        & (MONOTONE_GRID <= 0.5)].min(1)))
     assert np.all(np.diff(q, axis=1) >= 0)
+    for j, level in enumerate([0.1, 0.5, 0.9]):   # asked alone: the same value
+        np.testing.assert_allclose(est.predict_quantiles(X[:20], level)[:, 0], q[:, j])
     # the round trip keeps the calibration
     est.save(tmp_path / "m")
     np.testing.assert_allclose(lmreg.load(tmp_path / "m").predict_quantiles(X[:20], [0.1, 0.9]), q[:, [0, 2]])
