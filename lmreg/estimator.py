@@ -92,6 +92,9 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         stopping leaves time for another fit; one network with a pretrained
         backbone or ``max_time=None``. With ``rl_steps > 0`` every member gets
         its RL stage, judged on the ensemble. Prediction costs grow with the members.
+        An integer whose later members get no training step in ``max_time`` warns;
+        so does an ``n_samples`` below the number of members (the later ones would
+        draw no samples).
     n_samples : int, default=16
         Samples per input for ``sample``, ``predict_quantiles``, the ``mean``
         decision and (with ``quantile_decoding="samples"``) the median.

@@ -32,6 +32,7 @@ import time
 import numpy as np
 import torch
 
+from ._warnings import warn_user
 from .batching import Encoded
 from .decoding import decide, quantile_tokens, sample_tokens
 
@@ -130,6 +131,10 @@ class MemberEnsemble:
             model = self._build_model(seed).to(self.device_)
             result = train_member(model, seed, member_end)
             if result.steps == 0:  # its share of the budget was gone: an untrained net would only add noise
+                if n != "auto":
+                    warn_user(f"n_members={n} but only {len(self.members_)} network(s) trained: the next one's "
+                              f"share of max_time={self.max_time} s was gone before its first step. Raise "
+                              "max_time, or ask for fewer members.")
                 return
             self.member_results_.append(result)
             self.members_.append(model)
@@ -141,6 +146,10 @@ class MemberEnsemble:
     def _model_samples(self, enc: Encoded, n_samples: int, seed: int) -> np.ndarray:
         """The model's own samples in model units: the members' mixture, each drawing its share."""
         members = self._members()
+        if n_samples < len(members):
+            warn_user(f"n_samples={n_samples} is fewer than the {len(members)} members: the samples (and the "
+                      "quantiles, the mean and the calibration drawn from them) come from the first "
+                      f"{n_samples} member(s) only. Raise n_samples to at least {len(members)}.")
         parts = []
         for k, (model, share) in enumerate(zip(members, sample_shares(n_samples, len(members)))):
             if share:

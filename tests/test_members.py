@@ -118,8 +118,21 @@ def test_a_member_that_got_no_step_is_dropped(trio):
         return SFTResult(steps=0)
 
     view = _alone(trio, 0)
-    view.set_params(n_members=3)._fit_members(no_time, deadline=None, t_start=0.0)
+    with pytest.warns(UserWarning, match=r"n_members=3 but only 1 network\(s\) trained"):   # it was silent
+        view.set_params(n_members=3)._fit_members(no_time, deadline=None, t_start=0.0)
     assert len(calls) == 1 and view.members_ == [view.model_] and len(view.member_results_) == 1
+
+
+def test_fewer_samples_than_members_warns(trio):
+    """Two samples from three members: the third draws none, so the mixture leaves it out."""
+    with pytest.warns(UserWarning, match="n_samples=2 is fewer than the 3 members"):
+        s = trio.sample(X[:3], n_samples=2)
+    assert s.shape == (3, 2)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        assert trio.sample(X[:3], n_samples=3).shape == (3, 3)   # one each: no warning
 
 
 @pytest.mark.parametrize("decision", ["median", "mode"])
