@@ -80,6 +80,30 @@ class BackboneConfig:
         return asdict(self)
 
 
+def check_heads(hidden_size: int, num_heads: int) -> None:
+    """``hidden_size`` must split into ``num_heads`` heads of an even size: rotary position
+    embeddings turn the dimensions of a head in pairs (an odd size fails inside
+    transformers' config check, or at the first forward pass for a size of 3).
+
+    Examples
+    --------
+    >>> check_heads(32, 2)
+    >>> check_heads(20, 4)
+    Traceback (most recent call last):
+    ...
+    ValueError: hidden_size / num_heads must be an even head size (rotary position embeddings rotate pairs of dimensions); got hidden_size=20, num_heads=4: heads of 5. Try num_heads=2 or 5.
+    """
+    if num_heads < 1 or hidden_size % num_heads:
+        raise ValueError(f"hidden_size ({hidden_size}) must be divisible by num_heads ({num_heads}).")
+    if (hidden_size // num_heads) % 2:
+        ok = [h for h in range(1, hidden_size + 1) if hidden_size % h == 0 and (hidden_size // h) % 2 == 0]
+        near = sorted(ok, key=lambda h: abs(h - num_heads))[:2]
+        hint = f" Try num_heads={' or '.join(map(str, sorted(near)))}." if near else " Use an even hidden_size."
+        raise ValueError(f"hidden_size / num_heads must be an even head size (rotary position embeddings rotate "
+                         f"pairs of dimensions); got hidden_size={hidden_size}, num_heads={num_heads}: heads of "
+                         f"{hidden_size // num_heads}.{hint}")
+
+
 def build_backbone(config: BackboneConfig, vocab_size: int) -> nn.Module:
     """Instantiate a randomly initialised ``transformers`` base model from a config.
 
@@ -97,7 +121,7 @@ def build_backbone(config: BackboneConfig, vocab_size: int) -> nn.Module:
     Raises
     ------
     ValueError
-        For an unknown ``arch``, or a ``hidden_size`` not divisible by ``num_heads``.
+        For an unknown ``arch``, or heads that :func:`check_heads` refuses.
 
     Examples
     --------
@@ -114,9 +138,7 @@ def build_backbone(config: BackboneConfig, vocab_size: int) -> nn.Module:
         raise ValueError(f"Unknown backbone arch {config.arch!r}; supported: 'llama'.")
     from transformers import LlamaConfig, LlamaModel
 
-    if config.hidden_size % config.num_heads:
-        raise ValueError(
-            f"hidden_size ({config.hidden_size}) must be divisible by num_heads ({config.num_heads}).")
+    check_heads(config.hidden_size, config.num_heads)
     hf_config = LlamaConfig(
         vocab_size=vocab_size,
         hidden_size=config.hidden_size,

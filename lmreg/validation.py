@@ -271,8 +271,10 @@ def validate_params(est) -> None:
     ValueError: invalid RL setting (rl_variant, rl_reward or rl_config): The 'group_size' parameter of RLConfig must be an int in the range [2, inf). Got 1 instead.
     """
     refuse_flags(est.get_params(deep=False), type(est).__name__)
-    if est.backbone is None and est.hidden_size % est.num_heads:
-        raise ValueError(f"hidden_size ({est.hidden_size}) must be divisible by num_heads ({est.num_heads}).")
+    if est.backbone is None:
+        from .backbone import check_heads
+
+        check_heads(est.hidden_size, est.num_heads)
     config = est._rl_config()
     if est.rl_steps and config.variant in TREE_VARIANTS and est.codec != "digits":
         raise ValueError(f"rl_variant={config.variant!r} works on the digits codec's token tree: it "

@@ -47,6 +47,16 @@ def test_every_parameter_is_validated_the_scikit_learn_way():
 TINY = dict(max_time=None, max_epochs=2, random_state=0, hidden_size=32, num_layers=1, num_heads=2)
 
 
+@pytest.mark.parametrize("hidden_size, num_heads, match", [
+    (130, 4, r"hidden_size \(130\) must be divisible by num_heads \(4\)"),
+    (24, 8, r"even head size .* heads of 3\. Try num_heads=4 or 6"),   # a shape error in the forward pass
+    (20, 4, r"even head size .* heads of 5"),                           # transformers' own RoPE check
+])
+def test_heads_of_odd_size_are_refused_before_training(hidden_size, num_heads, match):
+    with pytest.raises(ValueError, match=match):
+        LMRegressor(**{**TINY, "hidden_size": hidden_size, "num_heads": num_heads}).fit(["a", "b", "c"], [1.0, 2, 3])
+
+
 @pytest.fixture(scope="module")
 def frame():
     rng = np.random.default_rng(0)
