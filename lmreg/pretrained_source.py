@@ -161,7 +161,7 @@ def resolve_backbone(backbone: str) -> PretrainedSource:
         path, gguf = _shortcut_dir(backbone)
     else:
         p = Path(backbone).expanduser().resolve()  # a saved model finds it from any directory
-        if p.is_file() and p.suffix == ".gguf":
+        if p.is_file() and p.suffix.lower() == ".gguf":   # model.GGUF too
             path, gguf = str(p.parent), p.name
         elif p.is_dir():
             path, gguf = str(p), None

@@ -353,6 +353,10 @@ def test_an_empty_backbone_or_a_file_of_the_folder_is_refused(tmp_path):
     (tmp_path / "config.json").write_text("{}")   # was: "not a local path", with a download hint
     with pytest.raises(ValueError, match=r"is a file, not a model: pass the model's folder \('.*'"):
         resolve_backbone(str(tmp_path / "config.json"))
+    (tmp_path / "model.GGUF").write_bytes(b"not gguf")   # an upper-case suffix is a .gguf file too
+    with pytest.raises(ValueError, match=r"could not read a Hugging Face config from .*") as err:
+        resolve_backbone(str(tmp_path / "model.GGUF"))
+    assert "is a file, not a model" not in str(err.value)
 
 
 def test_a_backbone_marker_typed_in_a_row_is_text():
