@@ -128,7 +128,8 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
     vocab_size : int, default=4000
         BPE vocabulary learnt on the text columns.
     max_length : int, default=384
-        Input tokens per row at most.
+        Input tokens per row at most (at least 3: ``<bos>``, one token of a field
+        and the separator before the number).
     max_field_tokens : int, default=48
         BPE tokens kept per text field (the rest of a long field is cut).
     rl_steps : int, default=0

@@ -212,7 +212,7 @@ PARAMETER_CONSTRAINTS = {
     "calibration": [StrOptions({"conformal"}), None],
     "numeric": [StrOptions({"embed", "text"})],
     "vocab_size": [Interval(Integral, 1, None, closed="left")],
-    "max_length": [Interval(Integral, 1, None, closed="left")],
+    "max_length": [Interval(Integral, 3, None, closed="left")],   # <bos>, one token of a field, <sep>
     "max_field_tokens": [Interval(Integral, 1, None, closed="left")],
     "rl_steps": [Interval(Integral, 0, None, closed="left")],
     "rl_reward": [StrOptions(set(REWARDS)), callable, None],

@@ -47,6 +47,16 @@ def test_every_parameter_is_validated_the_scikit_learn_way():
 TINY = dict(max_time=None, max_epochs=2, random_state=0, hidden_size=32, num_layers=1, num_heads=2)
 
 
+def test_max_length_leaves_room_for_a_field():
+    """max_length=2 was a row of <bos> <sep> alone: the model saw no input, with only a warning."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    for bad in (1, 2):
+        with pytest.raises(InvalidParameterError, match=r"'max_length' parameter .* range \[3, inf\)"):
+            LMRegressor(**TINY, max_length=bad).fit(["a", "b", "c"], [1.0, 2, 3])
+    assert LMRegressor(**TINY, max_length=3).fit(["a", "b", "c"], [1.0, 2, 3]).tokenizer_.max_length == 3
+
+
 @pytest.mark.parametrize("hidden_size, num_heads, match", [
     (130, 4, r"hidden_size \(130\) must be divisible by num_heads \(4\)"),
     (24, 8, r"even head size .* heads of 3\. Try num_heads=4 or 6"),   # a shape error in the forward pass
