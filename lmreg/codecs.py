@@ -233,13 +233,19 @@ class DigitsCodec(NumberCodec):
             if lo < hi:
                 lo, hi = lo - self.margin * (hi - lo), hi + self.margin * (hi - lo)
             else:  # constant target: a window of width (1 + 2 margin) max(1, |y|) around it,
-                # placed so that y sits on a grid point (the grid's middle is between two)
+                # with y itself a knot on a grid point (the grid's middle is between two), so it
+                # decodes exactly (two knots put it there only up to rounding: 0 came back 1e-16)
                 width = (1.0 + 2.0 * self.margin) * max(1.0, abs(lo))
                 u0 = (self._n // 2) / self._n
-                lo, hi = lo - u0 * width, hi + (1.0 - u0) * width
-            knots = (np.array([lo, hi]), np.array([0.0, 1.0]))
+                knots = (np.array([lo - u0 * width, lo, hi + (1.0 - u0) * width]), np.array([0.0, u0, 1.0]))
+                lo, hi = knots[0][0], knots[0][-1]
+            if knots is None:
+                knots = (np.array([lo, hi]), np.array([0.0, 1.0]))
         ok = np.all(np.isfinite(knots[0])) and np.all(np.diff(knots[0]) > 0)
         _check(ok, "target range", "finite and non-degenerate in float64", (lo, hi))
+        # a margin near or past half the grid on each side leaves the data's knots one grid point
+        _check(np.all(np.diff(knots[1]) > 0), "margin", f"small enough to leave the data room on the "
+               f"{self.n_digits}-digit grid (lower it, or raise n_digits)", self.margin)
         self._ky, self._ku = knots
 
     def _encode(self, y):
@@ -318,8 +324,10 @@ class P10Codec(NumberCodec):
         self.max_exponent = _int_param(max_exponent, "max_exponent", self.min_exponent, 290)
         self.scaling = _check(scaling in ("standard", "none"), "scaling",
                               "'standard' or 'none'", scaling)
-        self._zmax = (10**self.n_mantissa - 1) * 10.0 ** (self.max_exponent - self.n_mantissa + 1)
-        # ^ largest representable |z| (9.99..9e{max_exponent}); ids: 0-1 sign, 2-11 digits, 12.. exp
+        # the largest representable |z| (9.99..9e{max_exponent}), computed as _decode computes it
+        # (10.0 ** -k is inexact: all nines decoded a few ulps outside representable_range)
+        self._zmax = float(_times_pow10(10**self.n_mantissa - 1, self.max_exponent - self.n_mantissa + 1))
+        # ids: 0-1 sign, 2-11 digits, 12.. exp
         self._powers = 10 ** np.arange(self.n_mantissa - 1, -1, -1, dtype=np.int64)
         exps = range(self.min_exponent, self.max_exponent + 1)
         self._vocab = ["<+>", "<->"] + list(_DIGITS) + [f"<E{e}>" for e in exps]
@@ -461,7 +469,13 @@ class MultiTargetCodec:
         if tokens.ndim == 0 or tokens.shape[-1] != self.length:
             raise ValueError(f"tokens must have {self.length} number positions along their last axis; "
                              f"got shape {tokens.shape}.")
-        return np.stack([c.decode(tokens[..., a:b]) for c, (a, b) in zip(self.codecs, self._blocks)], axis=-1)
+        out = []
+        for k, (c, (a, b)) in enumerate(zip(self.codecs, self._blocks)):
+            try:
+                out.append(c.decode(tokens[..., a:b]))
+            except ValueError as err:   # its positions count within the target's block
+                raise ValueError(f"target {k} (number positions {a}..{b - 1}): {err}") from None
+        return np.stack(out, axis=-1)
 
     def representable_range(self) -> list[tuple[float, float]]:
         return [c.representable_range() for c in self.codecs]

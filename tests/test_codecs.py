@@ -338,6 +338,38 @@ def test_multi_target_codec_round_trips_and_checks_shapes():
         codec.encode(np.c_[Y, Y[:, :1]])
     with pytest.raises(ValueError, match=f"tokens must have {codec.length} number positions"):
         codec.decode(np.c_[tokens, tokens[:, :1]])
+    bad = tokens.copy()
+    bad[0, 4] = 42   # the second target's second digit: position 1 of its own block, 4 of the row
+    with pytest.raises(ValueError, match=r"target 1 \(number positions 3..4\): token id 42 .* at position 1"):
+        codec.decode(bad)
+
+
+def test_a_constant_target_decodes_to_itself_exactly():
+    from lmreg.codecs import MultiTargetCodec
+
+    for value in (0.0, 0.1, 7.3, -2.5, 1e9, 123456.789):   # two knots decoded 0 as 1.1e-16
+        for n_digits in (1, 2, 4, 15):
+            codec = DigitsCodec(n_digits=n_digits).fit(np.full(5, value))
+            assert codec.decode(codec.encode([value]))[0] == value, (value, n_digits)
+    Y = np.c_[np.zeros(4), np.arange(4.0)]
+    multi = MultiTargetCodec([make_codec("digits"), make_codec("digits")]).fit(Y)
+    assert (multi.decode(multi.encode(Y))[:, 0] == 0.0).all()
+
+
+def test_a_margin_that_leaves_the_data_no_grid_points_is_refused():
+    with pytest.raises(ValueError, match="margin must be small enough to leave the data room on the 2-digit grid"):
+        DigitsCodec(n_digits=2, margin=1e16).fit(np.arange(20.0))   # min(y) decoded as max(y)
+    codec = DigitsCodec(n_digits=2, margin=10.0).fit(np.arange(20.0))
+    assert codec.decode(codec.encode([0.0, 19.0])).tolist() == [0.0, 19.0]
+
+
+@pytest.mark.parametrize("n_mantissa", [1, 4, 7, 15])
+@pytest.mark.parametrize("max_exponent", [-6, -1, 0, 3])
+def test_p10_all_nines_decode_inside_the_representable_range(n_mantissa, max_exponent):
+    codec = P10Codec(n_mantissa=n_mantissa, max_exponent=max_exponent, scaling="none").fit(np.array([0.0]))
+    lo, hi = codec.representable_range()
+    d = codec.decode(codec.encode([1e300, -1e300]))   # 10.0 ** -k made them a few ulps outside
+    assert d.tolist() == [hi, lo]
 
 
 def test_p10_refuses_targets_whose_range_leaves_float64():
