@@ -28,7 +28,7 @@ from safetensors.torch import load_file, save_file
 from sklearn.base import BaseEstimator
 
 from ._warnings import warn_user
-from .backbone import BackboneConfig
+from .backbone import BackboneConfig, check_heads
 from .calibration import ConformalQuantiles
 from .codecs import codec_from_config
 from .pretrained import make_text_tokenizer, trainable_state
@@ -145,8 +145,8 @@ def save(est, path) -> None:
             "train_weighted": ([a.tolist() for a in est._train_weighted]
                                if getattr(est, "_train_weighted", None) is not None else None),
             "fit_seconds_": est.fit_seconds_,
-            "fit_result_": dict(vars(est.fit_result_)),
-            "member_results_": [dict(vars(r)) for r in getattr(est, "member_results_", [])[1:]],
+            "fit_result_": _result_state(est.fit_result_),
+            "member_results_": [_result_state(r) for r in getattr(est, "member_results_", [])[1:]],
             "rl_result_": dict(vars(est.rl_result_)) if getattr(est, "rl_result_", None) else None,
             "member_rl_results_": [dict(vars(r)) for r in getattr(est, "member_rl_results_", [])[1:]],
             "calibrator_": ({"samples": est.calibrator_.samples_.tolist(), "y": est.calibrator_.y_.tolist(),
@@ -184,6 +184,11 @@ def process_umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
     return umask
+
+
+def _result_state(result: SFTResult) -> dict:
+    """An SFT result as saved: every field but ``scored_rows``, which only serves its fit."""
+    return {k: v for k, v in vars(result).items() if k != "scored_rows"}
 
 
 def _default_permissions(folder: Path) -> None:
@@ -410,6 +415,11 @@ def _rebuild(config: dict, path: Path, device: str):
     est.serializer_ = Serializer.from_config(config["serializer"])
     est.codec_ = codec_from_config(config["codec"])
     est.backbone_config_ = BackboneConfig(**config["backbone"])
+    if not config.get("pretrained"):
+        try:
+            check_heads(est.backbone_config_.hidden_size, est.backbone_config_.num_heads)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{str(path / CONFIG)!r} is not a complete lmreg model config: backbone: {err}") from None
     est.tasks_ = TaskScaler.from_config(config["tasks"]) if config.get("tasks") else None
     est.pretrained_ = None
     if config.get("pretrained"):

@@ -281,7 +281,8 @@ class HeldOutStages:
         decision's loss) on held-out rows, or never trained. After an RL stage that kept
         its weights, the RL check's error on its ``check`` rows judges the final weights
         (of all members: it scores their mixture); else SFT's best validation error on
-        ``val_rows``, and for several members the error of their average, which is what
+        the ``val_rows`` it scored (the constant's error is taken on the same rows), and
+        for several members the error of their average there, which is what
         ``predict`` returns (member 0 alone may lose to the constant where the average
         beats it, or the other way round). A constant 1-D training target always falls
         back: its constant is exact."""
@@ -296,10 +297,13 @@ class HeldOutStages:
         elif len(val_rows) and not self.fallback_:
             level = self._tree_level(self.decision)   # what SFT's validation decoded
             error = self.fit_result_.best_val_mae
+            scored = getattr(self.fit_result_, "scored_rows", None)
+            if scored is not None:   # the rows SFT scored (at most 1,000): the constant is judged there too
+                val_rows = scored
+            elif len(val_rows) > SFTConfig.max_eval_rows:
+                val_rows = np.sort(np.random.default_rng(self.seed_).choice(val_rows, SFTConfig.max_eval_rows,
+                                                                            replace=False))
             if len(self._members()) > 1:   # the members' average, decoded as SFT's validation did
-                cap = SFTConfig.max_eval_rows
-                if len(val_rows) > cap:
-                    val_rows = np.sort(np.random.default_rng(self.seed_).choice(val_rows, cap, replace=False))
                 sub = enc.subset(val_rows)
                 pred = self._greedy_values(sub) if level is None else self._decide(sub, None, self.decision)
                 error = target_error(pred, y[val_rows], target_scale(y), w(val_rows), level)

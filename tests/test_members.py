@@ -171,6 +171,30 @@ def test_the_fallback_judges_the_members_average_not_member_0(trio, monkeypatch,
     assert trio.fallback_ is False and trio.fit_result_.best_val_mae < np.inf   # the fixture is unchanged
 
 
+def test_the_fallback_judges_the_constant_on_the_rows_sft_scored(single, tmp_path):
+    """SFT scores at most 1,000 validation rows: the median's error is taken on the same rows
+    (it was taken on all of them, and a model that beat it there could fall back)."""
+    import dataclasses
+
+    view = LMRegressor(**single.get_params())
+    view.__dict__.update(single.__dict__)
+    enc, y_model, (_, val_rows), _ = view._refit_data(X, y, None, "calibrate")
+    assert len(val_rows) >= 3 and single.fit_result_.scored_rows.tolist() == val_rows.tolist()
+    gap = np.abs(y_model[val_rows] - view.baseline_)
+    far = val_rows[np.argsort(gap)[-2:]]   # the two rows the median misses most
+    between = 0.5 * (gap.mean() + gap[np.argsort(gap)[-2:]].mean())   # worse than the median on all, better on those
+    assert gap.mean() < between
+    view.fit_result_ = dataclasses.replace(single.fit_result_, best_val_mae=between, scored_rows=np.sort(far))
+    view._judge_fallback(enc, y_model, val_rows)
+    assert view.fallback_ is False
+    view.fit_result_ = dataclasses.replace(single.fit_result_, best_val_mae=between, scored_rows=val_rows)
+    view._judge_fallback(enc, y_model, val_rows)
+    assert view.fallback_ is True
+    single.save(tmp_path / "m")   # the rows serve the fit only: not saved
+    loaded = load(tmp_path / "m").fit_result_
+    assert loaded.scored_rows is None and loaded == single.fit_result_
+
+
 def test_rl_trains_every_member_judged_on_the_ensemble(tmp_path):
     est, calls = LMRegressor(n_members=2, rl_steps=2, **FAST), []
     est._rl_check = lambda *a, **kw: calls.append(1) or LMRegressor._rl_check(est, *a, **kw)

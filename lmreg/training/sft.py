@@ -117,6 +117,9 @@ class SFTResult:
     val_rows : int
         Validation rows actually scored (fewer than held out when a slow model would
         have spent more than ``EVAL_SHARE`` of the budget on one pass).
+    scored_rows : index array or None
+        Those rows, so that the fallback's constant is judged on them too (not saved
+        with a model: it only serves the fit that made it).
 
     Examples
     --------
@@ -135,6 +138,7 @@ class SFTResult:
     seconds: float = 0.0
     history: list = field(default_factory=list)
     val_rows: int = 0
+    scored_rows: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 def _lr_factor(progress: float, step: int, cfg: SFTConfig) -> float:
@@ -456,6 +460,7 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
     model.eval()
     result.steps = step
     result.val_rows = len(val_rows) if has_val else 0
+    result.scored_rows = np.asarray(val_rows) if has_val else None
     result.epochs = step / steps_per_epoch
     result.seconds = time.monotonic() - t0
     return result
