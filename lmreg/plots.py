@@ -112,7 +112,7 @@ def _pred_vs_actual(figure, lm, path):
     for ax, r in zip(axes.flat, lm):
         y, p = np.asarray(r["y_test"]), np.asarray(r["pred"])
         ax.scatter(y, p, s=4, alpha=0.35)
-        lo, hi = np.nanmin([y.min(), p.min()]), np.nanmax([y.max(), p.max()])
+        lo, hi = np.nanmin([np.nanmin(y), np.nanmin(p)]), np.nanmax([np.nanmax(y), np.nanmax(p)])
         ax.plot([lo, hi], [lo, hi], color="black", lw=0.8)
         ax.set_title(f"{r['dataset']} (R$^2$ {r['r2']:.3f})", fontsize=9)
         ax.set_xlabel("actual", fontsize=8)
@@ -152,6 +152,19 @@ def _time_vs_accuracy(figure, records, path):
     fig.savefig(path, dpi=110)
 
 
+def _as_floats(record):
+    """A copy of ``record`` whose numbers are floats, None (JSON's null) as NaN."""
+    out = dict(record)
+    for k in ("r2", "fit_s"):
+        out[k] = np.nan if out[k] is None else float(out[k])
+    for k in ("y_test", "pred"):
+        if k in out:
+            out[k] = np.asarray(out[k], dtype=float)
+    if "reliability" in out:
+        out["reliability"] = {k: (np.nan if v is None else float(v)) for k, v in out["reliability"].items()}
+    return out
+
+
 def plot_all(records, out_dir) -> list[Path]:
     """Write the figures for ``records`` into ``out_dir``; returns the paths written.
 
@@ -170,6 +183,7 @@ def plot_all(records, out_dir) -> list[Path]:
     ValueError: no benchmark records to plot.
     """
     _check(records)
+    records = [_as_floats(r) for r in records]   # records read back from bench's JSON hold null for NaN
     figure = _agg()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

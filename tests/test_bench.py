@@ -88,6 +88,21 @@ def user_pyplot():
     mpl.use(before)
 
 
+def test_plot_all_reads_records_back_from_json_with_nulls(tmp_path):
+    """bench writes NaN as null: an undefined R^2, a missing prediction, no fit time."""
+    pytest.importorskip("matplotlib")
+    from lmreg.plots import plot_all
+
+    lm, mean = _plot_records()
+    lm.update(pred=[1.2, None, 3.1], reliability={"0.1": None, "0.5": 0.6, "0.9": 0.8})
+    records = [lm, mean, dict(mean, dataset="e", r2=None, fit_s=None)]
+    back = json.loads(json.dumps(records))
+    paths = plot_all(back, tmp_path)   # was: TypeError comparing None with a float
+    assert [p.name for p in paths] == ["r2_by_dataset.png", "pred_vs_actual.png", "reliability.png",
+                                       "time_vs_accuracy.png"]
+    assert all(p.stat().st_size > 0 for p in paths) and back[0]["pred"][1] is None   # records left as they were
+
+
 def test_plots_leave_backend_and_pyplot_alone(tmp_path, user_pyplot):
     import matplotlib
 
