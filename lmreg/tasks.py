@@ -71,6 +71,8 @@ class TaskScaler:
             raise ValueError(f"task_column supports one target per row (a 1-D y, or one column); "
                              f"got y of shape {y.shape}.")
         tasks = self._tasks(X)
+        if len(tasks) != len(y):   # else numpy's boolean-index error from the loop below
+            raise ValueError(f"X has {len(tasks)} rows but y has {len(y)}.")
         self.center_, self.scale_ = {}, {}
         for t in np.unique(tasks):
             v = y[tasks == t]

@@ -32,6 +32,8 @@ def test_scaler_round_trip_and_errors():
         TaskScaler("name").fit(X, y)
     with pytest.raises(ValueError, match="missing values"):
         TaskScaler("task").fit([{"task": "a"}, {"task": None}], [1.0, 2.0])
+    with pytest.raises(ValueError, match=f"X has {len(X)} rows but y has {len(y) - 1}"):   # numpy's IndexError
+        TaskScaler("task").fit(X, y[:-1])
 
 
 def test_integer_task_ids_and_column_names():

@@ -15,9 +15,11 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
+from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 from tqdm.auto import tqdm
 
 from ..batching import Encoded, collate, length_batches
@@ -74,6 +76,10 @@ class SFTConfig:
     >>> cfg = SFTConfig(max_epochs=5, patience=2)
     >>> cfg.batch_size, cfg.learning_rate, cfg.max_epochs, cfg.eval_every
     (32, 0.002, 5, None)
+    >>> SFTConfig(batch_size=0)
+    Traceback (most recent call last):
+    ...
+    sklearn.utils._param_validation.InvalidParameterError: The 'batch_size' parameter of SFTConfig must be an int in the range [1, inf). Got 0 instead.
     """
 
     batch_size: int = 32
@@ -90,6 +96,26 @@ class SFTConfig:
     val_quantile: float | None = None
     val_temperature: float = 1.0
     rps_weight: float = 0.0
+
+    def __post_init__(self):
+        # train_sft divides by batch_size and max_epochs, and loops until a batch comes
+        validate_parameter_constraints(_SFT_CONSTRAINTS, vars(self), caller_name="SFTConfig")
+        from ..validation import refuse_flags   # here: lmreg.validation imports this module
+
+        refuse_flags(vars(self), "SFTConfig", _SFT_CONSTRAINTS)
+
+
+_AT_LEAST_1 = [Interval(Integral, 1, None, closed="left")]
+_NON_NEGATIVE = [Interval(Real, 0, None, closed="left")]
+_SFT_CONSTRAINTS = {
+    "batch_size": _AT_LEAST_1, "max_epochs": _AT_LEAST_1, "patience": _AT_LEAST_1, "max_eval_rows": _AT_LEAST_1,
+    "eval_every": [Interval(Integral, 1, None, closed="left"), None],
+    "warmup_steps": [Interval(Integral, 0, None, closed="left")],
+    "learning_rate": [Interval(Real, 0, None, closed="neither")], "weight_decay": _NON_NEGATIVE,
+    "min_lr_ratio": [Interval(Real, 0, 1, closed="both")], "grad_clip": _NON_NEGATIVE,
+    "val_quantile": [Interval(Real, 0, 1, closed="neither"), None],
+    "val_temperature": [Interval(Real, 0, None, closed="neither")], "rps_weight": _NON_NEGATIVE,
+}
 
 
 @dataclass
