@@ -392,7 +392,7 @@ def check_features(est, X, reset: bool):
     >>> check_features(est, pd.DataFrame({"a": [1]}), reset=False)
     Traceback (most recent call last):
     ...
-    ValueError: X has 1 features, but LMRegressor is expecting 2 features as input.
+    ValueError: X has 1 features, but LMRegressor is expecting 2 features as input. Fitted columns X lacks: ['b'].
     """
     X = as_pandas(X)   # a pyarrow or polars table names its columns as a DataFrame does
     if not reset and getattr(est, "_input_kind", None) == "records" and _no_fields(X):
@@ -433,10 +433,16 @@ def check_features(est, X, reset: bool):
     if kind == fitted_kind == "frame" and fitted and set(names) != set(fitted) and (
             set().union(*_leaves(names, fields).values()) == set().union(*_leaves(fitted, fields).values())):
         return len(frame), X   # "meta.a", "meta.b" for a fitted dict column "meta", or back: the same fields
-    if frame.shape[1] != est.n_features_in_:
-        raise ValueError(f"X has {frame.shape[1]} features, but LMRegressor is expecting "
-                         f"{est.n_features_in_} features as input.")
     fitted_names = getattr(est, "feature_names_in_", None)
+    if frame.shape[1] != est.n_features_in_:
+        which = ""
+        if kind == "frame" and fitted_names is not None:   # name the columns, as scikit-learn does
+            unseen = [c for c in names if c not in set(fitted_names)]
+            lacks = [c for c in fitted_names if c not in set(names)]
+            which = "".join(part for part in (f" Columns unseen at fit: {unseen}." if unseen else "",
+                                              f" Fitted columns X lacks: {lacks}." if lacks else ""))
+        raise ValueError(f"X has {frame.shape[1]} features, but LMRegressor is expecting "
+                         f"{est.n_features_in_} features as input.{which}")
     if kind == "frame" and fitted_names is not None and names != list(fitted_names):
         raise ValueError("The feature names should match those that were passed during fit: "
                          f"expected {list(fitted_names)}, got {names}.")

@@ -284,8 +284,10 @@ def test_records_flat_columns_and_a_dict_column_name_the_same_nested_fields():
         est.predict(frame.assign(extra=1.0))
     # a dotted name is nesting only where fit's fields say so: "x" and "x.1" are two columns
     two = LMRegressor(**TINY).fit(pd.DataFrame({"x": y, "x.1": y, "b": y}), y)
-    with pytest.raises(ValueError, match="expecting 3 features"):
+    with pytest.raises(ValueError, match=r"expecting 3 features as input\. Fitted columns X lacks: \['x\.1'\]"):
         two.predict(pd.DataFrame({"x": [1.0], "b": [2.0]}))
+    with pytest.raises(ValueError, match=r"expecting 3 features as input\. Columns unseen at fit: \['id'\]\.$"):
+        two.predict(pd.DataFrame({"x": [1.0], "x.1": [1.0], "b": [2.0], "id": [7]}))   # the count alone was said
     with pytest.raises(ValueError, match="none of X's fields"):   # "b" is a number, not a dict column
         two.predict([{"b": {"c": 1.0}}])
 
