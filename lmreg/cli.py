@@ -197,9 +197,9 @@ def _load_model(model_dir: str):
     from .persistence import CLI_FILE, load
 
     est = load(Path(model_dir).expanduser())
-    if np.ndim(est.baseline_) > 0:  # fitted in Python on a 2-D y
+    if np.size(est.baseline_) > 1:  # fitted in Python on a 2-D y (one column, df[["y"]], is one target)
         raise ValueError(f"{model_dir!r} was fitted on a 2-D y ({np.size(est.baseline_)} target column(s)); "
-                         "the command line handles models of a 1-D target (use est.predict in Python).")
+                         "the command line handles models of one target (use est.predict in Python).")
     meta_path = Path(model_dir).expanduser() / CLI_FILE
     meta = {}
     if meta_path.is_file():
@@ -338,9 +338,10 @@ def _predict(args) -> int:
     t = time.perf_counter()
     if len(X) > 2000 and not args.quiet:
         print(f"lmreg: predicting {len(X)} rows ({est.n_samples} samples each)...", file=sys.stderr, flush=True)
-    result = pd.DataFrame({"prediction": est.predict(X)})
+    # reshaped: a model fitted on one target column (df[["y"]]) predicts [n, 1]
+    result = pd.DataFrame({"prediction": np.asarray(est.predict(X), dtype=float).reshape(len(X))})
     if quantiles:
-        qp = np.asarray(est.predict_quantiles(X, quantiles), dtype=float)
+        qp = np.asarray(est.predict_quantiles(X, quantiles), dtype=float).reshape(len(X), len(quantiles))
         for j, q in enumerate(quantiles):
             result[f"q{q}"] = qp[:, j]
     _write_table(result, out)
@@ -378,9 +379,10 @@ def _evaluate(args) -> int:
         raise ValueError(f"target column {target!r} in {args.data!r} has {int((~np.isfinite(y)).sum())} "
                          "missing or non-finite value(s).")
     X = _features(est, df, [target, meta.get("target"), meta.get("weight")], args.data)
-    pred = est.predict(X)
+    pred = np.asarray(est.predict(X), dtype=float).reshape(len(X))   # [n, 1] from a one-column y too
     bounds, samples = est.predict_quantiles(X, [0.1, 0.9], return_samples=True)  # calibrated, when the model is
-    lower, upper = bounds.T
+    lower, upper = np.asarray(bounds, dtype=float).reshape(len(X), 2).T
+    samples = np.asarray(samples, dtype=float).reshape(len(X), -1)
     raw = interval_coverage(y, *np.quantile(samples, [0.1, 0.9], axis=1))
     with warnings.catch_warnings():  # constant predictions (fallback): rho is NaN, say so below
         warnings.simplefilter("ignore")   # (one row: scikit-learn warns that R^2 is undefined)

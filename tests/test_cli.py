@@ -373,6 +373,24 @@ def test_predict_refuses_a_multi_target_model(tmp_path, capsys):
     assert not (tmp_path / "p.csv").exists()
 
 
+def test_a_model_of_one_target_column_predicts_and_evaluates(tmp_path, capsys):
+    """est.fit(X, df[["y"]]) is one target: the command line refused it as a 2-D y."""
+    df = pd.DataFrame({"x": np.arange(30.0) % 5, "y": (np.arange(30.0) % 5) * 2})
+    est = LMRegressor(max_time=None, max_epochs=2, n_samples=4, random_state=0, hidden_size=32, num_layers=1,
+                      num_heads=2).fit(df[["x"]], df[["y"]])
+    est.save(tmp_path / "m")
+    df.to_csv(tmp_path / "d.csv", index=False)
+    df[["x"]].to_csv(tmp_path / "x.csv", index=False)
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(tmp_path / "m"), str(tmp_path / "x.csv"), "--out", str(out), "--quantiles",
+                 "0.1,0.9", "--quiet"]) == 0
+    got = pd.read_csv(out)
+    assert got.columns.tolist() == ["prediction", "q0.1", "q0.9"] and len(got) == 30
+    np.testing.assert_allclose(got["prediction"], est.predict(df[["x"]])[:, 0])
+    assert main(["evaluate", str(tmp_path / "m"), str(tmp_path / "d.csv"), "--target", "y"]) == 0
+    assert "coverage80" in capsys.readouterr().out
+
+
 def test_bad_target_and_weight_values_name_their_columns(tmp_path, capsys):
     pd.DataFrame({"a": [1, 2, 3, 4], "price": ["2", "x", "4", "5"], "w": [1, 1, 1, 1]}).to_csv(
         tmp_path / "t.csv", index=False)
