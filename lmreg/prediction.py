@@ -91,7 +91,7 @@ class PredictiveDistribution:
             raise ValueError(f"n_samples must be >= 1; got {n_samples!r}.")
         seed = self.seed_ + 1 if random_state is None else int(check_random_state(random_state).randint(2**31 - 1))
         with self._torch_scope():
-            return self._unscale(X, self._draw(self._encode(X), S, seed))
+            return self._unscale(X, self._draw(self._encode(X, predicting=True), S, seed))
 
     def _unscale(self, X, values: np.ndarray) -> np.ndarray:
         """Model units -> target units (per-task scaling when ``task_column`` is set)."""
@@ -117,7 +117,7 @@ class PredictiveDistribution:
             pred = self._greedy(X)
             return (pred, _std(self.sample(X))) if return_std else pred
         X = self._check_X(X, reset=False)[1]
-        enc = self._encode(X)
+        enc = self._encode(X, predicting=True)
         with self._torch_scope():  # model units until the end
             need = return_std or not self.fallback_ and self._tree_level(self.decision) is None
             samples = self._draw(enc, self.n_samples, self.seed_ + 1) if need else None
@@ -145,7 +145,7 @@ class PredictiveDistribution:
 
     def _greedy(self, X) -> np.ndarray:
         X = self._check_X(X, reset=False)[1]
-        enc = self._encode(X)
+        enc = self._encode(X, predicting=True)
         if self.fallback_:
             return self._unscale(X, self._constant(len(enc)))
         with self._torch_scope():
@@ -199,7 +199,7 @@ class PredictiveDistribution:
         self._check_predict_params()
         X = self._check_X(X, reset=False)[1]
         with self._torch_scope():  # model units (per-task standardised); target units at the end
-            samples = self._draw(self._encode(X), self.n_samples, self.seed_ + 1)
+            samples = self._draw(self._encode(X, predicting=True), self.n_samples, self.seed_ + 1)
         # calibration=None set after fit means raw quantiles, as the parameter says
         calibrator = getattr(self, "calibrator_", None) if self.calibration is not None else None
         if calibrator is not None and not self.fallback_ and calibrator.samples_.shape[1] != self.n_samples:

@@ -287,6 +287,20 @@ class InputTokenizer:
                       "max_field_tokens to leave room for the later fields.")
         return ids_out, vals_out, kinds_out
 
+    def unseen_categories(self, table: Table) -> dict:
+        """Per categorical column with values that get no token of their own (unseen at
+        fit, or too rare there): ``(how many, of how many non-missing values, an example)``."""
+        t2i, out = self.tokenizer_.token_to_id, {}
+        for col in table.columns:
+            if self.kinds_.get(col.name) != "cat":
+                continue
+            unk = t2i(self._token(col.name, None))
+            values = [v for v in col.values if v is not None]
+            bad = [v for v in values if t2i(self._token(col.name, v)) in (None, unk)]
+            if bad:
+                out[col.name] = (len(bad), len(values), bad[0])
+        return out
+
     def _token(self, name: str, value: str | None) -> str:
         """The fitted token of a category value (unescaped in a tokenizer pickled before the
         escaping, which has no ``escaped_``)."""

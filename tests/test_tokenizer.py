@@ -152,3 +152,25 @@ def test_a_tokenizer_unpickled_from_before_the_escaping_encodes():
     del tok.escaped_                        # an object pickled before the attribute existed
     for a, b in zip(tok.encode(table)[0], expected):   # plain names: the same tokens either way
         np.testing.assert_array_equal(a, b)
+
+
+def test_predict_warns_when_most_of_a_categorical_column_is_unknown():
+    """Codes read as numbers (a CSV's 2139 for "02139") all became the unknown value silently."""
+    import warnings
+
+    import pandas as pd
+
+    from lmreg import LMRegressor
+
+    df = pd.DataFrame({"zip": [f"0{2100 + i % 10}" for i in range(60)], "x": np.arange(60.0) % 7})
+    est = LMRegressor(max_time=None, max_epochs=2, random_state=0, hidden_size=32, num_layers=1,
+                      num_heads=2).fit(df, (np.arange(60) % 10) * 1.0)
+    assert est.serializer_.kinds_["zip"] == "cat"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        est.predict(df)   # the fitted codes: no warning
+        est.predict(df.assign(zip=["02100"] * 59 + ["99999"]))   # one unseen value of 60: no warning
+    for call in (est.predict, est.predict_quantiles, est.sample):
+        with pytest.warns(UserWarning, match=r"60 of 60 values of the categorical column 'zip' have no token of "
+                                             r"their own .* e\.g\. '2100'"):
+            call(df.assign(zip=df["zip"].astype(int)))
