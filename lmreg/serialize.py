@@ -15,6 +15,7 @@ Column kinds are inferred once in :meth:`Serializer.fit` and reused by
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from dataclasses import dataclass, field
@@ -109,12 +110,20 @@ def _elements(v) -> list:
 
 
 def _json_list(v):
-    """The list a string holds as a JSON array of scalars (a CSV's ``'["Comedy", "Drama"]'``), else None.
+    """The list a string holds as a JSON array of scalars (a CSV's ``'["Comedy", "Drama"]'``),
+    or as a Python list of them (pandas' ``to_csv`` writes ``"['Comedy', 'Drama']"``), else None.
 
     >>> _json_list('["Comedy", "Drama"]'), _json_list("[1, {}]"), _json_list("[draft]")
     (['Comedy', 'Drama'], None, None)
+    >>> _json_list("['Horror', 'Comedy']"), _json_list("[None, 2]")
+    (['Horror', 'Comedy'], [None, 2])
     """
     items = _json_text(v, "[")
+    if items is None and isinstance(v, str) and v.lstrip().startswith("["):
+        try:   # literals only: nothing is run
+            items = ast.literal_eval(v.strip())
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            items = None
     ok = isinstance(items, list) and all(isinstance(x, (str, int, float, bool)) or x is None for x in items)
     return items if ok else None
 

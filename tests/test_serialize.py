@@ -338,6 +338,22 @@ def test_json_array_strings_are_tags_and_all_distinct_short_strings_are_text():
     assert Serializer().fit(frame.head(8)).kinds_["title"] == "cat"   # fewer than 10 values: as before
 
 
+def test_lists_written_by_to_csv_read_back_as_the_same_tags(tmp_path):
+    """to_csv writes a list cell as its Python text ("['Horror', 'Comedy']"): it was one unseen
+    element at predict, or one category per combination at fit."""
+    frame = pd.DataFrame({"genres": [["Horror", "Comedy"], ["Drama"], ["Comedy", "O'Neil"], None] * 5,
+                          "x": np.arange(20.0)})
+    frame.to_csv(tmp_path / "f.csv", index=False)
+    back = pd.read_csv(tmp_path / "f.csv")
+    assert back["genres"][0] == "['Horror', 'Comedy']"
+    fitted = Serializer().fit(frame)
+    for s in (fitted, Serializer().fit(back)):
+        assert s.kinds_["genres"] == "tags"
+        assert s.transform(back).columns[0].values[:4].tolist() == [("Horror", "Comedy"), ("Drama",),
+                                                                    ("Comedy", "O'Neil"), None]
+    assert Serializer().fit(pd.DataFrame({"note": ["[draft] " + str(i) for i in range(20)]})).kinds_["note"] == "text"
+
+
 def test_a_boolean_column_reads_one_and_zero_as_its_flags():
     frame = pd.DataFrame({"flag": [True, False] * 5, "x": np.arange(10.0)})
     s = Serializer().fit(frame)
