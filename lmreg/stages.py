@@ -39,7 +39,7 @@ from .metrics import crps_per_row
 from .training import rewards as R
 from .training.rl_config import RLConfig, stage_reward
 from .training.rl_stage import WEIGHTED_RANK_TEST, run_stage, stage_rows
-from .training.sft import SFTConfig, decision_errors, target_error, target_scale
+from .training.sft import decision_errors, target_error, target_scale
 from .validation import check_targets, weighted_rows
 
 #: Share of ``max_time`` kept for sampling the calibration rows after training.
@@ -300,9 +300,6 @@ class HeldOutStages:
             scored = getattr(self.fit_result_, "scored_rows", None)
             if scored is not None:   # the rows SFT scored (at most 1,000): the constant is judged there too
                 val_rows = scored
-            elif len(val_rows) > SFTConfig.max_eval_rows:
-                val_rows = np.sort(np.random.default_rng(self.seed_).choice(val_rows, SFTConfig.max_eval_rows,
-                                                                            replace=False))
             if len(self._members()) > 1:   # the members' average, decoded as SFT's validation did
                 sub = enc.subset(val_rows)
                 pred = self._greedy_values(sub) if level is None else self._decide(sub, None, self.decision)
