@@ -376,14 +376,17 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
 
     def _encode(self, X, predicting: bool = False) -> Encoded:
         table = self.serializer_.transform(X)
-        if predicting and not self.fallback_ and hasattr(self.tokenizer_, "unseen_categories"):
-            for name, (bad, total, example) in self.tokenizer_.unseen_categories(table).items():
-                if 2 * bad > total:   # most of a column unknown: values read differently than at fit
-                    warn_user(f"{bad} of {total} values of the categorical column {name!r} have no token of "
-                              f"their own (unseen at fit, or too rare there), e.g. {example!r}: the model "
-                              "reads them all as one unknown value. (A CSV reads codes such as '02139' as "
-                              "the number 2139; a list written by to_csv is its Python text.)")
-        return Encoded(*self.tokenizer_.encode(table))
+        if not (predicting and not self.fallback_ and isinstance(self.tokenizer_, InputTokenizer)):
+            return Encoded(*self.tokenizer_.encode(table))
+        unseen = {}
+        enc = Encoded(*self.tokenizer_.encode(table, unseen))
+        for name, (bad, total, example) in unseen.items():
+            if 2 * bad > total:   # most of a column unknown: values read differently than at fit
+                warn_user(f"{bad} of {total} values of the categorical column {name!r} have no token of "
+                          f"their own (unseen at fit, or too rare there), e.g. {example!r}: the model "
+                          "reads them all as one unknown value. (A CSV reads codes such as '02139' as "
+                          "the number 2139; a list written by to_csv is its Python text.)")
+        return enc
 
     @property
     def grammar_(self) -> NumberGrammar:

@@ -204,8 +204,10 @@ class InputTokenizer:
         return self.tokenizer_.token_to_id(PAD)
 
     # -- encoding ----------------------------------------------------------------
-    def encode(self, table: Table):
-        """Encode every row.
+    def encode(self, table: Table, unseen: dict | None = None):
+        """Encode every row; ``unseen``, a dict, receives for each categorical column whose
+        values get no token of their own (unseen at fit, or too rare there) ``(how many, of
+        how many non-missing values, an example)``.
 
         Returns
         -------
@@ -235,6 +237,10 @@ class InputTokenizer:
             elif kind == "cat":
                 unk = t2i(self._token(col.name, None))
                 ids = [t2i(self._token(col.name, v)) if v is not None else None for v in col.values]
+                if unseen is not None:   # values that got no token of their own, from this one lookup
+                    bad = [v for v, i in zip(col.values, ids) if v is not None and i in (None, unk)]
+                    if bad:
+                        unseen[col.name] = (len(bad), sum(v is not None for v in col.values), bad[0])
                 ids = [unk if i is None else i for i in ids]
                 per_col.append((col.name, "cat", fid, np.asarray(ids, dtype=np.int64)))
             elif kind == "tags":
@@ -286,20 +292,6 @@ class InputTokenizer:
                       f"so the model does not see their end{fields}. Raise max_length, or lower "
                       "max_field_tokens to leave room for the later fields.")
         return ids_out, vals_out, kinds_out
-
-    def unseen_categories(self, table: Table) -> dict:
-        """Per categorical column with values that get no token of their own (unseen at
-        fit, or too rare there): ``(how many, of how many non-missing values, an example)``."""
-        t2i, out = self.tokenizer_.token_to_id, {}
-        for col in table.columns:
-            if self.kinds_.get(col.name) != "cat":
-                continue
-            unk = t2i(self._token(col.name, None))
-            values = [v for v in col.values if v is not None]
-            bad = [v for v in values if t2i(self._token(col.name, v)) in (None, unk)]
-            if bad:
-                out[col.name] = (len(bad), len(values), bad[0])
-        return out
 
     def _token(self, name: str, value: str | None) -> str:
         """The fitted token of a category value (unescaped in a tokenizer pickled before the
