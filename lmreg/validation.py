@@ -12,6 +12,7 @@ import torch
 from sklearn.utils._param_validation import InvalidParameterError, Interval, StrOptions
 
 from ._warnings import warn_user
+from .backbone import check_heads
 from .codecs import CODECS
 from .decoding import DECISION_RULES
 from .frames import as_pandas, is_records, positional_names, to_frame
@@ -272,8 +273,6 @@ def validate_params(est) -> None:
     """
     refuse_flags(est.get_params(deep=False), type(est).__name__)
     if est.backbone is None:
-        from .backbone import check_heads
-
         check_heads(est.hidden_size, est.num_heads)
     config = est._rl_config()
     if est.rl_steps and config.variant in TREE_VARIANTS and est.codec != "digits":
