@@ -247,8 +247,12 @@ def _features(est, df, drop, source: str):
     """The model's input columns from ``df``, in training order; ``drop`` columns are ignored.
 
     JSON lines are records: a key no row of the file has reads as missing, a new key is
-    ignored (as for dicts in Python); a table's columns must be the fitted ones.
+    ignored (as for dicts in Python); a table's columns must be the fitted ones. A nested
+    field and its flat name are one input (``meta`` holding ``a`` is ``meta.a``), as they
+    are in Python, so a model fitted on a CSV's ``meta.a`` reads JSON lines' ``{"meta": {"a": 1}}``.
     """
+    from .validation import _leaves, warn_misspelled
+
     df = df.drop(columns=[c for c in drop if c in df.columns])
     if len(df) == 0:
         raise ValueError(f"{source!r} has no rows.")
@@ -260,20 +264,25 @@ def _features(est, df, drop, source: str):
     df = df[[c for c in df.columns if str(c) in names or not _UNNAMED.fullmatch(str(c))]]
     cols = [str(c) for c in df.columns]
     df = df.set_axis(cols, axis=1)
-    missing = [n for n in names if n not in cols]
-    if Path(source).suffix.lower() in JSON_LINES and set(names) & set(cols):
-        from .validation import warn_misspelled
-
-        warn_misspelled([c for c in cols if c not in names], missing, f"{source!r}'s records")
-        return df.assign(**{n: None for n in missing})[names]
-    if missing:
+    fields = set(getattr(getattr(est, "serializer_", None), "kinds_", None) or names)   # flattened, as fitted
+    mine, theirs = _leaves(cols, fields), _leaves(names, fields)
+    known, given = set().union(*theirs.values()), set().union(*mine.values())
+    extra = [c for c in cols if not mine[c] & known]
+    # a fitted column none of whose fields is given is named as itself, else its absent fields
+    missing = [n for n in names if not theirs[n] & given] + sorted(
+        f for n in names if theirs[n] & given for f in theirs[n] - given)
+    if Path(source).suffix.lower() in JSON_LINES and known & given:
+        warn_misspelled(extra, missing, f"{source!r}'s records")
+        df = df.drop(columns=extra).assign(**{n: None for n in missing})
+    elif missing:
         raise KeyError(f"{source!r} lacks column(s) the model was trained on: {', '.join(missing)}; "
                        f"available columns: {', '.join(cols) or 'none'}.")
-    extra = [c for c in cols if c not in names]
-    if extra:
+    elif extra:
         raise ValueError(f"{source!r} has column(s) the model was not trained on: {', '.join(extra)}; "
                          f"expected: {', '.join(names)}.")
-    return df[names]
+    # the fitted order where the names are the fitted ones; otherwise the same fields under
+    # other names (a dict column for flat ones), which the estimator matches by field
+    return df[names] if set(df.columns) == set(names) else df
 
 
 # -- subcommands -----------------------------------------------------------------

@@ -363,6 +363,46 @@ def test_json_lines_are_records_at_predict(tmp_path, capsys):
         main(["predict", str(tmp_path / "m"), str(tmp_path / "typo.jsonl"), "--out", str(tmp_path / "q.csv")])
 
 
+def test_nested_and_flat_fields_are_one_input_across_files(tmp_path, capsys):
+    """A model fitted on a CSV's ``meta.a`` reads JSON lines' ``{"meta": {"a": ...}}`` and back,
+    as ``predict`` does in Python; they used to be missing columns (every row's meta missing)."""
+    flat = pd.DataFrame({"meta.a": np.arange(40) % 4, "meta.b": [f"k{i % 3}" for i in range(40)],
+                         "y": (np.arange(40) % 4) * 10.0})
+    flat.to_csv(tmp_path / "train.csv", index=False)
+    learns = ["--threads", "1", "--param", "hidden_size=32", "num_layers=1", "num_heads=2", "n_samples=4",
+              "random_state=0", "max_time=none", "max_epochs=30", "validation_fraction=0.25"]
+    assert main(["fit", str(tmp_path / "train.csv"), "--target", "y", "--out", str(tmp_path / "m"), *learns]) == 0
+    est = lmreg.load(tmp_path / "m")
+    rows = flat.iloc[:4].drop(columns="y")
+    nested = [{"meta": {"a": int(a), "b": b}} for a, b in zip(rows["meta.a"], rows["meta.b"])]
+    pd.DataFrame(nested).to_json(tmp_path / "new.jsonl", orient="records", lines=True)
+    assert main(["predict", str(tmp_path / "m"), str(tmp_path / "new.jsonl"), "--out", str(tmp_path / "p.csv")]) == 0
+    pred = pd.read_csv(tmp_path / "p.csv")["prediction"].to_numpy()
+    np.testing.assert_allclose(pred, est.predict(rows))
+    assert not np.allclose(pred, est.predict(rows.assign(**{"meta.a": None, "meta.b": None})))   # meta was read
+    # a nested dict without "b": meta.b reads as missing, as for records in Python
+    pd.DataFrame([{"meta": {"a": 1}}]).to_json(tmp_path / "part.jsonl", orient="records", lines=True)
+    assert main(["predict", str(tmp_path / "m"), str(tmp_path / "part.jsonl"), "--out", str(tmp_path / "q.csv")]) == 0
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "q.csv")["prediction"],
+                               est.predict(pd.DataFrame({"meta.a": [1], "meta.b": [None]})))
+
+    # fitted on JSON lines' nested records, a CSV gives the flat columns
+    pd.DataFrame([{"meta": {"a": int(a), "b": b}, "y": y} for a, b, y in flat.to_numpy()]).to_json(
+        tmp_path / "train.jsonl", orient="records", lines=True)
+    assert main(["fit", str(tmp_path / "train.jsonl"), "--target", "y", "--out", str(tmp_path / "n"), *learns]) == 0
+    est = lmreg.load(tmp_path / "n")
+    assert list(est.feature_names_in_) == ["meta"]
+    rows.to_csv(tmp_path / "new.csv", index=False)
+    assert main(["predict", str(tmp_path / "n"), str(tmp_path / "new.csv"), "--out", str(tmp_path / "r.csv")]) == 0
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "r.csv")["prediction"], est.predict(nested))
+    # a table must give every field: the one it lacks is named
+    rows.drop(columns="meta.b").to_csv(tmp_path / "part.csv", index=False)
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "n"), str(tmp_path / "part.csv"), "--out", str(tmp_path / "s.csv")]) == 2
+    assert "lacks column(s) the model was trained on: meta.b" in capsys.readouterr().err
+    assert not (tmp_path / "s.csv").exists()
+
+
 def test_predict_refuses_a_multi_target_model(tmp_path, capsys):
     X = pd.DataFrame({"x": np.arange(30.0)})
     est = LMRegressor(max_time=None, max_epochs=1, n_samples=2, random_state=0)
