@@ -327,6 +327,23 @@ def _blank(col: pd.Series) -> np.ndarray:
     return np.array([isinstance(v, str) and not v.strip() for v in col.tolist()], dtype=bool).reshape(-1)
 
 
+def _number_text(col: pd.Series) -> str | None:
+    """An example, when the first 1,000 present values of ``col`` are all strings that read as
+    numbers (JSON's ``"3.5"``), none a code with a leading zero (``"02139"``); else None.
+
+    >>> _number_text(pd.Series(["3.5", " 12", None, "1e3"])), _number_text(pd.Series(["02139", "10001"]))
+    ('3.5', None)
+    """
+    present = col.dropna()
+    present = present[~_blank(present)].iloc[:1000]
+    if len(present) == 0 or not all(isinstance(v, str) for v in present):
+        return None
+    text = present.str.strip()
+    if text.str.match(r"[+-]?0\d").any() or pd.to_numeric(text, errors="coerce").isna().any():
+        return None
+    return present.iloc[0]
+
+
 def _infer_kind(col: pd.Series, max_categories: int) -> str:
     kind = _dtype_kind(col.dtype)
     if kind is not None:
@@ -437,6 +454,12 @@ class Serializer:
         self.kinds_ = {name: "cat" if name in categorical else _infer_kind(frame[name], self.max_categories)
                        for name in frame.columns}
         self.flags_ = [name for name, kind in self.kinds_.items() if kind == "cat" and _is_flag(frame[name])]
+        for name, kind in self.kinds_.items():
+            example = _number_text(frame[name]) if kind == "text" else None
+            if example is not None:
+                warn_user(f"column {name!r} holds numbers written as strings (e.g. {example!r}); it is read "
+                          "as text, digit pieces the model cannot compare by size. If they are quantities, "
+                          "convert it (pd.to_numeric) to read them as numbers.")
         return self
 
     def transform(self, X) -> Table:

@@ -1,4 +1,5 @@
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -439,3 +440,20 @@ def test_a_none_key_or_a_number_next_to_its_text_is_refused():
         deep = {"k": deep}
     with pytest.raises(ValueError, match="X's record 0 is nested too deeply"):   # was a RecursionError
         to_frame([deep, deep])
+
+
+def test_numbers_written_as_strings_warn_when_read_as_text():
+    """JSON's "price": "3.5" stays a string (as pandas keeps it); as text its digits cannot be
+    compared by size, so fit says so and how to read it as a number."""
+    prices = pd.DataFrame({"price": [f"{1.5 * i + 0.25}" for i in range(80)],
+                           "zip": [f"0{2100 + i}" for i in range(80)]})   # codes, not quantities
+    with pytest.warns(UserWarning, match=r"column 'price' holds numbers written as strings \(e.g. '0.25'\)"):
+        s = Serializer().fit(prices)
+    assert s.kinds_ == {"price": "text", "zip": "text"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Serializer().fit(prices[["zip"]])                                        # a leading zero: a code
+        Serializer().fit(prices.assign(price=prices["price"].astype(float)))     # numbers: num, no warning
+        Serializer().fit(pd.DataFrame({"size": ["1", "2", "3"] * 10}))           # few values: categories
+        Serializer().fit(pd.DataFrame({"note": [f"{i} apples" for i in range(80)]}))
+    assert Serializer().fit(prices.assign(price=pd.to_numeric(prices["price"]))).kinds_["price"] == "num"
