@@ -28,19 +28,27 @@ from .serialize import category_names
 __all__ = ["TaskScaler"]
 
 
+def _spread(v: np.ndarray) -> float:
+    """IQR / 1.349 (the standard deviation for a normal), else the standard deviation, else 0."""
+    q25, q75 = np.quantile(v, [0.25, 0.75])
+    return float((q75 - q25) / 1.349 or np.std(v))
+
+
 class TaskScaler:
     """Per-task robust standardisation of 1-D targets.
 
     Parameters
     ----------
     column : str
-        Name of the field of ``X`` that holds each row's task.
+        Name of the field of ``X`` that holds each row's task; a nested field is
+        named as the serializer flattens it (``"meta.task"``).
 
     Attributes
     ----------
     center_, scale_ : dict
-        Task name -> median and spread (IQR / 1.349, else the standard deviation,
-        else 1) of its training targets.
+        Task name -> median and spread (IQR / 1.349, else the standard deviation)
+        of its training targets. A task whose targets do not vary (one row) takes
+        the median spread of the other tasks (with none, of all targets; else 1).
 
     Examples
     --------
@@ -55,6 +63,8 @@ class TaskScaler:
     def _tasks(self, X) -> np.ndarray:
         frame = to_frame(X, flatten_json=False)
         column = str(self.column)  # to_frame's column names are strings (a CSV header "2020" too)
+        if column not in frame.columns and "." in column:   # "meta.task": a field of a dict or JSON column
+            frame = to_frame(X, flatten_json=True)
         if column not in frame.columns:
             raise ValueError(f"task_column={self.column!r} is not a column of X; columns: {list(frame.columns)}.")
         tasks = frame[column]
@@ -76,9 +86,12 @@ class TaskScaler:
         self.center_, self.scale_ = {}, {}
         for t in np.unique(tasks):
             v = y[tasks == t]
-            q25, q50, q75 = np.quantile(v, [0.25, 0.5, 0.75])
-            spread = (q75 - q25) / 1.349 or float(np.std(v)) or 1.0
-            self.center_[t], self.scale_[t] = float(q50), float(spread)
+            self.center_[t], self.scale_[t] = float(np.median(v)), _spread(v)
+        # a task whose targets do not vary (one row, a constant) has no scale of its own; 1.0 in
+        # its units would be a guess that depends on them, so it takes the other tasks' typical one
+        pooled = [v for v in self.scale_.values() if v > 0]
+        fill = float(np.median(pooled)) if pooled else (_spread(y) or 1.0)
+        self.scale_ = {t: v if v > 0 else fill for t, v in self.scale_.items()}
         return self
 
     def _params(self, X):

@@ -116,3 +116,36 @@ def test_one_target_as_a_column_with_task_column():
     assert pred[0::2].max() <= 38 + 1e-6 and pred[1::2].min() >= 100 - 1e-6
     with pytest.raises(ValueError, match=r"one target per row .* got y of shape \(40, 2\)"):
         LMRegressor(task_column="task").fit(X, np.c_[y, y])
+
+
+def test_a_task_without_spread_takes_the_other_tasks_typical_one():
+    """One row (or a constant) has no spread: 1.0 in its own units was a guess that depended on
+    them (a z of 0.5 was 0.5 of a task whose targets are 1e-6 apart, and of one 1e6 apart)."""
+    X = [{"task": t} for t in ["a"] * 4 + ["b"] * 4 + ["one", "flat", "flat"]]
+    y = np.array([1.0, 2.0, 3.0, 4.0, 10.0, 30.0, 50.0, 70.0, 5e6, 7.0, 7.0])
+    s = TaskScaler("task").fit(X, y)
+    spread = {t: (np.quantile(v, 0.75) - np.quantile(v, 0.25)) / 1.349 for t, v in (("a", y[:4]), ("b", y[4:8]))}
+    assert s.scale_["a"] == pytest.approx(spread["a"]) and s.scale_["b"] == pytest.approx(spread["b"])
+    assert s.scale_["one"] == s.scale_["flat"] == pytest.approx(np.median([spread["a"], spread["b"]]))
+    assert s.center_["one"] == 5e6 and s.center_["flat"] == 7.0
+    np.testing.assert_allclose(s.inverse(X, s.transform(X, y)), y)
+    # every task constant: the spread of all targets; one value in all: 1
+    flat = TaskScaler("task").fit([{"task": t} for t in "aabb"], np.array([1.0, 1.0, 5.0, 5.0]))
+    assert flat.scale_ == {"a": pytest.approx(4.0 / 1.349), "b": pytest.approx(4.0 / 1.349)}   # IQR 5 - 1
+    assert TaskScaler("task").fit([{"task": "a"}], [3.0]).scale_ == {"a": 1.0}
+
+
+def test_a_nested_task_field_is_named_as_flattened():
+    """task_column="meta.task" finds the field in a DataFrame's dict column, as in records."""
+    import pandas as pd
+
+    rows = [{"meta": {"task": "ab"[i % 2], "k": i % 3}, "x": float(i)} for i in range(24)]
+    y = np.where(np.arange(24) % 2, 1000.0, 1.0) + np.arange(24.0)
+    s = TaskScaler("meta.task").fit(pd.DataFrame(rows), y)
+    assert s.center_ == TaskScaler("meta.task").fit(rows, y).center_ and set(s.center_) == {"a", "b"}
+    with pytest.raises(ValueError, match=r"task_column='meta.nope' is not a column of X"):
+        TaskScaler("meta.nope").fit(pd.DataFrame(rows), y)
+    est = LMRegressor(task_column="meta.task", max_time=None, max_epochs=1, random_state=0, n_samples=2)
+    est.fit(pd.DataFrame(rows), y)
+    assert est.serializer_.kinds_["meta.task"] == "cat" and set(est.tasks_.center_) == {"a", "b"}
+    assert est.predict(pd.DataFrame(rows[:2])).shape == (2,)
