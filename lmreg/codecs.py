@@ -241,8 +241,11 @@ class DigitsCodec(NumberCodec):
                 lo, hi = knots[0][0], knots[0][-1]
             if knots is None:
                 knots = (np.array([lo, hi]), np.array([0.0, 1.0]))
-        ok = np.all(np.isfinite(knots[0])) and np.all(np.diff(knots[0]) > 0)
-        _check(ok, "target range", "finite and non-degenerate in float64", (lo, hi))
+        if not np.all(np.isfinite(knots[0])):   # the data are finite (checked): the margin overflowed
+            raise ValueError(f"the targets' range ({float(y.min())!r}, {float(y.max())!r}) widened by "
+                             f"margin={self.margin} on each side overflows float64; scale y down (divide "
+                             "it by a power of ten) or lower the margin")
+        _check(np.all(np.diff(knots[0]) > 0), "target range", "non-degenerate in float64", (lo, hi))
         # a margin near or past half the grid on each side leaves the data's knots one grid point
         _check(np.all(np.diff(knots[1]) > 0), "margin", f"small enough to leave the data room on the "
                f"{self.n_digits}-digit grid (lower it, or raise n_digits)", self.margin)

@@ -379,3 +379,13 @@ def test_p10_refuses_targets_whose_range_leaves_float64():
     lo, hi = make_codec("p10").fit(y / 1e300).representable_range()
     assert np.isfinite([lo, hi]).all()
     assert DigitsCodec(margin=np.float32(0.1)).margin == pytest.approx(0.1)   # numpy scalars are numbers
+
+
+@pytest.mark.parametrize("scaling", ["quantile", "minmax"])
+def test_digits_names_a_margin_that_overflows_float64(scaling):
+    """(1.0, 1.7e308) is finite: the error used to say the range must be finite, naming it."""
+    with pytest.raises(ValueError, match=r"range \(1.0, 1.7e\+308\) widened by margin=0.1 on each side "
+                                         r"overflows float64; scale y down"):
+        DigitsCodec(scaling=scaling).fit(np.array([1.7e308, 1.0, 5.0]))
+    codec = DigitsCodec(scaling=scaling).fit(np.array([1.7e308, 1.0, 5.0]) / 1e300)
+    assert np.isfinite(codec.decode(codec.encode([1.7e8]))).all()
