@@ -73,9 +73,14 @@ def crps_per_row(y_true, samples) -> np.ndarray:
     y = _vector("y_true", y_true)
     x = np.sort(_matrix("samples", samples, len(y)), axis=1)
     S = x.shape[1]
+    # rows near float64's limit are scaled by a power of two (exact): the weighted sum and
+    # |x - y| overflowed to inf there, and inf - inf is NaN
+    big = np.maximum(np.abs(x).max(axis=1), np.abs(y))
+    scale = np.where(big > 2.0**960, np.ldexp(1.0, np.frexp(big)[1] - 1), 1.0)   # |x / scale| < 2
+    x, y = x / scale[:, None], y / scale
     weights = 2.0 * np.arange(1, S + 1) - S - 1
     spread = (2.0 / S**2) * (x @ weights)  # E|X - X'|
-    return np.mean(np.abs(x - y[:, None]), axis=1) - 0.5 * spread
+    return scale * (np.mean(np.abs(x - y[:, None]), axis=1) - 0.5 * spread)
 
 
 def crps(y_true, samples) -> float:

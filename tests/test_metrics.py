@@ -123,3 +123,14 @@ def test_quantile_coverage():
 def test_quantile_coverage_errors(pred, q, match):
     with pytest.raises(ValueError, match=match):
         quantile_coverage([1.0, 2.0, 3.0], pred, q)
+
+
+def test_crps_near_the_float64_limit_is_finite_and_scales():
+    """Samples near 1e308 overflowed the weighted sum to inf, and inf - inf gave NaN."""
+    x = np.array([[1.5, 1.7, -1.0], [-1.0, 1.0, 0.0]])
+    y = np.array([1.0, 0.0])
+    small = crps_per_row(y, x)
+    np.testing.assert_allclose(small, brute_force_crps(y, x))
+    np.testing.assert_allclose(crps_per_row(y * 1e308, x * 1e308), small * 1e308, rtol=1e-12)
+    tiny = crps_per_row(y * 1e-300, x * 1e-300)   # rows far from the limit are not rescaled
+    np.testing.assert_allclose(tiny, small * 1e-300, rtol=1e-12)
