@@ -396,7 +396,10 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
 
     def _check_X(self, X, reset: bool):
         """The row count and ``X``, its columns matched to fit's (:func:`check_features`)."""
-        return check_features(self, X, reset)
+        n, X = check_features(self, X, reset)
+        if not reset and getattr(self, "tasks_", None) is not None:
+            self.tasks_.check(X)   # an unknown task is an error before any decoding, not after
+        return n, X
 
     # -- fit / predict -----------------------------------------------------------
     def fit(self, X, y, sample_weight=None):

@@ -94,6 +94,10 @@ class TaskScaler:
         self.scale_ = {t: v if v > 0 else fill for t, v in self.scale_.items()}
         return self
 
+    def check(self, X) -> None:
+        """Raise ValueError when ``X`` lacks the task field, misses a task or names an unknown one."""
+        self._params(X)
+
     def _params(self, X):
         tasks = self._tasks(X)
         unknown = sorted(set(tasks) - set(self.center_))

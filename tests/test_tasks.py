@@ -1,5 +1,7 @@
 """Multi-task fitting: one model on several datasets, targets scaled per task."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -65,8 +67,11 @@ def test_one_model_learns_two_tasks_on_their_own_scales(spelled_numbers, tmp_pat
     assert (q[:, 0] <= q[:, 1]).all()
     est.save(tmp_path / "m")
     np.testing.assert_allclose(lmreg.load(tmp_path / "m").predict(X[250:260]), est.predict(X[250:260]))
-    with pytest.raises(ValueError, match="unknown task"):
-        est.predict([{"task": "other", "text": "one"}])
+    with warnings.catch_warnings():   # refused before encoding: no unknown-category warning first
+        warnings.simplefilter("error")
+        for call in (est.predict, est.sample, lambda X: est.predict_quantiles(X, [0.5])):
+            with pytest.raises(ValueError, match="unknown task"):
+                call([{"task": "other", "text": "one"}])
 
 
 def test_integer_task_ids_are_categories_in_the_prompt():
