@@ -262,6 +262,24 @@ def path_cdf(logp: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     return (before.exp() * below).sum(dim=1) + 0.5 * lp_path.sum(dim=1).exp()
 
 
+def _grid_slope(v: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """The reward's slope at the middle of three neighbouring grid values ``v`` ``[B, 3]``:
+    the mean of the two one-sided slopes (one at the grid's ends, where two values meet).
+
+    A central difference ``(r2 - r0) / (v2 - v0)`` is the same on an even grid, but on the
+    quantile codec's uneven one it is not 0 at an on-grid target (gaps 13.2 below and 0.3
+    above gave ``abs`` a slope of 0.96 there, the pull of a median two steps off).
+
+    >>> v = np.array([[0.0, 1.0, 1.5], [0.0, 1.0, 2.0], [0.0, 0.0, 1.0]])
+    >>> _grid_slope(v, -np.abs(v - np.array([[1.0], [1.25], [0.0]]))).tolist()   # on target, 1/4 step off, at an end
+    [0.0, 0.25, -1.0]
+    """
+    left, right = v[:, 1] > v[:, 0], v[:, 2] > v[:, 1]
+    sl = np.where(left, (r[:, 1] - r[:, 0]) / np.maximum(v[:, 1] - v[:, 0], 1e-300), 0.0)
+    sr = np.where(right, (r[:, 2] - r[:, 1]) / np.maximum(v[:, 2] - v[:, 1], 1e-300), 0.0)
+    return (sl + sr) / np.maximum(left.astype(float) + right, 1.0)
+
+
 def median_loss(model, reference, grammar: NumberGrammar, batch, codec, reward, y: np.ndarray,
                 scale: float, kl_coef: float, sft_coef: float = 0.0, pg_coef: float = 1.0,
                 temperature: float = 1.0, row_weights: torch.Tensor | None = None):
@@ -276,8 +294,9 @@ def median_loss(model, reference, grammar: NumberGrammar, batch, codec, reward, 
     (for ``abs``: ``-sign(m - y) / scale``, so a median above its target lowers the
     mass above it). Dividing by ``f`` is left out: every row moves its CDF, not its
     median, by a step of one size. A row whose median is the target's nearest grid
-    value still has a slope (for ``abs``: the target's offset from the median in grid
-    steps, below 1/2 and 0 when the target is on the grid; a median two or more steps
+    value still has a slope (for ``abs``: the target's offset from the median in steps
+    of the grid gap on the target's side, below 1/2 and 0 when the target is on the
+    grid, however uneven the gaps (:func:`_grid_slope`); a median two or more steps
     off has slope 1): it moves the CDF toward the target's position between the grid values, not mass
     onto the median, so rows the model has learned are not sharpened.
     The guard is the exact KL of each next-digit distribution on the median's path.
@@ -302,8 +321,7 @@ def median_loss(model, reference, grammar: NumberGrammar, batch, codec, reward, 
     near = (grid[..., None] // powers) % 10                                        # [B, 3, L]
     v = codec.decode(near)
     r = np.asarray(reward(v, y), dtype=np.float64)
-    slope = np.where(v[:, 2] > v[:, 0], (r[:, 2] - r[:, 0]) / np.maximum(v[:, 2] - v[:, 0], 1e-300), 0.0)
-    slope = torch.as_tensor(scale * slope, dtype=torch.float32, device=median.device)
+    slope = torch.as_tensor(scale * _grid_slope(v, r), dtype=torch.float32, device=median.device)
     with torch.no_grad():
         ref_logp = path_logprobs(reference, grammar, batch, median)
     kl = path_kl(logp, ref_logp)

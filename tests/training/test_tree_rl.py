@@ -159,6 +159,38 @@ def test_median_loss_moves_each_median_towards_its_target():
     assert all(p.grad is None or p.grad.abs().max() < 1e-6 for p in reference.parameters())
 
 
+def test_median_loss_leaves_an_on_target_median_on_an_uneven_grid():
+    """On the quantile codec's uneven grid a median on its target has slope 0: a central
+    difference over the two neighbours gave it up to the pull of a median two steps off."""
+    model, _, grammar, enc = _setup(2)
+    batch = collate(enc, [0, 1, 2], 0)
+    gaps = np.random.default_rng(0).lognormal(0.0, 1.5, 100)
+    codec = make_codec("digits", n_digits=2, scaling="quantile", margin=0.0).fit(np.cumsum(gaps))
+    values = codec.decode(np.stack([np.arange(100) // 10, np.arange(100) % 10], axis=1))
+    assert np.ptp(np.log(np.diff(values))) > 3   # gaps of very different sizes, next to each other
+    median = quantile_batch(model, grammar, batch, [0.5])[:, 0]
+    y = codec.decode(median.numpy())   # every row's median is its target, on the grid
+    loss, reward, _ = median_loss(model, model, grammar, batch, codec, reward_function("abs", 1.0), y,
+                                  scale=float(np.std(values)), kl_coef=0.0)
+    assert reward == 0.0
+    grads = torch.autograd.grad(loss, list(model.parameters()), allow_unused=True)
+    assert all(g is None or g.abs().max() == 0 for g in grads)
+    # off target, each row is still pulled its way: a step lowers the mass below a median
+    # whose target lies above it
+    up = np.array([values[min(int(np.searchsorted(values, t)) + 1, 99)] for t in y])
+    loss, _, _ = median_loss(model, model, grammar, batch, codec, reward_function("abs", 1.0), up,
+                             scale=1.0, kl_coef=0.0)
+    before = path_cdf(path_logprobs(model, grammar, batch, median), median).detach()
+    loss.backward()
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.grad is not None:
+                p -= 1e-2 * p.grad
+    after = path_cdf(path_logprobs(model, grammar, batch, median), median).detach()
+    moved = up > y
+    assert moved.any() and (after[torch.as_tensor(moved)] < before[torch.as_tensor(moved)]).all()
+
+
 @pytest.mark.parametrize("levels, temperature", [([0.5], 1.0), ([0.1, 0.9], 1.0), ([0.3, 0.5], 0.5)])
 def test_quantile_walk_logprobs_are_the_teacher_forced_ones(levels, temperature):
     """The median loss trains through the walk that finds the median: its log-probs and their
