@@ -136,7 +136,7 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         Steps of the RL stage after SFT (0: no RL). With RL on and a ``max_time``,
         SFT may use the first 75% of the budget and RL runs from SFT's end to the
         deadline; RL weights are kept only if they lower the validation error (and,
-        for the sampled variants, do not raise the validation CRPS; see
+        for every variant but ``median``, do not raise the validation CRPS; see
         ``RLConfig.guard_crps``; a paired significance test on top with
         ``RLConfig.keep_alpha``). A seed ensemble (``n_members``) splits the RL time
         between its members, one stage each of up to ``rl_steps`` steps.

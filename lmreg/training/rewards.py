@@ -49,7 +49,8 @@ def neg_squared_error(pred, target, scale=1.0):
 
 
 def neg_relative_error(pred, target, eps=1e-8):
-    """``-|pred - target| / max(|target|, eps)``.
+    """``-|pred - target| / max(|target|, eps)``; its Bayes decision is the median of the
+    distribution reweighted by ``1 / |target|``, below the median (no rule of the estimator).
 
     Examples
     --------
@@ -159,8 +160,10 @@ REWARDS = {
 }
 #: Rewards computed over a whole group of samples rather than one sample at a time.
 GROUP_REWARDS = {"rank", "crps_loo"}
-#: The decision rule whose expected reward is highest under the model's distribution.
-DECISION_FOR_REWARD = {"abs": "median", "squared": "mean", "relative": "median", "log": "median",
+#: The decision rule whose expected reward is highest under the model's distribution; None
+#: where no rule of the estimator is: ``relative``'s best is the median of the distribution
+#: reweighted by ``1 / |y|`` (Gneiting 2011's median of order -1), below the median.
+DECISION_FOR_REWARD = {"abs": "median", "squared": "mean", "relative": None, "log": "median",
                        "gaussian": "mode", "rank": "median", "crps_loo": "median"}
 
 

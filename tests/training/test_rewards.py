@@ -418,3 +418,20 @@ def test_model_reward_leaves_columns_named_like_make_rows_first_two_arguments_ou
     for make_row in (None, lambda prompt, completion: {"prompt": prompt, "completion": completion},
                      lambda p, c, **rest: {"prompt": p, "completion": c}):
         assert len(R.model_reward(est, make_row=make_row)(**kw)) == 1
+
+
+@pytest.mark.parametrize("name", ["abs", "squared", "log", "relative"])
+def test_the_decision_rule_of_each_pointwise_reward_is_its_best_constant(name):
+    """Over draws of a skewed target, the constant prediction with the highest mean reward is
+    the rule DECISION_FOR_REWARD names; relative's (no rule of the estimator's) lies below the
+    median, at the 1/y-weighted median."""
+    y = np.random.default_rng(0).lognormal(0.0, 1.0, 20_000)
+    grid = np.linspace(0.05, 6.0, 2_000)
+    mean_reward = [R.REWARDS[name](np.full_like(y, g), y).mean() for g in grid]
+    best = grid[int(np.argmax(mean_reward))]
+    order = np.argsort(y)
+    weighted_median = y[order][np.searchsorted(np.cumsum(1 / y[order]), 0.5 * np.sum(1 / y))]
+    want = {"median": np.median(y), "mean": y.mean(), None: weighted_median}[R.DECISION_FOR_REWARD[name]]
+    assert best == pytest.approx(want, abs=0.01)
+    if name == "relative":
+        assert best < 0.5 * np.median(y)   # the median scores far worse
