@@ -29,7 +29,8 @@ from sklearn.neighbors import KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .serialize import Serializer, cell_text
+from .cells import cell_text
+from .serialize import Serializer
 
 __all__ = ["BASELINES", "TabularFeatures", "RowText", "make_baseline", "tfidf_ridge"]
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from .frames import to_frame
-from .serialize import category_names
+from .cells import category_names
 
 __all__ = ["TaskScaler"]
 

@@ -216,7 +216,7 @@ def test_missing_elements_of_list_cells_keep_them_tags():
 
 
 def test_category_names_of_huge_and_categorical_floats():
-    from lmreg.serialize import category_names
+    from lmreg.cells import category_names
 
     assert category_names(pd.Series([1e20, 2e20, 3.0])).tolist() == [
         "100000000000000000000", "200000000000000000000", "3"]

@@ -1,0 +1,158 @@
+"""One cell of a column -> its value as a category, a list of tags or text.
+
+What :class:`~lmreg.serialize.Serializer` does to each value of a non-numeric column,
+one cell at a time: a category's name (ids read as floats are their ints), a list
+cell's elements (``tags``; a JSON array written as text too), a cell's readable text
+(lists comma-joined, records as sorted JSON), and booleans passed as 1/0 or text.
+Missing values (None, NaN, NaT, ``pd.NA``) read as missing whatever their type.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+
+import numpy as np
+import pandas as pd
+
+from .frames import _json_text
+
+_LISTS = (list, tuple, np.ndarray, set, frozenset)  # cells that hold several values
+
+
+def _is_missing(v) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, float) and np.isnan(v):
+        return True
+    return v is pd.NA or v is pd.NaT
+
+
+def _elements(v) -> list:
+    """The elements of one list cell; a set's sorted, as its own order changes from one
+    process to the next (string hashing is salted)."""
+    if isinstance(v, (set, frozenset)):
+        return sorted(v, key=str)
+    return list(v)
+
+
+def _json_list(v):
+    """The list a string holds as a JSON array of scalars (a CSV's ``'["Comedy", "Drama"]'``),
+    or as a Python list of them (pandas' ``to_csv`` writes ``"['Comedy', 'Drama']"``), else None.
+
+    >>> _json_list('["Comedy", "Drama"]'), _json_list("[1, {}]"), _json_list("[draft]")
+    (['Comedy', 'Drama'], None, None)
+    >>> _json_list("['Horror', 'Comedy']"), _json_list("[None, 2]")
+    (['Horror', 'Comedy'], [None, 2])
+    """
+    items = _json_text(v, "[")
+    if items is None and isinstance(v, str) and v.lstrip().startswith("["):
+        try:   # literals only: nothing is run
+            items = ast.literal_eval(v.strip())
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            items = None
+    ok = isinstance(items, list) and all(isinstance(x, (str, int, float, bool)) or x is None for x in items)
+    return items if ok else None
+
+
+def _scalar_text(x) -> str:
+    """``str(x)``, but an integer-valued float names its integer (as :func:`category_names`
+    does): pandas turns a column of ints into floats when a row of the batch lacks it, so
+    a row's 7 reads as 7 in any batch, not as 7.0 in some; a dict is its sorted JSON, bytes
+    their UTF-8 text.
+
+    >>> _scalar_text(7.0), _scalar_text(7.5), _scalar_text(np.float64(2)), _scalar_text("7.0")
+    ('7', '7.5', '2', '7.0')
+    """
+    if isinstance(x, (float, np.floating)) and np.isfinite(x) and float(x).is_integer():
+        return str(int(x))
+    if isinstance(x, dict):   # a record inside a list: the same text whatever its key order
+        return json.dumps(x, ensure_ascii=False, sort_keys=True, default=str)
+    if isinstance(x, (bytes, np.bytes_)):   # text, not its repr b'...'
+        return bytes(x).decode("utf-8", errors="replace")
+    return str(x)
+
+
+def _as_tags(v) -> tuple | None:
+    """The elements of one list cell as strings (a JSON array in a string too); a lone
+    scalar is a one-element list."""
+    parsed = _json_list(v)
+    v = v if parsed is None else parsed
+    if isinstance(v, _LISTS):
+        return tuple(_scalar_text(x) for x in _elements(v) if not _is_missing(x))
+    if _is_missing(v):
+        return None
+    return (_scalar_text(v),)
+
+
+def cell_text(v) -> str | None:
+    """Readable text of one :class:`Column` value (a ``tags`` tuple is comma-joined).
+
+    >>> cell_text(("Comedy", "Action")), cell_text("Oslo"), cell_text(None)
+    ('Comedy, Action', 'Oslo', None)
+    """
+    return ", ".join(v) if isinstance(v, tuple) else v
+
+
+def _as_text(v) -> str | None:
+    """Readable text of one cell; lists (from JSON) are comma-joined."""
+    if isinstance(v, _LISTS):
+        return ", ".join(_scalar_text(x) for x in _elements(v))
+    if isinstance(v, dict):
+        return json.dumps(v, ensure_ascii=False, sort_keys=True)
+    if _is_missing(v):
+        return None
+    return _scalar_text(v)
+
+
+def _is_flag(col: pd.Series) -> bool:
+    """Whether a categorical column holds booleans (a bool dtype, or only True/False cells)."""
+    if pd.api.types.is_bool_dtype(col.dtype):
+        return True
+    present = col.dropna()
+    return col.dtype == object and len(present) > 0 and all(isinstance(v, (bool, np.bool_)) for v in present)
+
+
+_FLAG_NAMES = {"true": True, "false": False, "1": True, "0": False, "1.0": True, "0.0": False}
+
+
+def _as_flag(v):
+    """A boolean column's value at predict: ``1``/``0`` and ``"true"``/``"false"`` as the flag
+    (their names "1", "true" would not be the fitted "True"); anything else as it is.
+
+    >>> [_as_flag(v) for v in (True, 1, 0.0, "False", "yes")]
+    [True, True, False, False, 'yes']
+    """
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, float, np.integer, np.floating)) and v in (0, 1):
+        return bool(v)
+    if isinstance(v, str):
+        return _FLAG_NAMES.get(v.strip().lower(), v)
+    return v
+
+
+def category_names(values: pd.Series) -> np.ndarray:
+    """Each value's category name; an integer-valued float names its integer.
+
+    Ids read as floats (an int column next to a missing value, JSON ``1.0``) are the
+    same categories as their ints, in a pandas ``category`` column too.
+
+    >>> category_names(pd.Series([1.0, 2.5, "a", 1e20], dtype=object)).tolist()
+    ['1', '2.5', 'a', '100000000000000000000']
+    >>> category_names(pd.Series(pd.Categorical([2.0, 1.0]))).tolist()
+    ['2', '1']
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype(object)      # its categories' own values, not their dtype's text
+    names = values.astype(str).to_numpy(dtype=object)
+    if pd.api.types.is_float_dtype(values.dtype):
+        whole = (np.isfinite(values) & (values % 1 == 0)).to_numpy(dtype=bool, na_value=False)
+    elif values.dtype == object:    # mixed cells: only real floats, not the text "1.0"
+        whole = np.array([isinstance(v, (float, np.floating)) and np.isfinite(v) and float(v).is_integer()
+                          for v in values.tolist()], dtype=bool).reshape(-1)
+    else:
+        return names
+    if whole.any():   # Python ints: exact however large (int64 overflows past 2**63)
+        names[whole] = [str(int(v)) for v in values[whole].astype(float)]
+    return names
