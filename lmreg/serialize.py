@@ -15,6 +15,7 @@ Column kinds are inferred once in :meth:`Serializer.fit` and reused by
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -223,6 +224,9 @@ def _infer_kind(col: pd.Series, max_categories: int) -> str:
         return "tags"   # the same written as JSON text (a CSV column of '["Comedy", "Drama"]')
     if any(isinstance(v, _LISTS + (dict,)) for v in head):
         return "text"
+    inferred = pd.api.types.infer_dtype(head, skipna=True)
+    if inferred in ("timedelta", "period"):   # objects from a database cursor or a list of rows
+        return "duration" if inferred == "timedelta" else "datetime"
     if all(isinstance(v, (int, float, np.number, Decimal)) and not isinstance(v, bool) for v in present.iloc[:1000]):
         return "num"
     sample = present.astype(str).iloc[:200]
@@ -416,8 +420,31 @@ class Serializer:
 
 
 def _to_seconds(values: pd.Series) -> np.ndarray:
-    """Durations (timedeltas or strings such as ``"1 days 02:00:00"``) -> seconds (NaN where missing)."""
+    """Durations (timedeltas or strings such as ``"1 days 02:00:00"``) -> seconds (NaN where
+    missing or unreadable).
+
+    A bare number is no duration: pandas would read 5 and ``"5"`` as 5 nanoseconds.
+
+    >>> _to_seconds(pd.Series(["1h", pd.Timedelta("2h"), "5", 5, pd.Timestamp("2020-01-01"), None],
+    ...                       dtype=object)).tolist()
+    [3600.0, 7200.0, nan, nan, nan, nan]
+    """
+    if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+        values = values.map(_duration_cell).astype(object)
     return pd.to_timedelta(values, errors="coerce").dt.total_seconds().to_numpy(dtype=float, na_value=np.nan)
+
+
+def _duration_cell(v):
+    """A timedelta, or a string that may spell one; None for anything else."""
+    if isinstance(v, (dt.timedelta, np.timedelta64)):
+        return v
+    if not isinstance(v, str):
+        return None
+    try:
+        float(v)
+    except ValueError:
+        return v
+    return None
 
 
 def _to_float(col: pd.Series) -> np.ndarray:

@@ -292,6 +292,29 @@ def test_a_period_column_reads_as_its_start_date():
     np.testing.assert_allclose(years, [2020.0, 2020 + 31 / 366, 2020 + 60 / 366])
 
 
+def test_timedelta_and_period_objects_read_as_durations_and_dates():
+    # object columns (the NaN -> None idiom, rows filtered from a mixed column): 30 distinct
+    # timedeltas were free text, periods categories
+    df = pd.DataFrame({"took": pd.to_timedelta(np.arange(30), unit="min"),
+                       "month": pd.period_range("2020-01", periods=30, freq="M")})
+    df = df.astype(object).where(df.notna(), None)
+    assert (df.dtypes == object).all()
+    s = Serializer().fit(df)
+    assert s.kinds_ == {"took": "duration", "month": "datetime"}
+    took, month = s.transform(df.iloc[:2]).columns
+    np.testing.assert_array_equal(took.values, [0.0, 60.0])
+    np.testing.assert_allclose(month.values, [2020.0, 2020 + 31 / 366])
+
+
+def test_numbers_in_a_duration_column_read_as_missing():
+    s = Serializer().fit(pd.DataFrame({"took": pd.to_timedelta(["1h", "2h", "3h"])}))
+    # 5 and "5" read as 5 nanoseconds; a date raised pandas' TypeError
+    got = pd.DataFrame({"took": pd.Series(["2h", 5, "5", 2.5, pd.Timestamp("2020-01-01"), None], dtype=object)})
+    with pytest.warns(UserWarning, match="4 of 6 values of the duration column 'took' could not be read"):
+        values = s.transform(got).columns[0].values
+    np.testing.assert_array_equal(values, [7200.0] + [np.nan] * 5)
+
+
 def test_numbers_in_a_datetime_column_read_as_missing():
     rows = [{"d": f"2020-{m:02d}-15"} for m in range(1, 13)]
     s = Serializer().fit(rows)
