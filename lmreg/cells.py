@@ -10,7 +10,10 @@ Missing values (None, NaN, NaT, ``pd.NA``) read as missing whatever their type.
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import json
+import unicodedata
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -21,11 +24,12 @@ _LISTS = (list, tuple, np.ndarray, set, frozenset)  # cells that hold several va
 
 
 def _is_missing(v) -> bool:
-    if v is None:
-        return True
-    if isinstance(v, float) and np.isnan(v):
-        return True
-    return v is pd.NA or v is pd.NaT
+    """None, pd.NA, and NaN or NaT of any type (a float32 NaN, numpy's NaT inside a list).
+
+    >>> [_is_missing(v) for v in (None, np.float32("nan"), np.datetime64("NaT"), "nan", [None])]
+    [True, True, True, False, False]
+    """
+    return pd.api.types.is_scalar(v) and bool(pd.isna(v))
 
 
 def _elements(v) -> list:
@@ -56,21 +60,53 @@ def _json_list(v):
 
 
 def _scalar_text(x) -> str:
-    """``str(x)``, but an integer-valued float names its integer (as :func:`category_names`
-    does): pandas turns a column of ints into floats when a row of the batch lacks it, so
-    a row's 7 reads as 7 in any batch, not as 7.0 in some; a dict is its sorted JSON, bytes
-    their UTF-8 text.
+    """``str(x)``, but one text per value whatever type or batch carried it.
+
+    An integer-valued float or Decimal names its integer: pandas turns a column of ints into
+    floats when a row of the batch lacks it, so a row's 7 reads as 7 in any batch, not as
+    7.0 in some. A datetime is its ISO date, with the time unless it is midnight (numpy's
+    text depends on its unit); a dict its JSON with sorted keys; bytes their UTF-8 text.
 
     >>> _scalar_text(7.0), _scalar_text(7.5), _scalar_text(np.float64(2)), _scalar_text("7.0")
     ('7', '7.5', '2', '7.0')
+    >>> _scalar_text(np.datetime64("2020-01-02T00:00:00.000000000")), _scalar_text(Decimal("3.0"))
+    ('2020-01-02', '3')
+    >>> _scalar_text({2: Decimal("1.5"), "a": None})
+    '{"2": "1.5", "a": null}'
     """
     if isinstance(x, (float, np.floating)) and np.isfinite(x) and float(x).is_integer():
         return str(int(x))
-    if isinstance(x, dict):   # a record inside a list: the same text whatever its key order
-        return json.dumps(x, ensure_ascii=False, sort_keys=True, default=str)
+    if isinstance(x, Decimal) and x.is_finite() and x == x.to_integral_value():
+        return str(int(x))
+    if isinstance(x, (dt.datetime, np.datetime64)) and not _is_missing(x):   # a Timestamp is a datetime
+        t = pd.Timestamp(x)
+        return t.date().isoformat() if t == t.normalize() else t.isoformat(sep=" ")
+    if isinstance(x, dict):   # a record: the same text whatever its key order or types
+        return json.dumps(_sorted_keys(x), ensure_ascii=False, default=_scalar_text)
     if isinstance(x, (bytes, np.bytes_)):   # text, not its repr b'...'
         return bytes(x).decode("utf-8", errors="replace")
     return str(x)
+
+
+def _name(x) -> str:
+    """A category's or a tag's name: its text (:func:`_scalar_text`) in Unicode's composed
+    form, so a composed and a decomposed "café" are one category (they look alike; free text
+    is normalized by its tokenizer instead).
+
+    >>> _name("cafe\u0301") == _name("caf\u00e9") == "caf\u00e9", _name(2.0)
+    (True, '2')
+    """
+    text = _scalar_text(x)
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
+
+
+def _sorted_keys(x):
+    """``x`` with every dict's keys as strings, in sorted order (1 and "a" do not compare)."""
+    if isinstance(x, dict):
+        return {str(k): _sorted_keys(v) for k, v in sorted(x.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(x, (list, tuple)):
+        return [_sorted_keys(v) for v in x]
+    return x
 
 
 def _as_tags(v) -> tuple | None:
@@ -79,10 +115,10 @@ def _as_tags(v) -> tuple | None:
     parsed = _json_list(v)
     v = v if parsed is None else parsed
     if isinstance(v, _LISTS):
-        return tuple(_scalar_text(x) for x in _elements(v) if not _is_missing(x))
+        return tuple(_name(x) for x in _elements(v) if not _is_missing(x))
     if _is_missing(v):
         return None
-    return (_scalar_text(v),)
+    return (_name(v),)
 
 
 def cell_text(v) -> str | None:
@@ -95,11 +131,10 @@ def cell_text(v) -> str | None:
 
 
 def _as_text(v) -> str | None:
-    """Readable text of one cell; lists (from JSON) are comma-joined."""
+    """Readable text of one cell; lists (from JSON) are comma-joined, their missing elements
+    dropped, as in tags."""
     if isinstance(v, _LISTS):
-        return ", ".join(_scalar_text(x) for x in _elements(v))
-    if isinstance(v, dict):
-        return json.dumps(v, ensure_ascii=False, sort_keys=True)
+        return ", ".join(_scalar_text(x) for x in _elements(v) if not _is_missing(x))
     if _is_missing(v):
         return None
     return _scalar_text(v)
@@ -142,17 +177,21 @@ def category_names(values: pd.Series) -> np.ndarray:
     ['1', '2.5', 'a', '100000000000000000000']
     >>> category_names(pd.Series(pd.Categorical([2.0, 1.0]))).tolist()
     ['2', '1']
+
+    Mixed cells are named as tags name them (:func:`_name`): a datetime its ISO date,
+    whatever else its batch holds.
     """
     if isinstance(values.dtype, pd.CategoricalDtype):
         values = values.astype(object)      # its categories' own values, not their dtype's text
+    if values.dtype == object or pd.api.types.is_datetime64_any_dtype(values.dtype):
+        names = np.empty(len(values), dtype=object)   # filled one by one: names stay str
+        names[:] = [_name(v) for v in values.astype(object).tolist()]
+        return names
     names = values.astype(str).to_numpy(dtype=object)
+    if pd.api.types.is_string_dtype(values.dtype):
+        return np.array([_name(v) for v in names], dtype=object).reshape(-1)
     if pd.api.types.is_float_dtype(values.dtype):
         whole = (np.isfinite(values) & (values % 1 == 0)).to_numpy(dtype=bool, na_value=False)
-    elif values.dtype == object:    # mixed cells: only real floats, not the text "1.0"
-        whole = np.array([isinstance(v, (float, np.floating)) and np.isfinite(v) and float(v).is_integer()
-                          for v in values.tolist()], dtype=bool).reshape(-1)
-    else:
-        return names
-    if whole.any():   # Python ints: exact however large (int64 overflows past 2**63)
-        names[whole] = [str(int(v)) for v in values[whole].astype(float)]
+        if whole.any():   # Python ints: exact however large (int64 overflows past 2**63)
+            names[whole] = [str(int(v)) for v in values[whole].astype(float)]
     return names

@@ -214,7 +214,7 @@ def _infer_kind(col: pd.Series, max_categories: int) -> str:
     if len(present) == 0:
         return "cat"
     head = present.iloc[:1000]
-    scalar = (str, int, float, bool, np.generic)
+    scalar = (str, int, float, bool, np.generic, dt.date, dt.timedelta, Decimal)   # a Timestamp is a date
     lists = [isinstance(v, _LISTS) for v in head]
     if 2 * sum(lists) > len(lists) and all(
             isinstance(x, scalar) or _is_missing(x) for v, is_list in zip(head, lists)

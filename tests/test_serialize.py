@@ -1,5 +1,7 @@
+import datetime as dt
 import json
 import warnings
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -213,6 +215,46 @@ def test_missing_elements_of_list_cells_keep_them_tags():
     s = Serializer().fit(df)
     assert s.kinds_ == {"t": "tags"}
     assert s.transform(df).columns[0].values.tolist() == [("a",), ("b",), ("a", "c")]
+
+
+def test_list_elements_of_any_scalar_type_are_tags_and_missing_ones_dropped():
+    day = np.datetime64("2020-01-02")
+    df = pd.DataFrame({"t": [[np.float32("nan"), "a"], [np.datetime64("NaT"), "b"], [dt.date(2020, 1, 2)],
+                             [Decimal("1.0"), day.astype("datetime64[ns]")], [day, None]]})
+    s = Serializer().fit(df)
+    assert s.kinds_ == {"t": "tags"}      # dates and Decimals made it text
+    # a float32 NaN was the tag "nan", a numpy NaT "NaT"; a day in ns read "2020-01-02T00:00:00.000000000"
+    assert s.transform(df).columns[0].values.tolist() == [
+        ("a",), ("b",), ("2020-01-02",), ("1", "2020-01-02"), ("2020-01-02",)]
+    # as text, a list drops its missing elements as tags do ("a, None" before)
+    text = Serializer().fit(pd.DataFrame({"t": [[{"k": 1}], ["x"]]}))
+    assert text.kinds_ == {"t": "text"}
+    assert text.transform(pd.DataFrame({"t": [["a", None, np.float32("nan")]]})).columns[0].values[0] == "a"
+
+
+def test_record_cells_of_any_key_and_value_type_are_sorted_json_text():
+    s = Serializer(flatten_json=False).fit(pd.DataFrame({"r": [{"a": 1}, {"b": 2}]}))
+    assert s.kinds_ == {"r": "text"}
+    cell = {2: Decimal("1.5"), "a": pd.Timestamp("2020-01-02"), "z": {1: "x", "b": None}}
+    got = s.transform(pd.DataFrame({"r": [cell]})).columns[0].values[0]   # a TypeError from json before
+    assert got == '{"2": "1.5", "a": "2020-01-02", "z": {"1": "x", "b": null}}'
+
+
+def test_categories_and_tags_are_one_name_in_composed_and_decomposed_unicode():
+    composed, decomposed = "caf\u00e9", "cafe\u0301"
+    s = Serializer().fit(pd.DataFrame({"c": [composed, "bar"] * 5, "t": [[composed], ["bar"]] * 5}))
+    assert s.kinds_ == {"c": "cat", "t": "tags"}
+    c, t = s.transform(pd.DataFrame({"c": [decomposed], "t": [[decomposed]]})).columns
+    assert c.values.tolist() == [composed] and t.values.tolist() == [(composed,)]
+
+
+def test_a_datetime_column_read_as_categories_names_a_day_in_any_batch():
+    days = pd.to_datetime(["2020-01-01", "2020-01-02 12:00", "2020-01-03"], format="ISO8601")
+    s = Serializer(categorical=("d",)).fit(pd.DataFrame({"d": days}))
+    # alone, a midnight read "2020-01-03"; next to a time of day "2020-01-03 00:00:00"
+    assert s.transform(pd.DataFrame({"d": days[2:]})).columns[0].values.tolist() == ["2020-01-03"]
+    assert s.transform(pd.DataFrame({"d": days})).columns[0].values.tolist() == [
+        "2020-01-01", "2020-01-02 12:00:00", "2020-01-03"]
 
 
 def test_category_names_of_huge_and_categorical_floats():
