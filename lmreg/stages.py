@@ -9,10 +9,10 @@ a fitted estimator on their own (:meth:`~HeldOutStages.reinforce`,
   the validation rows), judged on validation rows no prompt came from, with the
   estimator's own samples and decision rule; the RL weights stay only if they lower
   the validation error (significantly, by a paired test over the rows, with
-  ``RLConfig.keep_alpha``) and, for the sampled variants, do not raise the validation
-  CRPS (``RLConfig.guard_crps``). A seed ensemble runs one stage per member, each judged on the
-  members' mixture. With ``sample_weight`` each prompt's loss counts its weight and
-  the check compares weighted means.
+  ``RLConfig.keep_alpha``) and, by default for every variant but ``median``, do not
+  raise the validation CRPS (``RLConfig.guard_crps``). A seed ensemble runs one stage per
+  member, each judged on the members' mixture. With ``sample_weight`` each prompt's loss
+  counts its weight and the check compares weighted means.
 * **Calibration** (:mod:`lmreg.calibration`): split-conformal shifts of the sample
   quantiles, fitted on those same judging rows. After RL it reuses the check's
   samples of the weights that stayed, so it costs no extra sampling.
