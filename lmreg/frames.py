@@ -228,6 +228,8 @@ def _expand_json_columns(frame: pd.DataFrame, force=(), keep=()) -> pd.DataFrame
             out.append(col)
             continue
         present = col.dropna()
+        # "" is JSON's usual "missing" (as in Serializer): it neither stops nor counts against expansion
+        present = present[[not (isinstance(v, str) and not v.strip()) for v in present]]
         parsed = [_parse_json_object(v) for v in present]
         bad = sum(p is None for p in parsed)
         if name not in force and (len(parsed) == 0 or bad):

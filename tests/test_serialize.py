@@ -125,6 +125,16 @@ def test_a_malformed_json_row_leaves_the_other_rows_fields():
                     "doc.size: <missing> | doc.kind: <missing>"]
 
 
+def test_blank_strings_in_a_json_column_are_missing_rows_not_a_reason_to_keep_it_text():
+    docs = ['{"size": 1, "kind": "a"}', "", '{"size": 2, "kind": "b"}', "  "]
+    s = Serializer().fit(pd.DataFrame({"doc": docs}))
+    assert s.kinds_ == {"doc.size": "num", "doc.kind": "cat"}   # one "" kept the column one text field
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # nor are blanks "not JSON objects" at predict
+        text = s.to_text(pd.DataFrame({"doc": ["", '{"size": 5, "kind": "a"}']}))
+    assert text == ["doc.size: <missing> | doc.kind: <missing>", "doc.size: 5 | doc.kind: a"]
+
+
 def test_a_column_fitted_as_a_field_is_read_alike_in_any_batch():
     """Fitted as one field (some values were not JSON), a column is never expanded later, even
     in a batch whose values all happen to be JSON objects: a row reads the same in any batch."""
