@@ -115,6 +115,10 @@ def to_frame(X, *, flatten_json: bool = True, json_columns=(), plain_columns=())
     frame.columns = [str(c) for c in frame.columns]
     _check_unique_columns(frame, "X has")
     frame = frame.reset_index(drop=True)
+    for name in frame.columns[(frame.dtypes == object).to_numpy()]:
+        if pd.api.types.infer_dtype(frame[name], skipna=True) == "bytes":   # numpy "S" arrays, HDF5
+            # their text, as a lone bytes row is: b"2020-01-05" a date, b"3.5" a number
+            frame[name] = frame[name].map(lambda b: b.decode("utf-8", errors="replace"), na_action="ignore")
     if flatten_json:
         frame = _expand_json_columns(frame, force=json_columns, keep=plain_columns)
         _check_unique_columns(frame, "Expanding X's JSON columns gives")

@@ -135,6 +135,17 @@ def test_blank_strings_in_a_json_column_are_missing_rows_not_a_reason_to_keep_it
     assert text == ["doc.size: <missing> | doc.kind: <missing>", "doc.size: 5 | doc.kind: a"]
 
 
+def test_a_column_of_bytes_reads_as_its_text():
+    days = np.array([f"2020-01-{d:02d}".encode() for d in range(1, 21)])   # a numpy "S" array
+    df = pd.DataFrame({"day": days, "size": np.array([b"3.5", b"4"] * 10), "city": [b"Oslo", None] * 10})
+    s = Serializer().fit(df)
+    # the days were inferred as dates but every one read as missing (pandas parses no bytes)
+    assert s.kinds_ == {"day": "datetime", "size": "cat", "city": "cat"}
+    day, size, city = s.transform(df.iloc[:2]).columns
+    np.testing.assert_allclose(day.values, [2020.0, 2020 + 1 / 366])
+    assert size.values.tolist() == ["3.5", "4"] and city.values.tolist() == ["Oslo", None]
+
+
 def test_a_column_fitted_as_a_field_is_read_alike_in_any_batch():
     """Fitted as one field (some values were not JSON), a column is never expanded later, even
     in a batch whose values all happen to be JSON objects: a row reads the same in any batch."""
