@@ -132,6 +132,17 @@ def test_path_cdf_against_all_hundred_numbers():
     torch.testing.assert_close(got, (logp.exp() * weight).sum(1), atol=1e-5, rtol=1e-5)
 
 
+def _cdf_around_a_step(model, grammar, batch, median, loss, lr=1e-2):
+    """The CDF at ``median`` before and after one plain gradient step on ``loss``."""
+    before = path_cdf(path_logprobs(model, grammar, batch, median), median).detach()
+    loss.backward()
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.grad is not None:
+                p -= lr * p.grad
+    return before, path_cdf(path_logprobs(model, grammar, batch, median), median).detach()
+
+
 def test_median_loss_moves_each_median_towards_its_target():
     """One small step on the median loss raises the mass below a median that is too high and
     lowers it below a median that is too low; a row whose median is right adds nothing."""
@@ -144,13 +155,7 @@ def test_median_loss_moves_each_median_towards_its_target():
     loss, reward, kl = median_loss(model, reference, grammar, batch, codec, reward_function("abs", 1.0), y,
                                    scale=1.0, kl_coef=0.0)
     assert reward == pytest.approx(-2.0, abs=1e-6) and kl == pytest.approx(0.0, abs=1e-6)
-    before = path_cdf(path_logprobs(model, grammar, batch, median), median).detach()
-    loss.backward()
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.grad is not None:
-                p -= 1e-2 * p.grad
-    after = path_cdf(path_logprobs(model, grammar, batch, median), median).detach()
+    before, after = _cdf_around_a_step(model, grammar, batch, median, loss)
     assert after[0] > before[0] and after[1] < before[1], (before, after)
     # the third row (the unchanged model's median is its target) has slope 0: no gradient
     loss3, _, _ = median_loss(reference, reference, grammar, collate(enc, [2], 0), codec,
@@ -180,13 +185,7 @@ def test_median_loss_leaves_an_on_target_median_on_an_uneven_grid():
     up = np.array([values[min(int(np.searchsorted(values, t)) + 1, 99)] for t in y])
     loss, _, _ = median_loss(model, model, grammar, batch, codec, reward_function("abs", 1.0), up,
                              scale=1.0, kl_coef=0.0)
-    before = path_cdf(path_logprobs(model, grammar, batch, median), median).detach()
-    loss.backward()
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.grad is not None:
-                p -= 1e-2 * p.grad
-    after = path_cdf(path_logprobs(model, grammar, batch, median), median).detach()
+    before, after = _cdf_around_a_step(model, grammar, batch, median, loss)
     moved = up > y
     assert moved.any() and (after[torch.as_tensor(moved)] < before[torch.as_tensor(moved)]).all()
 
