@@ -371,7 +371,7 @@ def check_features(est, X, reset: bool):
     unnamed Series), as scikit-learn does: the returned ``X`` is then a DataFrame with
     the fitted names. Dicts are records: a field may be absent (read as missing) or new
     (ignored), but at least one must be a fitted one, unless no row has any field (``[None]``,
-    ``[{}]``: every field missing). A nested field (``meta.a``) and its
+    ``[{}]``: every field missing, for a model fitted on named columns of any form). A nested field (``meta.a``) and its
     parent (a dict column ``meta``) are the same field: the serializer flattens both.
 
     Examples
@@ -394,9 +394,9 @@ def check_features(est, X, reset: bool):
     ValueError: X has 1 features, but LMRegressor is expecting 2 features as input. Fitted columns X lacks: ['b'].
     """
     X = as_pandas(X)   # a pyarrow or polars table names its columns as a DataFrame does
-    if not reset and getattr(est, "_input_kind", None) == "records" and _no_fields(X):
-        # [None] or [{}] alone has no columns to match, but is a valid batch of records: every
-        # fitted field reads as missing
+    if not reset and getattr(est, "_input_kind", None) in ("records", "frame", "series") and _no_fields(X):
+        # [None] or [{}] alone has no columns to match, but is a valid batch of records for any
+        # model with named fields: every fitted field reads as missing, as in a larger batch
         n = 1 if isinstance(X, dict) else len(X)
         return n, pd.DataFrame({c: [None] * n for c in est._input_columns}, dtype=object)
     frame = to_frame(X, flatten_json=False)

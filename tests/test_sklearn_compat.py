@@ -223,6 +223,16 @@ def test_records_may_lack_or_add_fields():
         np.testing.assert_array_equal(est.predict(empty), np.repeat(missing, n))
 
 
+def test_a_record_with_no_fields_predicts_alone_as_in_a_batch_for_a_frame_model(frame):
+    X, y = frame
+    est = LMRegressor(**TINY).fit(X, y)
+    in_batch = est.predict([{"a": 0.5}, {}])[1]   # every field missing
+    # alone it was "X has no columns" ([{}], {}) or a wrong feature count ([None])
+    for empty in ([{}], {}, [None]):
+        np.testing.assert_array_equal(est.predict(empty), [in_batch])
+    assert est.sample([{}], n_samples=3).shape == (1, 3)
+
+
 def test_a_row_as_a_series_is_a_clear_error(frame):
     X, y = frame
     est = LMRegressor(**TINY).fit(X, y)
