@@ -198,7 +198,8 @@ def teacher_forced_states(model, batch, grammar: NumberGrammar, tokens: torch.Te
 
 @torch.no_grad()
 def sample_batch(model, grammar: NumberGrammar, batch, n_samples: int = 1, temperature: float = 1.0,
-                 greedy: bool = False, seed: int = 0, row_seeds: torch.Tensor | None = None):
+                 greedy: bool = False, seed: int = 0, row_seeds: torch.Tensor | None = None,
+                 first_sample: int = 0):
     """Decode ``n_samples`` numbers for every row of one (left-padded) batch.
 
     The sampler's noise is a pure function of (``seed``, position, the row's seed,
@@ -218,6 +219,9 @@ def sample_batch(model, grammar: NumberGrammar, batch, n_samples: int = 1, tempe
     seed : int, default=0
     row_seeds : LongTensor [B] or None, default=None
         One seed per row; ``None`` means ``0 .. B-1``.
+    first_sample : int, default=0
+        Index of the first sample: samples ``first_sample .. first_sample + n_samples - 1``
+        are drawn, so a row's samples can be decoded in blocks and come out the same.
 
     Returns
     -------
@@ -248,13 +252,17 @@ def sample_batch(model, grammar: NumberGrammar, batch, n_samples: int = 1, tempe
     ...                         row_seeds=torch.tensor([1]))
     >>> torch.equal(alone[0], tokens[1])  # row 1 samples alike without row 0
     True
+    >>> last, _ = sample_batch(model, grammar, collate(enc, [0, 1], 0), n_samples=2, seed=1, first_sample=2)
+    >>> torch.equal(last, tokens[:, 2:])  # samples 2 and 3 alike in a block of their own
+    True
     """
     B = batch.ids.shape[0]
     S = 1 if greedy else n_samples
     if row_seeds is None:
         row_seeds = torch.arange(B)
     sample_seeds = kernels.reference.mix32(
-        row_seeds.long().repeat_interleave(S) * 0x9E3779B9 + torch.arange(S).repeat(B)).to(batch.ids.device)
+        row_seeds.long().repeat_interleave(S) * 0x9E3779B9
+        + torch.arange(first_sample, first_sample + S).repeat(B)).to(batch.ids.device)
     total = torch.zeros(B * S, device=batch.ids.device)
 
     def choose(p, h):
@@ -310,7 +318,9 @@ def sample_tokens(model, enc: Encoded, grammar: NumberGrammar, pad_id: int, n_sa
     n_samples, temperature, greedy, seed
         As in :func:`sample_batch`.
     max_sequences : int, default=1024
-        Rows times samples decoded together at most.
+        Rows times samples decoded together at most (memory grows with it): more samples of
+        one row than this are decoded in blocks, each with its own prefill, and come out
+        the same.
     max_rows : int, default=64
         Prompts per prefill at most.
     device : str or torch.device, default="cpu"
@@ -348,8 +358,12 @@ def sample_tokens(model, enc: Encoded, grammar: NumberGrammar, pad_id: int, n_sa
     row_seeds = torch.tensor([zlib.crc32(i.tobytes() + v.tobytes()) for i, v in zip(enc.ids, enc.values)],
                              dtype=torch.int64)
 
+    block = max(1, min(S, max_sequences))   # one row's samples decoded together at most
+
     def decode(batch, rows):
-        return sample_batch(model, grammar, batch, S, temperature, greedy, seed, row_seeds[torch.as_tensor(rows)])[0]
+        seeds = row_seeds[torch.as_tensor(rows)]
+        return torch.cat([sample_batch(model, grammar, batch, min(block, S - first), temperature, greedy, seed, seeds,
+                                       first_sample=first)[0] for first in range(0, S, block)], dim=1)
 
     return _by_length(model, enc, pad_id, S, grammar.length, decode, max_sequences, max_rows, device)
 

@@ -6,8 +6,9 @@ import torch
 
 from lmreg.backbone import BackboneConfig, RegressionLM, build_backbone
 from lmreg.batching import Encoded, collate
+from lmreg import decoding
 from lmreg.decoding import (NumberGrammar, constrained_logprobs, quantile_batch, quantile_tokens,
-                            ranked_probability_scores)
+                            ranked_probability_scores, sample_tokens)
 from lmreg.training.rl import group_logprobs
 
 
@@ -55,6 +56,22 @@ def test_levels_are_monotone_and_rows_independent(setup):
     hot = quantile_tokens(model, enc, grammar, 0, [0.1, 0.9], temperature=5.0)
     hot_values = hot[..., 0] * 10 + hot[..., 1]
     assert np.all(hot_values[:, 1] - hot_values[:, 0] >= values[:, 4] - values[:, 0])
+
+
+def test_many_samples_of_a_row_decode_in_blocks_of_max_sequences(setup, monkeypatch):
+    model, grammar, enc = setup
+    ref = sample_tokens(model, enc, grammar, 0, n_samples=7, seed=3)
+    sequences, real = [], decoding.sample_batch
+
+    def spy(model, grammar, batch, n_samples, *args, **kwargs):
+        sequences.append(batch.ids.shape[0] * n_samples)
+        return real(model, grammar, batch, n_samples, *args, **kwargs)
+
+    monkeypatch.setattr(decoding, "sample_batch", spy)
+    got = sample_tokens(model, enc, grammar, 0, n_samples=7, seed=3, max_sequences=3)
+    # all 7 samples of a row went through every step together (memory grew with n_samples)
+    assert max(sequences) <= 3 and sum(sequences) == 3 * 7
+    np.testing.assert_array_equal(got, ref)   # the same samples, block by block
 
 
 def test_ranked_probability_score_is_the_crps_of_each_digit(setup):
