@@ -354,9 +354,7 @@ def sample_tokens(model, enc: Encoded, grammar: NumberGrammar, pad_id: int, n_sa
     S = 1 if greedy else n_samples
     if isinstance(S, bool) or not isinstance(S, (int, np.integer)) or S < 1:
         raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
-    # Each row's seed comes from its content: duplicates and reorderings sample alike.
-    row_seeds = torch.tensor([zlib.crc32(i.tobytes() + v.tobytes()) for i, v in zip(enc.ids, enc.values)],
-                             dtype=torch.int64)
+    row_seeds = row_keys(enc)
 
     block = max(1, min(S, max_sequences))   # one row's samples decoded together at most
 
@@ -366,6 +364,19 @@ def sample_tokens(model, enc: Encoded, grammar: NumberGrammar, pad_id: int, n_sa
                                        first_sample=first)[0] for first in range(0, S, block)], dim=1)
 
     return _by_length(model, enc, pad_id, S, grammar.length, decode, max_sequences, max_rows, device)
+
+
+def row_keys(enc: Encoded) -> torch.Tensor:
+    """One seed per row from its content (CRC-32 of its ids and values): duplicate rows, and
+    a row in another order or batch, get the same key, so they sample alike.
+
+    >>> enc = Encoded([np.array([2, 5]), np.array([2, 5])], [np.zeros(2, np.float32)] * 2,
+    ...               [np.zeros(2, np.int8)] * 2)
+    >>> keys = row_keys(enc); keys.dtype, bool(keys[0] == keys[1])
+    (torch.int64, True)
+    """
+    return torch.tensor([zlib.crc32(i.tobytes() + v.tobytes()) for i, v in zip(enc.ids, enc.values)],
+                        dtype=torch.int64)
 
 
 def _by_length(model, enc: Encoded, pad_id: int, S: int, length: int, decode, max_sequences: int,

@@ -18,8 +18,8 @@ quantile calibration and the RL check.
 * **Combination.** Decisions made exactly on the token tree (the default median
   and quantile levels) and greedy ``mode`` decisions are made by each member and
   averaged (bagging's average, what the measurement used). Samples come from the
-  equal-weight mixture: each member draws its share of ``n_samples``
-  (:func:`sample_shares`), so ``sample``, ``predict_quantiles``, the calibration and
+  equal-weight mixture: each member draws its share of ``n_samples``, the remainder
+  going to members drawn per row (:func:`sample_shares`), so ``sample``, ``predict_quantiles``, the calibration and
   the sample-based decisions see the mixture, at the same number of samples. The
   fallback to the training median (``fallback_``) judges the members' average on the
   validation rows, decoded as SFT's validation decodes.
@@ -34,7 +34,8 @@ import torch
 
 from ._warnings import warn_user
 from .batching import Encoded
-from .decoding import decide, quantile_tokens, sample_tokens
+from . import kernels
+from .decoding import decide, quantile_tokens, row_keys, sample_tokens
 
 #: ``n_members="auto"`` trains at most this many networks.
 AUTO_MAX_MEMBERS = 5
@@ -53,16 +54,40 @@ def member_seed(seed: int, k: int) -> int:
     return int(seed) if k == 0 else int((seed + 104_729 * k) % (2**31 - 1))
 
 
-def sample_shares(n_samples: int, n_members: int) -> list[int]:
-    """How many of ``n_samples`` each member draws (equal shares, the first ones take the remainder).
+def sample_shares(n_samples: int, n_members: int, keys: torch.Tensor, seed: int = 0) -> np.ndarray:
+    """How many of ``n_samples`` each member draws for each row: ``n_samples // n_members``
+    each, and one more for ``n_samples % n_members`` members drawn per row from its key and
+    ``seed``. Each member's expected share is then ``1 / n_members``: giving the remainder
+    to the first members weighed member 0 of five 25% in 16 samples, not 20%.
+
+    Parameters
+    ----------
+    n_samples, n_members : int
+    keys : LongTensor [n_rows]
+        One key per row (:func:`~lmreg.decoding.row_keys`): a row's shares do not depend on
+        the rows next to it.
+    seed : int, default=0
+
+    Returns
+    -------
+    ndarray [n_rows, n_members] of int
 
     Examples
     --------
-    >>> sample_shares(16, 5), sample_shares(2, 3)
-    ([4, 3, 3, 3, 3], [1, 1, 0])
+    >>> shares = sample_shares(16, 5, torch.arange(3000))
+    >>> sorted(set(shares.sum(axis=1).tolist())), int(shares.min()), int(shares.max())
+    ([16], 3, 4)
+    >>> (shares == 4).mean(axis=0).round(2).tolist()   # the remainder: each member as often
+    [0.2, 0.21, 0.19, 0.2, 0.2]
     """
     base, extra = divmod(int(n_samples), int(n_members))
-    return [base + (k < extra) for k in range(n_members)]
+    shares = np.full((len(keys), n_members), base, dtype=np.int64)
+    if extra:
+        mix = kernels.reference.mix32
+        row = mix(keys.long() * 0x9E3779B9 + int(seed))
+        order = mix(row[:, None] * 0x85EBCA6B + torch.arange(n_members)).argsort(dim=1)
+        shares[np.arange(len(keys))[:, None], order[:, :extra].numpy()] += 1
+    return shares
 
 
 def member_deadline(n_members, k: int, now: float, deadline: float | None, seconds: list[float]):
@@ -144,20 +169,29 @@ class MemberEnsemble:
                       f"{seconds[-1]:.0f} s, best validation error {self.member_results_[-1].best_val_mae:.4g}")
 
     def _model_samples(self, enc: Encoded, n_samples: int, seed: int) -> np.ndarray:
-        """The model's own samples in model units: the members' mixture, each drawing its share."""
+        """The model's own samples in model units: the members' mixture, each drawing its
+        share of each row (:func:`sample_shares`), in member order."""
         members = self._members()
+        if len(members) == 1:
+            return self.codec_.decode(sample_tokens(
+                self.model_, enc, self.grammar_, self.tokenizer_.pad_id, n_samples=n_samples,
+                temperature=self.temperature, seed=seed, device=self.device_))
         if n_samples < len(members):
-            warn_user(f"n_samples={n_samples} is fewer than the {len(members)} members: the samples (and the "
-                      "quantiles, the mean and the calibration drawn from them) come from the first "
-                      f"{n_samples} member(s) only. Raise n_samples to at least {len(members)}.")
-        parts = []
-        for k, (model, share) in enumerate(zip(members, sample_shares(n_samples, len(members)))):
-            if share:
-                tokens = sample_tokens(model, enc, self.grammar_, self.tokenizer_.pad_id, n_samples=share,
+            warn_user(f"n_samples={n_samples} is fewer than the {len(members)} members: each row's samples (and "
+                      "the quantiles, the mean and the calibration drawn from them) come from "
+                      f"{n_samples} of them. Raise n_samples to at least {len(members)}.")
+        shares = sample_shares(n_samples, len(members), row_keys(enc), seed)
+        parts, kept = [], []
+        for k, model in enumerate(members):
+            most = int(shares[:, k].max())   # the rows that draw one sample less drop their last
+            if most:
+                tokens = sample_tokens(model, enc, self.grammar_, self.tokenizer_.pad_id, n_samples=most,
                                        temperature=self.temperature, seed=member_seed(seed, k),
                                        device=self.device_)
                 parts.append(self.codec_.decode(tokens))
-        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+                kept.append(np.arange(most)[None, :] < shares[:, k:k + 1])
+        pooled, kept = np.concatenate(parts, axis=1), np.concatenate(kept, axis=1)
+        return pooled[kept].reshape(len(enc), n_samples)
 
     def _decide(self, enc: Encoded, samples, rule) -> np.ndarray:
         """The decision ``rule``'s prediction in model units: exact on the token tree where it

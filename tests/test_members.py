@@ -58,9 +58,17 @@ def test_mode_averages_the_members_greedy_decodes(trio):
 
 def test_samples_are_the_mixture_in_equal_shares(single, trio):
     samples = trio.sample(X[:5], n_samples=7)
-    assert samples.shape == (5, 7) and sample_shares(7, 3) == [3, 2, 2]
+    keys = torch.arange(3000)
+    shares = sample_shares(7, 3, keys, seed=1)
+    assert samples.shape == (5, 7) and (shares.sum(axis=1) == 7).all() and set(shares.ravel().tolist()) == {2, 3}
+    # the remainder goes to each member as often (the first members took it: 3 of 7 for member 0)
+    np.testing.assert_allclose((shares == 3).mean(axis=0), 1 / 3, atol=0.03)
+    # per row, from its key: the same alone as among other rows; another seed, another pick
+    np.testing.assert_array_equal(sample_shares(7, 3, keys[1234:1235], seed=1), shares[1234:1235])
+    assert not np.array_equal(sample_shares(7, 3, keys, seed=2), shares)
     # the first share is member 0's own draw with the estimator's sampling seed
-    np.testing.assert_array_equal(samples[:, :3], single.sample(X[:5], n_samples=3))
+    np.testing.assert_array_equal(samples[:, :2], single.sample(X[:5], n_samples=3)[:, :2])
+    np.testing.assert_array_equal(trio.sample(X[3:4], n_samples=7), samples[3:4])
     q = trio.predict_quantiles(X[:5], [0.1, 0.5, 0.9])
     assert q.shape == (5, 3) and np.all(np.diff(q, axis=1) >= 0)
 
