@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -86,8 +87,10 @@ def save(est, path) -> None:
     est : LMRegressor
         A fitted estimator.
     path : str or path-like
-        Directory to write; missing parents are created. An existing ``path`` is
-        replaced only if it is a model saved here before or an empty directory.
+        Directory to write; missing parents are created (and removed again if the
+        save fails). An existing ``path`` is replaced only if it is a model saved here
+        before or an empty directory, and keeps its permissions; a new one gets those
+        of a plain ``mkdir`` under the umask.
 
     Raises
     ------
@@ -112,7 +115,6 @@ def save(est, path) -> None:
 
     check_is_fitted(est, "model_")
     path = check_save_path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     params = {k: _jsonable(v) for k, v in est.get_params().items()}
     unsaved = sorted(k for k, v in params.items() if v is _UNSAVABLE)
     if unsaved:
@@ -158,7 +160,12 @@ def save(est, path) -> None:
             "split_key": getattr(est, "_split_key", None),
         },
     }
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    created = _make_parents(path.parent)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{_short(path.name)}.", dir=path.parent))
+    except BaseException:
+        _remove_new(created)
+        raise
     try:
         state = {}
         for k, model in enumerate(est._members()):  # member 0 unprefixed: a one-network layout
@@ -172,11 +179,34 @@ def save(est, path) -> None:
             json.dump(_strict(config), f, allow_nan=False)
         if getattr(est, "_cli_meta", None) is not None:  # a model `lmreg fit` wrote, loaded and saved again
             (tmp / CLI_FILE).write_text(est._cli_meta)
-        _default_permissions(tmp)
-    except BaseException:
+        _copy_permissions(tmp, path)
+        _move_into_place(tmp, path)
+    except BaseException:   # nothing half-written stays: the folder, nor the parents made for it
         shutil.rmtree(tmp, ignore_errors=True)
+        _remove_new(created)
         raise
-    _move_into_place(tmp, path)
+
+
+def _short(name: str) -> str:
+    """A model folder's name, shortened for the hidden folders made next to it (with their
+    prefix and random part they must stay under the file systems' 255 bytes)."""
+    return name[:64]
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; the ones created, deepest first."""
+    missing = [p for p in [folder, *folder.parents] if not p.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def _remove_new(folders: list[Path]) -> None:
+    """Remove the (still empty) folders :func:`_make_parents` created, deepest first."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
 
 
 def process_umask() -> int:
@@ -191,14 +221,18 @@ def _result_state(result: SFTResult) -> dict:
     return {k: v for k, v in vars(result).items() if k != "scored_rows"}
 
 
-def _default_permissions(folder: Path) -> None:
-    """The modes a plain ``mkdir`` and ``open`` give under the process umask (``mkdtemp``
-    makes the folder 0700 and the weights are written 0600), so that whoever may read
-    the destination folder may load the model."""
+def _copy_permissions(folder: Path, like: Path) -> None:
+    """Give the written ``folder`` the modes of the model it replaces at ``like`` (a folder
+    locked to its owner stays locked), or, for a new path, those a plain ``mkdir`` and
+    ``open`` give under the process umask (``mkdtemp`` makes the folder 0700 and the
+    weights are written 0600), so that whoever may read the destination folder may load
+    the model."""
     umask = process_umask()
-    os.chmod(folder, 0o777 & ~umask)
+    old = like if like.is_dir() and not like.is_symlink() else None
+    os.chmod(folder, stat.S_IMODE(old.stat().st_mode) if old else 0o777 & ~umask)
     for item in folder.iterdir():
-        os.chmod(item, 0o666 & ~umask)
+        before = old / item.name if old else None
+        os.chmod(item, stat.S_IMODE(before.stat().st_mode) if before and before.is_file() else 0o666 & ~umask)
 
 
 def _move_into_place(tmp: Path, path: Path) -> None:
@@ -207,7 +241,7 @@ def _move_into_place(tmp: Path, path: Path) -> None:
     old = None
     try:
         if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+            old = Path(tempfile.mkdtemp(prefix=f".{_short(path.name)}.old.", dir=path.parent))
             os.rename(path, old / "model")
         os.rename(tmp, path)
     except BaseException:
@@ -284,11 +318,13 @@ def unwritable(path: Path) -> str | None:
     """
     parent = path.parent
     while not parent.exists():
+        if parent.is_symlink():   # mkdir would fail on it once the fit is done
+            return f"{str(parent)!r} is a broken symbolic link"
         parent = parent.parent
     if not parent.is_dir():
         return f"{str(parent)!r} is a file, not a folder"
     try:   # a real attempt: permissions, read-only and special file systems all answer it
-        os.rmdir(tempfile.mkdtemp(prefix=f".{path.name}.check.", dir=parent))
+        os.rmdir(tempfile.mkdtemp(prefix=f".{_short(path.name)}.check.", dir=parent))
     except OSError as err:
         return f"its folder {str(parent)!r} does not take new files ({err.strerror})"
     return None
@@ -362,7 +398,7 @@ def load(path, device: str = "cpu"):
     try:   # (models saved before the configs were strict JSON hold Infinity and NaN literals)
         with open(path / CONFIG) as f:
             config = json.load(f, object_hook=_unstrict)
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:   # RecursionError: nested past what json reads
         raise ValueError(f"{str(path / CONFIG)!r} is not valid JSON: {err}") from None
     version = config.get("format_version") if isinstance(config, dict) else None
     if type(version) is not int or version != FORMAT_VERSION:   # not True, not 1.0
@@ -388,13 +424,23 @@ def _check_fitted(fitted: dict, where: Path) -> None:
         return all(isinstance(x, (int, float)) and not isinstance(x, bool) or isinstance(x, list) and is_numbers(x)
                    for x in flat)
 
+    def is_list(v):
+        return isinstance(v, list) and is_numbers(v)
+
+    def is_table(v):   # rows of numbers of one length (numpy makes a ragged list an object array)
+        return is_list(v) and all(isinstance(r, list) for r in v) and len({len(r) for r in v}) <= 1
+
     checks = {"n_features_in_": (is_int, "an integer"), "seed_": (is_int, "an integer"),
               "fallback_": (lambda v: isinstance(v, bool), "true or false"),
               "feature_names_in_": (lambda v: v is None or isinstance(v, list) and all(isinstance(x, str) for x in v),
                                     "null or a list of strings"),
               "baseline_": (is_numbers, "a number or a list of numbers"),
               "train_targets": (lambda v: isinstance(v, list) and is_numbers(v), "a list of numbers"),
-              "fit_seconds_": (lambda v: is_numbers(v) and not isinstance(v, list), "a number")}
+              "fit_seconds_": (lambda v: is_numbers(v) and not isinstance(v, list), "a number"),
+              "calibrator_": (lambda v: v is None or isinstance(v, dict) and is_table(v.get("samples"))
+                              and is_list(v.get("y")) and (v.get("weights") is None or is_list(v["weights"])),
+                              'null or {"samples": rows of numbers of one length, "y": numbers, '
+                              '"weights": null or numbers}')}
     for key, (ok, expected) in checks.items():
         if key in fitted and not ok(fitted[key]):
             raise ValueError(f"{str(where)!r} is not a complete lmreg model config: fitted.{key} must be "
@@ -456,7 +502,11 @@ def _rebuild(config: dict, path: Path, device: str):
     est.member_rl_results_ = [] if est.rl_result_ is None else (
         [est.rl_result_] + [RLResult(**r) for r in fitted.get("member_rl_results_", [])])
     cal = fitted.get("calibrator_")
-    est.calibrator_ = ConformalQuantiles().fit(cal["samples"], cal["y"], cal.get("weights")) if cal else None
+    try:
+        est.calibrator_ = ConformalQuantiles().fit(cal["samples"], cal["y"], cal.get("weights")) if cal else None
+    except ValueError as err:   # shapes that do not match: the calibrator's words, the file named
+        raise ValueError(f"{str(path / CONFIG)!r} is not a complete lmreg model config: fitted.calibrator_: "
+                         f"{err}") from None
     est._calibration_temperature = cal.get("temperature") if cal else None   # None: saved before it was kept
     est._weighted = fitted.get("sample_weighted", False)
     est._split_key = fitted.get("split_key")   # None: saved before it was kept (the split is not checked)

@@ -180,6 +180,56 @@ def test_saved_files_follow_the_umask(fitted, tmp_path):
     assert {oct(p.stat().st_mode & 0o777) for p in (tmp_path / "m").iterdir()} == {oct(0o644)}
 
 
+def test_saving_over_a_model_keeps_its_permissions(fitted, tmp_path):
+    import os
+
+    fitted.save(tmp_path / "m")
+    os.chmod(tmp_path / "m", 0o700)
+    for p in (tmp_path / "m").iterdir():
+        os.chmod(p, 0o600)
+    fitted.save(tmp_path / "m")   # a folder locked to its owner was made 0755 / 0644 again
+    assert oct((tmp_path / "m").stat().st_mode & 0o777) == oct(0o700)
+    assert {oct(p.stat().st_mode & 0o777) for p in (tmp_path / "m").iterdir()} == {oct(0o600)}
+
+
+def test_a_failed_save_leaves_no_folder_it_made_and_long_names_save(fitted, tmp_path, monkeypatch):
+    def crash(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(persistence, "save_file", crash)
+        with pytest.raises(OSError, match="No space left"):
+            fitted.save(tmp_path / "runs" / "2024" / "m")
+    assert list(tmp_path.iterdir()) == []   # runs/2024 stayed behind
+    name = "m" * 240   # the hidden folders' names went past 255 bytes: "File name too long"
+    fitted.save(tmp_path / name)
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+def test_a_broken_link_on_the_way_is_refused_before_fitting(tmp_path):
+    (tmp_path / "models").symlink_to(tmp_path / "gone")
+    with pytest.raises(ValueError, match="models' is a broken symbolic link"):
+        persistence.check_save_path(tmp_path / "models" / "run1")   # mkdir failed once the fit was done
+
+
+def test_a_config_nested_past_what_json_reads_or_a_ragged_calibrator_is_named(fitted, tmp_path):
+    fitted.save(tmp_path / "m")
+    path = tmp_path / "m" / "config.json"
+    good = path.read_text()
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ValueError, match="config.json' is not valid JSON"):   # a RecursionError before
+        load(tmp_path / "m")
+    config = json.loads(good)
+    config["fitted"]["calibrator_"] = {"samples": [[1.0, 2.0], [3.0]], "y": [1.0, 2.0], "weights": None}
+    path.write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"config.json' is not a complete lmreg model config: fitted.calibrator_ must"):
+        load(tmp_path / "m")   # numpy's "setting an array element with a sequence" before
+    config["fitted"]["calibrator_"]["samples"] = [[1.0, 2.0]] * 3
+    path.write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"model config: fitted.calibrator_: samples of shape \(3, 2\) do not match"):
+        load(tmp_path / "m")
+
+
 def test_config_is_strict_json_and_keeps_infinite_values(tmp_path):
     est = LMRegressor(**{**FAST, "validation_fraction": 0.0}).fit(X, y)
     assert est.fit_result_.best_val_mae == float("inf")   # no validation rows
