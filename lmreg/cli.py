@@ -152,6 +152,9 @@ def _output_path(out: str, formats: dict) -> Path:
                          f"use {', '.join(formats)}.")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"--out {out!r}: folder {str(path.parent)!r} does not exist.")
+    real = Path(os.path.realpath(path))   # a link is written through: its target's folder must exist
+    if not real.parent.is_dir():
+        raise FileNotFoundError(f"--out {out!r} links to {str(real)!r}, whose folder does not exist.")
     if path.is_dir():
         raise ValueError(f"--out {out!r} is a folder; name the file to write, e.g. {str(path / 'pred.csv')!r}.")
     if is_saved_model(path.parent):   # a file there would stop a later fit --out replacing the model

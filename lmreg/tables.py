@@ -7,6 +7,7 @@ option that fixes it.
 
 from __future__ import annotations
 
+import codecs
 import re
 from pathlib import Path
 
@@ -111,7 +112,8 @@ def read_table(path, sep=None, encoding=None, decimal=None, na_values=None):
             frame = pd.read_parquet(path)
         else:  # dtype=False: keep strings as strings (no date guessing from column names).
             extra = {} if int(pd.__version__.split(".")[0]) >= 3 else {"convert_dates": False}
-            encoding = encoding or "utf-8-sig"   # UTF-8, with or without a byte-order mark
+            if encoding is None or codecs.lookup(encoding).name == "utf-8":   # utf-8, UTF8, ...
+                encoding = "utf-8-sig"   # UTF-8, with or without a byte-order mark (as CSV reads it)
             with open(path, encoding=encoding) as f:   # a .json file may hold one array of records
                 array = f.read(4096).lstrip().startswith("[")
             frame = pd.read_json(path, lines=not array, orient="records" if array else None, dtype=False,

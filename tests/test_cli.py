@@ -166,6 +166,8 @@ def test_fit_with_a_weight_column(data, tmp_path, capsys):
     (["predict", "{d}/model", "{d}/missing.parquet", "--out", "{d}/p.csv"], "no such file"),
     (["predict", "{d}/model", "{d}/data.csv", "--out", "{d}/p.xlsx"], "unsupported file extension '.xlsx'"),
     (["predict", "{d}/model", "{d}/data.csv", "--out", "{d}/nowhere/p.csv"], "does not exist"),
+    # a link to a missing folder failed only after predicting, naming a temporary file
+    (["predict", "{d}/model", "{d}/data.csv", "--out", "{d}/dangling.csv"], "nowhere/p.csv', whose folder does not"),
     (["predict", "{d}/model", "{d}/data.csv", "--out", "{d}/p.csv", "--quantiles", "0.1,1.5"], "in (0, 1)"),
     (["predict", "{d}/model", "{d}/data.csv", "--out", "{d}/p.csv", "--quantiles", ""], "in (0, 1); got ''"),
     (["predict", "{d}/model", "{d}/lacks_text.csv", "--out", "{d}/p.csv"],
@@ -193,6 +195,8 @@ def test_fit_with_a_weight_column(data, tmp_path, capsys):
 ])
 def test_user_errors_exit_2_with_a_message(data, fitted, capsys, argv, expected):
     pd.read_csv(data / "data.csv").drop(columns=["text"]).to_csv(data / "lacks_text.csv", index=False)
+    if not (data / "dangling.csv").is_symlink():
+        (data / "dangling.csv").symlink_to(data / "nowhere" / "p.csv")
     assert main([a.format(d=data) for a in argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("lmreg: error: ") and expected.format(d=data) in err
@@ -234,10 +238,13 @@ def test_read_table_formats(tmp_path):
     frame.to_parquet(tmp_path / "a.pq")
     frame.to_json(tmp_path / "array.json", orient="records")                 # one array of records
     (tmp_path / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + (tmp_path / "a.jsonl").read_bytes())   # a BOM
-    for name in ("a.jsonl", "a.json", "a.pq", "array.json", "bom.jsonl"):
-        got = read_table(tmp_path / name)
-        assert list(got["when"]) == list(frame["when"]) and list(got["code"]) == ["007", "abc"]
-        assert got["n"].dtype.kind == "i" and got["x"].dtype.kind == "f"
+    (tmp_path / "bom.json").write_bytes(b"\xef\xbb\xbf" + (tmp_path / "array.json").read_bytes())
+    for name in ("a.jsonl", "a.json", "a.pq", "array.json", "bom.jsonl", "bom.json"):
+        # --encoding utf-8 (the documented default) read no BOM in JSON, as CSV does
+        for encoding in (None, "utf-8", "UTF8") if name.startswith("bom") else (None,):
+            got = read_table(tmp_path / name, encoding=encoding)
+            assert list(got["when"]) == list(frame["when"]) and list(got["code"]) == ["007", "abc"]
+            assert got["n"].dtype.kind == "i" and got["x"].dtype.kind == "f"
     (tmp_path / "bad.json").write_text('[{"a": 1}, \n')
     with pytest.raises(ValueError, match="expected JSON lines"):
         read_table(tmp_path / "bad.json")
