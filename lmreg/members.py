@@ -19,8 +19,9 @@ quantile calibration and the RL check.
   and quantile levels) and greedy ``mode`` decisions are made by each member and
   averaged (bagging's average, what the measurement used). Samples come from the
   equal-weight mixture: each member draws its share of ``n_samples``, the remainder
-  going to members drawn per row (:func:`sample_shares`), so ``sample``, ``predict_quantiles``, the calibration and
-  the sample-based decisions see the mixture, at the same number of samples. The
+  going to members drawn per row (:func:`sample_shares`), so ``sample``,
+  ``predict_quantiles``, the calibration and the sample-based decisions see the
+  mixture, at the same number of samples. The
   fallback to the training median (``fallback_``) judges the members' average on the
   validation rows, decoded as SFT's validation decodes.
 """
@@ -32,9 +33,9 @@ import time
 import numpy as np
 import torch
 
+from . import kernels
 from ._warnings import warn_user
 from .batching import Encoded
-from . import kernels
 from .decoding import decide, quantile_tokens, row_keys, sample_tokens
 
 #: ``n_members="auto"`` trains at most this many networks.
