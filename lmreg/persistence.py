@@ -134,6 +134,8 @@ def save(est, path) -> None:
                              or source_fingerprint(est.pretrained_, weights=bool(est.lora_r))
                              if getattr(est, "pretrained_", None) else None),
         "tasks": est.tasks_.get_config() if getattr(est, "tasks_", None) else None,
+        # a pretrained encoder reads its prompt right-padded (models saved before: 0-based positions)
+        "encoder_padding": "legacy" if getattr(est.model_, "legacy_positions", False) else "right",
         "fitted": {
             "n_features_in_": int(est.n_features_in_),
             "feature_names_in_": (list(map(str, est.feature_names_in_))
@@ -531,6 +533,10 @@ def _rebuild(config: dict, path: Path, device: str):
         members[k][rest] = v
     est.members_ = [_load_member(est, part, path).to(est.device_).eval() for part in members]
     est.model_ = est.members_[0]
+    if config.get("encoder_padding", "legacy") == "legacy":   # read as it was trained
+        for model in est.members_:
+            if hasattr(model, "legacy_positions"):
+                model.legacy_positions = True
     codecs = getattr(est.codec_, "codecs", [est.codec_])   # a MultiTargetCodec holds one per target
     if not hasattr(est.serializer_, "kinds_") or not all(c._fitted for c in codecs):   # predict would fail
         raise ValueError(f"{str(path / CONFIG)!r} is not a complete lmreg model config (the serializer's "

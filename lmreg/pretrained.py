@@ -198,7 +198,15 @@ def _init_rows(matrix: torch.Tensor, tokenizer, symbols, mode: str, generator) -
 
 
 class EncoderRegressionLM(RegressionLM):
-    """A pretrained encoder reads the prompt; a small causal decoder writes the number."""
+    """A pretrained encoder reads the prompt; a small causal decoder writes the number.
+
+    Batches are left-padded (the decoder writes the number right after the prompt), but
+    encoders number their positions themselves: from the left, pads included (BERT, BART),
+    or from the pad token on (RoBERTa, XLM-R, MPNet, which start at ``padding_idx + 1``).
+    So the encoder reads each row right-padded, as it was pretrained, and its states go
+    back to the left-padded layout: a row reads the same in any batch, for any encoder.
+    ``legacy_positions`` (models saved before) passes 0-based ``position_ids`` instead.
+    """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, n_number_tokens: int):
         # The decoder's own vocabulary is exactly the number tokens (no input tokens).
@@ -207,13 +215,22 @@ class EncoderRegressionLM(RegressionLM):
         self.proj = nn.Linear(encoder.config.hidden_size if hasattr(encoder.config, "hidden_size")
                               else encoder.config.d_model, decoder.config.hidden_size)
         self._encoder_positions = "position_ids" in inspect.signature(encoder.forward).parameters
+        self.legacy_positions = False
 
     def embed_prompt(self, ids, values, kinds, attention_mask):
-        kw = {}
-        if self._encoder_positions:  # left padding: positions count real tokens only
-            kw["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp_min(0)
-        states = self.encoder(input_ids=ids, attention_mask=attention_mask, **kw).last_hidden_state
-        return self.proj(states)
+        if self.legacy_positions:   # as a model saved before read its prompts in training
+            kw = {}
+            if self._encoder_positions:
+                kw["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp_min(0)
+            return self.proj(self.encoder(input_ids=ids, attention_mask=attention_mask, **kw).last_hidden_state)
+        T = ids.shape[1]
+        pads = T - attention_mask.long().sum(-1, keepdim=True)      # [B, 1] left pads per row
+        cols = torch.arange(T, device=ids.device)[None, :]
+        right = (cols + pads) % T                                   # rotate each row's pads to its end
+        states = self.encoder(input_ids=ids.gather(1, right),
+                              attention_mask=attention_mask.gather(1, right)).last_hidden_state
+        left = ((cols - pads) % T)[..., None].expand(-1, -1, states.shape[-1])
+        return self.proj(states.gather(1, left))
 
 
 @dataclass

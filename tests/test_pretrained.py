@@ -1,6 +1,7 @@
 """Pretrained backbones from local folders, LoRA through peft, save/load, no network."""
 
 import importlib.util
+import json
 import os
 from pathlib import Path
 
@@ -32,9 +33,11 @@ def _tokenizer():
 
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory):
-    """Tiny random Llama and GPT-2 (causal), T5 (encoder-decoder) and BERT (encoder), saved locally."""
-    from transformers import (BertConfig, BertModel, GPT2Config, GPT2LMHeadModel, LlamaConfig,
-                              LlamaForCausalLM, T5Config, T5ForConditionalGeneration)
+    """Tiny random Llama and GPT-2 (causal), T5 and BART (encoder-decoder), BERT and RoBERTa (encoder),
+    saved locally."""
+    from transformers import (BartConfig, BartModel, BertConfig, BertModel, GPT2Config, GPT2LMHeadModel,
+                              LlamaConfig, LlamaForCausalLM, RobertaConfig, RobertaModel, T5Config,
+                              T5ForConditionalGeneration)
 
     tok = _tokenizer()
     V = len(tok)
@@ -49,6 +52,13 @@ def tiny_models(tmp_path_factory):
                                            bos_token_id=2, eos_token_id=2)),
         "bert": BertModel(BertConfig(vocab_size=V, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                                      intermediate_size=64, max_position_embeddings=128)),
+        # positions from the pad token on (RoBERTa) and from the left, pads included (BART)
+        "roberta": RobertaModel(RobertaConfig(vocab_size=V, hidden_size=32, num_hidden_layers=1,
+                                              num_attention_heads=2, intermediate_size=64,
+                                              max_position_embeddings=130, pad_token_id=0)),
+        "bart": BartModel(BartConfig(vocab_size=V, d_model=32, encoder_layers=1, decoder_layers=1,
+                                     encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
+                                     decoder_ffn_dim=64, max_position_embeddings=128, pad_token_id=0)),
     }
     paths = {}
     for name, model in models.items():
@@ -113,6 +123,38 @@ def test_lora_fit_trains_only_adapters_and_save_load_keeps_them(tiny_models, spe
     for k, v in lora_state(back.model_).items():
         assert torch.equal(v, adapters[k].cpu())
     np.testing.assert_array_equal(back.predict(data[0][:10]), est.predict(data[0][:10]))
+
+
+@pytest.mark.parametrize("name", ["roberta", "bart", "bert", "t5"])
+def test_an_encoder_reads_each_row_as_pretrained_and_alike_in_any_batch(tiny_models, spelled_numbers, tmp_path,
+                                                                          name):
+    """RoBERTa numbers positions from padding_idx + 1: given 0-based position_ids, every token
+    read the wrong row of its table; BART counts left pads as positions, so a row read
+    otherwise next to a longer one."""
+    from lmreg.batching import collate
+
+    data = _data(spelled_numbers, n=32)
+    est = _fit(tiny_models[name], data, max_epochs=1)
+    model, tok = est.model_, est.tokenizer_
+    enc = est._encode(data[0][:6])
+    long, short = int(np.argmax(enc.lengths())), int(np.argmin(enc.lengths()))
+    assert enc.lengths()[long] > enc.lengths()[short]
+    with torch.no_grad():
+        alone, together = collate(enc, [short], tok.pad_id), collate(enc, [long, short], tok.pad_id)
+        mine = model.embed_prompt(alone.ids, alone.values, alone.kinds, alone.attention_mask)[0]
+        native = model.proj(model.encoder(input_ids=alone.ids, attention_mask=alone.attention_mask).last_hidden_state)[0]
+        torch.testing.assert_close(mine, native)   # an unpadded row: the encoder's own positions
+        batched = model.embed_prompt(together.ids, together.values, together.kinds, together.attention_mask)[1]
+        n = int(enc.lengths()[short])
+        torch.testing.assert_close(batched[-n:], mine[-n:], atol=1e-5, rtol=1e-5)
+    # a model saved before read its prompts with 0-based positions: it loads reading them so
+    est.save(tmp_path / "m")
+    path = tmp_path / "m" / "config.json"
+    config = json.loads(path.read_text())
+    assert config.pop("encoder_padding") == "right"
+    assert not lmreg.load(tmp_path / "m").model_.legacy_positions
+    path.write_text(json.dumps(config))
+    assert lmreg.load(tmp_path / "m").model_.legacy_positions
 
 
 def test_full_finetune_with_lora_r_0_changes_pretrained_weights(tiny_models, spelled_numbers):

@@ -27,12 +27,12 @@ path, or the reward of the exact median through the CDF at it; no rollout.
 
 from __future__ import annotations
 
-import copy
 import time
 
 import numpy as np
 import torch
 
+from ..backbone import frozen_copy
 from ..batching import Encoded, collate
 from ..decoding import NumberGrammar, constrained_logprobs, sample_batch, teacher_forced_states
 from . import rewards as R
@@ -307,7 +307,7 @@ def train_rl(model, enc: Encoded, y: np.ndarray, codec, grammar: NumberGrammar, 
     spread = np.std(y[rows]) if w is None else np.sqrt(np.cov(y[rows], aweights=w[rows], bias=True))
     scale = float(spread) or 1.0
     reward = reward_function(stage_reward(config), scale)
-    reference = copy.deepcopy(model).eval().requires_grad_(False)
+    reference = frozen_copy(model)   # the frozen trunk shared, not copied
     opt = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
     model.eval()  # no dropout: sampler and learner are the same policy
     result, t0 = RLResult(), time.monotonic()

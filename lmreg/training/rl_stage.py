@@ -30,12 +30,12 @@ when set, since a test of the mean difference is led by a few heavy-tailed rows.
 
 from __future__ import annotations
 
-import copy
 import time
 
 import numpy as np
 from scipy import stats
 
+from ..backbone import restore_state, trained_state
 from .rl import train_rl
 from .rl_config import KEEP_TESTS, PROMPT_ROWS
 
@@ -178,7 +178,7 @@ def run_stage(model, train_args: tuple, score, deadline: float | None, guard_crp
         result.kept, result.best_step = result.steps > 0, result.steps
         model.eval()
         return result, None
-    sft_state = copy.deepcopy(model.state_dict())
+    sft_state = trained_state(model)
     if base is None:
         t = time.monotonic()
         base = (*score(), time.monotonic() - t)
@@ -199,7 +199,7 @@ def run_stage(model, train_args: tuple, score, deadline: float | None, guard_crp
         # and so is one the judging rows' scatter explains.
         significant = keep_alpha is None or check.get("p_value", 1.0) <= keep_alpha
         if error < best["error"] and (crps <= base_crps or not guard_crps) and significant:
-            best.update(error=error, state=copy.deepcopy(model.state_dict()), step=step, samples=samples)
+            best.update(error=error, state=trained_state(model), step=step, samples=samples)
 
     # The closing check runs inside the budget: RL stops one check's cost early.
     result = train_rl(model, *train_args, deadline=None if deadline is None else deadline - cost,
@@ -211,5 +211,5 @@ def run_stage(model, train_args: tuple, score, deadline: float | None, guard_crp
     result.checks, result.best_step = checks, best["step"]
     result.kept = best["state"] is not None
     result.val_mae = best["error"]
-    model.load_state_dict(best["state"] if result.kept else sft_state)
+    restore_state(model, best["state"] if result.kept else sft_state)
     return result, best["samples"]

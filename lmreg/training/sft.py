@@ -11,7 +11,6 @@ time-limited fit still anneals before its deadline.
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import torch
 from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 from tqdm.auto import tqdm
 
+from ..backbone import restore_state, trained_state
 from ..batching import Encoded, collate, length_batches
 from ..decoding import (NumberGrammar, constrained_logprobs, quantile_tokens, ranked_probability_scores,
                         sample_tokens, teacher_forced_states)
@@ -460,7 +460,7 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
                                        "loss": float(loss.item()), "val_mae": mae})
                 if mae < result.best_val_mae * (1 - 1e-4):
                     result.best_val_mae, result.best_step, bad_evals = mae, step, 0
-                    best_state = copy.deepcopy(model.state_dict())
+                    best_state = trained_state(model)
                 else:
                     bad_evals += 1
                     if bad_evals >= config.patience:
@@ -479,7 +479,7 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
         if mae < result.best_val_mae:
             result.best_val_mae, result.best_step, best_state = mae, step, None
     if best_state is not None:
-        model.load_state_dict(best_state)
+        restore_state(model, best_state)
     # The loss is checked before each step; the last step's update is checked here.
     if not all(bool(torch.isfinite(p).all()) for p in model.parameters() if p.requires_grad):
         raise FloatingPointError(f"the weights became NaN or infinite at step {step}; lower learning_rate.")
