@@ -202,8 +202,9 @@ class HeldOutStages:
                              "units.")
 
     def _rl_check(self, enc, y, rows, weights=None):
-        """Validation (the decision rule's loss per row: absolute error for the median,
-        pinball for a quantile level, squared for the mean; CRPS; the samples) on ``rows``.
+        """Validation (the decision rule's loss per row: absolute error for the median and
+        for the greedy decode of ``mode``, pinball for a quantile level, squared for the mean;
+        CRPS; the samples) on ``rows``.
 
         ``n_samples`` samples per row, and the same seed before and after RL, so an
         unchanged model scores the same. ``weights`` (of all rows): the CRPS is their
@@ -211,8 +212,10 @@ class HeldOutStages:
         """
         sub = enc.subset(rows)
         samples = self._model_samples(sub, self.n_samples, self.seed_ + 3)
-        rule = "median" if self.decision == "mode" else self.decision
-        point = self._decide(sub, samples, rule)
+        if self.decision == "mode":   # predict's greedy decode, scored by absolute error as SFT's validation is
+            point, rule = self._greedy_values(sub), "median"
+        else:
+            point, rule = self._decide(sub, samples, self.decision), self.decision
         score = float(np.average(crps_per_row(y[rows], samples), weights=None if weights is None else weights[rows]))
         return decision_errors(point, y[rows], rule), score, samples
 

@@ -278,7 +278,9 @@ def validate_params(est) -> None:
     if est.rl_steps and config.variant in TREE_VARIANTS and est.codec != "digits":
         raise ValueError(f"rl_variant={config.variant!r} works on the digits codec's token tree: it "
                          f"needs codec='digits'; got codec={est.codec!r}.")
-    if est.rl_steps and config.variant == "median" and est.decision != "median":
+    is_median = est.decision == "median" or (isinstance(est.decision, Real) and not isinstance(est.decision, bool)
+                                             and float(est.decision) == 0.5)   # decision=0.5 is the median
+    if est.rl_steps and config.variant == "median" and not is_median:
         raise ValueError(f"rl_variant='median' trains the median that decision='median' predicts; "
                          f"got decision={est.decision!r}.")
     targets = est.lora_target_modules

@@ -77,7 +77,7 @@ def model_reward(estimator, make_row=None, transform=None):
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(estimator, "model_")
-    if np.ndim(estimator.baseline_) > 0:
+    if np.size(estimator.baseline_) > 1:   # a y of shape (n, 1) is one target
         raise ValueError(f"model_reward needs a model fitted on one target per row; this one was fitted "
                          f"on {np.size(estimator.baseline_)} targets per row.")
     kind = getattr(estimator, "_input_kind", None)   # None: saved before it was kept
@@ -152,7 +152,7 @@ class ModelReward:
                 raise ValueError("make_row returned a DataFrame that is not one row, or DataFrames for "
                                  "some completions only; return one row per completion.")
             rows = pd.concat(rows, ignore_index=True)
-        pred = np.asarray(self.estimator.predict(rows), dtype=float)
+        pred = np.asarray(self.estimator.predict(rows), dtype=float).reshape(n)   # (n, 1) for a y of (n, 1)
         if self.transform is not None:
             pred = np.asarray(self.transform(pred), dtype=float)
             if pred.shape != (n,):

@@ -114,7 +114,8 @@ class RLConfig:
     pg_coef : float
         Weight of the policy-gradient term (1; 0 leaves the KL and ``sft_coef`` terms
         only: the continued-SFT control of a benchmark, as in InstructGPT's
-        comparison of PPO with its SFT baseline).
+        comparison of PPO with its SFT baseline; with ``sft_coef=0`` too it is refused,
+        leaving no objective).
     guard_crps : bool or None
         The estimator keeps an RL checkpoint only if it lowers the validation error
         **and** does not raise the validation CRPS (True; CRPS: Gneiting & Raftery
@@ -198,6 +199,9 @@ class RLConfig:
         from ..validation import refuse_flags   # here: lmreg.validation imports this module
 
         refuse_flags(vars(self), "RLConfig", _CONSTRAINTS)
+        if self.pg_coef == 0 and self.sft_coef == 0:
+            raise ValueError("pg_coef=0 and sft_coef=0 leave the stage no objective (only the KL to the "
+                             "weights it starts from, whose gradient is rounding noise); set one above 0.")
         reward = stage_reward(self)
         if not isinstance(reward, str):
             R.check_stage_reward(reward)

@@ -37,7 +37,7 @@ from scipy import stats
 
 from ..backbone import restore_state, trained_state
 from .rl import train_rl
-from .rl_config import KEEP_TESTS, PROMPT_ROWS
+from .rl_config import KEEP_TESTS, PROMPT_ROWS, RLResult
 
 #: Validation rows (at most) scored before RL and at its checkpoints.
 RL_CHECK_ROWS = 512
@@ -173,6 +173,10 @@ def run_stage(model, train_args: tuple, score, deadline: float | None, guard_crp
     samples : the third item of ``score()`` for the weights left in place (None
         without ``score``)
     """
+    if base is None and deadline is not None and time.monotonic() >= deadline:
+        # no time left: scoring the starting weights would only overrun the budget
+        model.eval()
+        return RLResult(kept=False, best_step=0), None
     if score is None:   # nothing judges the stage: its last weights stay, if it took a step
         result = train_rl(model, *train_args, deadline=deadline, **train_kw)
         result.kept, result.best_step = result.steps > 0, result.steps

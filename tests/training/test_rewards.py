@@ -396,6 +396,9 @@ def test_model_reward_rows_columns_and_checks():
     two = LMRegressor(**tiny).fit(rows, np.c_[y, y])
     with pytest.raises(ValueError, match="one target per row; this one was fitted on 2"):
         R.model_reward(two)
+    column = LMRegressor(**tiny).fit(rows, np.asarray(y)[:, None])   # a y of shape (n, 1) is one target
+    got = R.model_reward(column)(prompts=["rate"] * 2, completions=["good", "good"], lang=["a", "b"])
+    assert len(got) == 2 and all(isinstance(v, float) for v in got)
 
 
 def test_a_parse_that_finds_no_number_marks_the_completion_unparsable():

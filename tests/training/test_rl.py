@@ -197,6 +197,23 @@ def test_rl_config_checks_its_fields_when_built(field, value):
         RLConfig(**{field: value})
 
 
+def test_rl_config_refuses_a_stage_with_no_objective():
+    with pytest.raises(ValueError, match="pg_coef=0 and sft_coef=0 leave the stage no objective"):
+        RLConfig(pg_coef=0.0, sft_coef=0.0)
+    assert RLConfig(pg_coef=0.0, sft_coef=1.0).pg_coef == 0.0   # the continued cross-entropy control
+
+
+def test_the_check_of_a_mode_model_scores_its_greedy_decode():
+    """With decision='mode' the keep check scored the exact median, a number predict never returns."""
+    X = [f"n {i % 6}" for i in range(60)]
+    y = (np.arange(60) % 6).astype(float)
+    est = LMRegressor(max_epochs=10, decision="mode", **TINY).fit(X, y)
+    assert not est.fallback_   # predict returns the model's greedy decode
+    enc, rows = est._encode(X), np.arange(0, 60, 3)
+    errors, _, _ = est._rl_check(enc, y, rows)
+    np.testing.assert_allclose(errors, np.abs(est.predict([X[i] for i in rows]) - y[rows]))
+
+
 def test_rl_config_reward_default_and_incompatible_pairs():
     assert stage_reward(RLConfig()) == "crps_loo" and stage_reward(RLConfig(variant="median")) == "abs"
     assert stage_reward(RLConfig(variant="tree", reward="squared")) == "squared"
@@ -599,6 +616,18 @@ def test_rl_weights_that_beat_the_median_lift_the_fallback():
     np.testing.assert_allclose(est.predict(X[:7]), y[:7], atol=2.0)
     in_fit = LMRegressor(max_epochs=1, learning_rate=1e-6, **rl, **TINY).fit(X, y)
     assert in_fit.rl_result_.kept and not in_fit.fallback_
+
+
+def test_a_stage_with_no_time_left_does_not_score_its_start():
+    """Scoring the starting weights (n_samples per judging row) ran past a spent budget."""
+    import time
+
+    from lmreg.training.rl_stage import run_stage
+
+    scored = []
+    model = torch.nn.Linear(1, 1)
+    result, samples = run_stage(model, (), lambda: scored.append(1), deadline=time.monotonic() - 1.0)
+    assert scored == [] and samples is None and result.steps == 0 and not result.kept
 
 
 def test_a_stage_that_took_no_step_warns(monkeypatch, capsys):

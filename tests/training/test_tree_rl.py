@@ -264,6 +264,9 @@ def test_tree_variant_errors():
         LMRegressor(max_epochs=1, rl_steps=1, rl_variant="median", rl_reward="abs", codec="p10", **TINY).fit(X, y)
     with pytest.raises(ValueError, match="decision='median'"):
         LMRegressor(max_epochs=1, rl_steps=1, rl_variant="median", decision="mean", **TINY).fit(X, y)
+    # decision=0.5 is the median, which the variant trains (it was refused as another rule)
+    est = LMRegressor(max_epochs=1, rl_steps=1, rl_variant="median", decision=0.5, **TINY).fit(X, y)
+    assert est.rl_result_ is not None
 
 
 def test_default_reward_and_guard_follow_the_variant(monkeypatch):
