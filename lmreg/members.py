@@ -192,7 +192,7 @@ class MemberEnsemble:
                 parts.append(self.codec_.decode(tokens))
                 kept.append(np.arange(most)[None, :] < shares[:, k:k + 1])
         pooled, kept = np.concatenate(parts, axis=1), np.concatenate(kept, axis=1)
-        return pooled[kept].reshape(len(enc), n_samples)
+        return pooled[kept].reshape((len(enc), n_samples) + pooled.shape[2:])   # [n, S(, targets)]
 
     def _decide(self, enc: Encoded, samples, rule) -> np.ndarray:
         """The decision ``rule``'s prediction in model units: exact on the token tree where it

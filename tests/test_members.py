@@ -247,5 +247,8 @@ def test_several_targets_per_row_with_members():
     Y = np.column_stack([y, 2 * y])
     est = LMRegressor(n_members=2, **FAST).fit(X, Y)
     assert est.predict(X[:3]).shape == (3, 2)
+    # the members' own mixture (a fallback model samples the training targets instead): 7 samples
+    # of 2 members is a remainder drawn per row
+    assert est._model_samples(est._encode(X[:3]), 7, 0).shape == (3, 7, 2)
     assert est.sample(X[:3], n_samples=5).shape == (3, 5, 2)
     assert est.predict_quantiles(X[:3], [0.1, 0.9]).shape == (3, 2, 2)
