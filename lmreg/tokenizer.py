@@ -179,7 +179,9 @@ class InputTokenizer:
                 extra += [_category(col.name, v) for v in seen] + [_category(col.name, None)]
             elif col.kind == "tags":
                 counts = Counter(x for v in col.values if v is not None for x in v)
-                common = [x for x, c in counts.most_common(self.max_tag_values) if c >= self.min_tag_count]
+                # ties broken by the element, not by first appearance: the same vocabulary in any row order
+                ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: self.max_tag_values]
+                common = [x for x, c in ranked if c >= self.min_tag_count]
                 if counts and not common:   # e.g. a column of embedding vectors: every float seen once
                     warn_user(f"the tags column {col.name!r} keeps no element: each of its {len(counts)} "
                               f"distinct elements occurs fewer than min_tag_count={self.min_tag_count} "

@@ -48,6 +48,11 @@ def test_list_elements_are_one_token_each_when_frequent():
     vocab = set(capped.tokenizer_.get_vocab())
     assert {"<c:cast=Star>", "<c:genre=comedy>"} <= vocab and "<c:cast=extra 3>" not in vocab
     assert capped.decode(capped.encode(table)[0][1]).split()[4] == "<c:cast=?>"   # room for the "?" only
+    # tied counts: which elements get a token does not depend on the rows' order (first seen won)
+    tied = [{"genre": [g]} for g in ["Horror", "Action", "Drama", "Comedy"] * 6]
+    vocabs = [{t for t in InputTokenizer(min_tag_count=1, max_tag_values=2).fit(
+        Serializer().fit(rs).transform(rs)).tokenizer_.get_vocab() if t.startswith("<c:")} for rs in (tied, tied[::-1])]
+    assert vocabs[0] == vocabs[1] == {"<c:genre=Action>", "<c:genre=Comedy>", "<c:genre=?>"}
 
 
 def test_truncation_limits():
