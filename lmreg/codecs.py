@@ -191,8 +191,8 @@ class DigitsCodec(NumberCodec):
     >>> codec = DigitsCodec(n_digits=2, scaling="minmax", margin=0.0).fit(np.array([0.0, 1.0]))
     >>> codec.encode(np.array([0.0, 0.5, 1.0, 7.0])).tolist()   # 7.0 is clipped to 1.0
     [[0, 0], [5, 0], [9, 9], [9, 9]]
-    >>> float(codec.decode(np.array([5, 0])).round(4)), codec.precision()
-    (0.5051, 0.005050505050505051)
+    >>> float(codec.decode(np.array([5, 0])).round(4)), round(codec.precision(), 12)   # 1 / (2 * 99)
+    (0.5051, 0.005050505051)
     """
 
     name = "digits"
@@ -271,18 +271,21 @@ class DigitsCodec(NumberCodec):
         ``(hi - lo) * h`` is returned for every ``y``. Quantile with ``y``: the larger
         half-width, in ``y`` units, of the rounding cell ``[g - h, g + h]`` around
         the grid point ``g`` nearest to ``y`` (exact worst case; the map is monotone).
+        Each bound includes float64's rounding of ``u`` and ``y`` (a few ulps): a
+        fraction of a grid step at 14-15 digits, negligible below.
         """
         self._check_fitted("precision")
         h = 0.5 / self._n
         slope = np.diff(self._ky) / np.diff(self._ku)
+        fp = 4 * np.finfo(np.float64).eps * (slope.max() + np.abs(self._ky).max())   # u's and y's rounding
         if y is None or self._ky.size == 2:
-            bound = float(h * slope.max())
+            bound = float(h * slope.max() + fp)
             return bound if y is None or np.ndim(y) == 0 else np.full(np.shape(y), bound)
         g = np.rint(_pwl(_as_finite(y, "precision()"), self._ky, self._ku) * self._n) / self._n
         mid = _pwl(g, self._ku, self._ky)
         lo = _pwl(np.maximum(g - h, 0.0), self._ku, self._ky)
         hi = _pwl(np.minimum(g + h, 1.0), self._ku, self._ky)
-        return np.maximum(mid - lo, hi - mid)[()]
+        return (np.maximum(mid - lo, hi - mid) + fp)[()]
 
 
 class P10Codec(NumberCodec):
