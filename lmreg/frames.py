@@ -10,6 +10,7 @@ the :class:`~lmreg.serialize.Serializer` types the columns.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -84,7 +85,7 @@ def to_frame(X, *, flatten_json: bool = True, json_columns=(), plain_columns=())
             raise ValueError(f"X mixes records (dicts) with other rows: row {i} is a {type(r).__name__} "
                              f"({r!r:.60}); pass every row as a dict (None for a row with no fields).")
         elif all(isinstance(r, (str, bytes)) or r is None for r in X):   # bytes decoded, as a lone one is
-            frame = pd.DataFrame({"text": [r.decode() if isinstance(r, bytes) else r for r in X]})
+            frame = pd.DataFrame({"text": [_clean(r.decode() if isinstance(r, bytes) else r) for r in X]})
         else:   # rows of values, cell by cell (a cell may hold a list: tags)
             rows = [list(r) if isinstance(r, (list, tuple)) or (isinstance(r, (np.ndarray, pd.Series)) and r.ndim == 1)
                     else [r] for r in X]   # a Series from iterrows() is a row too; a 0-d array one cell
@@ -92,7 +93,7 @@ def to_frame(X, *, flatten_json: bool = True, json_columns=(), plain_columns=())
             if len(lengths) > 1:   # numpy made ragged rows one column of lists
                 raise ValueError(f"X's rows have different lengths ({', '.join(map(str, lengths[:5]))} values); "
                                  "give every row the same columns, or pass records (dicts) for optional fields.")
-            frame = pd.DataFrame(rows, dtype=object)   # as numpy gave them: kinds come from the values
+            frame = pd.DataFrame(_clean(rows), dtype=object)   # as numpy gave them: kinds come from the values
             frame.columns = positional_names(frame.shape[1])
     else:
         raise TypeError(
@@ -116,6 +117,12 @@ def to_frame(X, *, flatten_json: bool = True, json_columns=(), plain_columns=())
     _check_unique_columns(frame, "X has")
     frame = frame.reset_index(drop=True)
     for name in frame.columns[(frame.dtypes == object).to_numpy()]:
+        values = frame[name].to_numpy()
+        bad = [i for i, v in enumerate(values) if isinstance(v, str) and not v.isascii() and _SURROGATE.search(v)]
+        if bad:   # a lone surrogate: pandas' string conversions refuse the whole column
+            values = values.copy()
+            values[bad] = [_clean(values[i]) for i in bad]
+            frame[name] = pd.Series(values, dtype=object)
         if pd.api.types.infer_dtype(frame[name], skipna=True) == "bytes":   # numpy "S" arrays, HDF5
             # their text, as a lone bytes row is: b"2020-01-05" a date, b"3.5" a number
             frame[name] = frame[name].map(lambda b: b.decode("utf-8", errors="replace"), na_action="ignore")
@@ -184,7 +191,27 @@ def _normalize(records: list, what: str) -> pd.DataFrame:
                     raise ValueError(f"{what} {i} gives the field {field!r} twice (a nested field and a dotted "
                                      "name, or a number and its text); rename one of them.")
                 seen.add(field)
-    return pd.json_normalize(records, sep=".")
+    return pd.json_normalize([_clean(r) for r in records], sep=".")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _clean(x):
+    """``x`` with each lone surrogate in its strings (and keys) as U+FFFD: JSON's ``"\\ud83d"``
+    cut from an emoji pair in scraped text, which no UTF-8 string column (pandas' Arrow
+    strings) takes.
+
+    >>> _clean({"a\\ud83d": ["ok", "x\\udc00"]}) == {"a\\ufffd": ["ok", "x\\ufffd"]}
+    True
+    """
+    if isinstance(x, str):
+        return x if x.isascii() or not _SURROGATE.search(x) else _SURROGATE.sub("\ufffd", x)
+    if isinstance(x, dict):
+        return {_clean(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(_clean(v) for v in x)
+    return x
 
 
 def _keys(record: dict):

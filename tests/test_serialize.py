@@ -135,6 +135,17 @@ def test_blank_strings_in_a_json_column_are_missing_rows_not_a_reason_to_keep_it
     assert text == ["doc.size: <missing> | doc.kind: <missing>", "doc.size: 5 | doc.kind: a"]
 
 
+def test_a_lone_surrogate_in_text_reads_as_a_replacement_character():
+    # JSON's "\\ud83d" cut from an emoji pair: pandas' UTF-8 strings refused it deep in pyarrow
+    rows = json.loads("[" + ",".join('{"name": "%s", "txt": "word%d \\ud800 more %d"}' % ("ab"[i % 2], i, i)
+                                     for i in range(12)) + "]")
+    texts = [r["txt"] for r in rows]
+    for X in (rows, texts, pd.DataFrame({"txt": pd.Series(texts, dtype=object)})):
+        s = Serializer().fit(X)
+        txt = [c for c in s.transform(X).columns if c.name.endswith("txt") or c.name == "text"][0]
+        assert txt.values[0] == "word0 \ufffd more 0"
+
+
 def test_a_column_of_bytes_reads_as_its_text():
     days = np.array([f"2020-01-{d:02d}".encode() for d in range(1, 21)])   # a numpy "S" array
     df = pd.DataFrame({"day": days, "size": np.array([b"3.5", b"4"] * 10), "city": [b"Oslo", None] * 10})
