@@ -43,7 +43,8 @@ class SFTConfig:
     betas : tuple
         AdamW betas.
     warmup_steps : int
-        Steps of linear warm-up, before the cosine decay.
+        Steps of linear warm-up, before the cosine decay (fewer when
+        :data:`WARMUP_SHARE` of the run comes first).
     min_lr_ratio : float
         Floor of the cosine decay, as a fraction of ``learning_rate``.
     max_epochs : int
@@ -167,11 +168,26 @@ class SFTResult:
     scored_rows: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
-def _lr_factor(progress: float, step: int, cfg: SFTConfig) -> float:
-    if step < cfg.warmup_steps:
-        return (step + 1) / cfg.warmup_steps
+#: The warm-up ends after ``warmup_steps`` steps or at this share of the run's progress,
+#: whichever comes first: a fit that ``max_time`` cuts to a few dozen steps still decays.
+WARMUP_SHARE = 0.1
+
+
+def _lr_factor(progress: float, step: int, cfg: SFTConfig, warm_end: float | None) -> float:
+    """The learning rate's share of its peak: a linear warm-up while ``warm_end`` is None,
+    then a cosine from 1 at ``warm_end`` (the progress at which the warm-up ended) to
+    ``min_lr_ratio`` at progress 1, so that the two join (a cosine on the whole run's
+    progress dropped a short fit's rate ninefold at its 100th step).
+
+    >>> cfg = SFTConfig(warmup_steps=100, min_lr_ratio=0.05)
+    >>> _lr_factor(0.05, 9, cfg, None), _lr_factor(0.2, 10, cfg, 0.2), _lr_factor(1.0, 40, cfg, 0.2)
+    (0.5, 1.0, 0.05)
+    """
     progress = min(max(progress, 0.0), 1.0)
-    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    if warm_end is None:   # either ramp: by steps, or by progress for a run too short for the steps
+        return min(1.0, max((step + 1) / max(cfg.warmup_steps, 1), progress / WARMUP_SHARE))
+    rest = min(max((progress - warm_end) / (1 - warm_end), 0.0), 1.0) if warm_end < 1 else 1.0
+    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * rest))
 
 
 #: Largest share of the time budget one validation pass should cost; a larger
@@ -389,7 +405,7 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
     best_state, bad_evals = None, 0
     bar = tqdm(total=max_steps, disable=not verbose, desc="sft", unit="step", leave=False)
     model.train()
-    step, done = 0, False
+    step, done, warm_end = 0, False, None
     # Until the first validation pass is timed, guess its cost from the training
     # speed (forward-only greedy decoding of the validation prompts).
     val_tokens = int(enc.lengths()[val_rows].sum()) if has_val else 0
@@ -404,7 +420,9 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
             progress = step / max_steps
             if budget is not None:
                 progress = max(progress, (now - t0) / budget)
-            lr = config.learning_rate * _lr_factor(progress, step, config)
+            if warm_end is None and (step >= config.warmup_steps or progress >= WARMUP_SHARE):
+                warm_end = progress
+            lr = config.learning_rate * _lr_factor(progress, step, config, warm_end)
             for g in opt.param_groups:
                 g["lr"] = lr
             rows = train_rows[local]

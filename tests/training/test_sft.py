@@ -28,3 +28,28 @@ def test_the_defaults_and_the_estimators_values_pass():
     cfg = SFTConfig(batch_size=8, max_epochs=1, eval_every=None, val_quantile=0.5, val_temperature=0.01,
                     rps_weight=1.0, warmup_steps=0, grad_clip=0.0)
     assert cfg.val_quantile == 0.5
+
+
+@pytest.mark.parametrize("max_epochs", [3, 30])   # 12 and 120 steps
+def test_a_short_fit_warms_up_and_decays_without_a_cliff(monkeypatch, max_epochs):
+    """A fit of fewer than 100 steps ended at its peak rate (still warming up); one just past
+    100 dropped it ninefold at step 100 (the cosine had run under the warm-up)."""
+    import numpy as np
+    import torch
+
+    from lmreg import LMRegressor
+
+    rates, step = [], torch.optim.AdamW.step
+
+    def record(self, *args, **kwargs):
+        rates.append(self.param_groups[0]["lr"])
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", record)
+    X, y = [f"n {i % 7}" for i in range(120)], np.arange(120.0) % 7
+    LMRegressor(max_time=None, max_epochs=max_epochs, validation_fraction=0.0, random_state=0, hidden_size=32,
+                num_layers=1, num_heads=2, learning_rate=2e-3).fit(X, y)
+    rates = np.array(rates)
+    assert len(rates) == 4 * max_epochs   # 120 rows in batches of 32
+    assert rates.max() == pytest.approx(2e-3) and rates[-1] < 0.1 * 2e-3   # the floor is 5% of the peak
+    assert np.max(rates[:-1] - rates[1:]) < 0.25 * 2e-3                      # no step drops a quarter of it
