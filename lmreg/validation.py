@@ -43,6 +43,11 @@ def resolve_device(device: str) -> torch.device:
                          "'auto', 'cpu' or 'cuda' (or 'cuda:1').")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was requested but CUDA is not available.")
+    backend = getattr(torch.backends, dev.type, None) if dev.type == "mps" else getattr(torch, dev.type, None)
+    if dev.type != "cpu" and not (backend is not None and hasattr(backend, "is_available") and backend.is_available()):
+        # mps, xpu, ...: torch's own error came from deep inside the first tensor move, seconds into fit
+        raise ValueError(f"device={device!r} was requested but this torch has no {dev.type} device available; "
+                         "use 'auto', 'cpu' or 'cuda'.")
     return dev
 
 
@@ -124,6 +129,8 @@ def check_sample_weight(sample_weight, n_rows: int) -> np.ndarray | None:
     array([1., 2., 0.])
     >>> check_sample_weight(None, 3) is None
     True
+    >>> check_sample_weight([1e308, 1e308], 2)   # a sum past float64's range: the same ratios
+    array([1., 1.])
     >>> check_sample_weight(2, 3)
     array([2., 2., 2.])
     >>> check_sample_weight([1.0, -1.0], 2)
@@ -149,6 +156,8 @@ def check_sample_weight(sample_weight, n_rows: int) -> np.ndarray | None:
                              f"{int(np.flatnonzero(bad)[0])}); weights must be {rule}.")
     if not w.sum() > 0:
         raise ValueError("sample_weight is zero for every row; at least one row must count.")
+    if not np.isfinite(w.sum()):   # finite weights whose sum overflows (1e306 each): only their ratios count
+        w = w / w.max()
     return w
 
 

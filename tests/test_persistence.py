@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 import lmreg
 from lmreg import LMRegressor, load
@@ -104,6 +105,9 @@ def test_load_maps_weights_to_the_requested_device(fitted, tmp_path):
     for bad in ("bogus", "meta"):   # the device named, not "not a complete lmreg model config"
         with pytest.raises(ValueError, match=f"device='{bad}' is not a torch device"):
             lmreg.load(tmp_path / "m", device=bad)
+    if not torch.backends.mps.is_available():   # torch's error came from deep inside the first move
+        with pytest.raises(ValueError, match="device='mps' was requested but this torch has no mps device"):
+            lmreg.load(tmp_path / "m", device="mps")
 
 
 def test_list_columns_round_trip_as_tags(tmp_path):

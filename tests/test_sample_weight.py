@@ -61,6 +61,15 @@ def test_equal_weights_are_the_unweighted_fit(weights):
     assert _trained(plain) == _trained(equal)
 
 
+def test_weights_whose_sum_overflows_are_their_ratios():
+    """1e307 and 2e307: their mean overflowed to inf and made every weight 0 (a zero loss,
+    then numpy's "Weights sum to zero")."""
+    ratios = np.where(np.arange(120) % 2, 2.0, 1.0)
+    small = LMRegressor(**FAST).fit(X, y, sample_weight=ratios)
+    huge = LMRegressor(**FAST).fit(X, y, sample_weight=ratios * 1e307)
+    np.testing.assert_allclose(huge.predict(X), small.predict(X))
+
+
 def test_a_zero_weight_is_the_row_left_out():
     keep = np.arange(120) % 6 != 0   # 100 rows: 10 held out, enough to calibrate
     w = np.where(keep, W, 0.0)
