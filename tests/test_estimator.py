@@ -418,7 +418,7 @@ def test_a_fit_that_never_trained_falls_back_without_validation_rows():
 
 def test_weights_broken_by_the_last_step_are_an_error():
     X, y = [f"n {i % 7}" for i in range(30)], np.arange(30.0)
-    est = LMRegressor(max_time=None, max_epochs=3, learning_rate=1e7, validation_fraction=0.0, random_state=0,
+    est = LMRegressor(max_time=None, max_epochs=3, learning_rate=1e6, validation_fraction=0.0, random_state=0,
                       hidden_size=32, num_layers=1, num_heads=2)
     # the loss of every step was finite; the update of the last one made the weights NaN
     with pytest.raises(FloatingPointError, match="weights became NaN or infinite at step 3"):

@@ -182,10 +182,10 @@ def test_unnamed_columns_are_matched_by_position(frame):
     with pytest.warns(UserWarning, match="matched by position"):
         np.testing.assert_array_equal(est.predict(rows), est.predict(X))
     np.testing.assert_array_equal(est.predict(rows.tolist()), est.predict(X))
-    on_rows = LMRegressor(**TINY).fit(rows, y)
+    on_rows = LMRegressor(**{**TINY, "max_epochs": 8}).fit(rows, y)   # trained past the median's error
     with pytest.warns(UserWarning, match="fitted without feature names"):
         np.testing.assert_array_equal(on_rows.predict(X), on_rows.predict(rows))
-    assert len(set(on_rows.predict(rows))) > 1   # not a constant: the columns were read
+    assert not on_rows.fallback_ and len(set(on_rows.predict(rows))) > 1   # not a constant: the columns were read
 
 
 def test_text_columns_are_matched_by_position():
