@@ -209,8 +209,10 @@ def _clean(x):
         return x if x.isascii() or not _SURROGATE.search(x) else _SURROGATE.sub("\ufffd", x)
     if isinstance(x, dict):
         return {_clean(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return type(x)(_clean(v) for v in x)
+    if isinstance(x, list):
+        return [_clean(v) for v in x]
+    if type(x) is tuple:   # a namedtuple's fields stay as given
+        return tuple(_clean(v) for v in x)
     return x
 
 
