@@ -29,6 +29,8 @@ def _is_missing(v) -> bool:
     >>> [_is_missing(v) for v in (None, np.float32("nan"), np.datetime64("NaT"), "nan", [None])]
     [True, True, True, False, False]
     """
+    if isinstance(v, str):   # the common element: no pandas call
+        return False
     return pd.api.types.is_scalar(v) and bool(pd.isna(v))
 
 

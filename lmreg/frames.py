@@ -85,7 +85,7 @@ def to_frame(X, *, flatten_json: bool = True, json_columns=(), plain_columns=())
             raise ValueError(f"X mixes records (dicts) with other rows: row {i} is a {type(r).__name__} "
                              f"({r!r:.60}); pass every row as a dict (None for a row with no fields).")
         elif all(isinstance(r, (str, bytes)) or r is None for r in X):   # bytes decoded, as a lone one is
-            frame = pd.DataFrame({"text": [_clean(r.decode() if isinstance(r, bytes) else r) for r in X]})
+            frame = _valid(pd.DataFrame, {"text": [r.decode() if isinstance(r, bytes) else r for r in X]})
         else:   # rows of values, cell by cell (a cell may hold a list: tags)
             rows = [list(r) if isinstance(r, (list, tuple)) or (isinstance(r, (np.ndarray, pd.Series)) and r.ndim == 1)
                     else [r] for r in X]   # a Series from iterrows() is a row too; a 0-d array one cell
@@ -93,7 +93,7 @@ def to_frame(X, *, flatten_json: bool = True, json_columns=(), plain_columns=())
             if len(lengths) > 1:   # numpy made ragged rows one column of lists
                 raise ValueError(f"X's rows have different lengths ({', '.join(map(str, lengths[:5]))} values); "
                                  "give every row the same columns, or pass records (dicts) for optional fields.")
-            frame = pd.DataFrame(_clean(rows), dtype=object)   # as numpy gave them: kinds come from the values
+            frame = pd.DataFrame(rows, dtype=object)   # as numpy gave them: kinds come from the values
             frame.columns = positional_names(frame.shape[1])
     else:
         raise TypeError(
@@ -191,7 +191,16 @@ def _normalize(records: list, what: str) -> pd.DataFrame:
                     raise ValueError(f"{what} {i} gives the field {field!r} twice (a nested field and a dotted "
                                      "name, or a number and its text); rename one of them.")
                 seen.add(field)
-    return pd.json_normalize([_clean(r) for r in records], sep=".")
+    return _valid(lambda rs: pd.json_normalize(rs, sep="."), records)
+
+
+def _valid(build, data):
+    """``build(data)``, again on :func:`_clean` data when a lone surrogate made pandas' UTF-8
+    strings refuse it (the common case pays nothing)."""
+    try:
+        return build(data)
+    except UnicodeEncodeError:
+        return build(_clean(data))
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
