@@ -43,8 +43,8 @@ def resolve_device(device: str) -> torch.device:
                          "'auto', 'cpu' or 'cuda' (or 'cuda:1').")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was requested but CUDA is not available.")
-    backend = getattr(torch.backends, dev.type, None) if dev.type == "mps" else getattr(torch, dev.type, None)
-    if dev.type != "cpu" and not (backend is not None and hasattr(backend, "is_available") and backend.is_available()):
+    backend = torch.backends.mps if dev.type == "mps" else getattr(torch, dev.type, None)   # torch.xpu, ...
+    if dev.type != "cpu" and not getattr(backend, "is_available", lambda: False)():
         # mps, xpu, ...: torch's own error came from deep inside the first tensor move, seconds into fit
         raise ValueError(f"device={device!r} was requested but this torch has no {dev.type} device available; "
                          "use 'auto', 'cpu' or 'cuda'.")
