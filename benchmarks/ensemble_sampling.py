@@ -1,6 +1,6 @@
 """Time ``sample`` on a saved seed ensemble: the same model, two lmreg checkouts side by side.
 
-Fits a five-network ensemble on diabetes once (``--fit``), saves it, then times
+Fits a five-network ensemble (``--members``) on diabetes once (``--fit``), saves it, then times
 ``sample(X_test, n_samples)`` with whichever lmreg is on ``PYTHONPATH``: run it once per
 checkout, alternating, and compare the medians. Written to measure the cost of drawing
 the remainder of ``n_samples`` from members picked per row (each member draws
@@ -29,6 +29,7 @@ def main(argv=None) -> None:
     p.add_argument("--n-samples", type=int, default=16)
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--members", type=int, default=5, help="networks fitted with --fit (1: a single model)")
     args = p.parse_args(argv)
 
     import torch
@@ -39,7 +40,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     if args.fit:
         X, y = load_dataset("diabetes", split="train")
-        est = lmreg.LMRegressor(n_members=5, max_time=None, max_epochs=2, random_state=0,
+        est = lmreg.LMRegressor(n_members=args.members, max_time=None, max_epochs=2, random_state=0,
                                 n_threads=args.threads).fit(X, y)
         est.save(args.model)
         print(f"saved {len(est.members_)} members to {args.model}")
