@@ -44,8 +44,9 @@ from .validation import check_targets, weighted_rows
 
 #: Share of ``max_time`` kept for sampling the calibration rows after training.
 CALIBRATION_SHARE = 0.02
-#: Calibration rows are sampled in chunks of this many, until its time is up.
-CALIBRATION_CHUNK = 64
+#: Calibration rows are sampled in chunks of this many sequences (rows x ``n_samples``),
+#: while the next chunk is expected to end before the deadline.
+CALIBRATION_CHUNK = 1024
 #: Fewer validation rows than this leave the quantiles uncalibrated.
 MIN_CALIBRATION_ROWS = 10
 
@@ -324,18 +325,30 @@ class HeldOutStages:
         if self.calibration is None or self.fallback_ or len(rows) < MIN_CALIBRATION_ROWS:
             return
         if samples is None:
-            draws = []
-            for chunk in np.array_split(rows, -(-len(rows) // CALIBRATION_CHUNK)):
-                if draws and deadline is not None and time.monotonic() >= deadline:
-                    break
-                # The RL check's seed: a reverted RL stage leaves the same calibration.
-                draws.append(self._draw(enc.subset(chunk), self.n_samples, self.seed_ + 3))
-            samples = np.concatenate(draws)
+            samples = self._calibration_samples(enc, rows, deadline)
         if len(samples) >= MIN_CALIBRATION_ROWS:
             used = rows[:len(samples)]
             self.calibrator_ = ConformalQuantiles().fit(samples, y[used],
                                                         None if weights is None else weights[used])
             self._calibration_temperature = float(self.temperature)   # what the samples were drawn at
+
+    def _calibration_samples(self, enc, rows, deadline) -> np.ndarray:
+        """Samples of the first of ``rows``, chunk by chunk of :data:`CALIBRATION_CHUNK`
+        sequences, while the next chunk is expected (at the rate of those before) to end
+        before ``deadline``; the first :data:`MIN_CALIBRATION_ROWS` rows always, so a
+        model is calibrated however late its training ended."""
+        per = max(1, CALIBRATION_CHUNK // self.n_samples)
+        ends = list(range(max(per, MIN_CALIBRATION_ROWS), len(rows), per)) + [len(rows)]
+        draws, start, t0 = [], 0, time.monotonic()
+        for end in ends:
+            if start and deadline is not None:   # seconds per row so far, times the next chunk's rows
+                now = time.monotonic()
+                if now + (now - t0) / start * (end - start) > deadline:
+                    break
+            # The RL check's seed: a reverted RL stage leaves the same calibration.
+            draws.append(self._draw(enc.subset(rows[start:end]), self.n_samples, self.seed_ + 3))
+            start = end
+        return np.concatenate(draws)
 
     def _check_weighting(self, weighted: bool, method: str) -> None:
         """A stage run on a fitted model gets ``sample_weight`` exactly when ``fit``'s depended

@@ -226,3 +226,17 @@ def test_calibrate_and_reinforce_find_fits_split_and_refuse_other_data(tmp_path)
     np.testing.assert_array_equal(loaded.calibrate(X, y).calibrator_.y_, before)
     with pytest.raises(ValueError, match="targets that differ from fit's"):
         loaded.calibrate(X, y * 2)
+
+
+def test_calibration_past_its_deadline_draws_only_the_rows_it_needs():
+    """Chunks are sized in sequences: with many samples a late calibration draws its first
+    ten rows, not a chunk of 64 rows times ``n_samples``; the rows it draws sample alike."""
+    X, y = _noisy(400, seed=5)
+    est = LMRegressor(max_time=None, max_epochs=3, random_state=0, hidden_size=32, num_layers=1,
+                      num_heads=2, n_members=1).fit(X, y)
+    assert not est.fallback_ and est.calibrator_.y_.shape == (40,)
+    est.set_params(n_samples=256)
+    full = est.calibrate(X, y).calibrator_   # 4 rows a chunk after the first ten: all 40 rows in time
+    late = est.calibrate(X, y, max_time=1e-9).calibrator_
+    assert full.y_.shape == (40,) and late.y_.shape == (10,)
+    np.testing.assert_array_equal(late.y_, full.y_[:10])
