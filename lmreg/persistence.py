@@ -530,6 +530,9 @@ def _rebuild(config: dict, path: Path, device: str):
             k = int(k_str) if k_str.isdigit() and 0 < int(k_str) < len(members) else -1
         if k < 0:
             raise ValueError(f"weights in {str(path / WEIGHTS)!r} do not match {CONFIG}: unexpected {name!r}.")
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):   # would decode garbage, not raise
+            raise ValueError(f"weights in {str(path / WEIGHTS)!r} hold NaN or infinite values in {name!r}: "
+                             "the file is damaged or was edited (training never keeps such weights).")
         members[k][rest] = v
     est.members_ = [_load_member(est, part, path).to(est.device_).eval() for part in members]
     est.model_ = est.members_[0]

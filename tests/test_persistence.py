@@ -90,6 +90,19 @@ def test_weights_that_do_not_match_the_config(fitted, tmp_path):
         load(tmp_path / "a")
 
 
+def test_weights_with_nan_are_refused_by_name(fitted, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    fitted.save(tmp_path / "a")
+    state = load_file(str(tmp_path / "a" / "model.safetensors"))
+    name = sorted(state)[-1]
+    state[name] = state[name].clone().reshape(-1).index_fill(0, torch.tensor([0]), float("nan")).reshape(
+        state[name].shape)
+    save_file(state, str(tmp_path / "a" / "model.safetensors"))
+    with pytest.raises(ValueError, match=f"NaN or infinite values in '{re.escape(name)}'"):
+        load(tmp_path / "a")
+
+
 def test_unfitted_estimator_cannot_be_saved(tmp_path):
     from sklearn.exceptions import NotFittedError
 
