@@ -262,7 +262,11 @@ class Serializer:
     template : str, default="{name}: {value}"
         How one field renders in :meth:`to_text`.
     separator : str, default=" | "
-        Between fields in :meth:`to_text`.
+        Between fields in :meth:`to_text`. Values are rendered as they are, not
+        escaped (a pretrained backbone reads this text, and escapes would be new
+        symbols to it): a value holding the separator or the ``missing`` text reads
+        like two fields or a missing one. The model's own tokens
+        (:meth:`transform`) keep every field and the missing marker apart.
     max_categories : int, default=64
         A string column with at most this many distinct short values is categorical;
         otherwise it is free text. A pandas ``category`` column is categorical whatever
