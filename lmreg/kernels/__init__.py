@@ -83,6 +83,10 @@ def check_temperature(temperature, greedy_zero: bool) -> None:
                          f"logits / temperature overflow float32 near 1e-38; got {temperature!r}.")
 
 
+#: Integer types ids may have (a bool mask or uint8 would be read as ids 0 and 1).
+ID_DTYPES = (torch.int32, torch.int64)
+
+
 def _check_shapes(hidden, weight, bias, allowed, row_seeds=None, targets=None, noise=None) -> None:
     """The arguments both backends read, checked for what costs no host sync: the fused
     kernels would read past their buffers on a wrong shape (an empty ``allowed`` crashes
@@ -93,9 +97,11 @@ def _check_shapes(hidden, weight, bias, allowed, row_seeds=None, targets=None, n
                          f"{tuple(weight.shape)}.")
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
         raise ValueError(f"bias must have shape ({weight.shape[0]},), one value per id; got {tuple(bias.shape)}.")
-    if allowed.ndim != 1 or allowed.numel() == 0 or allowed.dtype.is_floating_point:
-        raise ValueError(f"allowed must be a non-empty 1-D tensor of integer ids; got shape {tuple(allowed.shape)} "
-                         f"of {allowed.dtype}.")
+    if allowed.ndim != 1 or allowed.numel() == 0 or allowed.dtype not in ID_DTYPES:   # not a bool mask
+        raise ValueError(f"allowed must be a non-empty 1-D tensor of integer ids (int32 or int64); got shape "
+                         f"{tuple(allowed.shape)} of {allowed.dtype}.")
+    if targets is not None and targets.dtype not in ID_DTYPES:   # the kernel would truncate floats
+        raise ValueError(f"targets must be int32 or int64 indices into allowed; got {targets.dtype}.")
     if allowed.device.type == "cpu":
         lo, hi = (int(v) for v in torch.aminmax(allowed))
         if lo < 0 or hi >= weight.shape[0]:

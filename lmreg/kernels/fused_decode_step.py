@@ -148,7 +148,9 @@ def _decode_step_kernel(
         chunk_best = tl.max(score, axis=1)
         chunk_arg = tl.argmax(score, axis=1)
         chunk_logit = tl.sum(tl.where(cols[None, :] == (a0 + chunk_arg)[:, None], logits, 0.0), axis=1)
-        better = chunk_best > best_score
+        # the first chunk always counts: where every score is -inf (all noise -inf, or every
+        # id masked) the reference's argmax takes index 0, and its logit, not the 0 set above
+        better = (chunk_best > best_score) | (a0 == 0)
         best_score = tl.where(better, chunk_best, best_score)
         best_logit = tl.where(better, chunk_logit, best_logit)
         best_idx = tl.where(better, a0 + chunk_arg, best_idx)

@@ -138,7 +138,8 @@ def decode_step(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
         Ids from ``allowed`` (full-vocabulary ids), never anything else.
     logprob : Tensor [N], float32
         Log-probability of the chosen token under ``softmax(logits / T)`` (under
-        ``softmax(logits)`` when ``temperature == 0``).
+        ``softmax(logits)`` when ``temperature == 0``); not differentiable, as the
+        fused kernel's is not (:func:`allowed_logprobs` is the training path).
     probs : Tensor [N, A] or None
         The distribution over ``allowed`` when ``return_probs``.
 
@@ -160,6 +161,11 @@ def decode_step(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
     >>> alone.item() == pair[1].item()  # row 1's draw does not depend on row 0
     True
     """
+    with torch.no_grad():
+        return _decode_step(hidden, weight, bias, allowed, temperature, noise, seed, row_seeds, return_probs)
+
+
+def _decode_step(hidden, weight, bias, allowed, temperature, noise, seed, row_seeds, return_probs):
     logits = allowed_logits(hidden, weight, bias, allowed)
     if temperature > 0:
         logits = logits / temperature
@@ -174,7 +180,7 @@ def decode_step(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
         choice = (logits + noise.to(logits.device, torch.float32)).argmax(dim=-1)
     chosen = logits.gather(1, choice.unsqueeze(1)).squeeze(1) - lse
     probs = torch.exp(logits - lse.unsqueeze(1)) if return_probs else None
-    return allowed[choice], chosen, probs
+    return allowed[choice].long(), chosen, probs
 
 
 def allowed_logprobs(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,

@@ -98,3 +98,12 @@ def test_both_backends_refuse_bad_targets_and_temperatures_alike(monkeypatch, ba
             decode_step(h, w, None, allowed, noise=torch.zeros(shape, device=DEVICE))
     with pytest.raises(ValueError, match=r"targets must have shape \(4,\)"):
         allowed_logprobs(h, w, None, allowed, torch.zeros(2, dtype=torch.long, device=DEVICE))
+    # a bool mask or uint8 ids: read as ids 0 and 1 by the fused kernel, a raw indexing error by the reference
+    mask = torch.zeros(20, dtype=torch.bool, device=DEVICE)
+    mask[[2, 3, 5]] = True
+    for ids in (mask, allowed.to(torch.uint8)):
+        with pytest.raises(ValueError, match=r"integer ids \(int32 or int64\); got shape \(\d+,\) of torch\.(bool|uint8)"):
+            decode_step(h, w, None, ids, temperature=0.0)
+    # float targets: truncated by the fused kernel, a raw gather error in the reference
+    with pytest.raises(ValueError, match="targets must be int32 or int64 indices into allowed; got torch.float32"):
+        allowed_logprobs(h, w, None, allowed, torch.tensor([0.9, 1.5, 3.99, 2.0], device=DEVICE))

@@ -116,3 +116,29 @@ def test_a_chunk_of_masked_ids_leaves_the_log_sum_exp_finite():
     assert torch.equal(ref[0], out[0]) and torch.isfinite(out[1]).all()
     torch.testing.assert_close(out[1], ref[1], atol=1e-5, rtol=0)
     torch.testing.assert_close(out[2], ref[2], atol=1e-5, rtol=0)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")   # -inf - -inf, as the reference
+def test_rows_whose_scores_are_all_minus_inf_pick_and_score_like_the_reference():
+    """Every score -inf (noise of -inf; or every allowed id masked by a -inf bias): the
+    reference takes the first allowed id and its log-prob; the kernel scored it from a logit of 0."""
+    hidden, weight, bias, allowed = make_case(N=4, A=20)
+    noise = reference.gumbel_noise((4, 20), torch.Generator().manual_seed(2)).to(DEVICE)
+    noise[0] = float("-inf")
+    ref = reference.decode_step(hidden, weight, bias, allowed, 1.0, noise=noise)
+    out = fused(hidden, weight, bias, allowed, 1.0, noise=noise, block_a=16)
+    assert torch.equal(ref[0], out[0]) and ref[0][0] == allowed[0]
+    torch.testing.assert_close(out[1], ref[1], atol=1e-5, rtol=0)
+    masked = bias.clone()
+    masked[allowed] = float("-inf")
+    ref = reference.decode_step(hidden, weight, masked, allowed, 1.0, noise=noise)
+    out = fused(hidden, weight, masked, allowed, 1.0, noise=noise, block_a=16)
+    assert torch.equal(ref[0], out[0]) and torch.isnan(ref[1]).all() and torch.isnan(out[1]).all()
+
+
+def test_both_backends_return_int64_tokens_and_a_log_prob_without_gradient():
+    hidden, weight, bias, allowed = make_case(N=3, A=10)
+    weight = weight.clone().requires_grad_(True)
+    for step in (reference.decode_step, fused):
+        tokens, logprob, _ = step(hidden, weight, bias, allowed.to(torch.int32), 1.0, seed=1)
+        assert tokens.dtype == torch.int64 and not logprob.requires_grad
