@@ -127,9 +127,19 @@ def constrained_logprobs(model, hidden: torch.Tensor, grammar: NumberGrammar,
     1.0
     """
     idx = target_ranks(grammar, targets, check)
+    _check_hidden(hidden, targets, grammar)
     out = [kernels.allowed_logprobs(hidden[:, p], model.head.weight, model.head.bias, grammar.allowed[p],
                                     idx[:, p], temperature, check=False) for p in range(grammar.length)]
     return torch.stack(out, dim=1)
+
+
+def _check_hidden(hidden: torch.Tensor, targets: torch.Tensor, grammar: NumberGrammar) -> None:
+    """``hidden`` holds the states of the number positions only: the whole sequence's
+    states would be read from their start, the prompt's."""
+    if hidden.ndim != 3 or hidden.shape[1] != grammar.length or hidden.shape[0] != targets.shape[0]:
+        raise ValueError(f"hidden must be [rows, {grammar.length}, H], the states that predict the "
+                         f"{grammar.length} number positions of {targets.shape[0]} rows (teacher_forced_states); "
+                         f"got {tuple(hidden.shape)}.")
 
 
 def ranked_probability_scores(model, hidden: torch.Tensor, grammar: NumberGrammar,
@@ -175,6 +185,7 @@ def ranked_probability_scores(model, hidden: torch.Tensor, grammar: NumberGramma
     [2.85, 2.85]
     """
     ranks = target_ranks(grammar, targets, check)
+    _check_hidden(hidden, targets, grammar)
     scores = []
     for p in range(grammar.length):
         allowed = grammar.allowed[p]
@@ -257,7 +268,7 @@ def sample_batch(model, grammar: NumberGrammar, batch, n_samples: int = 1, tempe
     True
     """
     B = batch.ids.shape[0]
-    S = 1 if greedy else n_samples
+    S = 1 if greedy else _check_n_samples(n_samples)
     if row_seeds is None:
         row_seeds = torch.arange(B)
     sample_seeds = kernels.reference.mix32(
@@ -274,6 +285,12 @@ def sample_batch(model, grammar: NumberGrammar, batch, n_samples: int = 1, tempe
         return tok
 
     return _walk(model, grammar, batch, S, choose), total.view(B, S)
+
+
+def _check_n_samples(n_samples) -> int:
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
+    return int(n_samples)
 
 
 def _walk(model, grammar: NumberGrammar, batch, n: int, choose) -> torch.Tensor:
@@ -351,9 +368,7 @@ def sample_tokens(model, enc: Encoded, grammar: NumberGrammar, pad_id: int, n_sa
     >>> sample_tokens(model, enc, grammar, pad_id=0, greedy=True).shape
     (2, 1, 2)
     """
-    S = 1 if greedy else n_samples
-    if isinstance(S, bool) or not isinstance(S, (int, np.integer)) or S < 1:
-        raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
+    S = 1 if greedy else _check_n_samples(n_samples)
     row_seeds = row_keys(enc)
 
     block = max(1, min(S, max_sequences))   # one row's samples decoded together at most

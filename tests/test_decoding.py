@@ -138,6 +138,10 @@ def test_a_target_the_grammar_forbids_is_named():
             fn(model, torch.randn(2, 2, 32), grammar, torch.tensor([[0, 2], [1, -1]]))
         with pytest.raises(ValueError, match=r"target token ids must lie in 0 .. 9; got 10"):
             fn(model, torch.randn(2, 2, 32), grammar, torch.tensor([[0, 2], [1, 10]]))
+        # the whole sequence's states: its first positions (the prompt's) were read silently
+        for hidden in (torch.randn(2, 6, 32), torch.randn(2, 1, 32), torch.randn(3, 2, 32)):
+            with pytest.raises(ValueError, match=r"hidden must be \[rows, 2, H\].*of 2 rows.*got \("):
+                fn(model, hidden, grammar, torch.tensor([[0, 2], [1, 9]]))
 
 
 def test_quantiles_decisions_and_grammars_refuse_what_they_cannot_compute(setup):
@@ -170,3 +174,6 @@ def test_empty_requests_are_named(setup):
     for bad in ([], [0.0], [0.5, 1.0]):
         with pytest.raises(ValueError, match="levels must be one or more quantile levels in"):
             quantile_tokens(model, enc, grammar, 0, bad)
+    for bad in (0, -1):   # a misleading row_seeds error and a raw repeat error in sample_batch
+        with pytest.raises(ValueError, match="n_samples must be a positive integer"):
+            decoding.sample_batch(model, grammar, collate(enc, [0, 1], 0), n_samples=bad, seed=1)
