@@ -198,7 +198,8 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         Seeds initialisation, batching and sampling. With ``max_time=None`` a CPU
         fit is bit-for-bit reproducible.
     verbose : bool, default=False
-        Show a progress bar.
+        Show a progress bar (of SFT: its steps, or under ``max_time`` its
+        progress in % as the schedule counts it, the larger of steps and time).
 
     Attributes
     ----------

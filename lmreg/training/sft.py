@@ -403,7 +403,12 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
 
     result = SFTResult()
     best_state, bad_evals = None, 0
-    bar = tqdm(total=max_steps, disable=not verbose, desc="sft", unit="step", leave=False)
+    # Under a deadline the bar counts the schedule's progress (the larger of steps and time,
+    # in %), so its ETA is the run's whichever ends it; else steps.
+    timed = {} if budget is None else dict(
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]")
+    bar = tqdm(total=max_steps if budget is None else 100, disable=not verbose, desc="sft",
+               unit="step" if budget is None else "%", leave=False, **timed)
     model.train()
     step, done, warm_end = 0, False, None
     # Until the first validation pass is timed, guess its cost from the training
@@ -461,9 +466,13 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
                         val_tokens_new = int(enc.lengths()[val_rows].sum())
                         eval_cost *= val_tokens_new / val_tokens
                         val_tokens = val_tokens_new
-            bar.update(1)
+            if budget is None:
+                bar.update(1)
+            else:
+                done_pct = 100 * min(1.0, max(step / max_steps, (time.monotonic() - t0) / budget))
+                bar.update(round(done_pct - bar.n, 2))
             if step % 10 == 0:
-                bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.1e}")
+                bar.set_postfix(step=step, loss=f"{loss.item():.3f}", lr=f"{lr:.1e}")
 
             if has_val and (step % eval_every == 0):
                 # An evaluation that would overrun the budget ends training instead.

@@ -53,3 +53,40 @@ def test_a_short_fit_warms_up_and_decays_without_a_cliff(monkeypatch, max_epochs
     assert len(rates) == 4 * max_epochs   # 120 rows in batches of 32
     assert rates.max() == pytest.approx(2e-3) and rates[-1] < 0.1 * 2e-3   # the floor is 5% of the peak
     assert np.max(rates[:-1] - rates[1:]) < 0.25 * 2e-3                      # no step drops a quarter of it
+
+
+def test_the_progress_bar_counts_what_ends_the_run(monkeypatch):
+    """Under max_time the bar's total was max_epochs x steps: a time-bound fit ended at a
+    sliver of it, with an ETA of hours. It now counts the schedule's progress in %."""
+    import numpy as np
+
+    from lmreg import LMRegressor
+    from lmreg.training import sft
+
+    bars = []
+
+    class Bar:
+        def __init__(self, **kwargs):
+            self.kwargs, self.n = kwargs, 0
+            bars.append(self)
+
+        def update(self, k):
+            self.n += k
+
+        def set_postfix(self, **kwargs):
+            self.postfix = kwargs
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(sft, "tqdm", Bar)
+    X, y = [f"n {i % 7}" for i in range(120)], np.arange(120.0) % 7
+    small = dict(random_state=0, hidden_size=32, num_layers=1, num_heads=2, n_members=1, verbose=True,
+                 validation_fraction=0.0)   # no early stop: the deadline ends it
+    est = LMRegressor(max_time=8, max_epochs=10_000, **small).fit(X, y)
+    assert est.fit_result_.stopped == "time" and est.fit_result_.steps > 0
+    bar = bars[-1]
+    assert bar.kwargs["total"] == 100 and bar.kwargs["unit"] == "%" and 75 <= bar.n < 100.001
+    est = LMRegressor(max_time=None, max_epochs=2, **small).fit(X, y)
+    bar = bars[-1]
+    assert bar.kwargs["unit"] == "step" and bar.n == bar.kwargs["total"] == est.fit_result_.steps == 8
