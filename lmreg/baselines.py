@@ -67,6 +67,8 @@ class TabularFeatures(TransformerMixin, BaseEstimator):
         Components per text column (fewer when the vocabulary is smaller).
     max_features : int, default=20000
         TF-IDF vocabulary size per text column.
+    random_state : int, default=0
+        Seeds the truncated SVD.
 
     Attributes
     ----------
@@ -81,9 +83,10 @@ class TabularFeatures(TransformerMixin, BaseEstimator):
     ((12, 4), [False, True, False, False])
     """
 
-    def __init__(self, svd_components=32, max_features=20000):
+    def __init__(self, svd_components=32, max_features=20000, random_state=0):
         self.svd_components = svd_components
         self.max_features = max_features
+        self.random_state = random_state
 
     def fit(self, X, y=None):
         self.serializer_ = Serializer().fit(X)
@@ -104,7 +107,7 @@ class TabularFeatures(TransformerMixin, BaseEstimator):
                 k = min(self.svd_components, M.shape[1] - 1, M.shape[0] - 1)
                 if k < 1:
                     continue
-                svd = TruncatedSVD(n_components=k, random_state=0).fit(M)
+                svd = TruncatedSVD(n_components=k, random_state=self.random_state).fit(M)
                 self.text_[col.name] = (tfidf, svd)
         mask = []
         for col in table.columns:
@@ -140,7 +143,7 @@ class _TreeOnFeatures(BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X, y):
-        self.features_ = TabularFeatures().fit(X)
+        self.features_ = TabularFeatures(random_state=self.random_state).fit(X)
         F = self.features_.transform(X)
         mask = self.features_.categorical_mask_
         # HGB treats at most max_bins (255) categories natively; wider columns stay ordinal.
@@ -178,8 +181,8 @@ def tfidf_ridge():
                          Ridge(alpha=1.0))
 
 
-def _knn():
-    return make_pipeline(TabularFeatures(), SimpleImputer(), StandardScaler(),
+def _knn(random_state=0):
+    return make_pipeline(TabularFeatures(random_state=random_state), SimpleImputer(), StandardScaler(),
                          KNeighborsRegressor(n_neighbors=10, weights="distance"))
 
 
@@ -191,18 +194,20 @@ def _lightgbm_available() -> bool:
     return True
 
 
-#: Baseline name -> factory of an unfitted estimator.
+#: Baseline name -> factory of an unfitted estimator, called with a ``random_state``
+#: (the deterministic ones take it and ignore it).
 BASELINES = {
-    "mean": lambda: DummyRegressor(strategy="mean"),
-    "ridge_tfidf": tfidf_ridge,
+    "mean": lambda random_state=0: DummyRegressor(strategy="mean"),
+    "ridge_tfidf": lambda random_state=0: tfidf_ridge(),
     "knn": _knn,
-    "hgb": lambda: _TreeOnFeatures("hgb"),
-    "lgbm": lambda: _TreeOnFeatures("lgbm"),
+    "hgb": lambda random_state=0: _TreeOnFeatures("hgb", random_state),
+    "lgbm": lambda random_state=0: _TreeOnFeatures("lgbm", random_state),
 }
 
 
-def make_baseline(name: str):
-    """An unfitted baseline by name (one of :data:`BASELINES`).
+def make_baseline(name: str, random_state: int = 0):
+    """An unfitted baseline by name (one of :data:`BASELINES`), seeded by ``random_state``
+    (the trees' early-stopping split and the text columns' SVD).
 
     Raises
     ------
@@ -220,4 +225,4 @@ def make_baseline(name: str):
         raise ValueError(f"unknown baseline {name!r}; choose from {sorted(BASELINES)}.")
     if name == "lgbm" and not _lightgbm_available():
         raise ImportError("the 'lgbm' baseline needs lightgbm: pip install 'lmreg[bench]'.")
-    return BASELINES[name]()
+    return BASELINES[name](random_state)
