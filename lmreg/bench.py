@@ -112,7 +112,7 @@ def _make(name: str, args_params: dict, max_time: float, threads: int, seed: int
                            n_samples=n_samples, **args_params)
     from .baselines import make_baseline
 
-    return make_baseline(name)
+    return make_baseline(name, seed)
 
 
 def _lmreg_extras(est, Xt, yt) -> dict:
@@ -284,6 +284,16 @@ def _check_outputs(args) -> None:
         Path(args.out).expanduser().resolve() == Path(args.markdown).expanduser().resolve())
     if same:
         raise ValueError(f"--out and --markdown both name {args.out!r}: the table would replace the results.")
+    if args.plots:
+        plots = Path(args.plots).expanduser().resolve()
+        for what, value in (("--out", args.out), ("--markdown", args.markdown)):
+            file = Path(value).expanduser().resolve() if value else None
+            if file is not None and (file == plots or file in plots.parents):
+                raise ValueError(f"--plots {args.plots!r} is {'the file' if file == plots else 'inside the file'} "
+                                 f"{what} writes ({value!r}): the plots could not be written after the run.")
+        from .plots import _agg
+
+        _agg()   # matplotlib importable: else the plots fail after every model has run
     for what, value, folder in (("--out", args.out, False), ("--markdown", args.markdown, False),
                                 ("--plots", args.plots, True)):
         if not value:

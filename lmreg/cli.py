@@ -540,7 +540,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("lmreg: interrupted", file=sys.stderr)
         return 130
-    except (OSError, ValueError, TypeError, KeyError) as err:
+    except (OSError, ValueError, TypeError, KeyError, ImportError) as err:   # ImportError: an optional package
         if os.environ.get("LMREG_DEBUG"):
             raise
         message = err.args[0] if isinstance(err, KeyError) and err.args else err

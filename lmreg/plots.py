@@ -69,9 +69,21 @@ def _check(records):
         if not isinstance(r["reliability"], Mapping):
             raise ValueError(f"benchmark record {i} (lmreg on {r['dataset']!r}): 'reliability' must map quantile "
                              f"levels to coverage; got {type(r['reliability']).__name__}.")
+        where = f"benchmark record {i} (lmreg on {r['dataset']!r})"
         for k in ("y_test", "pred"):  # else an empty panel, or numpy's bare "zero-size array" error
             if not np.isfinite(np.asarray(r[k], dtype=float)).any():
-                raise ValueError(f"benchmark record {i} (lmreg on {r['dataset']!r}): {k!r} holds no finite value.")
+                raise ValueError(f"{where}: {k!r} holds no finite value.")
+        if np.shape(r["y_test"]) != np.shape(r["pred"]):   # matplotlib's error, after other files were written
+            raise ValueError(f"{where}: 'y_test' and 'pred' differ in shape ({np.shape(r['y_test'])} and "
+                             f"{np.shape(r['pred'])}).")
+        for level, value in r["reliability"].items():   # a coverage may be None (NaN written as null)
+            try:
+                ok = 0 <= float(level) <= 1 and (value is None or 0 <= float(value) <= 1 or np.isnan(float(value)))
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise ValueError(f"{where}: 'reliability' must map quantile levels in [0, 1] to coverage; got "
+                                 f"{level!r}: {value!r}.")
     if not _models(records):
         raise ValueError(f"no benchmark record of a known model ({', '.join(MODELS)}) to plot.")
     if np.isnan(np.asarray([r["r2"] for r in records], dtype=float)).all():

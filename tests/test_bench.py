@@ -136,7 +136,13 @@ def test_failed_plot_leaves_no_open_figure(tmp_path, user_pyplot):
     (lambda rs: [rs[1] | {"model": "xgboost"}], ValueError, "no benchmark record of a known model"),
     (lambda rs: [rs[0], 1], TypeError, "record 1 is not a dict"),
     (lambda rs: [rs[0] | {"reliability": None}], ValueError, "'reliability' must map quantile levels"),
-], ids=["empty", "no-r2", "no-pred", "empty-y", "nan-pred", "nan-r2", "unknown-model", "not-a-dict", "no-levels"])
+    # these two failed inside matplotlib after the first plots were written
+    (lambda rs: [rs[1], rs[0] | {"pred": rs[0]["pred"][:2]}], ValueError,
+     r"'y_test' and 'pred' differ in shape \(\(3,\) and \(2,\)\)"),
+    (lambda rs: [rs[1], rs[0] | {"reliability": {"q10": 0.1}}], ValueError,
+     r"in \[0, 1\] to coverage; got 'q10': 0.1"),
+], ids=["empty", "no-r2", "no-pred", "empty-y", "nan-pred", "nan-r2", "unknown-model", "not-a-dict", "no-levels",
+        "ragged", "level-name"])
 def test_plot_all_rejects_empty_or_malformed_records(tmp_path, change, error, match):
     from lmreg.plots import plot_all
 
@@ -403,3 +409,34 @@ def test_decode_benchmark_times_a_fixed_length_fit(tmp_path, capsys):
     assert rec["fit_ms_per_step"] == pytest.approx(1000 * rec["fit_wall_s"] / rec["fit_steps"])
     assert min(rec["sample_s"], rec["tree_median_s"], rec["greedy_s"]) > 0
     assert json.loads(capsys.readouterr().out) == rec
+
+
+def test_bench_refuses_plots_it_could_not_write_before_any_model_runs(tmp_path, monkeypatch, capsys):
+    """A plots folder on the results file, or inside it, and a missing matplotlib failed after
+    the whole run (every model fitted, the plots lost); a missing optional package was a traceback."""
+    import sys
+
+    from lmreg import bench
+
+    ran = []
+    monkeypatch.setattr(bench, "run_benchmark", lambda *a, **k: ran.append(1) or [])
+    out, md = tmp_path / "r.json", tmp_path / "t.md"
+    base = ["bench", "--datasets", "diabetes", "--models", "mean", "--out", str(out), "--markdown", str(md)]
+    for plots, what in ((md, "is the file --markdown writes"), (out / "img", "is inside the file --out writes")):
+        assert main(base + ["--plots", str(plots)]) == 2
+        assert what in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    assert main(base + ["--plots", str(tmp_path / "img")]) == 2
+    assert "lmreg: error: plots need matplotlib" in capsys.readouterr().err
+    assert ran == [] and not out.exists() and not md.exists()
+
+
+def test_bench_seed_reaches_the_baselines():
+    for name in ("hgb", "knn") + (("lgbm",) if "lgbm" in BASELINES else ()):
+        est = make_baseline(name, random_state=7)
+        seeds = {v for k, v in est.get_params().items() if k.endswith("random_state")}
+        assert seeds == {7}, name   # the trees' split and the text columns' SVD
+    from lmreg.bench import _make
+
+    assert _make("hgb", {}, 1.0, 1, 7, 16).random_state == 7   # was 0 whatever --seed said
