@@ -276,7 +276,8 @@ def _apply_lora(trunk: nn.Module, lora: LoraSettings) -> nn.Module:
 
 @contextlib.contextmanager
 def _quiet_loading():
-    """No weight-loading progress bar (the estimator has its own ``verbose``)."""
+    """No weight-loading progress bar (the estimator has its own ``verbose``), and no
+    load-report table: :func:`_load_weights` warns of what matters in it itself."""
     from unittest import mock
 
     from transformers import modeling_gguf_pytorch_utils as gguf_utils
@@ -284,12 +285,31 @@ def _quiet_loading():
 
     was_enabled = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
+    report = hf_logging.get_logger("transformers.modeling_utils")
+    level = report.level
+    report.setLevel(hf_logging.ERROR)
     try:   # the GGUF reader calls tqdm itself, past transformers' switch
         with mock.patch.object(gguf_utils, "tqdm", functools.partial(gguf_utils.tqdm, disable=True)):
             yield
     finally:
+        report.setLevel(level)
         if was_enabled:
             hf_logging.enable_progress_bar()
+
+
+def _load_weights(auto, source: PretrainedSource):
+    """``auto.from_pretrained`` of the backbone; tensors its architecture needs that the
+    files lack warn (they start random). Tensors the files hold past the architecture
+    (a task head such as BART's ``final_logits_bias`` under ``AutoModel``) are dropped
+    silently: the trunk is all the regressor reads."""
+    model, info = auto.from_pretrained(source.path, **source.load_kwargs(), dtype=torch.float32,
+                                       output_loading_info=True)
+    missing = sorted(info["missing_keys"])
+    if missing:
+        warn_user(f"the pretrained backbone at {source.path!r} lacks {len(missing)} tensor(s) of its architecture "
+                  f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}): they start from random "
+                  "values, not pretrained ones.")
+    return model
 
 
 def build_pretrained_model(source: PretrainedSource, tokenizer, symbols, number_tokens: str,
@@ -338,7 +358,7 @@ def _build(source, tokenizer, symbols, number_tokens, lora, decoder_config, seed
 
     def load(auto):
         if weights:
-            return auto.from_pretrained(source.path, **source.load_kwargs(), dtype=torch.float32)
+            return _load_weights(auto, source)
         return auto.from_config(load_config(source.path, source.gguf_file), dtype=torch.float32)
 
     g = torch.Generator().manual_seed(seed)

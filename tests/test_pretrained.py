@@ -534,3 +534,41 @@ def test_lora_target_modules_that_select_nothing_are_named(tiny_models, targets,
 def test_lora_target_modules_pick_the_adapted_layers(tiny_models, spelled_numbers):
     est = _fit(tiny_models["llama"], _data(spelled_numbers, 16), max_epochs=1, lora_target_modules=["q_proj"])
     assert {k.split(".")[-4] for k in lora_state(est.model_)} == {"q_proj"}
+
+
+def test_loading_warns_of_missing_trunk_tensors_and_drops_a_task_heads_quietly(spelled_numbers, tmp_path, capfd):
+    """transformers' load-report table printed on every fit and load for a checkpoint whose
+    task head AutoModel drops (BART's final_logits_bias); a tensor the trunk needs and the
+    files lack now warns by name, and nothing else is printed."""
+    import warnings
+
+    from safetensors.torch import save_file
+    from transformers import BartConfig, BartForConditionalGeneration, LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    tok = _tokenizer()
+    bart = BartForConditionalGeneration(BartConfig(
+        vocab_size=len(tok), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=128,
+        pad_token_id=0))
+    llama = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1,
+                                         num_attention_heads=2, num_key_value_heads=2, intermediate_size=64,
+                                         max_position_embeddings=128))
+    for name, model in (("bart", bart), ("llama", llama)):
+        model.save_pretrained(tmp_path / name)
+        tok.save_pretrained(tmp_path / name)
+    weights = tmp_path / "llama" / "model.safetensors"
+    state = load_file(str(weights))
+    del state["model.layers.0.mlp.down_proj.weight"]
+    save_file(state, str(weights), metadata={"format": "pt"})
+    capfd.readouterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = _fit(str(tmp_path / "bart"), _data(spelled_numbers, 32), max_epochs=1)
+    est.save(tmp_path / "m")
+    lmreg.load(tmp_path / "m")
+    assert "LOAD REPORT" not in capfd.readouterr().err
+    with pytest.warns(UserWarning, match=r"lacks 1 tensor\(s\) of its architecture "
+                      r"\(model\.layers\.0\.mlp\.down_proj\.weight\): they start from random values"):
+        _fit(str(tmp_path / "llama"), _data(spelled_numbers, 32), max_epochs=1)
+    assert "LOAD REPORT" not in capfd.readouterr().err
