@@ -440,3 +440,21 @@ def test_bench_seed_reaches_the_baselines():
     from lmreg.bench import _make
 
     assert _make("hgb", {}, 1.0, 1, 7, 16).random_state == 7   # was 0 whatever --seed said
+
+
+def test_short_fits_summary_pairs_the_arms_seed_by_seed(tmp_path, capsys):
+    """benchmarks/short_fits.py: one tiny fit per seed, and the table pairing two records."""
+    mod = _benchmark("short_fits")
+    out = tmp_path / "a.json"
+    record = mod.run(["diabetes"], [1], range(2), 40, 10, 1, "after", str(out))
+    assert json.loads(out.read_text()) == record and [f["seed"] for f in record["fits"]] == [0, 1]
+    assert all(f["steps"] == 2 and np.isfinite(f["mae"]) for f in record["fits"])   # 36 rows, batches of 32
+    capsys.readouterr()
+
+    def fits(maes):
+        return [{"dataset": "d", "epochs": 3, "seed": s, "steps": 51, "r2": 1 - m / 10, "mae": m}
+                for s, m in enumerate(maes)]
+
+    table = mod.summary({"label": "before", "fits": fits([4.0, 2.0, 3.0])},
+                        {"label": "after", "fits": fits([3.0, 2.5, 1.0]) + [fits([9.0] * 4)[3]]})
+    assert table.splitlines()[2] == "| d | 3 (51) | 0.700 | 0.750 | 3 | 2.5 | 2 of 3 |"   # seed 3 unpaired
