@@ -78,6 +78,10 @@ def crps_per_row(y_true, samples) -> np.ndarray:
     big = np.maximum(np.abs(x).max(axis=1), np.abs(y))
     scale = np.where(big > 2.0**960, np.ldexp(1.0, np.frexp(big)[1] - 1), 1.0)   # |x / scale| < 2
     x, y = x / scale[:, None], y / scale
+    # centred on each row's median sample: CRPS does not move with a shift, and the weighted
+    # sum of raw values far from 0 (timestamps, 1e15 + noise) cancelled away its digits
+    centre = x[:, S // 2]
+    x, y = x - centre[:, None], y - centre
     weights = 2.0 * np.arange(1, S + 1) - S - 1
     spread = (2.0 / S**2) * (x @ weights)  # E|X - X'|
     return scale * (np.mean(np.abs(x - y[:, None]), axis=1) - 0.5 * spread)

@@ -134,3 +134,14 @@ def test_crps_near_the_float64_limit_is_finite_and_scales():
     np.testing.assert_allclose(crps_per_row(y * 1e308, x * 1e308), small * 1e308, rtol=1e-12)
     tiny = crps_per_row(y * 1e-300, x * 1e-300)   # rows far from the limit are not rescaled
     np.testing.assert_allclose(tiny, small * 1e-300, rtol=1e-12)
+
+
+def test_crps_of_samples_far_from_zero_is_that_of_the_shifted_ones():
+    """E|X - X'| from the raw sorted values cancelled away its digits for rows far from 0
+    compared with their spread: 6% off at an offset of 1e14, a point mass at 1e10 + 0.1 scored 1e-7."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(-50, 50, size=(4, 2000)).astype(float)   # integers: exact at an offset of 2**50
+    y = rng.integers(-50, 50, size=4).astype(float)
+    base = crps_per_row(y, x)
+    np.testing.assert_allclose(crps_per_row(y + 2.0**50, x + 2.0**50), base, rtol=1e-12)
+    assert crps_per_row([1e10 + 0.1], [[1e10 + 0.1] * 8])[0] == 0.0
