@@ -86,7 +86,11 @@ class TaskScaler:
         self.center_, self.scale_ = {}, {}
         for t in np.unique(tasks):
             v = y[tasks == t]
-            self.center_[t], self.scale_[t] = float(np.median(v)), _spread(v)
+            with np.errstate(over="ignore", invalid="ignore"):
+                self.center_[t], self.scale_[t] = float(np.median(v)), _spread(v)
+            if not (np.isfinite(self.center_[t]) and np.isfinite(self.scale_[t])):   # else NaN targets, blamed on y
+                raise ValueError(f"task {t!r}: its targets ({v.min():.3g} .. {v.max():.3g}) span more than float64 "
+                                 "holds (their median or spread overflows); rescale y.")
         # a task whose targets do not vary (one row, a constant) has no scale of its own; 1.0 in
         # its units would be a guess that depends on them, so it takes the other tasks' typical one
         pooled = [v for v in self.scale_.values() if v > 0]

@@ -36,6 +36,10 @@ def test_scaler_round_trip_and_errors():
         TaskScaler("task").fit([{"task": "a"}, {"task": None}], [1.0, 2.0])
     with pytest.raises(ValueError, match=f"X has {len(X)} rows but y has {len(y) - 1}"):   # numpy's IndexError
         TaskScaler("task").fit(X, y[:-1])
+    # a spread past float64: a NaN centre, another task's scale, and an error blaming y's NaN
+    wide = np.array([-1e308, 1e308, 0.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match=r"task 'a': its targets \(-1e\+308 .. 1e\+308\) span more than float64"):
+        TaskScaler("task").fit(X, wide)
 
 
 def test_integer_task_ids_and_column_names():
