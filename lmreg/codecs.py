@@ -450,7 +450,10 @@ class MultiTargetCodec:
         if Y.ndim != 2 or Y.shape[1] != len(self.codecs):
             raise ValueError(f"Y must have shape (n, {len(self.codecs)}); got {Y.shape}.")
         for t, codec in enumerate(self.codecs):
-            codec.fit(Y[:, t])
+            try:
+                codec.fit(Y[:, t])
+            except ValueError as err:   # which column: the codec sees one
+                raise ValueError(f"target {t}: {err}") from None
         return self
 
     @property
@@ -479,6 +482,8 @@ class MultiTargetCodec:
         for k, (c, (a, b)) in enumerate(zip(self.codecs, self._blocks)):
             try:
                 out.append(c.decode(tokens[..., a:b]))
+            except NotFittedError:   # a ValueError too: kept as it is, as encode's
+                raise
             except ValueError as err:   # its positions count within the target's block
                 raise ValueError(f"target {k} (number positions {a}..{b - 1}): {err}") from None
         return np.stack(out, axis=-1)
@@ -491,6 +496,9 @@ class MultiTargetCodec:
 
     @classmethod
     def from_config(cls, config: dict) -> "MultiTargetCodec":
+        if config.get("name") != cls.name or "codecs" not in config:   # a raw KeyError before
+            raise ValueError(f"not a {cls.name!r} codec config (codec_from_config reads any codec's); "
+                             f"got name {config.get('name')!r}.")
         return cls([codec_from_config(c) for c in config["codecs"]])
 
 

@@ -342,6 +342,16 @@ def test_multi_target_codec_round_trips_and_checks_shapes():
     bad[0, 4] = 42   # the second target's second digit: position 1 of its own block, 4 of the row
     with pytest.raises(ValueError, match=r"target 1 \(number positions 3..4\): token id 42 .* at position 1"):
         codec.decode(bad)
+    # an unfitted codec's decode raised a plain ValueError (encode its NotFittedError); the
+    # column a NaN sits in went unnamed; a one-codec config was a raw KeyError
+    fresh = MultiTargetCodec([make_codec("digits"), make_codec("digits")])
+    for call in (fresh.encode, fresh.decode):
+        with pytest.raises(NotFittedError):
+            call(np.zeros((1, fresh.length), dtype=int) if call == fresh.decode else Y)
+    with pytest.raises(ValueError, match=r"^target 1: .*non-finite"):
+        MultiTargetCodec([make_codec("digits"), make_codec("digits")]).fit(np.c_[Y[:, 0], [1.0, np.nan, 2.0]])
+    with pytest.raises(ValueError, match="not a 'multi' codec config .* got name 'digits'"):
+        MultiTargetCodec.from_config(codec.codecs[0].get_config())
 
 
 def test_a_constant_target_decodes_to_itself_exactly():
