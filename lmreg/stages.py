@@ -237,6 +237,10 @@ class HeldOutStages:
         """
         config = self._rl_config()
         prompts, check = self._judging_rows(train_rows, val_rows, config.prompt_rows)
+        if not len(check):   # keep_alpha, guard_crps and checks were accepted and had nothing to act on
+            warn_user("no validation rows judge the RL stage, so its last weights stay whether or not they "
+                      "help (rl_config's keep_alpha, guard_crps and checks need them); set "
+                      "validation_fraction > 0 with at least 20 rows.")
         members = self._members()
         for model in members:
             model.eval()

@@ -171,8 +171,9 @@ DECISION_FOR_REWARD = {"abs": "median", "squared": "mean", "relative": None, "lo
 #: reward NaN, infinite, constant or reversed.
 POSITIVE_PARAMS = ("scale", "bandwidth", "eps")
 
-#: Rewards handed to TRL stay within this magnitude: TRL keeps them as float32 (max ~3.4e38)
-#: and squares their deviations from the group mean (so ~1e19 at most).
+#: Rewards handed to TRL are clipped to this magnitude: TRL keeps them as float32 (max ~3.4e38)
+#: and squares their deviations from the group mean. An unparsable completion's penalty
+#: lies below its group's rewards, so within 3x the bound (squared deviations ~2e31 at most).
 REWARD_BOUND = 1e15
 
 

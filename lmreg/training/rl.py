@@ -304,8 +304,7 @@ def train_rl(model, enc: Encoded, y: np.ndarray, codec, grammar: NumberGrammar, 
     rng = np.random.default_rng(seed)
     w = None if weights is None else np.asarray(weights, dtype=np.float64)
     w = None if w is None else w / w[rows].mean()
-    spread = np.std(y[rows]) if w is None else np.sqrt(np.cov(y[rows], aweights=w[rows], bias=True))
-    scale = float(spread) or 1.0
+    scale = _reward_scale(y[rows], None if w is None else w[rows])
     reward = reward_function(stage_reward(config), scale)
     reference = frozen_copy(model)   # the frozen trunk shared, not copied
     opt = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
@@ -345,7 +344,27 @@ def train_rl(model, enc: Encoded, y: np.ndarray, codec, grammar: NumberGrammar, 
         raise FloatingPointError(f"the weights became NaN or infinite at RL step {result.steps}; "
                                  "lower rl_config's learning_rate.")
     result.seconds = time.monotonic() - t0
+    result.kept = result.steps > 0   # as RLResult documents; the estimator may still revert them
     return result
+
+
+def _reward_scale(y: np.ndarray, w=None) -> float:
+    """The (weighted) standard deviation of the prompts' targets, the rewards' unit (1 when
+    they do not vary). Taken on ``y / max|y|``: squares of targets past ~1e154 overflowed to
+    an infinite scale, and of targets below ~1e-154 underflowed to 0 (a unit of 1 then left
+    every reward ~0 and the stage without a gradient).
+
+    >>> _reward_scale(np.array([1e160, 3e160])), _reward_scale(np.array([1e-170, 3e-170]))
+    (1e+160, 1e-170)
+    >>> _reward_scale(np.array([5.0, 5.0]))
+    1.0
+    """
+    top = float(np.abs(y).max()) if len(y) else 0.0
+    if not top > 0:
+        return 1.0
+    v = y / top
+    spread = np.std(v) if w is None else np.sqrt(np.cov(v, aweights=w, bias=True))
+    return float(spread * top) or 1.0
 
 
 def _update(model, opt, loss, grad_clip: float) -> None:

@@ -649,9 +649,35 @@ def test_a_stage_that_took_no_step_warns(monkeypatch, capsys):
 
 def test_a_stage_no_rows_judge_keeps_its_last_step():
     X, y = [f"n {i % 6}" for i in range(30)], (np.arange(30) % 6).astype(float)
-    est = LMRegressor(max_epochs=1, rl_steps=2, validation_fraction=0.0, **TINY).fit(X, y)
+    # keep_alpha, guard_crps and checks had nothing to act on, without a word
+    with pytest.warns(UserWarning, match="no validation rows judge the RL stage, so its last weights stay"):
+        est = LMRegressor(max_epochs=1, rl_steps=2, validation_fraction=0.0, **TINY).fit(X, y)
     r = est.rl_result_
     assert (r.steps, r.kept, r.best_step, r.checks) == (2, True, 2, [])   # best_step was 0
-    with pytest.warns(UserWarning, match="took no step before its deadline"):
+    with pytest.warns(UserWarning, match="took no step before its deadline"), \
+            pytest.warns(UserWarning, match="no validation rows judge the RL stage"):
         est.reinforce(X, y, max_time=1e-9)
     assert (est.rl_result_.steps, est.rl_result_.kept) == (0, False)   # kept was True with no step
+
+
+def test_train_rl_without_a_step_is_not_kept_and_its_reward_unit_holds_any_magnitude(monkeypatch):
+    """A direct train_rl call that took no step reported kept=True; the reward unit was the
+    std of the raw targets: infinite past ~1e154 (RL failed after SFT on "scale") and 0 below
+    ~1e-154 (a unit of 1 left every reward ~0: no gradient)."""
+    import time
+
+    from lmreg.training import rl
+
+    X, y = [f"n {i % 6}" for i in range(30)], (np.arange(30) % 6).astype(float)
+    est = LMRegressor(max_epochs=1, **TINY).fit(X, y)
+    args = (est.model_, est._encode(X), y, est.codec_, est.grammar_, np.arange(27), est.tokenizer_.pad_id,
+            RLConfig())
+    assert not rl.train_rl(*args, 3, deadline=time.monotonic() - 1).kept
+    seen, real = [], rl.reward_function
+    monkeypatch.setattr(rl, "reward_function", lambda reward, scale: seen.append(scale) or real(reward, scale))
+    for factor in (1.0, 1e160):   # (targets far off the model's scale: a unit, not a good fit, is checked)
+        rl.train_rl(*args[:2], y * factor, *args[3:], 1)
+    assert seen[0] == pytest.approx(np.std(y[:27])) and seen[1] == pytest.approx(seen[0] * 1e160, rel=1e-12)
+    w = np.arange(1.0, 28.0)
+    for factor in (1e160, 1e-170):   # weighted too
+        assert rl._reward_scale(y[:27] * factor, w) == pytest.approx(rl._reward_scale(y[:27], w) * factor, rel=1e-12)
