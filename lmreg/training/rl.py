@@ -354,8 +354,8 @@ def _reward_scale(y: np.ndarray, w=None) -> float:
     an infinite scale, and of targets below ~1e-154 underflowed to 0 (a unit of 1 then left
     every reward ~0 and the stage without a gradient).
 
-    >>> _reward_scale(np.array([1e160, 3e160])), _reward_scale(np.array([1e-170, 3e-170]))
-    (1e+160, 1e-170)
+    >>> f"{_reward_scale(np.array([1e160, 3e160])):.6g}", f"{_reward_scale(np.array([1e-170, 3e-170])):.6g}"
+    ('1e+160', '1e-170')
     >>> _reward_scale(np.array([5.0, 5.0]))
     1.0
     """

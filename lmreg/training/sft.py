@@ -469,8 +469,8 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
             if budget is None:
                 bar.update(1)
             else:
-                done_pct = 100 * min(1.0, max(step / max_steps, (time.monotonic() - t0) / budget))
-                bar.update(round(done_pct - bar.n, 2))
+                done_pct = int(100 * min(1.0, max(step / max_steps, (time.monotonic() - t0) / budget)))
+                bar.update(done_pct - bar.n)   # whole percents: a float sum crept past the total
             if step % 10 == 0:
                 bar.set_postfix(step=step, loss=f"{loss.item():.3f}", lr=f"{lr:.1e}")
 

@@ -102,7 +102,7 @@ def test_both_backends_refuse_bad_targets_and_temperatures_alike(monkeypatch, ba
     mask = torch.zeros(20, dtype=torch.bool, device=DEVICE)
     mask[[2, 3, 5]] = True
     for ids in (mask, allowed.to(torch.uint8)):
-        with pytest.raises(ValueError, match=r"integer ids \(int32 or int64\); got shape \(\d+,\) of torch\.(bool|uint8)"):
+        with pytest.raises(ValueError, match=r"ids \(int32 or int64\); got shape \(\d+,\) of torch\.(bool|uint8)"):
             decode_step(h, w, None, ids, temperature=0.0)
     # float targets: truncated by the fused kernel, a raw gather error in the reference
     with pytest.raises(ValueError, match="targets must be int32 or int64 indices into allowed; got torch.float32"):
