@@ -438,7 +438,13 @@ def check_features(est, X, reset: bool):
                              f"({fitted[:10]}); every prediction would be the same.")
         # the fitted fields no row gives (a dict column's own fields, so "meta.A" meets "meta.a")
         absent = sorted(set().union(*theirs.values()) - given)
-        warn_misspelled(unknown, absent, "X's records")
+        if kind == "frame" and (absent or unknown):   # a table's columns are the fields of all its rows
+            said = [f"lacks the fitted field(s) {absent[:10]}, read as missing in every row" if absent else "",
+                    f"has column(s) {unknown[:10]} the model does not know, ignored" if unknown else ""]
+            warn_user(f"X {'; it '.join(s for s in said if s)} (the model was fitted on records, whose rows may "
+                      "omit fields: a table's columns are matched by name).")
+        else:
+            warn_misspelled(unknown, absent, "X's records")
         return len(frame), X   # matched by name, row by row: absent fields read as missing
     if kind == fitted_kind == "frame" and fitted and set(names) != set(fitted) and (
             set().union(*_leaves(names, fields).values()) == set().union(*_leaves(fitted, fields).values())):

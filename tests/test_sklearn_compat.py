@@ -271,6 +271,14 @@ def test_a_misspelled_record_field_warns():
     with warnings.catch_warnings():
         warnings.simplefilter("error")   # an absent field and an unrelated new one: records as usual
         est.predict([{"kind": "a", "colour": "red"}])
+    # a table's columns are the fields of all its rows: one it lacks (or adds) is a structural
+    # mismatch, which a DataFrame-fitted model refuses and this one read silently
+    with pytest.warns(UserWarning, match=r"X lacks the fitted field\(s\) \['kind'\], read as missing in every "
+                                         r"row; it has column\(s\) \['price'\] the model does not know, ignored"):
+        est.predict(pd.DataFrame({"size": [3, 4], "price": [1.0, 2.0]}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # every field, in another order: matched by name
+        est.predict(pd.DataFrame({"kind": ["a"], "size": [3]}))
 
 
 def test_records_flat_columns_and_a_dict_column_name_the_same_nested_fields():
