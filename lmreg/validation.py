@@ -477,8 +477,11 @@ def check_features(est, X, reset: bool):
     if kind == "frame":
         warn_user("X has feature names, but LMRegressor was fitted without feature names; "
                   "its columns are matched by position")
-    elif fitted_kind == "frame" and isinstance(X, np.ndarray):
+    elif fitted_kind == "frame":   # an array, a list of rows, integer column names: as scikit-learn warns
         warn_user("X does not have valid feature names, but LMRegressor was fitted with "
                   "feature names; its columns are matched by position")
+    elif fitted_kind == "records":
+        warn_user(f"X has no field names, but LMRegressor was fitted on records; its columns are matched by "
+                  f"position to the fields in the order fit first met them: {fitted[:10]}")
     frame.columns = fitted
     return len(frame), frame

@@ -181,7 +181,8 @@ def test_unnamed_columns_are_matched_by_position(frame):
     rows = X.to_numpy(dtype=object)
     with pytest.warns(UserWarning, match="matched by position"):
         np.testing.assert_array_equal(est.predict(rows), est.predict(X))
-    np.testing.assert_array_equal(est.predict(rows.tolist()), est.predict(X))
+    with pytest.warns(UserWarning, match="does not have valid feature names"):   # a list too, as scikit-learn
+        np.testing.assert_array_equal(est.predict(rows.tolist()), est.predict(X))
     on_rows = LMRegressor(**{**TINY, "max_epochs": 8}).fit(rows, y)   # trained past the median's error
     with pytest.warns(UserWarning, match="fitted without feature names"):
         np.testing.assert_array_equal(on_rows.predict(X), on_rows.predict(rows))
@@ -279,6 +280,13 @@ def test_a_misspelled_record_field_warns():
     with warnings.catch_warnings():
         warnings.simplefilter("error")   # every field, in another order: matched by name
         est.predict(pd.DataFrame({"kind": ["a"], "size": [3]}))
+    # unnamed columns meet named fields by position: as scikit-learn, said (both were silent)
+    with pytest.warns(UserWarning, match=r"fitted on records; its columns are matched by position to the fields "
+                                         r"in the order fit first met them: \['size', 'kind'\]"):
+        est.predict(np.array([[3, "a"]], dtype=object))
+    on_frame = LMRegressor(**TINY).fit(pd.DataFrame(rows), [r["size"] * 2.0 for r in rows])
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        on_frame.predict(pd.DataFrame({0: [3], 1: ["a"]}))
 
 
 def test_records_flat_columns_and_a_dict_column_name_the_same_nested_fields():
