@@ -268,7 +268,7 @@ def sample_batch(model, grammar: NumberGrammar, batch, n_samples: int = 1, tempe
     True
     """
     B = batch.ids.shape[0]
-    S = 1 if greedy else _check_n_samples(n_samples)
+    S = 1 if greedy else check_n_samples(n_samples)
     if row_seeds is None:
         row_seeds = torch.arange(B)
     sample_seeds = kernels.reference.mix32(
@@ -287,7 +287,8 @@ def sample_batch(model, grammar: NumberGrammar, batch, n_samples: int = 1, tempe
     return _walk(model, grammar, batch, S, choose), total.view(B, S)
 
 
-def _check_n_samples(n_samples) -> int:
+def check_n_samples(n_samples) -> int:
+    """``n_samples`` as an int, or a ValueError unless it is a positive integer (not a bool)."""
     if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
         raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
     return int(n_samples)
@@ -368,7 +369,7 @@ def sample_tokens(model, enc: Encoded, grammar: NumberGrammar, pad_id: int, n_sa
     >>> sample_tokens(model, enc, grammar, pad_id=0, greedy=True).shape
     (2, 1, 2)
     """
-    S = 1 if greedy else _check_n_samples(n_samples)
+    S = 1 if greedy else check_n_samples(n_samples)
     row_seeds = row_keys(enc)
 
     block = max(1, min(S, max_sequences))   # one row's samples decoded together at most

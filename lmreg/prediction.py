@@ -11,8 +11,6 @@ quantile: what the decision rule asks) and samples the training targets.
 
 from __future__ import annotations
 
-from numbers import Integral
-
 import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import validate_parameter_constraints
@@ -20,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._warnings import warn_user
 from .batching import Encoded
+from .decoding import check_n_samples
 from .validation import PARAMETER_CONSTRAINTS, refuse_flags
 
 
@@ -84,11 +83,7 @@ class PredictiveDistribution:
         """
         self._check_predict_params()
         X = self._check_X(X, reset=False)[1]
-        if isinstance(n_samples, bool) or not (n_samples is None or isinstance(n_samples, Integral)):
-            raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
-        S = self.n_samples if n_samples is None else int(n_samples)
-        if S < 1:
-            raise ValueError(f"n_samples must be >= 1; got {n_samples!r}.")
+        S = self.n_samples if n_samples is None else check_n_samples(n_samples)
         seed = self.seed_ + 1 if random_state is None else int(check_random_state(random_state).randint(2**31 - 1))
         with self._torch_scope():
             return self._unscale(X, self._draw(self._encode(X, predicting=True), S, seed))
