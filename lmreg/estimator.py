@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 import torch
+from sklearn import get_config
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_random_state
 
@@ -311,8 +312,12 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
 
     # -- helpers -----------------------------------------------------------------
     def _validate_params(self):
-        super()._validate_params()  # each parameter's type and range (scikit-learn's checks)
-        validate_params(self)       # what involves several parameters, and the RL settings
+        # Each parameter's type and range (scikit-learn's checks), which
+        # ``set_config(skip_parameter_validation=True)`` turns off as for scikit-learn's own
+        # estimators; what involves several parameters, and the RL settings, is always checked.
+        if not get_config()["skip_parameter_validation"]:
+            super()._validate_params()
+        validate_params(self)
 
     @contextlib.contextmanager
     def _torch_scope(self):

@@ -12,6 +12,7 @@ quantile: what the decision rule asks) and samples the training targets.
 from __future__ import annotations
 
 import numpy as np
+from sklearn import get_config
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import validate_parameter_constraints
 from sklearn.utils.validation import check_is_fitted
@@ -42,8 +43,9 @@ class PredictiveDistribution:
         check_is_fitted(self, "model_")
         names = ("n_samples", "decision", "temperature", "quantile_decoding", "n_threads", "calibration")
         params = {k: getattr(self, k) for k in names}
-        validate_parameter_constraints({k: PARAMETER_CONSTRAINTS[k] for k in names},   # decision: a rule or a level
-                                       params, caller_name=type(self).__name__)
+        if not get_config()["skip_parameter_validation"]:   # as fit: scikit-learn's switch
+            validate_parameter_constraints({k: PARAMETER_CONSTRAINTS[k] for k in names},   # decision: a rule or a level
+                                           params, caller_name=type(self).__name__)
         refuse_flags(params, type(self).__name__)
 
     def _tree_level(self, rule):

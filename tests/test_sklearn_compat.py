@@ -47,6 +47,25 @@ def test_every_parameter_is_validated_the_scikit_learn_way():
 TINY = dict(max_time=None, max_epochs=2, random_state=0, hidden_size=32, num_layers=1, num_heads=2)
 
 
+def test_skip_parameter_validation_is_honoured():
+    """``set_config(skip_parameter_validation=True)`` turns scikit-learn's type and range checks
+    off in fit and predict, as for its own estimators; a float thread count that ``int`` reads
+    is then taken. The rules between parameters still hold."""
+    from sklearn import config_context
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X, y = ["a", "b", "c"] * 5, np.arange(15.0)
+    with pytest.raises(InvalidParameterError, match="'n_threads' parameter"):
+        LMRegressor(**TINY, n_threads=1.0).fit(X, y)
+    with config_context(skip_parameter_validation=True):
+        est = LMRegressor(**TINY, n_threads=1.0).fit(X, y)
+        assert np.isfinite(est.predict(["a"])).all()
+        with pytest.raises(ValueError, match="hidden_size"):   # a rule between parameters
+            LMRegressor(**{**TINY, "hidden_size": 130, "num_heads": 4}).fit(X, y)
+    with pytest.raises(InvalidParameterError, match="'n_threads' parameter"):   # the switch is off again
+        est.predict(["a"])
+
+
 def test_max_length_leaves_room_for_a_field():
     """max_length=2 was a row of <bos> <sep> alone: the model saw no input, with only a warning."""
     from sklearn.utils._param_validation import InvalidParameterError
