@@ -349,18 +349,25 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         return LoraSettings(int(self.lora_r), float(self.lora_alpha), float(self.lora_dropout),
                             self.lora_target_modules)
 
+    def _fitted_lora(self) -> LoraSettings:
+        """The LoRA settings the networks were built with: ``set_params`` after ``fit`` changes
+        the parameters, not the fitted adapters (save and load read these)."""
+        lora = getattr(self, "_lora_settings", None)   # None: a model pickled before they were kept
+        return self._lora() if lora is None else lora
+
     def _setup_inputs(self, X) -> None:
         """Fit the serializer and the input tokenizer (learnt BPE, or the pretrained one)."""
         # Task ids are names, even when they are 1, 2, 3.
         categorical = () if self.task_column is None else (str(self.task_column),)
         if self.backbone is None:
-            self.pretrained_, self._source_files = None, None
+            self.pretrained_, self._source_files, self._lora_settings = None, None, None
             self.serializer_ = Serializer(numeric=self.numeric, categorical=categorical).fit(X)
             self.tokenizer_ = InputTokenizer(vocab_size=self.vocab_size, max_length=self.max_length,
                                              max_field_tokens=self.max_field_tokens
                                              ).fit(self.serializer_.transform(X))
             return
         self.pretrained_ = resolve_backbone(self.backbone)
+        self._lora_settings = self._lora()
         self.serializer_ = Serializer(numeric="text", categorical=categorical).fit(X)
         self.tokenizer_ = make_text_tokenizer(self.pretrained_, self.serializer_, self.max_length,
                                               reserve=self.codec_.length)
@@ -377,7 +384,7 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
             n_in = self.tokenizer_.n_tokens
             return RegressionLM(build_backbone(self.backbone_config_, n_in + n_num), n_in, n_num)
         return build_pretrained_model(self.pretrained_, self.tokenizer_.hf, list(self.codec_.vocab),
-                                      self.number_tokens, self._lora(), self.backbone_config_,
+                                      self.number_tokens, self._fitted_lora(), self.backbone_config_,
                                       self.seed_ if seed is None else seed, weights=pretrained_weights)
 
     def _encode(self, X, predicting: bool = False) -> Encoded:

@@ -32,7 +32,7 @@ from ._warnings import warn_user
 from .backbone import BackboneConfig, check_heads
 from .calibration import ConformalQuantiles
 from .codecs import codec_from_config
-from .pretrained import make_text_tokenizer, trainable_state
+from .pretrained import LoraSettings, make_text_tokenizer, trainable_state
 from .pretrained_source import (SHORTCUTS, PretrainedSource, changed_source_files, resolve_backbone,
                                 source_fingerprint)
 from .serialize import Serializer
@@ -131,8 +131,10 @@ def save(est, path) -> None:
         "backbone": est.backbone_config_.to_dict(),
         "pretrained": asdict(est.pretrained_) if getattr(est, "pretrained_", None) else None,
         "pretrained_files": (getattr(est, "_source_files", None)   # as fit read them
-                             or source_fingerprint(est.pretrained_, weights=bool(est.lora_r))
+                             or source_fingerprint(est.pretrained_, weights=bool(est._fitted_lora().r))
                              if getattr(est, "pretrained_", None) else None),
+        # the adapters' shape and scale as fitted (set_params after fit changes only the parameters)
+        "lora": asdict(est._fitted_lora()) if getattr(est, "pretrained_", None) else None,
         "tasks": est.tasks_.get_config() if getattr(est, "tasks_", None) else None,
         # a pretrained encoder reads its prompt right-padded (models saved before: 0-based positions)
         "encoder_padding": "legacy" if getattr(est.model_, "legacy_positions", False) else "right",
@@ -171,7 +173,7 @@ def save(est, path) -> None:
     try:
         state = {}
         for k, model in enumerate(est._members()):  # member 0 unprefixed: a one-network layout
-            if getattr(est, "pretrained_", None) and est.lora_r:
+            if getattr(est, "pretrained_", None) and est._fitted_lora().r:
                 part = trainable_state(model)  # adapters + number head; the trunk reloads from source
             else:
                 part = {name: v.detach().cpu().contiguous() for name, v in model.state_dict().items()}
@@ -480,7 +482,8 @@ def _rebuild(config: dict, path: Path, device: str):
         if not Path(source.path).is_dir():
             raise FileNotFoundError(f"the model's pretrained backbone {source.name!r} is no longer at "
                                     f"{source.path!r}; install or copy it there to load this model.")
-        _check_source(source, config.get("pretrained_files"), weights=bool(est.lora_r))
+        est._lora_settings = _lora_settings(config, path)
+        _check_source(source, config.get("pretrained_files"), weights=bool(est._fitted_lora().r))
         est.pretrained_, est._source_files = source, config.get("pretrained_files")
         est.tokenizer_ = make_text_tokenizer(source, est.serializer_, config["tokenizer"]["max_length"],
                                             reserve=est.codec_.length)
@@ -547,6 +550,19 @@ def _rebuild(config: dict, path: Path, device: str):
     return est
 
 
+def _lora_settings(config: dict, path: Path) -> LoraSettings | None:
+    """The fitted LoRA settings ``config`` holds (None: saved before they were kept; the
+    parameters, which such a file saved as fitted, stand in)."""
+    lora = config.get("lora")
+    if lora is None:
+        return None
+    try:
+        return LoraSettings(int(lora["r"]), float(lora["alpha"]), float(lora["dropout"]), lora["target_modules"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{str(path / CONFIG)!r} is not a complete lmreg model config: "
+                         f"lora: {type(err).__name__}: {err}") from None
+
+
 def _check_source(source: PretrainedSource, expected, weights: bool) -> None:
     """Refuse a backbone folder changed since the model was saved (``expected``: its
     :func:`~lmreg.pretrained_source.source_fingerprint` then; None for models saved before it was kept)."""
@@ -561,7 +577,7 @@ def _check_source(source: PretrainedSource, expected, weights: bool) -> None:
 
 def _load_member(est, state: dict, path: Path):
     """One network of ``est`` with ``state`` loaded (frozen pretrained tensors may be absent)."""
-    partial = est.pretrained_ is not None and bool(est.lora_r)
+    partial = est.pretrained_ is not None and bool(est._fitted_lora().r)
     # every tensor saved (lora_r=0): the trunk's structure suffices, its weight files may be gone
     model = est._build_model(pretrained_weights=partial)
     try:

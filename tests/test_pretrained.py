@@ -572,3 +572,26 @@ def test_loading_warns_of_missing_trunk_tensors_and_drops_a_task_heads_quietly(s
                       r"\(model\.layers\.0\.mlp\.down_proj\.weight\): they start from random values"):
         _fit(str(tmp_path / "llama"), _data(spelled_numbers, 32), max_epochs=1)
     assert "LOAD REPORT" not in capfd.readouterr().err
+
+
+def test_lora_parameters_set_after_fit_do_not_change_the_saved_adapters(tiny_models, spelled_numbers, tmp_path):
+    """save and load build the adapters as fitted: a LoRA parameter changed with set_params
+    after fit changed their scale (other predictions after load) or their shape (a model
+    that saved but never loaded)."""
+    X, _ = data = _data(spelled_numbers, 32)
+    est = _fit(tiny_models["llama"], data, max_epochs=1)
+    before = est.predict(X)
+    for k, change in enumerate([dict(lora_alpha=64.0), dict(lora_r=0), dict(lora_r=8),
+                                dict(lora_target_modules=["k_proj"])]):
+        est.set_params(**change)
+        np.testing.assert_array_equal(est.predict(X), before)   # in memory, as scikit-learn expects
+        est.save(tmp_path / f"m{k}")
+        loaded = lmreg.load(tmp_path / f"m{k}")
+        np.testing.assert_array_equal(loaded.predict(X), before)
+        assert loaded.get_params()[next(iter(change))] == next(iter(change.values()))   # the parameters saved
+        est.set_params(lora_r=4, lora_alpha=16.0, lora_target_modules=None)
+    config = json.loads((tmp_path / "m0" / "config.json").read_text())
+    config["lora"]["r"] = "four"
+    (tmp_path / "m0" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="lora: ValueError"):
+        lmreg.load(tmp_path / "m0")
