@@ -317,8 +317,9 @@ class HeldOutStages:
             base_error = target_error(base, y[val_rows], target_scale(y), w(val_rows), level)
             self.fallback_ = not error < base_error
         trained = self._train_weighted[0] if getattr(self, "_train_weighted", None) else self._train_targets
-        if np.ndim(trained) == 1 and np.ptp(trained) == 0:   # the rows', not a weighted resample's
-            self.fallback_ = True   # one value to learn: the constant is exact, validation rows or not
+        if np.all(np.ptp(trained, axis=0) == 0):   # the rows', not a weighted resample's
+            # one value to learn (per target column): the constant is exact, validation rows or not
+            self.fallback_ = True
 
     def _calibrate(self, enc, y, rows, deadline, samples=None, weights=None) -> None:
         """Fit ``calibrator_`` on validation ``rows``: on ``samples`` drawn there already,

@@ -465,6 +465,12 @@ def test_a_constant_target_is_predicted_exactly_without_validation_rows():
         np.testing.assert_array_equal(est.predict(X[:3]), y[:3])
         np.testing.assert_array_equal(est.predict_quantiles(X[:2], [0.1, 0.9]), np.full((2, 2), y[0]))
     assert not LMRegressor(**tiny).fit(X, np.r_[np.full(14, 3.0), 3.5]).fallback_   # not constant: the network
+    # a y of one column, or of constant columns, is constant as well (it was judged 1-D only)
+    for y in (np.full((15, 1), 3.0), np.c_[np.full(15, 3.0), np.full(15, -1.0)]):
+        est = LMRegressor(**tiny).fit(X, y)
+        assert est.fallback_
+        np.testing.assert_array_equal(est.predict(X[:3]), y[:3])
+    assert not LMRegressor(**tiny).fit(X, np.c_[np.full(15, 3.0), np.arange(15.0)]).fallback_
 
 
 def test_sparse_dummies_read_as_their_dense_columns():
