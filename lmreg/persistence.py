@@ -183,8 +183,9 @@ def save(est, path) -> None:
             json.dump(_strict(config), f, allow_nan=False)
         if getattr(est, "_cli_meta", None) is not None:  # a model `lmreg fit` wrote, loaded and saved again
             (tmp / CLI_FILE).write_text(est._cli_meta)
-        _copy_permissions(tmp, path)
+        folder_mode = _copy_permissions(tmp, path)
         _move_into_place(tmp, path)
+        os.chmod(path, folder_mode)   # after the move: a read-only mode would keep a failed one's leftovers
     except BaseException:   # nothing half-written stays: the folder, nor the parents made for it
         shutil.rmtree(tmp, ignore_errors=True)
         _remove_new(created)
@@ -225,18 +226,18 @@ def _result_state(result: SFTResult) -> dict:
     return {k: v for k, v in vars(result).items() if k != "scored_rows"}
 
 
-def _copy_permissions(folder: Path, like: Path) -> None:
-    """Give the written ``folder`` the modes of the model it replaces at ``like`` (a folder
-    locked to its owner stays locked), or, for a new path, those a plain ``mkdir`` and
-    ``open`` give under the process umask (``mkdtemp`` makes the folder 0700 and the
-    weights are written 0600), so that whoever may read the destination folder may load
-    the model."""
+def _copy_permissions(folder: Path, like: Path) -> int:
+    """Give the files of the written ``folder`` the modes of the model's it replaces at
+    ``like`` (a folder locked to its owner stays locked), or, for a new path, those a plain
+    ``open`` gives under the process umask (the weights are written 0600), so that whoever
+    may read the destination folder may load the model; returns the mode the folder
+    itself is to get likewise (``mkdtemp`` makes it 0700), set once it is in place."""
     umask = process_umask()
     old = like if like.is_dir() and not like.is_symlink() else None
-    os.chmod(folder, stat.S_IMODE(old.stat().st_mode) if old else 0o777 & ~umask)
     for item in folder.iterdir():
         before = old / item.name if old else None
         os.chmod(item, stat.S_IMODE(before.stat().st_mode) if before and before.is_file() else 0o666 & ~umask)
+    return stat.S_IMODE(old.stat().st_mode) if old else 0o777 & ~umask
 
 
 def _move_into_place(tmp: Path, path: Path) -> None:
@@ -245,18 +246,31 @@ def _move_into_place(tmp: Path, path: Path) -> None:
     old = None
     try:
         if path.exists():
+            # a free name next to it: a folder moved to another parent needs write permission
+            # on itself (its ".." entry changes), which a model folder locked read-only lacks
             old = Path(tempfile.mkdtemp(prefix=f".{_short(path.name)}.old.", dir=path.parent))
-            os.rename(path, old / "model")
+            os.rmdir(old)
+            os.rename(path, old)
         os.rename(tmp, path)
     except BaseException:
-        if old is not None and (old / "model").exists() and not path.exists():
-            os.rename(old / "model", path)
+        if old is not None and old.exists() and not path.exists():
+            os.rename(old, path)
         shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        _remove_replaced(old)
         raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    _remove_replaced(old)
+
+
+def _remove_replaced(old: Path | None) -> None:
+    """Remove the model folder ``old`` a save moved aside; its files go even if it was
+    read-only (deleting them needs write permission on the folder, which it is given)."""
+    if old is None or not old.exists():
+        return
+    try:
+        os.chmod(old, stat.S_IRWXU)
+    except OSError:
+        pass
+    shutil.rmtree(old, ignore_errors=True)
 
 
 #: How a float JSON cannot write (inf, nan) is stored in config.json, which stays strict JSON.

@@ -2,6 +2,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -207,6 +208,34 @@ def test_saving_over_a_model_keeps_its_permissions(fitted, tmp_path):
     fitted.save(tmp_path / "m")   # a folder locked to its owner was made 0755 / 0644 again
     assert oct((tmp_path / "m").stat().st_mode & 0o777) == oct(0o700)
     assert {oct(p.stat().st_mode & 0o777) for p in (tmp_path / "m").iterdir()} == {oct(0o600)}
+
+
+def test_saving_over_a_read_only_model_folder_replaces_it(fitted, tmp_path, monkeypatch):
+    """A folder moved to another parent needs write permission on itself (its ".." entry
+    changes): the model folder locked 0555 was moved into a hidden folder to be replaced,
+    which failed and left a full hidden copy of the new model behind. The rename is emulated
+    with that rule, as the owner of the files (root passes every permission check)."""
+    import os
+    import stat
+
+    rename = os.rename
+
+    def posix_rename(src, dst):
+        src, dst = Path(src), Path(dst)
+        if src.is_dir() and src.parent != dst.parent and not stat.S_IMODE(src.stat().st_mode) & stat.S_IWUSR:
+            raise PermissionError(13, "Permission denied", str(src))
+        rename(src, dst)
+
+    fitted.save(tmp_path / "m")
+    os.chmod(tmp_path / "m", 0o555)
+    other = LMRegressor(**{**FAST, "random_state": 1}).fit(X, y[::-1].copy())
+    monkeypatch.setattr(persistence.os, "rename", posix_rename)
+    other.save(tmp_path / "m")
+    monkeypatch.undo()
+    np.testing.assert_array_equal(load(tmp_path / "m").predict(X), other.predict(X))
+    assert oct((tmp_path / "m").stat().st_mode & 0o777) == oct(0o555)   # the lock stays
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]          # no hidden copies
+    os.chmod(tmp_path / "m", 0o755)
 
 
 def test_a_failed_save_leaves_no_folder_it_made_and_long_names_save(fitted, tmp_path, monkeypatch):
