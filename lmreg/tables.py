@@ -168,7 +168,7 @@ def _check_fields(frame, path, sep, encoding, read):
             warn_user(f"{str(path)!r}: its rows end with a separator its header does not; the empty last "
                       "field of each row is ignored.")
             frame, extra = again, 0
-    if extra:
+    if extra > 0:   # fewer fields than the header (trailing empty ones left out) read as missing values
         raise ValueError(f"{str(path)!r}: its rows have {extra} field(s) more than its header names "
                          f"({len(header)}): a column without a name, such as row names in the first field "
                          "(R's write.table: row.names=FALSE); name it in the header, or check --sep and "
@@ -182,8 +182,8 @@ def _check_fields(frame, path, sep, encoding, read):
 
 
 def _raw_rows(path, sep, encoding, n=1):
-    """The header and the first ``n`` rows of a CSV as text fields (empty lines skipped, as
-    pandas skips them): quoted fields read as the csv module reads them (without its limit
+    """The header and the first ``n`` rows of a CSV as text fields (empty lines and lines of
+    blanks skipped, as pandas skips them): quoted fields read as the csv module reads them (without its limit
     on a field's length); a longer separator splits each line as the python engine's
     escaped pattern does (quotes do not protect it there either)."""
     import csv
@@ -197,7 +197,8 @@ def _raw_rows(path, sep, encoding, n=1):
                 rows = csv.reader(f, delimiter=sep)
             else:
                 rows = (line.rstrip("\r\n").split(sep) for line in f)
-            out = list(itertools.islice((r for r in rows if r and r != [""]), n + 1))
+            # a line of spaces alone is blank to pandas too
+            out = list(itertools.islice((r for r in rows if r and not (len(r) == 1 and not r[0].strip())), n + 1))
     except csv.Error as err:
         raise ValueError(f"could not read {str(path)!r} as csv: {err}") from None
     finally:

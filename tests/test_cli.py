@@ -552,6 +552,12 @@ def test_csv_rows_longer_than_the_header_and_duplicate_headers(tmp_path):
     assert read_table(write("dots.csv", "x,x.1,,\n1,2,,\n3,4,,\n")).columns.tolist()[:2] == ["x", "x.1"]
     with pytest.raises(ValueError, match="--sep and --decimal are both ','"):
         read_table(trailing, sep=",", decimal=",")
+    # rows shorter than the header (trailing empty fields left out) and lines of blanks read as
+    # pandas reads them; they were refused with "-1 field(s) more" (or "1 more", a blank line first)
+    assert read_table(write("short.csv", "a,b\n1.5\n2.5,y\n")).fillna("NA").to_dict("list") == {
+        "a": [1.5, 2.5], "b": ["NA", "y"]}
+    for text in ("a,b\n   \n1.5,x\n", "  \na,b\n1.5,x\n", "\t\na,b\n1.5,x\n"):
+        assert read_table(write("blank.csv", text)).to_dict("list") == {"a": [1.5], "b": ["x"]}
     (tmp_path / "num.jsonl").write_text('{"1": "a", "3": 0.5}\n{"1": "b", "3": 1.5}\n')
     assert read_table(tmp_path / "num.jsonl").columns.tolist() == ["1", "3"]   # --target 3 was "not found"
 
