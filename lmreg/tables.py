@@ -116,8 +116,9 @@ def read_table(path, sep=None, encoding=None, decimal=None, na_values=None):
                 encoding = "utf-8-sig"   # UTF-8, with or without a byte-order mark (as CSV reads it)
             with open(path, encoding=encoding) as f:   # a .json file may hold one array of records
                 array = f.read(4096).lstrip().startswith("[")
+            # precise_float: the float Python's json and the CSV reader give (the default is 1 ulp off)
             frame = pd.read_json(path, lines=not array, orient="records" if array else None, dtype=False,
-                                 encoding=encoding, **extra)
+                                 encoding=encoding, precise_float=True, **extra)
     except UnicodeDecodeError as err:
         try:   # the parser's offset is into its read buffer: decode the file itself for the file's
             path.read_bytes().decode(encoding or "utf-8")
@@ -125,8 +126,10 @@ def read_table(path, sep=None, encoding=None, decimal=None, na_values=None):
         except UnicodeDecodeError as whole:
             reason, where = whole.reason, whole.start
         shown = "UTF-8" if encoding in (None, "utf-8-sig") else encoding   # JSON's default reads a BOM too
+        with open(path, "rb") as f:   # UTF-16's byte-order mark (Excel's "Unicode text")
+            guess = "utf-16" if f.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "latin-1"
         raise ValueError(f"could not read {str(path)!r}: it is not {shown} text ({reason} "
-                         f"at byte {where}); pass its encoding, e.g. --encoding latin-1.") from None
+                         f"at byte {where}); pass its encoding, e.g. --encoding {guess}.") from None
     except LookupError as err:  # an unknown encoding name
         raise ValueError(f"--encoding {encoding!r}: {err}") from None
     except Exception as err:  # pandas / pyarrow parser errors of many types
@@ -231,7 +234,7 @@ def _check_separator(frame, path, sep: str) -> None:
     first = str(frame.iloc[0, 0]) if len(frame) else None
     # rows with more fields than the header (decimal commas in a ';' file) put the extra ones in the index
     shifted = frame.index.nlevels > 1 or frame.index.dtype == object
-    for other, flag in ((";", "';'"), ("\t", "tab"), ("|", "'|'")):
+    for other, flag in ((",", "','"), (";", "';'"), ("\t", "tab"), ("|", "'|'")):
         if other != sep and other in header and (first is None or other in first or shifted):
             decimal = " (and --decimal ',' if its numbers have decimal commas)" if other == ";" else ""
             raise ValueError(f"{str(path)!r} read as one column named {header[:60]!r}: its fields look "

@@ -285,6 +285,20 @@ def test_read_table_separators_and_encodings(tmp_path):
     (tmp_path / "late.csv").write_bytes(b"a,b\n" + b"x,1\n" * 400 + b"caf\xe9,2\n")
     with pytest.raises(ValueError, match=r"not UTF-8 text \(.* at byte 1607\)"):
         read_table(tmp_path / "late.csv")
+    (tmp_path / "utf16.csv").write_text("city,price\nZürich,1.5\n", encoding="utf-16")   # with its BOM
+    with pytest.raises(ValueError, match=r"not UTF-8 text.*--encoding utf-16\."):   # latin-1 read it as garbage
+        read_table(tmp_path / "utf16.csv")
+    assert read_table(tmp_path / "utf16.csv", encoding="utf-16").columns.tolist() == ["city", "price"]
+    # a comma file read with a tab (a .tsv) or --sep ';': "column 'y' not found", no hint
+    frame.to_csv(tmp_path / "comma.tsv", index=False)
+    for path, sep in ((tmp_path / "comma.tsv", None), (tmp_path / "latin.csv", ";")):
+        with pytest.raises(ValueError, match=r"separated by ','.*--sep ','"):
+            read_table(path, sep=sep, encoding="latin-1")
+    # JSON numbers as Python's json reads them (and the CSV reader): pandas' default is 1 ulp off
+    (tmp_path / "precise.jsonl").write_text('{"x": 0.1234567890123456789}\n')
+    (tmp_path / "precise.csv").write_text("x\n0.1234567890123456789\n")
+    assert read_table(tmp_path / "precise.jsonl")["x"][0] == 0.1234567890123456789 == \
+        read_table(tmp_path / "precise.csv")["x"][0]
     with pytest.raises(ValueError, match="--encoding 'klingon'"):
         read_table(tmp_path / "latin.csv", encoding="klingon")
     pd.DataFrame({"a;b": ["x"]}).to_csv(tmp_path / "one.csv", index=False)  # a real one-column file
