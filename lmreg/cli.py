@@ -226,12 +226,18 @@ _UNNAMED = re.compile(r"Unnamed: \d+")
 def _without_unnamed(df, source: str):
     """``df`` without what a header with empty cells brings in at fit: columns that hold
     nothing (a separator at the end of the header), and a first column of distinct integers
-    (the row numbers ``DataFrame.to_csv`` writes by default), with a warning."""
+    (the row numbers ``DataFrame.to_csv`` writes by default), with a warning; integers that
+    repeat stay, with a warning too (the row numbers of concatenated frames, or data)."""
     unnamed = [c for c in df.columns if _UNNAMED.fullmatch(str(c))]
     empty = [c for c in unnamed if df[c].isna().all()]
     first = df.columns[0] if len(df.columns) else None
     numbers = df[first] if first in unnamed and first not in empty else None
-    index = [first] if numbers is not None and numbers.dtype.kind in "iu" and numbers.is_unique else []
+    integers = numbers is not None and numbers.dtype.kind in "iu"
+    index = [first] if integers and numbers.is_unique else []
+    if integers and not index:   # row numbers too, maybe: pd.concat keeps each frame's
+        warn_user(f"{source!r}: its unnamed first column of integers repeats values, so it is read as an "
+                  "input; if it holds row numbers (to_csv writes them, pd.concat keeps each frame's), "
+                  "write the file with index=False or leave the column out.")
     if not (empty or index):
         return df
     what = (["the row numbers pandas' to_csv writes by default (index=False leaves them out)"] if index else []) + (

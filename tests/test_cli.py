@@ -597,6 +597,11 @@ def test_unnamed_columns_are_inputs_only_of_a_model_fitted_on_them(tmp_path, cap
     assert main(["predict", str(tmp_path / "old"), str(tmp_path / "one.csv"), "--out", str(tmp_path / "q.csv"),
                  "--quiet"]) == 0
     assert "error" not in capsys.readouterr().err
+    # the row numbers of concatenated frames repeat: kept as an input (they may be data), said so
+    pd.concat([frame[:20], frame[20:].reset_index(drop=True)]).to_csv(tmp_path / "concat.csv")
+    with pytest.warns(UserWarning, match="unnamed first column of integers repeats values, so it is read as an input"):
+        assert main(["fit", str(tmp_path / "concat.csv"), "--target", "y", "--out", str(tmp_path / "c"), *fast]) == 0
+    assert list(lmreg.load(tmp_path / "c").feature_names_in_) == ["Unnamed: 0", "text"]
 
 
 def test_output_and_model_paths(data, fitted, tmp_path, monkeypatch, capsys):
