@@ -297,6 +297,21 @@ class RegressionLM(nn.Module):
         return self.head(hidden)
 
 
+def seed_torch(seed: int, device=None) -> None:
+    """Seed torch's CPU generator and, for a CUDA ``device``, that GPU's; not every GPU's,
+    as ``torch.manual_seed`` does: the estimator puts back the generators of the device it
+    uses, and a CPU fit reseeded (or queued a seed for) GPUs it never touched.
+
+    >>> seed_torch(0); a = torch.rand(1); seed_torch(0); bool(torch.rand(1) == a)
+    True
+    """
+    torch.random.default_generator.manual_seed(seed)
+    device = None if device is None else torch.device(device)
+    if device is not None and device.type == "cuda":
+        with torch.cuda.device(device):
+            torch.cuda.manual_seed(seed)
+
+
 def trained_state(model: nn.Module) -> dict:
     """Copies of the tensors training changes (the parameters that train, and the buffers):
     a checkpoint to restore with :func:`restore_state`. Under LoRA the frozen trunk is most

@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_random_state
 
 from ._warnings import warn_user
-from .backbone import BackboneConfig, RegressionLM, build_backbone
+from .backbone import BackboneConfig, RegressionLM, build_backbone, seed_torch
 from .batching import Encoded
 from .codecs import MultiTargetCodec, make_codec
 from .decoding import NumberGrammar
@@ -320,15 +320,16 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         validate_params(self)
 
     @contextlib.contextmanager
-    def _torch_scope(self):
+    def _torch_scope(self, device: torch.device | None = None):
         """Inside the block: ``n_threads`` torch threads, and a torch random state of its own.
 
-        ``fit`` seeds torch's generator (initialisation, dropout); the caller's random
-        stream goes on after the block as if lmreg had not run, as scikit-learn
-        estimators leave numpy's global state alone.
+        ``fit`` seeds torch's generators (initialisation, dropout: the CPU's and the
+        ``device``'s, default the fitted one); the caller's random stream goes on after the
+        block as if lmreg had not run, as scikit-learn estimators leave numpy's global
+        state alone.
         """
         previous = torch.get_num_threads()
-        device = getattr(self, "device_", None) or resolve_device(self.device)
+        device = device or getattr(self, "device_", None) or resolve_device(self.device)
         cuda = [] if device.type != "cuda" else [torch.cuda.current_device() if device.index is None else device.index]
         with torch.random.fork_rng(devices=cuda):
             if self.n_threads is not None:
@@ -453,7 +454,7 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
             X, y, weights, self._weighted = weighted_rows(X, y, sample_weight)
             if self.rl_steps:
                 self._check_rl_weights(weights)
-            with self._torch_scope():
+            with self._torch_scope(resolve_device(self.device)):   # the device this fit uses, not the last one's
                 return self._fit(X, y, t0, weights)
 
     def _fit(self, X, y, t0, weights=None):
@@ -485,7 +486,7 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         # Mean 1 over the training rows: the weighted loss keeps the unweighted one's scale.
         weights = None if weights is None else weights / weights[train_rows].mean()
 
-        torch.manual_seed(self.seed_)
+        seed_torch(self.seed_)   # the model is built on the CPU
         self.backbone_config_ = BackboneConfig(
             hidden_size=self.hidden_size, num_layers=self.num_layers, num_heads=self.num_heads,
             intermediate_size=3 * self.hidden_size, max_positions=max(1024, self.max_length + 64),

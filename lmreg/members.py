@@ -35,6 +35,7 @@ import torch
 
 from . import kernels
 from ._warnings import warn_user
+from .backbone import seed_torch
 from .batching import Encoded
 from .decoding import decide, quantile_tokens, row_keys, sample_tokens
 
@@ -153,7 +154,7 @@ class MemberEnsemble:
             if member_end is False:
                 return
             seed = member_seed(self.seed_, len(self.members_))
-            torch.manual_seed(seed)
+            seed_torch(seed)   # built on the CPU
             model = self._build_model(seed).to(self.device_)
             result = train_member(model, seed, member_end)
             if result.steps == 0:  # its share of the budget was gone: an untrained net would only add noise

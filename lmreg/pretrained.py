@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from ._warnings import warn_user
-from .backbone import BackboneConfig, RegressionLM, build_backbone
+from .backbone import BackboneConfig, RegressionLM, build_backbone, seed_torch
 from .pretrained_source import PretrainedSource, load_config, load_tokenizer, resolve_backbone
 
 __all__ = ["TextTokenizer", "make_text_tokenizer", "build_pretrained_model", "trainable_state", "lora_state"]
@@ -383,7 +383,7 @@ def _build(source, tokenizer, symbols, number_tokens, lora, decoder_config, seed
         encoder.pooler = None  # unused; would otherwise hold frozen weights and compute
     if lora.r:
         encoder = _apply_lora(encoder, lora)
-    torch.manual_seed(seed)
+    seed_torch(seed)   # built on the CPU
     decoder = build_backbone(decoder_config, n_num)
     return EncoderRegressionLM(encoder, decoder, n_num)
 

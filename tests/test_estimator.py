@@ -3,6 +3,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import r2_score
 
@@ -117,6 +118,19 @@ def test_reproducible_under_random_state():
     b = LMRegressor(**kw).fit(X, y)
     np.testing.assert_array_equal(a.predict(X), b.predict(X))
     np.testing.assert_array_equal(a.sample(X, 4), b.sample(X, 4))
+
+
+def test_a_cpu_fit_leaves_the_gpu_generators_alone(monkeypatch):
+    """torch.manual_seed seeds every GPU too (or queues the seed until CUDA starts), which the
+    random-state scope, forking only the estimator's device, did not put back: after a CPU fit
+    the caller's GPU stream went on from lmreg's seed."""
+    calls = []
+    for name in ("manual_seed", "manual_seed_all"):
+        monkeypatch.setattr(torch.cuda, name, lambda seed, name=name: calls.append(name))
+    X = [f"row {i} of {i % 7}" for i in range(40)]
+    est = LMRegressor(**dict(FAST, max_time=None, max_epochs=2, n_members=2, device="cpu")).fit(X, np.arange(40.0) % 7)
+    est.predict(X[:3])
+    assert calls == []
 
 
 def test_rps_weight_adds_the_ranked_probability_score_to_the_loss(monkeypatch):

@@ -21,7 +21,7 @@ import torch
 from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 from tqdm.auto import tqdm
 
-from ..backbone import restore_state, trained_state
+from ..backbone import restore_state, seed_torch, trained_state
 from ..batching import Encoded, collate, length_batches
 from ..decoding import (NumberGrammar, constrained_logprobs, quantile_tokens, ranked_probability_scores,
                         sample_tokens, teacher_forced_states)
@@ -386,7 +386,7 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
     if len(train_rows) == 0:   # no batch would ever come, nor the deadline check inside the loop
         raise ValueError("train_sft needs at least one training row; got none.")
     rng = np.random.default_rng(seed)
-    torch.manual_seed(seed)
+    seed_torch(seed, device)
     t0 = time.monotonic()
     budget = None if deadline is None else max(deadline - t0, 1e-6)
     opt = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, betas=tuple(config.betas),
