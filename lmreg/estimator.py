@@ -514,7 +514,11 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         t_sft = time.monotonic()
         first_deadline = member_deadline(self.n_members, 0, t_sft, sft_deadline, [])
         self.fit_result_ = train_member(self.model_, self.seed_, first_deadline)
-        if self.fit_result_.steps == 0:
+        if self.fit_result_.steps == 0 and first_deadline is not None and first_deadline < sft_deadline:
+            warn_user(f"max_time={self.max_time} s split into n_members={self.n_members} equal shares left the "
+                      f"first network {first_deadline - t_sft:.2g} s, too little for a training step; "
+                      "predictions fall back to the training median. Ask for fewer members, or raise max_time.")
+        elif self.fit_result_.steps == 0:
             warn_user(f"max_time={self.max_time} s was used up before the first training step "
                       f"({time.monotonic() - t0:.0f} s went into preparing the data and loading the "
                       "model); predictions fall back to the training median. Raise max_time.")

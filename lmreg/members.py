@@ -145,8 +145,8 @@ class MemberEnsemble:
         """
         self.members_, self.member_results_ = [self.model_], [self.fit_result_]
         n = self.n_members
-        if n == "auto" and self.backbone is not None:
-            return
+        if n == "auto" and self.backbone is not None or self.fit_result_.steps == 0:
+            return   # (no step in the first network's share: none would fit in the next ones')
         seconds = [time.monotonic() - t_start]
         while True:
             now = time.monotonic()

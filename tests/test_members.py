@@ -131,6 +131,19 @@ def test_a_member_that_got_no_step_is_dropped(trio):
     assert len(calls) == 1 and view.members_ == [view.model_] and len(view.member_results_) == 1
 
 
+def test_too_many_members_for_the_budget_are_named(recwarn):
+    """max_time split into a million shares left the first network microseconds: it took no
+    step, the warning said the budget was used up before it (raising max_time would not
+    help), and the next member was still tried."""
+    X = [f"row {i} of {i % 7}" for i in range(40)]
+    est = LMRegressor(**{**FAST, "max_time": 2, "max_epochs": 30, "n_members": 10**6}).fit(X, np.arange(40.0) % 7)
+    messages = [str(w.message) for w in recwarn]
+    assert any("split into n_members=1000000 equal shares left the first network" in m and "fewer members" in m
+               for m in messages), messages
+    assert not any("used up before the first training step" in m or "network(s) trained" in m for m in messages)
+    assert est.fallback_ and len(est.members_) == 1
+
+
 def test_fewer_samples_than_members_warns(trio):
     """Two samples from three members: the third draws none, so the mixture leaves it out."""
     with pytest.warns(UserWarning, match="n_samples=2 is fewer than the 3 members"):
