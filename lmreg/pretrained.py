@@ -159,12 +159,20 @@ def make_text_tokenizer(source: PretrainedSource, serializer, max_length: int, r
     positions = next((getattr(text_config, a) for a in ("max_position_embeddings", "n_positions", "n_ctx")
                       if isinstance(getattr(text_config, a, None), int)), None)
     if positions is not None:
+        if getattr(text_config, "model_type", None) in PADDED_POSITIONS and isinstance(text_config.pad_token_id, int):
+            positions -= text_config.pad_token_id + 1   # numbered from the pad id on: fewer are usable
         limit = min(limit, positions - (int(reserve) if source.kind == "causal" else 0))
     if limit < 1:
         raise ValueError(f"the backbone at {source.path!r} has {positions} positions, too few for a prompt "
                          f"and {reserve} number tokens.")
     suffix = CAUSAL_PROMPT_SUFFIX if source.kind == "causal" else ""
     return TextTokenizer(hf, serializer, limit, suffix)
+
+
+#: Encoders that number positions from ``pad_token_id + 1`` (RoBERTa's scheme): of
+#: ``max_position_embeddings`` positions, ``pad_token_id + 1`` are never a token's.
+PADDED_POSITIONS = frozenset({"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "longformer", "data2vec-text",
+                              "ibert", "roberta-prelayernorm", "mpnet", "xmod", "luke", "markuplm"})
 
 
 def symbol_text(symbol: str) -> str:

@@ -595,3 +595,21 @@ def test_lora_parameters_set_after_fit_do_not_change_the_saved_adapters(tiny_mod
     (tmp_path / "m0" / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="lora: ValueError"):
         lmreg.load(tmp_path / "m0")
+
+
+def test_an_encoder_numbering_positions_from_its_pad_id_gets_prompts_that_fit(spelled_numbers, tmp_path):
+    """RoBERTa numbers positions from pad_token_id + 1: with no model_max_length on the tokenizer,
+    prompts were cut at max_position_embeddings and the longest ones failed inside torch
+    ("index 40 is out of bounds")."""
+    from transformers import RobertaConfig, RobertaModel
+
+    tok = _tokenizer()
+    tok.model_max_length = int(1e30)   # what a tokenizer saved without one loads with
+    torch.manual_seed(0)
+    RobertaModel(RobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                               intermediate_size=64, max_position_embeddings=40, pad_token_id=1)).save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    X = [" ".join(["text value"] * (5 + i)) for i in range(24)]   # up to 56 words: past 40 positions
+    est = _fit(str(tmp_path), (X, np.arange(24.0)), max_epochs=1)
+    assert est.tokenizer_.max_length == 38
+    assert est.predict(X[-2:]).shape == (2,)
