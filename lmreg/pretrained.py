@@ -293,14 +293,18 @@ def _quiet_loading():
 
     was_enabled = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
-    report = hf_logging.get_logger("transformers.modeling_utils")
-    level = report.level
-    report.setLevel(hf_logging.ERROR)
+    # the report's logger at ERROR also turns on the tensor-parallel plan's check (transformers
+    # runs it when that logger's level is WARNING or above), which lists every layer not sharded
+    loggers = [hf_logging.get_logger(f"transformers.{name}") for name in ("modeling_utils", "distributed.tensor_parallel")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(hf_logging.ERROR)
     try:   # the GGUF reader calls tqdm itself, past transformers' switch
         with mock.patch.object(gguf_utils, "tqdm", functools.partial(gguf_utils.tqdm, disable=True)):
             yield
     finally:
-        report.setLevel(level)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
         if was_enabled:
             hf_logging.enable_progress_bar()
 

@@ -613,3 +613,22 @@ def test_an_encoder_numbering_positions_from_its_pad_id_gets_prompts_that_fit(sp
     est = _fit(str(tmp_path), (X, np.arange(24.0)), max_epochs=1)
     assert est.tokenizer_.max_length == 38
     assert est.predict(X[-2:]).shape == (2,)
+
+
+@pytest.mark.parametrize("name", ["bert", "llama"])
+def test_loading_a_backbone_logs_no_tensor_parallel_report(tiny_models, spelled_numbers, tmp_path, name):
+    """Silencing the load report (its logger at ERROR) turned on transformers' tensor-parallel plan
+    check, which logged every layer "not sharded" on each fit and load."""
+    import logging
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("transformers.distributed.tensor_parallel")
+    logger.addHandler(handler)
+    try:
+        _fit(tiny_models[name], _data(spelled_numbers, 32), max_epochs=1).save(tmp_path / "m")
+        lmreg.load(tmp_path / "m")
+    finally:
+        logger.removeHandler(handler)
+    assert not [r.getMessage()[:80] for r in records]
