@@ -314,8 +314,13 @@ def _load_weights(auto, source: PretrainedSource):
     files lack warn (they start random). Tensors the files hold past the architecture
     (a task head such as BART's ``final_logits_bias`` under ``AutoModel``) are dropped
     silently: the trunk is all the regressor reads."""
-    model, info = auto.from_pretrained(source.path, **source.load_kwargs(), dtype=torch.float32,
-                                       output_loading_info=True)
+    try:
+        model, info = auto.from_pretrained(source.path, **source.load_kwargs(), dtype=torch.float32,
+                                           output_loading_info=True)
+    except Exception as err:   # OSError (no weights file), safetensors' own types (a damaged one), ...
+        raise ValueError(f"could not load the weights of the backbone at {source.path!r} "
+                         f"({type(err).__name__}: {str(err)[:300]}); save the model there again "
+                         "(model.save_pretrained(DIR)).") from err
     missing = sorted(info["missing_keys"])
     if missing:
         warn_user(f"the pretrained backbone at {source.path!r} lacks {len(missing)} tensor(s) of its architecture "

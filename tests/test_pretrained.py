@@ -632,3 +632,20 @@ def test_loading_a_backbone_logs_no_tensor_parallel_report(tiny_models, spelled_
     finally:
         logger.removeHandler(handler)
     assert not [r.getMessage()[:80] for r in records]
+
+
+def test_a_backbone_folder_with_missing_or_damaged_weights_is_named(tiny_models, spelled_numbers, tmp_path):
+    """transformers' OSError (no weights file) and safetensors' header error (a truncated one, no
+    path named) came from deep inside fit."""
+    import shutil
+
+    for case in ("none", "truncated"):
+        folder = tmp_path / case
+        shutil.copytree(tiny_models["llama"], folder)
+        weights = folder / "model.safetensors"
+        if case == "none":
+            weights.unlink()
+        else:
+            weights.write_bytes(weights.read_bytes()[:20])
+        with pytest.raises(ValueError, match=f"could not load the weights of the backbone at '{folder}'"):
+            _fit(str(folder), _data(spelled_numbers, 32), max_epochs=1)
