@@ -502,7 +502,7 @@ def _rebuild(config: dict, path: Path, device: str):
         est.tokenizer_ = make_text_tokenizer(source, est.serializer_, config["tokenizer"]["max_length"],
                                             reserve=est.codec_.length)
     else:
-        est.tokenizer_ = InputTokenizer.from_config(config["tokenizer"])
+        est.tokenizer_ = _input_tokenizer(config["tokenizer"], est.serializer_, path)
     fitted = config["fitted"]
     _check_fitted(fitted, path / CONFIG)
     est.n_features_in_ = fitted["n_features_in_"]
@@ -562,6 +562,23 @@ def _rebuild(config: dict, path: Path, device: str):
         raise ValueError(f"{str(path / CONFIG)!r} is not a complete lmreg model config (the serializer's "
                          "kinds or the codec's state is missing).")
     return est
+
+
+def _input_tokenizer(config: dict, serializer: Serializer, path: Path) -> InputTokenizer:
+    """The tokenizer ``config`` describes, checked against the serializer's columns (a
+    hand-edited section failed at predict with a bare KeyError, or read no column at all)."""
+    where = f"{str(path / CONFIG)!r} is not a complete lmreg model config: tokenizer"
+    try:
+        tok = InputTokenizer.from_config(config)
+    except Exception as err:   # a key, a type or the BPE model's JSON
+        raise ValueError(f"{where}: {type(err).__name__}: {err}") from None
+    columns = set(getattr(serializer, "kinds_", ()))
+    if set(tok.kinds_) != columns:
+        raise ValueError(f"{where}: its columns {sorted(tok.kinds_)} are not the serializer's {sorted(columns)}.")
+    unmapped = sorted(name for name, kind in tok.kinds_.items() if kind == "num" and name not in tok.numeric_)
+    if unmapped:
+        raise ValueError(f"{where}: the numeric column(s) {unmapped} have no numeric map.")
+    return tok
 
 
 def _lora_settings(config: dict, path: Path) -> LoraSettings | None:

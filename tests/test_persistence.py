@@ -345,6 +345,26 @@ def test_an_incomplete_config_is_a_clear_error(fitted, tmp_path, damage):
         load(tmp_path / "m")
 
 
+def test_a_hand_edited_tokenizer_section_is_checked_against_the_columns(tmp_path):
+    """A numeric column's map deleted loaded, then predict failed with a bare KeyError; columns
+    renamed in the tokenizer loaded and predicted, every real column silently ignored."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"a": np.arange(30.0), "note": X})
+    LMRegressor(**FAST).fit(frame, y).save(tmp_path / "m")
+    path = tmp_path / "m" / "config.json"
+    saved = path.read_text()
+    for edit, expected in ((lambda t: t.update(numeric={}), r"the numeric column\(s\) \['a'\] have no numeric map"),
+                           (lambda t: t.update(kinds={"zzz": "num"}), r"its columns \['zzz'\] are not the serializer's "
+                                                                       r"\['a', 'note'\]"),
+                           (lambda t: t.update(params={"bogus": 1}), "TypeError")):
+        config = json.loads(saved)
+        edit(config["tokenizer"])
+        path.write_text(json.dumps(config))
+        with pytest.raises(ValueError, match="config.json' is not a complete lmreg model config: tokenizer: " + expected):
+            load(tmp_path / "m")
+
+
 @pytest.mark.parametrize("key, value, expected", [
     ("baseline_", "abc", "fitted.baseline_ must be a number or a list of numbers, got 'abc'"),
     ("n_features_in_", "3", "fitted.n_features_in_ must be an integer, got '3'"),
