@@ -8,6 +8,9 @@ option that fixes it.
 from __future__ import annotations
 
 import codecs
+import functools
+import io
+import json
 import re
 from pathlib import Path
 
@@ -26,8 +29,9 @@ WRITERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 def read_table(path, sep=None, encoding=None, decimal=None, na_values=None):
     """Read a CSV/TSV, parquet (.parquet/.pq) or JSON lines (.jsonl/.ndjson/.json) file into a DataFrame.
 
-    The format follows the extension (see ``READERS``). JSON strings stay strings:
-    no dates are guessed from the values or the column names.
+    The format follows the extension (see ``READERS``); a .json file may also hold one
+    array of records, or one record over several lines. JSON strings stay strings: no
+    dates are guessed from the values or the column names.
 
     Parameters
     ----------
@@ -117,8 +121,14 @@ def read_table(path, sep=None, encoding=None, decimal=None, na_values=None):
             with open(path, encoding=encoding) as f:   # a .json file may hold one array of records
                 array = f.read(4096).lstrip().startswith("[")
             # precise_float: the float Python's json and the CSV reader give (the default is 1 ulp off)
-            frame = pd.read_json(path, lines=not array, orient="records" if array else None, dtype=False,
-                                 encoding=encoding, precise_float=True, **extra)
+            read = functools.partial(pd.read_json, dtype=False, precise_float=True, **extra)
+            try:
+                frame = read(path, lines=not array, orient="records" if array else None, encoding=encoding)
+            except ValueError:   # one record written over several lines (json.dump(record, f, indent=2))?
+                record = None if array or path.suffix.lower() != ".json" else _one_object(path, encoding)
+                if record is None:
+                    raise
+                frame = read(io.StringIO(json.dumps(record) + "\n"), lines=True)
     except UnicodeDecodeError as err:
         try:   # the parser's offset is into its read buffer: decode the file itself for the file's
             path.read_bytes().decode(encoding or "utf-8")
@@ -133,7 +143,7 @@ def read_table(path, sep=None, encoding=None, decimal=None, na_values=None):
     except LookupError as err:  # an unknown encoding name
         raise ValueError(f"--encoding {encoding!r}: {err}") from None
     except Exception as err:  # pandas / pyarrow parser errors of many types
-        hint = " (expected JSON lines, one object per line, or one array of objects)" if kind == "json" else ""
+        hint = " (expected JSON lines, one object per line, one array of objects, or one object)" if kind == "json" else ""
         raise ValueError(f"could not read {str(path)!r} as {kind}{hint}: {err}") from None
     if kind == "csv":
         _check_separator(frame, path, sep)
@@ -182,6 +192,16 @@ def _check_fields(frame, path, sep, encoding, read):
         raise ValueError(f"{str(path)!r} has duplicate column name(s) in its header: {', '.join(twice)}; "
                          "give every column its own name.")
     return frame
+
+
+def _one_object(path, encoding):
+    """The one JSON object a .json file holds, or None when it holds something else."""
+    try:
+        with open(path, encoding=encoding) as f:
+            value = json.load(f)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _raw_rows(path, sep, encoding, n=1):

@@ -572,6 +572,13 @@ def test_csv_rows_longer_than_the_header_and_duplicate_headers(tmp_path):
         "a": [1.5, 2.5], "b": ["NA", "y"]}
     for text in ("a,b\n   \n1.5,x\n", "  \na,b\n1.5,x\n", "\t\na,b\n1.5,x\n"):
         assert read_table(write("blank.csv", text)).to_dict("list") == {"a": [1.5], "b": ["x"]}
+    # one record written over several lines (json.dump with indent) is one row, read as a line would be
+    (tmp_path / "one.json").write_text(json.dumps({"a": 1.5, "meta": {"k": 2}}, indent=2))
+    (tmp_path / "one.jsonl").write_text(json.dumps({"a": 1.5, "meta": {"k": 2}}) + "\n")
+    pd.testing.assert_frame_equal(read_table(tmp_path / "one.json"), read_table(tmp_path / "one.jsonl"))
+    (tmp_path / "half.json").write_text('{"a":\n')
+    with pytest.raises(ValueError, match="one array of objects, or one object"):
+        read_table(tmp_path / "half.json")
     (tmp_path / "num.jsonl").write_text('{"1": "a", "3": 0.5}\n{"1": "b", "3": 1.5}\n')
     assert read_table(tmp_path / "num.jsonl").columns.tolist() == ["1", "3"]   # --target 3 was "not found"
 
