@@ -470,6 +470,10 @@ def _rebuild(config: dict, path: Path, device: str):
     from .estimator import LMRegressor
     from .validation import resolve_device
 
+    unknown = sorted(set(config["params"]) - set(LMRegressor._parameter_constraints))
+    if unknown:
+        raise ValueError(f"{str(path / CONFIG)!r} holds parameter(s) this lmreg does not know: {', '.join(unknown)} "
+                         "(saved by a newer lmreg, or edited); load it with the lmreg that saved it.")
     est = LMRegressor(**config["params"])
     try:   # a hand-edited parameter is refused here, not at the first predict; each on its own
         # (the RL rules are fit's: a callable rl_reward is saved as None, which they may refuse)

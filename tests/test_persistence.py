@@ -345,6 +345,18 @@ def test_an_incomplete_config_is_a_clear_error(fitted, tmp_path, damage):
         load(tmp_path / "m")
 
 
+def test_a_parameter_this_version_does_not_know_is_named(fitted, tmp_path):
+    """It was "not a complete lmreg model config (TypeError: ... unexpected keyword argument)"."""
+    fitted.save(tmp_path / "m")
+    path = tmp_path / "m" / "config.json"
+    config = json.loads(path.read_text())
+    config["params"]["some_new_param"] = 1
+    path.write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="holds parameter\\(s\\) this lmreg does not know: some_new_param "
+                                         "\\(saved by a newer lmreg"):
+        load(tmp_path / "m")
+
+
 def test_a_hand_edited_tokenizer_section_is_checked_against_the_columns(tmp_path):
     """A numeric column's map deleted loaded, then predict failed with a bare KeyError; columns
     renamed in the tokenizer loaded and predicted, every real column silently ignored."""
