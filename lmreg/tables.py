@@ -248,12 +248,14 @@ def _check_not_columns(frame, path) -> None:
 
 def _check_separator(frame, path, sep: str) -> None:
     """A CSV that parsed as one column named like ``a;b;c`` (and values like it) has another separator."""
+    from pandas.api.types import is_numeric_dtype
+
     if frame.shape[1] != 1:
         return
     header = str(frame.columns[0])
     first = str(frame.iloc[0, 0]) if len(frame) else None
     # rows with more fields than the header (decimal commas in a ';' file) put the extra ones in the index
-    shifted = frame.index.nlevels > 1 or frame.index.dtype == object
+    shifted = frame.index.nlevels > 1 or not is_numeric_dtype(frame.index.dtype)   # pandas 3: dtype str
     for other, flag in ((",", "','"), (";", "';'"), ("\t", "tab"), ("|", "'|'")):
         if other != sep and other in header and (first is None or other in first or shifted):
             decimal = " (and --decimal ',' if its numbers have decimal commas)" if other == ";" else ""

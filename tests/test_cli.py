@@ -307,6 +307,9 @@ def test_read_table_separators_and_encodings(tmp_path):
     (tmp_path / "decimal.csv").write_text("name;size;y\nitem 0;0,637;2,70\nitem 1;0,5;3,1\n")
     with pytest.raises(ValueError, match=r"separated by ';'.*--sep ';' \(and --decimal ','"):
         read_table(tmp_path / "decimal.csv")
+    (tmp_path / "decimal2.csv").write_text("name;y\nx;1,5\ny;2,5\n")   # one field more: a plain index of text
+    with pytest.raises(ValueError, match=r"separated by ';'.*--sep ';' \(and --decimal ','"):
+        read_table(tmp_path / "decimal2.csv")
     got = read_table(tmp_path / "decimal.csv", sep=";", decimal=",")
     assert got["size"].tolist() == [0.637, 0.5] and got["y"].tolist() == [2.7, 3.1]
     # a longer separator is literal text: pandas alone reads it as a regex ('||' splits at every
