@@ -73,14 +73,15 @@ def calibrated_order_statistic(scores: np.ndarray, level: float, weights=None) -
         weights = np.asarray(weights, dtype=np.float64)
         scores, weights = scores[weights > 0], weights[weights > 0]
     n = scores.shape[0]
+    target = (n + 1) * level
+    tol = 1e-9 * (n + 1)   # (n + 1) level rounds: 100 * 0.55 is 55.00000000000001, whose ceil is not 55
     if weights is None or np.all(weights == weights.flat[0]):
-        k = math.floor((n + 1) * level) if level < 0.5 else math.ceil((n + 1) * level)
+        k = math.floor(target + tol) if level < 0.5 else math.ceil(target - tol)
         return np.sort(scores, axis=0)[min(max(k, 1), n) - 1]
     order = np.argsort(scores, axis=0, kind="stable")
     w = np.asarray(weights, dtype=np.float64)
     cum = np.cumsum(w[order] * (n / w.sum()), axis=0)        # per column when scores are 2-D
-    target = (n + 1) * level
-    tol = 1e-9 * (n + 1)   # a cumulative weight that reaches the target exactly may round below it
+    # (likewise a cumulative weight that reaches the target exactly may round below it)
     k = (cum <= target + tol).sum(axis=0) if level < 0.5 else (cum < target - tol).sum(axis=0) + 1
     k = np.clip(k, 1, n) - 1
     return np.take_along_axis(np.sort(scores, axis=0), np.expand_dims(k, 0), axis=0)[0]

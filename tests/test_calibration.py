@@ -202,6 +202,16 @@ def test_a_weighted_order_statistic_that_hits_its_target_exactly_is_not_one_off(
     assert calibrated_order_statistic(np.arange(1.0, 16.0), 0.75, w) == 12.0
 
 
+def test_an_unweighted_order_statistic_whose_rank_is_whole_is_not_one_off():
+    """(n + 1) level in floating point: 100 * 0.55 = 55.00000000000001 took the 56th score, and
+    100 * 0.29 = 28.999999999999996 the 28th; weights 1e-12 from equal took the right ones."""
+    scores = np.arange(1.0, 100.0)
+    nearly = np.r_[np.ones(98), 1 + 1e-12]
+    for level, rank in ((0.55, 55), (0.29, 29), (0.56, 56), (0.9, 90)):
+        assert calibrated_order_statistic(scores, level) == rank
+        assert calibrated_order_statistic(scores, level, nearly) == rank
+
+
 def test_calibrate_and_reinforce_find_fits_split_and_refuse_other_data(tmp_path):
     """calibrate read the live validation_fraction (18 of its 30 rows had been trained on after
     set_params(validation_fraction=0.5)) and took any X, y: other targets moved every shift."""
