@@ -133,7 +133,7 @@ class SFTResult:
         Best validation :func:`target_error`: the MAE, twice the pinball loss for a
         quantile ``val_quantile`` (inf without validation rows).
     best_step : int
-        Step of the weights kept.
+        Step of the weights kept (the last, without validation rows).
     stopped : {"epochs", "time", "early"}
         What ended training: ``max_epochs``, the deadline, or ``patience``.
     seconds : float
@@ -512,6 +512,8 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
         raise FloatingPointError(f"the weights became NaN or infinite at step {step}; lower learning_rate.")
     model.eval()
     result.steps = step
+    if not has_val:   # nothing chose a checkpoint: the last weights stay
+        result.best_step = step
     result.val_rows = len(val_rows) if has_val else 0
     result.scored_rows = np.asarray(val_rows) if has_val else None
     result.epochs = step / steps_per_epoch

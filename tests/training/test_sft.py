@@ -90,3 +90,16 @@ def test_the_progress_bar_counts_what_ends_the_run(monkeypatch):
     est = LMRegressor(max_time=None, max_epochs=2, **small).fit(X, y)
     bar = bars[-1]
     assert bar.kwargs["unit"] == "step" and bar.n == bar.kwargs["total"] == est.fit_result_.steps == 8
+
+
+def test_without_validation_rows_the_kept_step_is_the_last():
+    """best_step stayed 0 though the last weights are the ones kept (the RL stage reports its
+    last step in the same case)."""
+    import numpy as np
+
+    from lmreg import LMRegressor
+
+    est = LMRegressor(max_time=None, max_epochs=3, random_state=0, hidden_size=16, num_layers=1, num_heads=2,
+                      batch_size=8, validation_fraction=0.0).fit([f"row {i}" for i in range(24)], np.arange(24.0))
+    r = est.fit_result_
+    assert (r.val_rows, r.steps, r.best_step) == (0, 9, 9)
