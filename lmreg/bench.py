@@ -278,7 +278,7 @@ def markdown_table(records) -> str:
 def _check_outputs(args) -> None:
     """Refuse output paths that could not be written before any model runs (a bad one
     used to fail after the run, losing its table)."""
-    from .persistence import unwritable
+    from .model_folder import unwritable
 
     same = args.out and args.markdown and (
         Path(args.out).expanduser().resolve() == Path(args.markdown).expanduser().resolve())

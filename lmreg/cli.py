@@ -144,7 +144,7 @@ def _na_list(text: str) -> list[str]:
 
 
 def _output_path(out: str, formats: dict) -> Path:
-    from .persistence import is_saved_model
+    from .model_folder import is_saved_model
 
     path = Path(out).expanduser()
     if path.suffix.lower() not in formats:
@@ -166,7 +166,7 @@ def _write_table(frame, out: Path) -> None:
     """Write ``frame`` to ``out`` (CSV or parquet by extension) through a temporary file in the
     same folder, renamed into place: an interrupted or failed write leaves no partial file
     and an earlier ``out`` untouched. A link is written through, as a plain write would."""
-    from .persistence import process_umask
+    from .model_folder import process_umask
 
     out = Path(os.path.realpath(out))
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=out.suffix, dir=out.parent)
@@ -186,7 +186,7 @@ def _write_table(frame, out: Path) -> None:
 
 
 def _model_out_dir(out: str) -> Path:
-    from .persistence import check_save_path
+    from .model_folder import check_save_path
 
     try:  # checked before fitting, so a bad --out does not cost a fit
         return check_save_path(Path(out).expanduser())   # not resolved: a link is refused, not followed
