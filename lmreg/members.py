@@ -37,7 +37,8 @@ from . import kernels
 from ._warnings import warn_user
 from .backbone import seed_torch
 from .batching import Encoded
-from .decoding import decide, quantile_tokens, row_keys, sample_tokens
+from .decoding import decide, row_keys, sample_tokens
+from .quantile_decoding import quantile_tokens
 
 #: ``n_members="auto"`` trains at most this many networks.
 AUTO_MAX_MEMBERS = 5
@@ -197,7 +198,7 @@ class MemberEnsemble:
 
     def _decide(self, enc: Encoded, samples, rule) -> np.ndarray:
         """The decision ``rule``'s prediction in model units: exact on the token tree where it
-        can be (:func:`~lmreg.decoding.quantile_tokens`; the members' average), else from ``samples``."""
+        can be (:func:`~lmreg.quantile_decoding.quantile_tokens`; the members' average), else from ``samples``."""
         level = self._tree_level(rule)
         if level is None:
             return decide(samples, rule)

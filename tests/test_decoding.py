@@ -7,8 +7,8 @@ import torch
 from lmreg.backbone import BackboneConfig, RegressionLM, build_backbone
 from lmreg.batching import Encoded, collate
 from lmreg import decoding
-from lmreg.decoding import (NumberGrammar, constrained_logprobs, quantile_batch, quantile_tokens,
-                            ranked_probability_scores, sample_tokens)
+from lmreg.decoding import NumberGrammar, constrained_logprobs, ranked_probability_scores, sample_tokens
+from lmreg.quantile_decoding import quantile_batch, quantile_tokens
 from lmreg.training.rl import group_logprobs
 
 
@@ -145,7 +145,8 @@ def test_a_target_the_grammar_forbids_is_named():
 
 
 def test_quantiles_decisions_and_grammars_refuse_what_they_cannot_compute(setup):
-    from lmreg.decoding import decide, quantile_walk
+    from lmreg.decoding import decide
+    from lmreg.quantile_decoding import quantile_walk
 
     model, grammar, enc = setup
     batch = collate(enc, [0], 0)

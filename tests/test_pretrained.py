@@ -294,7 +294,7 @@ def test_median_walk_logprobs_are_teacher_forced_on_every_backbone(tiny_models, 
     """The median RL variant trains through the walk that finds the median (KV cache, one token
     a step): its log-probs and LoRA gradients must equal a teacher-forced pass on its digits."""
     from lmreg.batching import collate
-    from lmreg.decoding import quantile_walk
+    from lmreg.quantile_decoding import quantile_walk
     from lmreg.training.tree_rl import path_logprobs
 
     X, y = _data(spelled_numbers, n=24)

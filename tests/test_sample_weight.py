@@ -10,7 +10,8 @@ from lmreg.backbone import BackboneConfig, RegressionLM, build_backbone
 from lmreg.batching import Encoded, collate
 from lmreg.calibration import ConformalQuantiles, calibrated_order_statistic
 from lmreg.codecs import make_codec
-from lmreg.decoding import NumberGrammar, quantile_tokens
+from lmreg.decoding import NumberGrammar
+from lmreg.quantile_decoding import quantile_tokens
 from lmreg.training.sft import target_error, validation_mae
 
 FAST = dict(max_time=None, max_epochs=2, random_state=0, hidden_size=32, num_layers=1, num_heads=2)

@@ -23,8 +23,9 @@ from tqdm.auto import tqdm
 
 from ..backbone import restore_state, seed_torch, trained_state
 from ..batching import Encoded, collate, length_batches
-from ..decoding import (NumberGrammar, constrained_logprobs, quantile_tokens, ranked_probability_scores,
-                        sample_tokens, teacher_forced_states)
+from ..decoding import (NumberGrammar, constrained_logprobs, ranked_probability_scores, sample_tokens,
+                        teacher_forced_states)
+from ..quantile_decoding import quantile_tokens
 
 
 @dataclass
@@ -59,7 +60,7 @@ class SFTConfig:
         Validation rows at most (a random subset, drawn once).
     val_quantile : float or None
         What the validation decodes: None, greedy decoding; a level in (0, 1), the
-        exact quantile on the token tree (:func:`~lmreg.decoding.quantile_tokens`;
+        exact quantile on the token tree (:func:`~lmreg.quantile_decoding.quantile_tokens`;
         the estimator passes its decision's level, 0.5 for the median, so that
         early stopping and the kept weights judge what ``predict`` returns), judged
         by that level's pinball loss (:func:`decision_errors`; the MAE at 0.5).

@@ -45,7 +45,8 @@ import numpy as np
 import torch
 
 from .. import kernels
-from ..decoding import NumberGrammar, quantile_walk, teacher_forced_states
+from ..decoding import NumberGrammar, teacher_forced_states
+from ..quantile_decoding import quantile_walk
 
 
 def row_mean(x: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
@@ -285,7 +286,7 @@ def median_loss(model, reference, grammar: NumberGrammar, batch, codec, reward, 
                 temperature: float = 1.0, row_weights: torch.Tensor | None = None):
     """The loss of one step on the reward of the exact median (the estimator's decision).
 
-    The median ``m`` (:func:`~lmreg.decoding.quantile_walk`: its walk down the
+    The median ``m`` (:func:`~lmreg.quantile_decoding.quantile_walk`: its walk down the
     digit tree is the learner's forward pass, its log-probs those of a
     teacher-forced pass on ``m``'s digits) moves when the mass below it does:
     ``dm = -dF(m) / f(m)``, with ``F`` the policy's CDF and ``f`` its density. So

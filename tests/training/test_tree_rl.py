@@ -9,7 +9,8 @@ from lmreg import LMRegressor
 from lmreg.backbone import BackboneConfig, RegressionLM, build_backbone
 from lmreg.batching import Encoded, collate
 from lmreg.codecs import make_codec
-from lmreg.decoding import NumberGrammar, quantile_batch, quantile_walk
+from lmreg.decoding import NumberGrammar
+from lmreg.quantile_decoding import quantile_batch, quantile_walk
 from lmreg.training.rl import reward_function
 from lmreg.training.rl_config import stage_reward
 from lmreg.training.tree_rl import (expected_reward, median_loss, path_cdf, path_kl, path_logprobs,
