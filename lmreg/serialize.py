@@ -152,8 +152,6 @@ def _check_kind(name: str, kind: str, col: pd.Series) -> None:
     ValueError: column 'a' was fitted as numbers, but X's holds datetimes (dtype datetime64[ns]); pass values of the kind fit saw.
     """
     got = _dtype_kind(col.dtype)
-    if got == "num" and not col.notna().any():   # all missing (NaN floats): any column reads it
-        return
     if got in _TYPED and got != kind:
         raise ValueError(f"column {name!r} was fitted as {_TYPED[kind]}, but X's holds {_TYPED[got]} "
                          f"(dtype {col.dtype}); pass values of the kind fit saw.")
@@ -345,6 +343,8 @@ class Serializer:
         for name, kind in self.kinds_.items():
             col = frame[name] if name in frame.columns else pd.Series([None] * n, dtype=object)
             if kind in ("num", "datetime", "duration"):
+                if not col.notna().any():   # all missing (NaN, or pd.NaT, which pandas types as
+                    col = pd.Series([None] * n, dtype=object)   # datetimes): read as absent
                 _check_kind(name, kind, col)
                 convert = {"num": _to_float, "datetime": _to_year, "duration": _to_seconds}[kind]
                 values = convert(col)

@@ -358,6 +358,14 @@ def test_a_typed_column_refuses_values_of_another_kind(fitted, given, kinds):
     s.transform(pd.DataFrame({"a": [np.nan] * 3, "b": ["x"] * 3}))   # all missing: any column reads
 
 
+@pytest.mark.parametrize("fitted", [np.arange(1.0, 4.0), pd.to_timedelta([1, 2, 3], unit="h"),
+                                    pd.to_datetime(["2020-01-01", "2021-01-01", "2022-06-01"])])
+def test_a_record_with_nat_in_a_typed_field_reads_as_missing(fitted):
+    # pandas types a column of pd.NaT alone as datetimes; it is a missing value of any kind
+    s = Serializer().fit(pd.DataFrame({"a": fitted, "b": ["x", "y", "z"]}))
+    assert s.to_text([{"a": pd.NaT, "b": "x"}]) == s.to_text([{"b": "x"}]) == ["a: <missing> | b: x"]
+
+
 def test_a_period_column_reads_as_its_start_date():
     df = pd.DataFrame({"p": pd.period_range("2020-01", periods=3, freq="M")})
     s = Serializer().fit(df)
