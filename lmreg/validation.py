@@ -332,10 +332,18 @@ def warn_misspelled(unknown, absent, what: str) -> None:
 
 
 def _no_fields(X) -> bool:
-    """Whether ``X`` is records without a single field: ``{}``, or a list of ``None``/``{}``."""
+    """Whether ``X`` is records without a single field: ``{}``, or a list of ``None``/``{}``
+    or of dicts that hold only those (``{"meta": {}}`` flattens to no field at all).
+
+    >>> _no_fields([{}, None, {"m": {}}]), _no_fields([{"m": {"a": None}}]), _no_fields([{"m": 0}])
+    (True, True, False)
+    """
     rows = [X] if isinstance(X, dict) else X
-    return (isinstance(rows, (list, tuple)) and len(rows) > 0
-            and all(r is None or (isinstance(r, dict) and not r) for r in rows))
+    return isinstance(rows, (list, tuple)) and len(rows) > 0 and all(map(_fieldless, rows))
+
+
+def _fieldless(value) -> bool:
+    return value is None or (isinstance(value, dict) and all(map(_fieldless, value.values())))
 
 
 def _input_kind(X) -> str:

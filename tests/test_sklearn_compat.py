@@ -239,7 +239,8 @@ def test_records_may_lack_or_add_fields():
         est.predict([{"size": {"centimetres": 3}, "kind": "a"}])
     # rows with no field at all, alone in their batch (they were read as one text column)
     missing = est.predict([{"size": None, "kind": None, "extra": {"n": None}}])
-    for empty, n in (([None], 1), ([{}], 1), ({}, 1), ((None, {}), 2)):
+    for empty, n in (([None], 1), ([{}], 1), ({}, 1), ((None, {}), 2), ([{"extra": {}}], 1),
+                     ({"extra": {"n": None}}, 1)):   # a nested {} flattens to no field either
         np.testing.assert_array_equal(est.predict(empty), np.repeat(missing, n))
 
 
