@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import os
 from numbers import Integral, Real
@@ -87,12 +88,14 @@ def check_targets(y, n_rows: int) -> np.ndarray:
         y = np.where(pd.isna(y), np.nan, y)
     if np.iscomplexobj(y):
         raise ValueError("Complex data not supported: y must be real numbers.")
-    first = y.flat[0] if y.dtype == object and y.size else None
-    if y.dtype.kind in "mM" or isinstance(first, (pd.Timestamp, pd.Timedelta)):
-        # as float64 these are nanoseconds since 1970 (or nanoseconds): a number, but not the user's
-        durations = y.dtype.kind == "m" or isinstance(first, pd.Timedelta)
+    # as float64 these are nanoseconds since 1970 (or nanoseconds), and an object array's
+    # np.datetime64 / np.timedelta64 are counts of their own units: numbers, but not the user's
+    when = next((v for v in y.flat if isinstance(v, _TIMES)), None) if y.dtype == object else None
+    if y.dtype.kind in "mM" or when is not None:
+        durations = y.dtype.kind == "m" or isinstance(when, (dt.timedelta, np.timedelta64))
         how = "y / pd.Timedelta(days=1)" if durations else "(y - start) / pd.Timedelta(days=1) (days since start)"
-        raise TypeError(f"y holds {'durations' if durations else 'datetimes'} ({y.dtype}); regress on a number, "
+        held = y.dtype if when is None else f"{type(when).__module__}.{type(when).__name__} in an object array"
+        raise TypeError(f"y holds {'durations' if durations else 'datetimes'} ({held}); regress on a number, "
                         f"e.g. {how}.")
     try:
         y = np.asarray(y, dtype=np.float64)
@@ -114,6 +117,11 @@ def check_targets(y, n_rows: int) -> np.ndarray:
         row = np.flatnonzero(bad.any(axis=1) if y.ndim == 2 else bad)[0]   # a row, not a flat index
         raise ValueError(f"y contains {what} value(s) (first at row {int(row)}); targets must be finite.")
     return y
+
+
+#: Values that are points or spans of time, not numbers (pd.Timestamp and pd.Timedelta subclass
+#: the datetime ones).
+_TIMES = (dt.date, dt.timedelta, np.datetime64, np.timedelta64)
 
 
 def check_sample_weight(sample_weight, n_rows: int) -> np.ndarray | None:

@@ -1,3 +1,4 @@
+import datetime as dt
 import warnings
 
 import numpy as np
@@ -454,6 +455,12 @@ def test_flags_for_numbers_and_datetime_targets_are_refused():
     for y, what in ((pd.date_range("2020-01-01", periods=30), "datetimes"),
                     (pd.to_timedelta(np.arange(30), unit="D"), "durations")):
         with pytest.raises(TypeError, match=f"y holds {what}"):   # was: regressed as float nanoseconds
+            LMRegressor(max_time=None).fit(X, y)
+    # in an object array numpy's own times read as counts of their units (days, hours: mixed)
+    for y, what in ((np.array([np.datetime64("2020-01-01", "D")] * 30, dtype=object), "datetimes"),
+                    (np.array([np.timedelta64(1, "D"), np.timedelta64(2, "h")] * 15, dtype=object), "durations"),
+                    (np.array([None] + [dt.date(2020, 1, 2)] * 29, dtype=object), "datetimes")):
+        with pytest.raises(TypeError, match=rf"y holds {what} \(numpy\.|y holds {what} \(datetime\.date"):
             LMRegressor(max_time=None).fit(X, y)
 
 
