@@ -203,6 +203,38 @@ def _number_text(col: pd.Series) -> str | None:
     return present.iloc[0]
 
 
+def _numbers_but(col: pd.Series) -> tuple[object, list[str]] | None:
+    """``(a number, the other values)`` when the first 1,000 present values of ``col`` are
+    numbers (or strings that read as numbers) but for at most a fifth of them, of at most
+    three distinct values, such as ``"?"`` or ``"n/a"`` marking missing ones, that made it categories or
+    text; else None.
+
+    >>> _numbers_but(pd.Series([130, 95.5, 88, "?"] + [102] * 20, dtype=object))
+    (130, ['?'])
+    >>> _numbers_but(pd.Series(["1.5", "n/a", "-"] + ["3"] * 20))
+    ('1.5', ['-', 'n/a'])
+    >>> _numbers_but(pd.Series(["red", "?", "blue"] * 5)), _numbers_but(pd.Series(["02139", "?"] * 5))
+    (None, None)
+    """
+    present = col.dropna()
+    present = present[~_blank(present)].iloc[:1000]
+    values = present.tolist()
+    number = [isinstance(v, (int, float, np.number, Decimal)) and not isinstance(v, (bool, np.bool_))
+              for v in values]
+    text = [str(v).strip() for v, n in zip(values, number) if not n and isinstance(v, str)]
+    if not any(number) and not text:
+        return None
+    read = pd.to_numeric(pd.Series(text, dtype=object), errors="coerce").notna().to_numpy()
+    codes = pd.Series(text, dtype=object).str.match(r"[+-]?0\d").to_numpy(dtype=bool) if text else read
+    others = [v for v, ok, code in zip(text, read, codes) if not ok or code]
+    n_numbers = sum(number) + int(read.sum())
+    if len(values) != n_numbers + len(others) or not others or n_numbers < 4 * len(others) \
+            or len(set(others)) > 3 or (codes & read).any():
+        return None
+    example = next(v for v, n in zip(values, number) if n) if any(number) else text[int(np.argmax(read))]
+    return example, sorted(set(others))
+
+
 def _infer_kind(col: pd.Series, max_categories: int) -> str:
     kind = _dtype_kind(col.dtype)
     if kind is not None:
@@ -326,6 +358,12 @@ class Serializer:
                 warn_user(f"column {name!r} holds numbers written as strings (e.g. {example!r}); it is read "
                           "as text, digit pieces the model cannot compare by size. If they are quantities, "
                           "convert it (pd.to_numeric) to read them as numbers.")
+            mixed = _numbers_but(frame[name]) if kind in ("cat", "text") and name not in categorical else None
+            if mixed is not None:
+                (example, others), read = mixed, "categories" if kind == "cat" else "text"
+                warn_user(f"column {name!r} holds numbers (e.g. {example!r}) but also {others} (not numbers); "
+                          f"it is read as {read}, not as numbers. If those mark missing values, make them NaN "
+                          f"(pd.to_numeric(X[{name!r}], errors='coerce'), or read_csv(na_values={others})).")
         return self
 
     def transform(self, X) -> Table:

@@ -562,3 +562,24 @@ def test_numbers_written_as_strings_warn_when_read_as_text():
         Serializer().fit(pd.DataFrame({"size": ["1", "2", "3"] * 10}))           # few values: categories
         Serializer().fit(pd.DataFrame({"note": [f"{i} apples" for i in range(80)]}))
     assert Serializer().fit(prices.assign(price=pd.to_numeric(prices["price"]))).kinds_["price"] == "num"
+
+
+def test_numbers_with_a_missing_marker_warn_when_the_marker_makes_them_text():
+    """UCI's horsepower column: numbers, and "?" for the missing ones. The "?" made the whole
+    column categories or text, without a word; fit names the values and the way out."""
+    hp = [float(v) for v in range(60, 140)] + ["?"] * 3   # 80 distinct numbers: text
+    with pytest.warns(UserWarning, match=r"column 'hp' holds numbers \(e.g. 60.0\) but also \['\?'\] .* read as "
+                                         r"text, not as numbers.*na_values=\['\?'\]"):
+        s = Serializer().fit(pd.DataFrame({"hp": pd.Series(hp, dtype=object)}))
+    assert s.kinds_ == {"hp": "text"}
+    with pytest.warns(UserWarning, match=r"column 'rooms' holds numbers \(e.g. '3'\) but also \['-', 'n/a'\] "
+                                         r"\(not numbers\); it is read as categories"):
+        Serializer().fit(pd.DataFrame({"rooms": ["3", "4", "n/a", "2", "-"] + ["5"] * 20}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clean = Serializer().fit(pd.DataFrame({"hp": pd.to_numeric(pd.Series(hp), errors="coerce")}))
+        Serializer().fit(pd.DataFrame({"colour": ["red", "?", "blue"] * 10}))           # no numbers
+        Serializer().fit(pd.DataFrame({"zip": ["02139", "10001", "?"] * 10}))           # codes, not numbers
+        Serializer().fit(pd.DataFrame({"n": ["1", "2", "a", "b", "c", "d"] * 5}))       # words too many
+        Serializer(categorical=("hp",)).fit(pd.DataFrame({"hp": pd.Series(hp, dtype=object)}))   # asked for
+    assert clean.kinds_ == {"hp": "num"}
