@@ -10,6 +10,7 @@ Python 3.12's ``skip_file_prefixes`` does.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import warnings
@@ -50,3 +51,31 @@ def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(inside):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level)
+
+
+@contextlib.contextmanager
+def each_once():
+    """Inside the block, each distinct warning is shown once, when the block ends (the
+    command line predicts and then reads quantiles of the same rows: their column warnings
+    are the same). The filters apply as the warnings leave, so ``-W error`` still raises.
+
+    Examples
+    --------
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     with each_once():
+    ...         for _ in range(2):
+    ...             warn_user("a column was cut")
+    >>> [str(w.message) for w in caught]
+    ['a column was cut']
+    """
+    caught, seen = [], set()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:   # an error in the block keeps the warnings that came before it
+        for w in caught:
+            if (w.category, str(w.message)) not in seen:
+                seen.add((w.category, str(w.message)))
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)

@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ._warnings import warn_user
+from ._warnings import each_once, warn_user
 from .tables import JSON_LINES, WRITERS, read_table
 
 
@@ -356,12 +356,13 @@ def _predict(args) -> int:
     t = time.perf_counter()
     if len(X) > 2000 and not args.quiet:
         print(f"lmreg: predicting {len(X)} rows ({est.n_samples} samples each)...", file=sys.stderr, flush=True)
-    # reshaped: a model fitted on one target column (df[["y"]]) predicts [n, 1]
-    result = pd.DataFrame({"prediction": np.asarray(est.predict(X), dtype=float).reshape(len(X))})
-    if quantiles:
-        qp = np.asarray(est.predict_quantiles(X, quantiles), dtype=float).reshape(len(X), len(quantiles))
-        for j, q in enumerate(quantiles):
-            result[f"q{q}"] = qp[:, j]
+    with each_once():   # both calls read the same rows: their column warnings once
+        # reshaped: a model fitted on one target column (df[["y"]]) predicts [n, 1]
+        result = pd.DataFrame({"prediction": np.asarray(est.predict(X), dtype=float).reshape(len(X))})
+        if quantiles:
+            qp = np.asarray(est.predict_quantiles(X, quantiles), dtype=float).reshape(len(X), len(quantiles))
+            for j, q in enumerate(quantiles):
+                result[f"q{q}"] = qp[:, j]
     _write_table(result, out)
     if not args.quiet:
         print(f"lmreg: wrote {len(result)} predictions to {args.out} ({time.perf_counter() - t:.1f} s)")

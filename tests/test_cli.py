@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +101,26 @@ def test_predict_parquet_with_quantiles(data, fitted):
     pred = pd.read_parquet(out)
     assert list(pred.columns) == ["prediction", "q0.1", "q0.9"] and len(pred) == 60
     assert np.all(np.isfinite(pred.to_numpy())) and np.all(pred["q0.1"] <= pred["q0.9"])
+
+
+def test_predict_with_quantiles_warns_once_per_message_and_writes_nothing_under_w_error(data, fitted, tmp_path):
+    model, _, _ = fitted
+    rows = pd.read_parquet(data / "inputs.pq").astype({"is_reply": object})
+    rows.loc[3, "is_reply"] = "zz"   # one value the numeric column cannot read
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    out = tmp_path / "pred.csv"
+    args = ["predict", str(model), str(tmp_path / "rows.csv"), "--out", str(out), "--quantiles", "0.1,0.9", "--quiet"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(args) == 0
+    unread = [str(w.message) for w in caught if "could not be read as numbers" in str(w.message)]
+    assert len(unread) == 1 and "'is_reply'" in unread[0], unread   # it came from predict and again from the quantiles
+    out.unlink()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(UserWarning, match="could not be read as numbers"):
+            main(args)
+    assert not out.exists()
 
 
 def test_evaluate_prints_the_metrics(data, fitted, capsys):
