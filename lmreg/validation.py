@@ -465,6 +465,15 @@ def check_features(est, X, reset: bool):
     if kind == fitted_kind == "frame" and fitted and set(names) != set(fitted) and (
             set().union(*_leaves(names, fields).values()) == set().union(*_leaves(fitted, fields).values())):
         return len(frame), X   # "meta.a", "meta.b" for a fitted dict column "meta", or back: the same fields
+    if kind == "records" and fitted_kind == "unnamed" and fitted:
+        # the fitted columns have to_frame's names (x0, x1, ... for an array): a record's fields
+        # go by those names, never by its keys' order (which the batch's first record sets)
+        unknown = [c for c in names if c not in set(fitted)]
+        if unknown:
+            raise ValueError(f"X's records have field(s) {unknown[:10]}, but the model was fitted on unnamed "
+                             f"columns, which records name {fitted[:10]}; use those names, or pass the rows "
+                             "as a list or an array to match them by position.")
+        return len(frame), frame.reindex(columns=fitted)   # a field no record gives reads as missing
     fitted_names = getattr(est, "feature_names_in_", None)
     if frame.shape[1] != est.n_features_in_:
         which = ""

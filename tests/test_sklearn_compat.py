@@ -244,6 +244,21 @@ def test_records_may_lack_or_add_fields():
         np.testing.assert_array_equal(est.predict(empty), np.repeat(missing, n))
 
 
+def test_records_for_a_model_fitted_on_an_array_go_by_the_names_x0_x1():
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(40, 2))
+    est = LMRegressor(**{**TINY, "max_epochs": 15}).fit(A, 5 * A[:, 0])
+    row = est.predict(np.array([[2.0, -1.0]]))
+    assert not est.fallback_ and row != est.predict(np.array([[-1.0, 2.0]]))   # the columns' order shows
+    # the batch's first record had set the columns' order: {"x1", "x0"} read x1 as x0
+    np.testing.assert_array_equal(est.predict([{"x1": -1.0, "x0": 2.0}]), row)
+    np.testing.assert_array_equal(est.predict([{"x0": 0.0, "x1": 0.0}, {"x1": -1.0, "x0": 2.0}])[1:], row)
+    np.testing.assert_array_equal(est.predict([{"x0": 2.0}]), est.predict(np.array([[2.0, np.nan]])))
+    with pytest.raises(ValueError, match=r"records have field\(s\) \['age', 'income'\], but the model was fitted on "
+                                         r"unnamed columns, which records name \['x0', 'x1'\]"):
+        est.predict([{"age": 1.0, "income": 2.0}])   # had been read by position, without a word
+
+
 def test_a_record_with_no_fields_predicts_alone_as_in_a_batch_for_a_frame_model(frame):
     X, y = frame
     est = LMRegressor(**TINY).fit(X, y)
