@@ -189,7 +189,9 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         Multi-task fitting: the column of ``X`` naming each row's task (dataset).
         The task name stays in the prompt as a category (numeric ids too), targets
         are standardised per task (median and IQR) and predictions are mapped back
-        per row. One target per row (``y`` of shape ``(n,)`` or ``(n, 1)``).
+        per row. One target per row (``y`` of shape ``(n,)`` or ``(n, 1)``). A label
+        that is no string (a MultiIndex tuple) is saved as its text, the name the
+        column is read by.
     device : str, default="auto"
         ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
     n_threads : int or None, default=None

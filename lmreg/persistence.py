@@ -113,7 +113,10 @@ def save(est, path) -> None:
 
     check_is_fitted(est, "model_")
     path = check_save_path(path)
-    params = {k: _jsonable(v) for k, v in est.get_params().items()}
+    params = est.get_params()
+    if params["task_column"] is not None:   # a tuple (MultiIndex) or Timestamp label: the name it reads by
+        params["task_column"] = str(params["task_column"])
+    params = {k: _jsonable(v) for k, v in params.items()}
     unsaved = sorted(k for k, v in params.items() if v is _UNSAVABLE)
     if unsaved:
         warn_user(f"parameter(s) {unsaved} cannot be written as JSON (e.g. a callable or a RandomState) "

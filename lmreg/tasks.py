@@ -130,7 +130,8 @@ class TaskScaler:
         return values, center.reshape(shape), scale.reshape(shape)
 
     def get_config(self) -> dict:
-        return {"column": self.column, "center": self.center_, "scale": self.scale_}
+        # a label that is no string (a MultiIndex tuple, a Timestamp) as the name it is read by
+        return {"column": str(self.column), "center": self.center_, "scale": self.scale_}
 
     @classmethod
     def from_config(cls, config: dict) -> "TaskScaler":

@@ -158,3 +158,23 @@ def test_a_nested_task_field_is_named_as_flattened():
     est.fit(pd.DataFrame(rows), y)
     assert est.serializer_.kinds_["meta.task"] == "cat" and set(est.tasks_.center_) == {"a", "b"}
     assert est.predict(pd.DataFrame(rows[:2])).shape == (2,)
+
+
+def test_a_task_label_that_is_no_string_saves_as_the_name_it_is_read_by(tmp_path):
+    import pandas as pd
+    from sklearn.base import clone
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({("f", "a"): rng.normal(size=24), ("meta", "task"): ["A", "B"] * 12,
+                      pd.Timestamp("2020-01-01"): ["u", "v", "w"] * 8})
+    y = X[("f", "a")].to_numpy() + 10 * (np.arange(24) % 2)
+    tiny = dict(max_time=None, max_epochs=1, random_state=0, n_samples=2, hidden_size=16, num_layers=1, num_heads=2)
+    for label in (("meta", "task"), pd.Timestamp("2020-01-01")):
+        est = LMRegressor(task_column=label, **tiny).fit(X, y)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")   # a Timestamp had warned "load as None", then failed as JSON
+            est.save(tmp_path / "m")
+        back = lmreg.load(tmp_path / "m")   # a tuple had come back a list, which names no column
+        assert back.task_column == str(label)
+        np.testing.assert_array_equal(back.predict(X[:4]), est.predict(X[:4]))
+        assert clone(back).fit(X, y).tasks_.center_ == est.tasks_.center_
