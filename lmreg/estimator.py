@@ -53,7 +53,7 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         base-10 digits; ``"p10"`` as sign, mantissa and exponent of the
         standardised target.
     n_digits : int, default=4
-        Digits (``digits``) or mantissa digits (``p10``) per number.
+        Digits (``digits``) or mantissa digits (``p10``) per number, 1 to 15.
     hidden_size, num_layers, num_heads : int, default=128, 2, 4
         Size of the from-scratch Llama backbone (about 0.45M parameters in the
         transformer blocks and head, plus ~0.5-1M in the embedding tables, which

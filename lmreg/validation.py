@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import InvalidParameterError, Interval, Str
 
 from ._warnings import warn_user
 from .backbone import check_heads
-from .codecs import CODECS
+from .codecs import _MAX_DIGITS as MAX_DIGITS, CODECS
 from .decoding import DECISION_RULES
 from .frames import as_pandas, is_records, positional_names, to_frame
 from .training.rewards import REWARDS
@@ -209,7 +209,7 @@ def weighted_rows(X, y: np.ndarray, sample_weight):
 #: ``calibrate``); :func:`validate_params` adds the checks that involve several parameters.
 PARAMETER_CONSTRAINTS = {
     "codec": [StrOptions(set(CODECS))],
-    "n_digits": [Interval(Integral, 1, None, closed="left")],
+    "n_digits": [Interval(Integral, 1, MAX_DIGITS, closed="both")],   # float64 holds 15 digits
     "hidden_size": [Interval(Integral, 1, None, closed="left")],
     "num_layers": [Interval(Integral, 1, None, closed="left")],
     "num_heads": [Interval(Integral, 1, None, closed="left")],

@@ -85,6 +85,15 @@ def test_bad_parameters(param, value):
     assert not hasattr(est, "model_") and not hasattr(est, "tokenizer_")
 
 
+@pytest.mark.parametrize("codec", ["digits", "p10"])
+def test_n_digits_beyond_float64_is_refused_by_its_constraint(codec):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    # a ValueError from the codec had come after the checks, naming n_mantissa for p10
+    with pytest.raises(InvalidParameterError, match=r"'n_digits' parameter .* in the range \[1, 15\]"):
+        LMRegressor(**{**FAST, "codec": codec, "n_digits": 16}).fit(["a", "b", "c"], [1.0, 2.0, 3.0])
+
+
 @pytest.mark.parametrize("param, value", [("temperature", 0.0), ("temperature", 1e-40), ("n_samples", 0),
                                           ("quantile_decoding", "bogus"), ("decision", "avg"), ("n_threads", 0),
                                           ("calibration", False), ("calibration", "none")])
