@@ -152,13 +152,15 @@ def _check_kind(name: str, kind: str, col: pd.Series) -> None:
     ValueError: column 'a' was fitted as numbers, but X's holds datetimes (dtype datetime64[ns]); pass values of the kind fit saw.
     """
     got = _dtype_kind(col.dtype)
+    if kind != "num" and pd.api.types.is_bool_dtype(col.dtype):   # a number's flag is 1/0; a date's is nothing
+        got = "bool"
     if got in _TYPED and got != kind:
         raise ValueError(f"column {name!r} was fitted as {_TYPED[kind]}, but X's holds {_TYPED[got]} "
                          f"(dtype {col.dtype}); pass values of the kind fit saw.")
 
 
 #: The kinds a column's dtype alone decides, as they are named in errors.
-_TYPED = {"num": "numbers", "datetime": "datetimes", "duration": "durations"}
+_TYPED = {"num": "numbers", "datetime": "datetimes", "duration": "durations", "bool": "booleans"}
 
 
 def _dtype_kind(dtype) -> str | None:

@@ -349,6 +349,9 @@ def test_records_mixed_with_other_rows_are_an_error(row, kind):
     (np.arange(3.0), pd.to_timedelta([1, 2, 3], unit="s"), ("numbers", "durations")),
     (pd.to_datetime(["2020-01-01", "2021-01-01", "2022-06-01"]), np.arange(3.0), ("datetimes", "numbers")),
     (pd.to_timedelta([1, 2, 3], unit="s"), pd.to_datetime(["2020-01-01"] * 3), ("durations", "datetimes")),
+    # a bool had reached pandas' converters: "Cannot convert tz-naive timestamps", "dtype bool cannot ..."
+    (pd.to_datetime(["2020-01-01", "2021-01-01", "2022-06-01"]), [True, False, True], ("datetimes", "booleans")),
+    (pd.to_timedelta([1, 2, 3], unit="s"), [True, False, True], ("durations", "booleans")),
 ])
 def test_a_typed_column_refuses_values_of_another_kind(fitted, given, kinds):
     # datetimes in a numeric column would read as nanoseconds since 1970, numbers as 1970 dates
