@@ -19,15 +19,15 @@ import argparse
 import difflib
 import json
 import os
-import re
 import stat
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from ._warnings import each_once, warn_user
-from .tables import JSON_LINES, WRITERS, read_table
+from ._warnings import each_once
+from .table_columns import check_target, input_columns, without_unnamed
+from .tables import WRITERS, read_table
 
 
 def _demo(args) -> int:
@@ -219,81 +219,6 @@ def _load_model(model_dir: str):
     return est, meta
 
 
-#: The names pandas gives columns whose header cell is empty.
-_UNNAMED = re.compile(r"Unnamed: \d+")
-
-
-def _without_unnamed(df, source: str):
-    """``df`` without what a header with empty cells brings in at fit: columns that hold
-    nothing (a separator at the end of the header), and a first column of distinct integers
-    (the row numbers ``DataFrame.to_csv`` writes by default), with a warning; integers that
-    repeat stay, with a warning too (the row numbers of concatenated frames, or data)."""
-    unnamed = [c for c in df.columns if _UNNAMED.fullmatch(str(c))]
-    empty = [c for c in unnamed if df[c].isna().all()]
-    first = df.columns[0] if len(df.columns) else None
-    numbers = df[first] if first in unnamed and first not in empty else None
-    integers = numbers is not None and numbers.dtype.kind in "iu"
-    index = [first] if integers and numbers.is_unique else []
-    if integers and not index:   # row numbers too, maybe: pd.concat keeps each frame's
-        warn_user(f"{source!r}: its unnamed first column of integers repeats values, so it is read as an "
-                  "input; if it holds row numbers (to_csv writes them, pd.concat keeps each frame's), "
-                  "write the file with index=False or leave the column out.")
-    if not (empty or index):
-        return df
-    what = (["the row numbers pandas' to_csv writes by default (index=False leaves them out)"] if index else []) + (
-        [f"{len(empty)} empty column(s) without a name (a separator at the end of the header?)"] if empty else [])
-    warn_user(f"{source!r}: not read as inputs: {'; '.join(what)}.")
-    return df.drop(columns=index + empty)
-
-
-def _check_target(df, target: str, source: str) -> None:
-    if target not in df.columns:
-        raise KeyError(f"target column {target!r} not found in {source!r}; available columns: "
-                       f"{', '.join(map(str, df.columns))}.")
-
-
-def _features(est, df, drop, source: str):
-    """The model's input columns from ``df``, in training order; ``drop`` columns are ignored.
-
-    JSON lines are records: a key no row of the file has reads as missing, a new key is
-    ignored (as for dicts in Python); a table's columns must be the fitted ones. A nested
-    field and its flat name are one input (``meta`` holding ``a`` is ``meta.a``), as they
-    are in Python, so a model fitted on a CSV's ``meta.a`` reads JSON lines' ``{"meta": {"a": 1}}``.
-    """
-    from .validation import _leaves, warn_misspelled
-
-    df = df.drop(columns=[c for c in drop if c in df.columns])
-    if len(df) == 0:
-        raise ValueError(f"{source!r} has no rows.")
-    names = getattr(est, "feature_names_in_", None)
-    if names is None:
-        return df
-    names = [str(n) for n in names]
-    # columns pandas named for empty header cells are inputs only of a model fitted on them
-    df = df[[c for c in df.columns if str(c) in names or not _UNNAMED.fullmatch(str(c))]]
-    cols = [str(c) for c in df.columns]
-    df = df.set_axis(cols, axis=1)
-    fields = set(getattr(getattr(est, "serializer_", None), "kinds_", None) or names)   # flattened, as fitted
-    mine, theirs = _leaves(cols, fields), _leaves(names, fields)
-    known, given = set().union(*theirs.values()), set().union(*mine.values())
-    extra = [c for c in cols if not mine[c] & known]
-    # a fitted column none of whose fields is given is named as itself, else its absent fields
-    missing = [n for n in names if not theirs[n] & given] + sorted(
-        f for n in names if theirs[n] & given for f in theirs[n] - given)
-    if Path(source).suffix.lower() in JSON_LINES and known & given:
-        warn_misspelled(extra, missing, f"{source!r}'s records")
-        df = df.drop(columns=extra).assign(**{n: None for n in missing})
-    elif missing:
-        raise KeyError(f"{source!r} lacks column(s) the model was trained on: {', '.join(missing)}; "
-                       f"available columns: {', '.join(cols) or 'none'}.")
-    elif extra:
-        raise ValueError(f"{source!r} has column(s) the model was not trained on: {', '.join(extra)}; "
-                         f"expected: {', '.join(names)}.")
-    # the fitted order where the names are the fitted ones; otherwise the same fields under
-    # other names (a dict column for flat ones), which the estimator matches by field
-    return df[names] if set(df.columns) == set(names) else df
-
-
 # -- subcommands -----------------------------------------------------------------
 def _fit(args) -> int:
     from .estimator import LMRegressor
@@ -310,8 +235,8 @@ def _fit(args) -> int:
     df = read_table(args.data, args.sep, args.encoding, args.decimal, args.na)
     if len(df) == 0:   # as predict and evaluate say it
         raise ValueError(f"{args.data!r} has no rows.")
-    df = _without_unnamed(df, args.data)
-    _check_target(df, args.target, args.data)
+    df = without_unnamed(df, args.data)
+    check_target(df, args.target, args.data)
     weights = None
     if args.weight is not None:
         if args.weight not in df.columns or args.weight == args.target:
@@ -352,7 +277,7 @@ def _predict(args) -> int:
     if args.threads is not None:
         est.set_params(n_threads=args.threads)
     df = read_table(args.data, args.sep, args.encoding, args.decimal, args.na)
-    X = _features(est, df, [meta.get("target"), meta.get("weight")], args.data)
+    X = input_columns(est, df, [meta.get("target"), meta.get("weight")], args.data)
     t = time.perf_counter()
     if len(X) > 2000 and not args.quiet:
         print(f"lmreg: predicting {len(X)} rows ({est.n_samples} samples each)...", file=sys.stderr, flush=True)
@@ -385,7 +310,7 @@ def _evaluate(args) -> int:
     if not target:
         raise ValueError(f"--target is required: {args.model!r} does not record its target column.")
     df = read_table(args.data, args.sep, args.encoding, args.decimal, args.na)
-    _check_target(df, target, args.data)
+    check_target(df, target, args.data)
     if target in [str(n) for n in getattr(est, "feature_names_in_", ())]:
         fitted = f" (fit's target was {meta['target']!r})" if meta.get("target") else ""
         raise ValueError(f"--target {target!r} is one of the model's input columns; name the column of the "
@@ -397,7 +322,7 @@ def _evaluate(args) -> int:
     if not np.isfinite(y).all():
         raise ValueError(f"target column {target!r} in {args.data!r} has {int((~np.isfinite(y)).sum())} "
                          "missing or non-finite value(s).")
-    X = _features(est, df, [target, meta.get("target"), meta.get("weight")], args.data)
+    X = input_columns(est, df, [target, meta.get("target"), meta.get("weight")], args.data)
     pred = np.asarray(est.predict(X), dtype=float).reshape(len(X))   # [n, 1] from a one-column y too
     bounds, samples = est.predict_quantiles(X, [0.1, 0.9], return_samples=True)  # calibrated, when the model is
     lower, upper = np.asarray(bounds, dtype=float).reshape(len(X), 2).T
