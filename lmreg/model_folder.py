@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import stat
+import sys
 import tempfile
 from pathlib import Path
 
@@ -23,8 +24,13 @@ CLI_FILE = "cli.json"
 
 def _short(name: str) -> str:
     """A model folder's name, shortened for the hidden folders made next to it (with their
-    prefix and random part they must stay under the file systems' 255 bytes)."""
-    return name[:64]
+    prefix and random part they must stay under the file systems' 255 bytes): 64 bytes, not
+    characters (an emoji is four), a character never cut in half.
+
+    >>> _short("x" * 70) == "x" * 64, _short("\N{CHART WITH UPWARDS TREND}" * 60) == "\N{CHART WITH UPWARDS TREND}" * 16
+    (True, True)
+    """
+    return os.fsencode(name)[:64].decode(sys.getfilesystemencoding(), "ignore")
 
 
 def _make_parents(folder: Path) -> list[Path]:

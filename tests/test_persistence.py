@@ -250,6 +250,9 @@ def test_a_failed_save_leaves_no_folder_it_made_and_long_names_save(fitted, tmp_
     name = "m" * 240   # the hidden folders' names went past 255 bytes: "File name too long"
     fitted.save(tmp_path / name)
     assert [p.name for p in tmp_path.iterdir()] == [name]
+    wide = "\N{CHART WITH UPWARDS TREND}" * 60   # 240 bytes too: cut to 64 characters it was 256
+    fitted.save(tmp_path / wide)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, wide])
 
 
 def test_a_broken_link_on_the_way_is_refused_before_fitting(tmp_path):
