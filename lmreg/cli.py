@@ -23,10 +23,11 @@ import stat
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 from ._warnings import each_once
-from .table_columns import check_target, input_columns, without_unnamed
+from .table_columns import check_not_input, check_target, input_columns, without_unnamed
 from .tables import WRITERS, read_table
 
 
@@ -239,9 +240,9 @@ def _fit(args) -> int:
     check_target(df, args.target, args.data)
     weights = None
     if args.weight is not None:
-        if args.weight not in df.columns or args.weight == args.target:
-            raise KeyError(f"weight column {args.weight!r} not found in {args.data!r} (or it is the target); "
-                           f"available columns: {', '.join(map(str, df.columns))}.")
+        if args.weight == args.target:
+            raise KeyError(f"weight column {args.weight!r} is the target; name a column of row weights.")
+        check_target(df, args.weight, args.data, what="weight")
         weights = df[args.weight]
     X = df.drop(columns=[c for c in (args.target, args.weight) if c is not None])
     if X.shape[1] == 0:
@@ -295,8 +296,6 @@ def _predict(args) -> int:
 
 
 def _evaluate(args) -> int:
-    import warnings
-
     import numpy as np
     from scipy.stats import spearmanr
     from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
@@ -310,11 +309,10 @@ def _evaluate(args) -> int:
     if not target:
         raise ValueError(f"--target is required: {args.model!r} does not record its target column.")
     df = read_table(args.data, args.sep, args.encoding, args.decimal, args.na)
+    if len(df) == 0:   # as fit and predict say it
+        raise ValueError(f"{args.data!r} has no rows.")
     check_target(df, target, args.data)
-    if target in [str(n) for n in getattr(est, "feature_names_in_", ())]:
-        fitted = f" (fit's target was {meta['target']!r})" if meta.get("target") else ""
-        raise ValueError(f"--target {target!r} is one of the model's input columns; name the column of the "
-                         f"true values{fitted}.")
+    check_not_input(est, target, meta.get("target"))
     try:
         y = df[target].to_numpy(dtype=float)
     except (TypeError, ValueError):
@@ -323,8 +321,9 @@ def _evaluate(args) -> int:
         raise ValueError(f"target column {target!r} in {args.data!r} has {int((~np.isfinite(y)).sum())} "
                          "missing or non-finite value(s).")
     X = input_columns(est, df, [target, meta.get("target"), meta.get("weight")], args.data)
-    pred = np.asarray(est.predict(X), dtype=float).reshape(len(X))   # [n, 1] from a one-column y too
-    bounds, samples = est.predict_quantiles(X, [0.1, 0.9], return_samples=True)  # calibrated, when the model is
+    with each_once():   # both calls read the same rows: their column warnings once
+        pred = np.asarray(est.predict(X), dtype=float).reshape(len(X))   # [n, 1] from a one-column y too
+        bounds, samples = est.predict_quantiles(X, [0.1, 0.9], return_samples=True)  # calibrated, when the model is
     lower, upper = np.asarray(bounds, dtype=float).reshape(len(X), 2).T
     samples = np.asarray(samples, dtype=float).reshape(len(X), -1)
     raw = interval_coverage(y, *np.quantile(samples, [0.1, 0.9], axis=1))
@@ -459,12 +458,18 @@ def main(argv=None) -> int:
     (2, True)
     """
     argv = sys.argv[1:] if argv is None else list(argv)
+    shown = warnings.formatwarning
+    warnings.formatwarning = _format_warning   # "lmreg: warning: ...", not the line of runpy
     try:
         if argv[:1] == ["bench"]:  # its own parser: every option passes through untouched
             from .bench import main as bench_main
 
             return bench_main(argv[1:])
-        args = build_parser().parse_args(argv)
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:
+            _param_hint(argv, exc.code)
+            raise
         commands = {"demo": _demo, "fit": _fit, "predict": _predict, "evaluate": _evaluate}
         return commands[args.command](args)
     except SystemExit as exc:  # --help (0) or a usage error (2, already printed)
@@ -472,7 +477,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("lmreg: interrupted", file=sys.stderr)
         return 130
-    except (OSError, ValueError, TypeError, KeyError, ImportError) as err:   # ImportError: an optional package
+    except (OSError, ValueError, TypeError, KeyError, ImportError, OverflowError) as err:   # ImportError: an optional package
         if os.environ.get("LMREG_DEBUG"):
             raise
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
@@ -486,6 +491,24 @@ def main(argv=None) -> int:
         what = "out of memory" if isinstance(err, MemoryError) else f"{type(err).__name__}: {err}"
         print(f"lmreg: error: {what} (run with LMREG_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
+    finally:
+        warnings.formatwarning = shown
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    kind = "warning" if category is UserWarning else category.__name__
+    return f"lmreg: {kind}: {message}\n"
+
+
+def _param_hint(argv: list, code) -> None:
+    """After a usage error: ``--param`` takes every word up to the next option, DATA too."""
+    if code != 2 or argv[:1] != ["fit"] or "--param" not in argv:
+        return
+    after = argv[len(argv) - argv[::-1].index("--param"):]
+    words = after[:next((i for i, w in enumerate(after) if w.startswith("-")), len(after))]
+    if any("=" not in w for w in words):
+        print("lmreg: hint: --param takes every word up to the next option; put DATA before --param, "
+              "or end the NAME=VALUE list with --", file=sys.stderr)
 
 
 if __name__ == "__main__":

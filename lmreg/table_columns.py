@@ -13,7 +13,7 @@ from pathlib import Path
 from ._warnings import warn_user
 from .tables import JSON_LINES
 
-__all__ = ["UNNAMED", "check_target", "column_list", "input_columns", "without_unnamed"]
+__all__ = ["UNNAMED", "check_not_input", "check_target", "column_list", "input_columns", "without_unnamed"]
 
 
 #: The names pandas gives columns whose header cell is empty.
@@ -43,10 +43,36 @@ def without_unnamed(df, source: str):
     return df.drop(columns=index + empty)
 
 
-def check_target(df, target: str, source: str) -> None:
-    if target not in df.columns:
-        raise KeyError(f"target column {target!r} not found in {source!r}; available columns: "
-                       f"{', '.join(map(str, df.columns))}.")
+def column_list(names) -> str:
+    """Column names joined by ``", "``, each as it is unless it is empty, holds a comma or
+    has spaces at its ends, which the list would hide (then quoted).
+
+    >>> column_list(["a", " b", "c,d"]), column_list([])
+    ("a, ' b', 'c,d'", 'none')
+    """
+    return ", ".join(n if n and n == n.strip() and "," not in n else repr(n) for n in map(str, names)) or "none"
+
+
+def check_target(df, target: str, source: str, what: str = "target") -> None:
+    """Raise KeyError naming the columns when ``df`` has no column ``target``; a column
+    whose name differs only in case or in spaces at its ends is suggested."""
+    if target in df.columns:
+        return
+    near = [str(c) for c in df.columns if str(c).strip().casefold() == str(target).strip().casefold()]
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    raise KeyError(f"{what} column {target!r} not found in {source!r}{hint}; available columns: "
+                   f"{column_list(df.columns)}.")
+
+
+def check_not_input(est, target: str, fit_target: str | None) -> None:
+    """Raise ValueError when ``target`` is one of the model's inputs (a column, or a field of
+    records and dicts, as fitted): scored against it, the model would read it as missing."""
+    fields = set(map(str, getattr(est, "feature_names_in_", ()))) | set(getattr(est, "_input_columns", None) or ())
+    fields |= set(getattr(getattr(est, "serializer_", None), "kinds_", None) or ())
+    if str(target) in fields:
+        fitted = f" (fit's target was {fit_target!r})" if fit_target else ""
+        raise ValueError(f"--target {target!r} is one of the model's input columns; name the column of the "
+                         f"true values{fitted}.")
 
 
 def input_columns(est, df, drop, source: str):
@@ -81,11 +107,11 @@ def input_columns(est, df, drop, source: str):
         warn_misspelled(extra, missing, f"{source!r}'s records")
         df = df.drop(columns=extra).assign(**{n: None for n in missing})
     elif missing:
-        raise KeyError(f"{source!r} lacks column(s) the model was trained on: {', '.join(missing)}; "
-                       f"available columns: {', '.join(cols) or 'none'}.")
+        raise KeyError(f"{source!r} lacks column(s) the model was trained on: {column_list(missing)}; "
+                       f"available columns: {column_list(cols)}.")
     elif extra:
-        raise ValueError(f"{source!r} has column(s) the model was not trained on: {', '.join(extra)}; "
-                         f"expected: {', '.join(names)}.")
+        raise ValueError(f"{source!r} has column(s) the model was not trained on: {column_list(extra)}; "
+                         f"expected: {column_list(names)}.")
     # the fitted order where the names are the fitted ones; otherwise the same fields under
     # other names (a dict column for flat ones), which the estimator matches by field
     return df[names] if set(df.columns) == set(names) else df

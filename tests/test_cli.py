@@ -16,7 +16,7 @@ from sklearn.metrics import mean_absolute_error
 
 import lmreg
 from lmreg import LMRegressor
-from lmreg.cli import main, parse_params, parse_value
+from lmreg.cli import build_parser, main, parse_params, parse_value
 from lmreg.tables import read_table
 from lmreg.datasets import load_dataset
 
@@ -115,6 +115,12 @@ def test_predict_with_quantiles_warns_once_per_message_and_writes_nothing_under_
         assert main(args) == 0
     unread = [str(w.message) for w in caught if "could not be read as numbers" in str(w.message)]
     assert len(unread) == 1 and "'is_reply'" in unread[0], unread   # it came from predict and again from the quantiles
+    rows[TARGET] = pd.read_csv(data / "data.csv")[TARGET]
+    rows.to_csv(tmp_path / "labelled.csv", index=False)
+    with warnings.catch_warnings(record=True) as caught:   # evaluate reads them twice too
+        warnings.simplefilter("always")
+        assert main(["evaluate", str(model), str(tmp_path / "labelled.csv")]) == 0
+    assert sum("could not be read as numbers" in str(w.message) for w in caught) == 1
     out.unlink()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -345,8 +351,6 @@ def test_read_table_separators_and_encodings(tmp_path):
 
 def test_na_texts_replace_pandas_defaults(tmp_path):
     """--na: a region "NA" (North America) is a category, not pandas' missing value."""
-    from lmreg.cli import build_parser
-
     (tmp_path / "r.csv").write_text("region,note,y\nNA,null,1\nEU,-,2\n,x,3\n")
     default = read_table(tmp_path / "r.csv")
     assert default["region"].isna().tolist() == [True, False, True] and default["note"].isna().tolist()[0]
@@ -663,3 +667,52 @@ def test_output_and_model_paths(data, fitted, tmp_path, monkeypatch, capsys):
     pd.read_csv(data / "data.csv").head(0).to_csv(tmp_path / "header.csv", index=False)
     assert main(["fit", str(tmp_path / "header.csv"), "--target", TARGET, "--out", str(tmp_path / "m2")]) == 2
     assert f"'{tmp_path / 'header.csv'}' has no rows." in capsys.readouterr().err   # was sklearn's "X is empty"
+
+
+def test_evaluate_refuses_a_field_of_a_model_fitted_on_records_and_an_empty_file(tmp_path, capsys):
+    rows = [{"size": float(i % 7), "kind": "ab"[i % 2], "price": 2.0 * (i % 7)} for i in range(40)]
+    est = LMRegressor(max_time=None, max_epochs=1, random_state=0, hidden_size=16, num_layers=1, num_heads=2)
+    est.fit([{k: r[k] for k in ("size", "kind")} for r in rows], [r["price"] for r in rows]).save(tmp_path / "m")
+    pd.DataFrame(rows).to_json(tmp_path / "rows.jsonl", orient="records", lines=True)
+    # records have no feature_names_in_: "size" was dropped as the target and scored as missing
+    assert main(["evaluate", str(tmp_path / "m"), str(tmp_path / "rows.jsonl"), "--target", "size"]) == 2
+    assert "--target 'size' is one of the model's input columns" in capsys.readouterr().err
+    (tmp_path / "empty.jsonl").write_text("")
+    assert main(["evaluate", str(tmp_path / "m"), str(tmp_path / "empty.jsonl"), "--target", "price"]) == 2
+    assert "empty.jsonl' has no rows." in capsys.readouterr().err   # was: "available columns: ."
+
+
+def test_column_lists_show_the_spaces_of_a_header_and_suggest_the_target(tmp_path, capsys):
+    (tmp_path / "t.csv").write_text("name, size, price\n" + "".join(f"n{i}, {i}, {2 * i}\n" for i in range(30)))
+    out = str(tmp_path / "m")
+    assert main(["fit", str(tmp_path / "t.csv"), "--target", "price", "--out", out, *FAST]) == 2
+    err = capsys.readouterr().err   # was: "available columns: name,  size,  price" (price seemed there)
+    assert "target column 'price' not found in" in err and "(did you mean ' price'?)" in err
+    assert "available columns: name, ' size', ' price'." in err
+    assert main(["fit", str(tmp_path / "t.csv"), "--target", " price", "--weight", "size", "--out", out, *FAST]) == 2
+    assert "weight column 'size' not found in" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_data_argument_taken_by_param_gets_a_hint(tmp_path, capsys):
+    argv = ["fit", "--target", "y", "--out", str(tmp_path / "m"), "--param", "max_epochs=1", "t.csv"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "required: DATA" in err and "put DATA before --param, or end the NAME=VALUE list with --" in err
+    assert build_parser().parse_args(argv[:-1] + ["--", "t.csv"]).data == "t.csv"   # what the hint says works
+    assert main(["fit", "--target", "y", "--param", "max_epochs=1"]) == 2   # all NAME=VALUE: no hint
+    assert "hint" not in capsys.readouterr().err
+
+
+def test_warnings_of_the_command_line_name_lmreg_not_a_source_line(data, fitted, tmp_path):
+    model, _, _ = fitted
+    rows = pd.read_parquet(data / "inputs.pq").astype({"is_reply": object})
+    rows.loc[3, "is_reply"] = "zz"
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    run = subprocess.run([sys.executable, "-W", "always", "-m", "lmreg", "predict", str(model),
+                          str(tmp_path / "rows.csv"), "--out", str(tmp_path / "p.csv"), "--quiet"],
+                         capture_output=True, text=True, env={**os.environ, "TRITON_INTERPRET": "1"}, timeout=300)
+    assert run.returncode == 0, run.stderr
+    lines = [line for line in run.stderr.splitlines() if "could not be read as numbers" in line]
+    assert lines and lines[0].startswith("lmreg: warning: 1 of 60 values of the num column 'is_reply'"), run.stderr
+    assert "runpy" not in run.stderr and "UserWarning" not in run.stderr
