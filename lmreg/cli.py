@@ -27,7 +27,7 @@ import warnings
 from pathlib import Path
 
 from ._warnings import each_once
-from .table_columns import check_not_input, check_target, input_columns, without_unnamed
+from .table_columns import check_not_input, check_target, input_columns, lift_field, without_unnamed
 from .tables import WRITERS, read_table
 
 
@@ -236,7 +236,7 @@ def _fit(args) -> int:
     df = read_table(args.data, args.sep, args.encoding, args.decimal, args.na)
     if len(df) == 0:   # as predict and evaluate say it
         raise ValueError(f"{args.data!r} has no rows.")
-    df = without_unnamed(df, args.data)
+    df = lift_field(lift_field(without_unnamed(df, args.data), args.target), args.weight)   # "label.y" of JSON lines
     check_target(df, args.target, args.data)
     weights = None
     if args.weight is not None:
@@ -311,6 +311,7 @@ def _evaluate(args) -> int:
     df = read_table(args.data, args.sep, args.encoding, args.decimal, args.na)
     if len(df) == 0:   # as fit and predict say it
         raise ValueError(f"{args.data!r} has no rows.")
+    df = lift_field(df, target)
     check_target(df, target, args.data)
     check_not_input(est, target, meta.get("target"))
     try:

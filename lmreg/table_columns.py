@@ -13,7 +13,8 @@ from pathlib import Path
 from ._warnings import warn_user
 from .tables import JSON_LINES
 
-__all__ = ["UNNAMED", "check_not_input", "check_target", "column_list", "input_columns", "without_unnamed"]
+__all__ = ["UNNAMED", "check_not_input", "check_target", "column_list", "input_columns", "lift_field",
+           "without_unnamed"]
 
 
 #: The names pandas gives columns whose header cell is empty.
@@ -53,6 +54,47 @@ def column_list(names) -> str:
     return ", ".join(n if n and n == n.strip() and "," not in n else repr(n) for n in map(str, names)) or "none"
 
 
+def lift_field(df, name):
+    """``df`` with the nested field ``name`` of JSON lines (``"label.y"``: the key ``y`` of
+    the dicts in column ``label``) as a column of its own, and taken out of those dicts (left
+    there, the target would be read as an input too); ``df`` itself when it has a column
+    ``name`` or no row has that field.
+
+    >>> import pandas as pd
+    >>> df = lift_field(pd.DataFrame({"x": [1, 2], "label": [{"y": 3.0, "n": 1}, {"y": 4.0}]}), "label.y")
+    >>> df.to_dict("list")
+    {'x': [1, 2], 'label': [{'n': 1}, {}], 'label.y': [3.0, 4.0]}
+    """
+    if name is None or name in df.columns or "." not in str(name):
+        return df
+    parts = str(name).split(".")
+    for k in range(1, len(parts)):
+        column, path = ".".join(parts[:k]), parts[k:]
+        cells = df[column].tolist() if column in df.columns else []
+        if not any(isinstance(c, dict) for c in cells):
+            continue
+        values, rest = zip(*(_take(c, path) for c in cells))
+        if all(v is None for v in values):
+            continue
+        return df.assign(**{column: list(rest), str(name): list(values)})
+    return df
+
+
+def _take(cell, path):
+    """``(the value at path, cell without it)``; None and the cell itself where it has none."""
+    if not path:
+        return cell, None
+    if not isinstance(cell, dict) or path[0] not in cell:
+        return None, cell
+    value, inner = _take(cell[path[0]], path[1:])
+    if value is None:
+        return None, cell
+    rest = {k: v for k, v in cell.items() if k != path[0]}
+    if inner is not None and (not isinstance(inner, dict) or inner):
+        rest[path[0]] = inner
+    return value, rest
+
+
 def check_target(df, target: str, source: str, what: str = "target") -> None:
     """Raise KeyError naming the columns when ``df`` has no column ``target``; a column
     whose name differs only in case or in spaces at its ends is suggested."""
@@ -85,6 +127,8 @@ def input_columns(est, df, drop, source: str):
     """
     from .validation import _leaves, warn_misspelled
 
+    for name in drop:   # a nested target or weight ("label.y") leaves its dicts too
+        df = lift_field(df, name)
     df = df.drop(columns=[c for c in drop if c in df.columns])
     if len(df) == 0:
         raise ValueError(f"{source!r} has no rows.")

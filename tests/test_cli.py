@@ -716,3 +716,22 @@ def test_warnings_of_the_command_line_name_lmreg_not_a_source_line(data, fitted,
     lines = [line for line in run.stderr.splitlines() if "could not be read as numbers" in line]
     assert lines and lines[0].startswith("lmreg: warning: 1 of 60 values of the num column 'is_reply'"), run.stderr
     assert "runpy" not in run.stderr and "UserWarning" not in run.stderr
+
+
+def test_a_nested_target_of_json_lines_is_named_by_its_dotted_path(tmp_path, capsys):
+    rows = [{"x": i % 9, "label": {"y": 2.0 * (i % 9), "src": "ab"[i % 2]}} for i in range(40)]
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    model = str(tmp_path / "m")
+    # was: "target column 'label.y' not found ...; available columns: x, label"
+    small = ["--param", "max_time=none", "max_epochs=3", "random_state=0", "hidden_size=32", "num_layers=1", "num_heads=2", "--quiet"]
+    assert main(["fit", str(tmp_path / "t.jsonl"), "--target", "label.y", "--out", model, *small]) == 0
+    est = lmreg.load(model)
+    assert set(est.serializer_.kinds_) == {"x", "label.src"} and not est.fallback_   # the target is no input
+    assert main(["predict", model, str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "p.csv"), "--quiet"]) == 0
+    np.testing.assert_array_equal(pd.read_csv(tmp_path / "p.csv")["prediction"],
+                                  est.predict([{"x": r["x"], "label": {"src": r["label"]["src"]}} for r in rows]))
+    capsys.readouterr()
+    assert main(["evaluate", model, str(tmp_path / "t.jsonl")]) == 0
+    assert "rows        40" in capsys.readouterr().out
+    assert main(["fit", str(tmp_path / "t.jsonl"), "--target", "label.z", "--out", model, *FAST]) == 2
+    assert "target column 'label.z' not found" in capsys.readouterr().err
