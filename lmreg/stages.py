@@ -189,15 +189,21 @@ class HeldOutStages:
         reward = stage_reward(config)
         base = R.base_reward(reward)   # a name, function or partial
         prompted = y[self._judging_rows(train_rows, val_rows, config.prompt_rows)[0]]   # the rows rewarded
-        scaled = " (standardised per task_column)" if getattr(self, "tasks_", None) is not None else ""
+        names = {R.neg_log_error: "log", R.neg_relative_error: "relative"}
+        if base in names:
+            what = (f"rl_reward={names[base]!r}" if self.rl_reward == names[base] else
+                    f"rl_reward ({base.__name__})")
+        if base in names and getattr(self, "tasks_", None) is not None:
+            # the stage rewards numbers in model units: each task's targets centred on its median
+            raise ValueError(f"{what} compares numbers in the target's own units, but with task_column the RL "
+                             "stage sees each task's targets standardised (centred on the task's median, "
+                             "negative for half of them); use 'abs', 'squared', 'gaussian' or 'crps_loo'.")
         if prompted.min() < 0 and base is R.neg_log_error:
-            what = "rl_reward='log'" if self.rl_reward == "log" else "rl_reward (neg_log_error)"
-            raise ValueError(f"{what} needs targets >= 0, but y{scaled} has {float(prompted.min())!r}; use "
+            raise ValueError(f"{what} needs targets >= 0, but y has {float(prompted.min())!r}; use "
                              "'abs' or 'relative' for signed targets.")
         zeros = int(np.sum(prompted == 0))
         if zeros and base is R.neg_relative_error and "eps" not in R._unwrap(reward)[1]:
-            what = "rl_reward='relative'" if self.rl_reward == "relative" else "rl_reward (neg_relative_error)"
-            raise ValueError(f"{what} divides each error by |y|, but the RL prompts' y{scaled} has {zeros} zero "
+            raise ValueError(f"{what} divides each error by |y|, but the RL prompts' y has {zeros} zero "
                              "target(s): their rewards, about -|pred| / 1e-8, would drive the whole stage; use "
                              "'abs', or functools.partial(neg_relative_error, eps=...) with a floor in target "
                              "units.")

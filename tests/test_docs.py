@@ -34,6 +34,8 @@ def test_self_contained_snippets_run(path, index):
         out = reward(prompts=["x", "y", "z"], completions=["3.5", "oops", "1"], target=[3.0, 1.0, 2.0])
         assert out == [-0.5, -2.0, -1.0]
         assert namespace["reward"](prompts=["p"], completions=["about 4.5 units"], target=[4.0]) == [-0.5]
+        # its last number had been the exponent: "1e3" scored as a perfect 3
+        assert namespace["reward"](prompts=["p"], completions=["1e3"], target=[3.0]) == [-997.0]
 
 
 def _result_reads():

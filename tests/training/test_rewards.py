@@ -207,6 +207,20 @@ def test_the_log_reward_is_refused_for_negative_targets_before_training():
     assert all(h["reward"] > -20 for h in est.rl_result_.history)
 
 
+def test_rewards_in_the_targets_own_units_are_refused_with_task_column():
+    from lmreg import LMRegressor
+
+    # positive targets, but the stage sees them standardised per task: 'log' was refused as
+    # negative, 'relative' divided by the distance to the task's median
+    X = [{"task": "ab"[i % 2], "n": i % 7} for i in range(40)]
+    y = 2.0 + np.arange(40.0) % 7 + 100.0 * (np.arange(40) % 2)
+    for reward in ("log", "relative", functools.partial(R.neg_relative_error, eps=1.0)):
+        est = LMRegressor(rl_steps=2, rl_reward=reward, task_column="task", max_time=None, max_epochs=1)
+        with pytest.raises(ValueError, match=r"compares numbers in the target's own units, but with task_column"):
+            est.fit(X, y)
+        assert not hasattr(est, "model_")
+
+
 def test_trl_reward_takes_a_column_array_or_tensor_of_targets():
     import torch
 
