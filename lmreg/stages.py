@@ -158,7 +158,7 @@ class HeldOutStages:
             if name in settings:
                 raise ValueError(f"rl_config sets {name!r}; set it with the {param} parameter instead.")
         fields = [f.name for f in dataclasses.fields(RLConfig)]
-        unknown = sorted(set(settings) - set(fields))
+        unknown = sorted(set(settings) - set(fields), key=repr)   # a key may be no string
         if unknown:
             raise ValueError(f"rl_config has no field(s) {unknown}; RLConfig fields: {fields}.")
         # RL trains the distribution predict decides from: the one at the estimator's temperature.

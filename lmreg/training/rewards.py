@@ -33,7 +33,7 @@ def neg_abs_error(pred, target, scale=1.0):
     [-0.5, -1.0]
     """
     _check_positive("scale", scale)
-    return -np.abs(np.asarray(pred, float) - target) / scale
+    return -np.abs(np.asarray(pred, float) - np.asarray(target, float)) / scale
 
 
 def neg_squared_error(pred, target, scale=1.0):
@@ -45,7 +45,7 @@ def neg_squared_error(pred, target, scale=1.0):
     [-0.25, -1.0]
     """
     _check_positive("scale", scale)
-    return -np.square((np.asarray(pred, float) - target) / scale)
+    return -np.square((np.asarray(pred, float) - np.asarray(target, float)) / scale)
 
 
 def neg_relative_error(pred, target, eps=1e-8):
@@ -103,7 +103,7 @@ def gaussian_kernel(pred, target, scale=1.0, bandwidth=0.25):
     """
     _check_positive("bandwidth", bandwidth)
     _check_positive("scale", scale)
-    z = (np.asarray(pred, float) - target) / (bandwidth * scale)
+    z = (np.asarray(pred, float) - np.asarray(target, float)) / (bandwidth * scale)
     return np.exp(-0.5 * z * z)
 
 
@@ -119,7 +119,8 @@ def rank(pred, target):
     """
     from scipy.stats import rankdata
 
-    err = np.abs(np.asarray(pred, float) - np.asarray(target, float)[:, None])
+    x, y = _groups("rank", pred, target)
+    err = np.abs(x - y[:, None])
     G = err.shape[1]
     if G == 1:
         return np.ones_like(err)
@@ -140,8 +141,8 @@ def crps_loo(pred, target, scale=1.0):
     True
     """
     _check_positive("scale", scale)
-    x = np.asarray(pred, float)
-    y = np.asarray(target, float)[:, None]
+    x, y = _groups("crps_loo", pred, target)
+    y = y[:, None]
     B, G = x.shape
     if G < 3:
         raise ValueError("crps_loo needs groups of at least 3 samples.")
@@ -152,6 +153,26 @@ def crps_loo(pred, target, scale=1.0):
     loo_pair = (pair.sum((1, 2))[:, None] - 2 * pair.sum(2)) / (G - 1) ** 2
     loo = loo_abs - 0.5 * loo_pair
     return (loo - full[:, None]) / scale
+
+
+def _groups(name, pred, target):
+    """``pred`` [B, G] and one target per group [B] (a column [B, 1] too), else a ValueError:
+    numpy would broadcast a [B, 1] target, or two for one group, into a wrong result.
+
+    >>> _groups("rank", [[1.0, 2.0]], [[1.5]])[1].tolist()
+    [1.5]
+    >>> _groups("rank", [[1.0, 2.0]], [1.0, 2.0])
+    Traceback (most recent call last):
+    ...
+    ValueError: rank scores groups of samples: pred of shape [B, G] and one target per group, [B]; got pred (1, 2) and target (2,).
+    """
+    x, y = np.asarray(pred, float), np.asarray(target, float)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if x.ndim != 2 or y.shape != x.shape[:1]:
+        raise ValueError(f"{name} scores groups of samples: pred of shape [B, G] and one target per group, [B]; "
+                         f"got pred {x.shape} and target {y.shape}.")
+    return x, y
 
 
 REWARDS = {
@@ -315,8 +336,10 @@ def trl_reward(name_or_fn, parse=float, invalid_reward=None, num_generations=Non
         raise ValueError(f"crps_loo scores each completion against the others of its group: it needs "
                          f"num_generations >= 3, got {num_generations}.")
     if invalid_reward is not None and not (isinstance(invalid_reward, (int, float, np.integer, np.floating))
-                                           and not isinstance(invalid_reward, bool) and np.isfinite(invalid_reward)):
-        raise ValueError(f"invalid_reward must be a finite number, got {invalid_reward!r}.")
+                                           and not isinstance(invalid_reward, bool) and np.isfinite(invalid_reward)
+                                           and abs(invalid_reward) <= REWARD_BOUND):
+        raise ValueError(f"invalid_reward must be a finite number within +-{REWARD_BOUND:g} (rewards are held as "
+                         f"float32 and squared), got {invalid_reward!r}.")
     _check_params(fn, params)
     # checked now rather than as NaN rewards (silently penalised) at the trainer's first step
     for param, value in _check_positive_params(base, {**bound, **params}):
@@ -353,9 +376,10 @@ class TRLReward:
     def __repr__(self) -> str:
         return f"<TRL reward {self.__name__}>"
 
-    def _value(self, text) -> float:
+    def _value(self, completion) -> float:
+        text = _text(completion)   # outside the try: a wrong format is an error, not a bad answer
         try:
-            value = float(self.parse(_text(text)))
+            value = float(self.parse(text))
         except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError):
             return np.nan
         return value if np.isfinite(value) else np.nan
@@ -393,6 +417,8 @@ class TRLReward:
             raise ValueError(f"no {self.target_column!r} column reached the reward; got {sorted(kwargs)}. "
                              "Add the targets to the training dataset or pass target_column=.")
         targets = _target_values(kwargs[self.target_column], len(completions), self.target_column)
+        if self._base is neg_log_error:   # every row's target, not only those whose completion parsed
+            neg_log_error(0.0, targets[np.isfinite(targets)])
         values = np.array([self._value(text) for text in completions], dtype=float)
         if not len(values) == len(targets) == len(prompts):
             raise ValueError(f"{len(prompts)} prompts, {len(completions)} completions and "
@@ -427,10 +453,14 @@ def _text(completion) -> str:
     """
     if isinstance(completion, str):
         return completion
-    content = completion[-1]["content"]
-    if isinstance(content, str):
-        return content
-    return "".join(part["text"] for part in content if isinstance(part, Mapping) and part.get("type") == "text")
+    try:
+        content = completion[-1]["content"]
+        if isinstance(content, str):
+            return content
+        return "".join(part["text"] for part in content if isinstance(part, Mapping) and part.get("type") == "text")
+    except (KeyError, TypeError, IndexError):   # every reward would be None: nothing learned, no word
+        raise ValueError(f"a completion must be a string or chat messages (a list of dicts with a 'content' "
+                         f"string or text parts); got {completion!r:.200}.") from None
 
 
 def _target_values(target, n, column) -> np.ndarray:
@@ -441,6 +471,8 @@ def _target_values(target, n, column) -> np.ndarray:
     if (isinstance(target, (str, bytes, Mapping)) or not isinstance(target, Iterable)
             or getattr(target, "ndim", 1) == 0):
         raise TypeError(f"{expected}, {n} here; got a single {type(target).__name__}: {target!r}.")
+    if hasattr(target, "to_numpy") and not isinstance(target, np.ndarray):   # a pandas column or frame, as values
+        target = target.to_numpy()   # (a DataFrame iterates its column names)
     if getattr(target, "ndim", 1) == 2 and target.shape[1] == 1:   # a column array or tensor [n, 1]
         target = target.reshape(-1)
     target = list(target)
@@ -495,7 +527,11 @@ def _check_params(fn, params) -> None:
     try:
         signature.bind(0.0, 0.0, **params)
     except TypeError as err:
-        raise ValueError(f"{getattr(fn, '__name__', 'the reward')} does not take {sorted(params)}: {err}.") from None
+        name = getattr(fn, "__name__", "the reward")
+        if not params:   # "does not take []" named no argument
+            raise ValueError(f"a reward is called as reward(pred, target, **params), which {name} does not "
+                             f"take: {err}.") from None
+        raise ValueError(f"{name} does not take {sorted(params)}: {err}.") from None
 
 
 def check_stage_reward(reward) -> None:

@@ -452,3 +452,46 @@ def test_the_decision_rule_of_each_pointwise_reward_is_its_best_constant(name):
     assert best == pytest.approx(want, abs=0.01)
     if name == "relative":
         assert best < 0.5 * np.median(y)   # the median scores far worse
+
+
+def test_rewards_refuse_what_they_would_misread():
+    import pandas as pd
+    import torch
+
+    # a [B, 1] target broadcast to [B, 1, G]; two targets for one group scored both
+    np.testing.assert_array_equal(R.rank(np.array([[1.0, 5.0, 2.0]]), [[1.2]]), [[1.0, 0.0, 0.5]])
+    assert R.crps_loo(np.array([[0.0, 1.0, 9.0]]), [[0.5]]).shape == (1, 3)
+    for fn in (R.rank, R.crps_loo):
+        with pytest.raises(ValueError, match=r"one target per group, \[B\]; got pred \(1, 3\) and target \(2,\)"):
+            fn(np.array([[0.0, 1.0, 9.0]]), [0.5, 1.0])
+    # a torch or pandas target: numpy's TypeError, or a Series back
+    for fn in (R.neg_abs_error, R.neg_squared_error, R.gaussian_kernel):
+        want = fn(np.array([1.0, 2.0]), np.array([2.0, 3.0]))
+        for target in (torch.tensor([2.0, 3.0]), pd.Series([2.0, 3.0], index=[5, 6])):
+            got = fn(np.array([1.0, 2.0]), target)
+            assert isinstance(got, np.ndarray) and np.array_equal(got, want)
+    f = R.trl_reward("abs")
+    frame = pd.DataFrame({"y": [3.0, 4.0]})   # a DataFrame iterated its column names
+    assert f(prompts=["a", "b"], completions=["3", "5"], target=frame) == [-0.0, -1.0]
+    with pytest.raises(TypeError, match="its element 0 is a ndarray"):
+        f(prompts=["a", "b"], completions=["0", "1"], target=pd.DataFrame([[5.0, 6.0], [7.0, 8.0]]))
+    # a chat message not in a list, or "text" for "content": every reward had been None
+    for bad in ({"role": "assistant", "content": "3"}, [{"role": "assistant", "text": "3"}]):
+        with pytest.raises(ValueError, match="a completion must be a string or chat messages"):
+            f(prompts=["a"], completions=[bad], target=[3.0])
+    # a negative target under 'log' raised only where the completion parsed
+    g = R.trl_reward("log")
+    for completions in (["oops", "1"], ["2", "1"]):
+        with pytest.raises(ValueError, match="the log reward needs targets >= 0; got -3.0"):
+            g(prompts=["a", "b"], completions=completions, target=[-3.0, 1.0])
+    with pytest.raises(ValueError, match=r"invalid_reward must be a finite number within \+-1e\+15"):
+        R.trl_reward("abs", invalid_reward=-1e39)   # -inf in TRL's float32
+    with pytest.raises(ValueError, match=r"called as reward\(pred, target, \*\*params\), which <lambda> does not take"):
+        R.trl_reward(lambda p: 0.0)   # was: "does not take []"
+
+
+def test_an_rl_config_key_that_is_no_string_is_named():
+    from lmreg import LMRegressor
+
+    with pytest.raises(ValueError, match=r"rl_config has no field\(s\) \['foo', 1\]"):   # was sorted()'s TypeError
+        LMRegressor(rl_steps=2, rl_config={1: 2, "foo": 3}, max_time=None, max_epochs=1).fit(["a", "b", "c"], [1.0, 2, 3])
