@@ -158,27 +158,36 @@ class ConformalQuantiles:
 
         Each level's shift is its own, so shifted quantiles can cross. They are
         repaired outwards from the median, which keeps each side's conformal
-        coverage (a quantile only moves away from the median). A level from 0.5 up
-        is raised to the highest shifted quantile of the :data:`MONOTONE_GRID`
-        levels (0.01, ..., 0.99) from 0.5 to it. A level below 0.5 is lowered to
-        the lowest of those from it to 0.5. So a level's value does not depend on
-        the other levels asked for, and the upper bound of an interval is never
-        below the calibrated median. The one exception is two asked levels
-        between the same two grid levels: the farther one is moved out to the
-        nearer one.
+        coverage. The :data:`MONOTONE_GRID` levels (0.01, ..., 0.99) are repaired
+        first: from 0.5 up each takes the highest shifted quantile of the grid
+        levels from 0.5 to it, below 0.5 the lowest. A level from 0.5 up is then
+        raised to the repaired value of the grid level at or below it (a quantile
+        only moves away from the median there) and lowered to that of the grid
+        level at or above it (whose coverage is higher still); a level below 0.5
+        likewise, mirrored. So a level's value does not depend on the other levels
+        asked for, levels asked in separate calls do not cross, and the upper
+        bound of an interval is never below the calibrated median. The one
+        exception is two asked levels between the same two grid levels: the
+        farther one is moved out to the nearer one.
         """
         samples = np.asarray(samples, dtype=np.float64)
         levels = np.asarray(levels, dtype=float).ravel()
         every = np.concatenate([levels, MONOTONE_GRID])
         out = np.moveaxis(np.quantile(samples, every, axis=1), 0, 1) + self.shifts(every)[None]
         out, grid = out[:, :len(levels)], out[:, len(levels):]
-        up = np.maximum.accumulate(grid[:, _MEDIAN:], axis=1)             # grid 0.5 .. 0.99
-        down = np.minimum.accumulate(grid[:, _MEDIAN::-1], axis=1)        # grid 0.5 .. 0.01
+        # the grid repaired outwards from the median: non-decreasing over 0.01 .. 0.99
+        repaired = np.concatenate([np.minimum.accumulate(grid[:, _MEDIAN::-1], axis=1)[:, :0:-1],
+                                   np.maximum.accumulate(grid[:, _MEDIAN:], axis=1)], axis=1)
         for j, tau in enumerate(levels):
-            if tau >= 0.5:   # the grid levels in [0.5, tau]
-                out[:, j] = np.maximum(out[:, j], up[:, np.searchsorted(MONOTONE_GRID, tau, "right") - 1 - _MEDIAN])
-            else:            # the grid levels in [tau, 0.5]
-                out[:, j] = np.minimum(out[:, j], down[:, _MEDIAN - np.searchsorted(MONOTONE_GRID, tau, "left")])
+            below = np.searchsorted(MONOTONE_GRID, tau, "right") - 1   # the grid level at or below tau
+            above = np.searchsorted(MONOTONE_GRID, tau, "left")        # at or above it
+            outer, inner = (below, above) if tau < 0.5 else (above, below)
+            # moved out to the inner grid neighbour's value (keeps this side's coverage), and in
+            # no farther than the outer one's (whose coverage is higher still), so a level between
+            # two grid levels stays between their values whichever other levels are asked
+            out[:, j] = (np.minimum if tau < 0.5 else np.maximum)(out[:, j], repaired[:, inner])
+            if 0 <= outer < len(MONOTONE_GRID):
+                out[:, j] = (np.maximum if tau < 0.5 else np.minimum)(out[:, j], repaired[:, outer])
         order = np.argsort(levels, kind="stable")
         high, low = order[levels[order] >= 0.5], order[levels[order] < 0.5][::-1]
         out[:, high] = np.maximum.accumulate(out[:, high], axis=1)   # two asked levels in one grid step

@@ -85,9 +85,18 @@ def test_crossing_quantiles_are_repaired_outwards_whatever_else_is_asked(monkeyp
     levels = [0.005, 0.1, 0.333, 0.5, 0.505, 0.9, 0.995]
     np.testing.assert_allclose(cal.quantiles(zeros, levels), np.broadcast_to(10 * (np.array(levels) - 0.5), (3, 7)))
     # a crossing between two grid levels is repaired against the nearer asked level
-    monkeypatch.setattr(cal, "shifts", lambda lv: np.where(np.isclose(lv, 0.905), 2.0, 0.0))
+    step = lambda lv: np.where(np.asarray(lv) > 0.9095, 3.0, 0.0)   # grid 0.91 and up at 3
+    monkeypatch.setattr(cal, "shifts", lambda lv: np.where(np.isclose(lv, 0.905), 2.0,
+                                                           np.where(np.isclose(lv, 0.906), 1.0, step(lv))))
     assert cal.quantiles(zeros, [0.905, 0.906]).tolist() == [[2.0, 2.0]] * 3
-    assert cal.quantiles(zeros, [0.906]).tolist() == [[0.0]] * 3
+    assert cal.quantiles(zeros, [0.906]).tolist() == [[1.0]] * 3
+    # but never past the grid levels around it: 0.905 at 5 sat above the 0.91-quantile (3) asked
+    # alone, and an interval asked in two calls could be wider at 85% than at 90%
+    monkeypatch.setattr(cal, "shifts", lambda lv: np.where(np.isclose(lv, 0.905), 5.0,
+                                                           np.where(np.isclose(lv, 0.095), -5.0, step(lv))))
+    for levels in ([0.905], [0.905, 0.91], [0.095, 0.905, 0.5]):
+        q = cal.quantiles(zeros, levels)
+        assert q[0, levels.index(0.905)] == 3.0 and (0.095 not in levels or q[0, 0] == 0.0)
     assert MONOTONE_GRID[0] == 0.01 and MONOTONE_GRID[-1] == 0.99 and 0.5 in MONOTONE_GRID
 
 
