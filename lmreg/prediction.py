@@ -133,7 +133,8 @@ class PredictiveDistribution:
         if rule in ("median", "mode"):
             value = self.baseline_
         elif rule == "mean":
-            value = np.average(targets, axis=0, weights=weights)
+            # about the median: exact for a constant target (0.1 * 60 / 60 is 0.09999999999999996)
+            value = self.baseline_ + np.average(targets - self.baseline_, axis=0, weights=weights)
         elif weights is None:
             value = np.quantile(targets, float(rule), axis=0)
         else:   # as the weighted median (baseline_) is taken

@@ -501,6 +501,10 @@ def test_a_constant_target_is_predicted_exactly_without_validation_rows():
         assert est.fallback_
         np.testing.assert_array_equal(est.predict(X[:3]), y[:3])
     assert not LMRegressor(**tiny).fit(X, np.c_[np.full(15, 3.0), np.arange(15.0)]).fallback_
+    # every decision rule: the mean of 15 times 0.1 had been 0.09999999999999999
+    for decision in ("median", "mean", "mode", 0.9):
+        est = LMRegressor(**tiny, decision=decision).fit(X, np.full(15, 0.1))
+        assert est.fallback_ and est.predict(X[:2]).tolist() == [0.1, 0.1]
 
 
 def test_sparse_dummies_read_as_their_dense_columns():
