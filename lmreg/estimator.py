@@ -160,8 +160,8 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         and need ``codec="digits"`` and a pointwise reward
         (:mod:`lmreg.training.tree_rl`). ``"grpo"``, ``"dr_grpo"``, ``"remax"``:
         from groups of samples. Against the same SFT models, 150 s of ``"median"``
-        lowered test MAE more than 150 s of GRPO on tweets, ames and movies, less on
-        compress and imdb (docs/benchmarks.md).
+        lowered test MAE more than 150 s of GRPO on tweets, ames, movies and imdb,
+        less on compress and lending (docs/benchmarks.md).
     rl_config : dict or None, default=None
         Further :class:`~lmreg.training.rl_config.RLConfig` fields (group size, learning
         rate, KL coefficient, ...), checked at the start of ``fit`` even with
