@@ -349,8 +349,9 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         return 5e-4 if self.lora_r else 1e-4
 
     def _lora(self) -> LoraSettings:
+        modules = self.lora_target_modules   # a copy: the caller's list may change after fit
         return LoraSettings(int(self.lora_r), float(self.lora_alpha), float(self.lora_dropout),
-                            self.lora_target_modules)
+                            list(modules) if isinstance(modules, (list, tuple)) else modules)
 
     def _fitted_lora(self) -> LoraSettings:
         """The LoRA settings the networks were built with: ``set_params`` after ``fit`` changes

@@ -388,7 +388,8 @@ def _rebuild(config: dict, path: Path, device: str):
             raise ValueError(f"weights in {str(path / WEIGHTS)!r} hold NaN or infinite values in {name!r}: "
                              "the file is damaged or was edited (training never keeps such weights).")
         members[k][rest] = v
-    est.members_ = [_load_member(est, part, path).to(est.device_).eval() for part in members]
+    with est._torch_scope(est.device_):   # building a network draws (and a pretrained one seeds) torch's
+        est.members_ = [_load_member(est, part, path).to(est.device_).eval() for part in members]   # generators
     est.model_ = est.members_[0]
     if config.get("encoder_padding", "legacy") == "legacy":   # read as it was trained
         for model in est.members_:

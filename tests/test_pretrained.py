@@ -590,11 +590,32 @@ def test_lora_parameters_set_after_fit_do_not_change_the_saved_adapters(tiny_mod
         np.testing.assert_array_equal(loaded.predict(X), before)
         assert loaded.get_params()[next(iter(change))] == next(iter(change.values()))   # the parameters saved
         est.set_params(lora_r=4, lora_alpha=16.0, lora_target_modules=None)
+    modules = ["q_proj"]   # the caller's own list, changed after fit: it had been the fitted one
+    est = _fit(tiny_models["llama"], data, max_epochs=1, lora_target_modules=modules)
+    before = est.predict(X)
+    modules.append("v_proj")
+    est.save(tmp_path / "alias")
+    np.testing.assert_array_equal(lmreg.load(tmp_path / "alias").predict(X), before)   # had missed v_proj
     config = json.loads((tmp_path / "m0" / "config.json").read_text())
     config["lora"]["r"] = "four"
     (tmp_path / "m0" / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="lora: ValueError"):
         lmreg.load(tmp_path / "m0")
+
+
+@pytest.mark.parametrize("name", ["llama", "bert"])
+def test_load_leaves_the_callers_torch_random_stream_alone(tiny_models, spelled_numbers, tmp_path, name):
+    # building the networks drew from the global generator, and an encoder's seeded it: after
+    # load, torch.rand gave the same numbers whatever the caller had seeded
+    _fit(tiny_models[name], _data(spelled_numbers, 16), max_epochs=1).save(tmp_path / "m")
+    draws = []
+    for seed in (123, 999):
+        torch.manual_seed(seed)
+        want = torch.rand(3, generator=torch.Generator().manual_seed(seed))
+        lmreg.load(tmp_path / "m")
+        draws.append(torch.rand(3))
+        assert torch.equal(draws[-1], want)   # the caller's stream goes on as if load had not run
+    assert not torch.equal(*draws)
 
 
 def test_an_encoder_numbering_positions_from_its_pad_id_gets_prompts_that_fit(spelled_numbers, tmp_path):
