@@ -172,10 +172,13 @@ class HeldOutStages:
         """RL prompts and the validation rows that judge RL and calibrate the quantiles."""
         return stage_rows(prompt_rows, train_rows, val_rows, np.random.default_rng(self.seed_ + 5))
 
-    def _check_rl_data(self, y, train_rows, val_rows) -> None:
-        """What the RL stage needs of the data, checked before SFT rather than after it."""
+    def _check_rl_data(self, y, train_rows, val_rows, refit=False) -> None:
+        """What the RL stage needs of the data, checked before SFT rather than after it
+        (``refit``: for ``reinforce``, which takes fit's rows and split as they were)."""
         if y.ndim != 1:
-            fix = "pass it 1-D (y.ravel())" if y.shape[1] == 1 else "set rl_steps=0 for several targets"
+            one = ("refit the model on y.ravel() (reinforce takes fit's y as it was)" if refit else
+                   "pass it 1-D (y.ravel())")
+            fix = one if y.shape[1] == 1 else "set rl_steps=0 for several targets"
             raise ValueError(f"the RL stage supports one target per row as a 1-D y, but y has shape {y.shape}; "
                              f"{fix}.")
         config = self._rl_config()
@@ -183,7 +186,9 @@ class HeldOutStages:
         if config.prompt_rows != "train" and n_val < 4:
             n = len(y)   # fewer than 20 rows hold none out; from 20 on, round(fraction * n) of them
             remedy = (f"there are {n} rows and fewer than 20 hold none out" if n < 20 else
-                      f"4 are needed: raise validation_fraction to {math.ceil(350 / n) / 100:g} or more")
+                      f"4 are needed: {'refit with' if refit else 'raise'} validation_fraction "
+                      f"{'at' if refit else 'to'} {math.ceil(350 / n) / 100:g} or more"
+                      + (" (reinforce keeps fit's split)" if refit else ""))
             raise ValueError(f"rl_config prompt_rows={config.prompt_rows!r} draws RL prompts from the validation "
                              f"rows, but there are {n_val}: {remedy}; or use prompt_rows='train'.")
         reward = stage_reward(config)
@@ -438,7 +443,7 @@ class HeldOutStages:
             raise ValueError("reinforce needs rl_steps > 0; set it with set_params(rl_steps=...).")
         enc, y, rows, weights = self._refit_data(X, y, sample_weight, "reinforce")
         self._check_rl_weights(weights)
-        self._check_rl_data(y, *rows)
+        self._check_rl_data(y, *rows, refit=True)
         with self._torch_scope(), unchanged_on_error(self, self._members()):
             check, samples = self._fit_rl(enc, y, *rows, deadline, weights)
             if any(r.kept for r in self.member_rl_results_):   # new weights: judged against the constant again

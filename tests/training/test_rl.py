@@ -593,6 +593,17 @@ def test_rl_data_errors_come_before_sft(monkeypatch):
     est = LMRegressor(rl_steps=1, validation_fraction=0.12, rl_config={"prompt_rows": "holdout"}, **TINY)
     est.seed_ = 0
     assert len(est._split(30)[1]) == 4   # the fraction the message names is enough
+    # reinforce keeps fit's rows and split: the advice for fit ("pass it 1-D", "raise
+    # validation_fraction") led into another error, or changed nothing
+    monkeypatch.undo()
+    column = np.arange(30.0)[:, None]
+    est = LMRegressor(max_epochs=1, **TINY).fit(X, column)
+    with pytest.raises(ValueError, match=r"shape \(30, 1\); refit the model on y.ravel\(\) \(reinforce takes fit's y"):
+        est.set_params(rl_steps=1).reinforce(X, column)
+    est = LMRegressor(max_epochs=1, **TINY).fit(X, np.arange(30.0))
+    with pytest.raises(ValueError, match=r"4 are needed: refit with validation_fraction at 0.12 or more "
+                                         r"\(reinforce keeps fit's split\)"):
+        est.set_params(rl_steps=1, rl_config={"prompt_rows": "holdout"}).reinforce(X, np.arange(30.0))
 
 
 def test_calibrate_after_held_out_prompts_uses_the_rows_fit_used():
