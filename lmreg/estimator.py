@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_random_state
 
 from ._warnings import warn_user
-from .backbone import BackboneConfig, RegressionLM, build_backbone, seed_torch
+from .backbone import BackboneConfig, RegressionLM, build_backbone, check_heads, seed_torch
 from .batching import Encoded
 from .codecs import MultiTargetCodec, make_codec
 from .decoding import NumberGrammar
@@ -371,6 +371,8 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
                                              ).fit(self.serializer_.transform(X))
             return
         self.pretrained_ = resolve_backbone(self.backbone)
+        if self.pretrained_.kind != "causal":   # an encoder's number decoder is lmreg's own, of that size
+            check_heads(self.hidden_size, self.num_heads)
         self._lora_settings = self._lora()
         self.serializer_ = Serializer(numeric="text", categorical=categorical).fit(X)
         self.tokenizer_ = make_text_tokenizer(self.pretrained_, self.serializer_, self.max_length,

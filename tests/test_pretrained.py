@@ -670,3 +670,16 @@ def test_a_backbone_folder_with_missing_or_damaged_weights_is_named(tiny_models,
             weights.write_bytes(weights.read_bytes()[:20])
         with pytest.raises(ValueError, match=f"could not load the weights of the backbone at '{folder}'"):
             _fit(str(folder), _data(spelled_numbers, 32), max_epochs=1)
+
+
+def test_an_encoders_number_decoder_heads_are_checked_before_loading_weights(tiny_models, spelled_numbers,
+                                                                             monkeypatch):
+    import lmreg.estimator as E
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the backbone was built before hidden_size / num_heads were checked")
+
+    monkeypatch.setattr(E, "build_pretrained_model", no_model)
+    X, y = _data(spelled_numbers, 16)
+    with pytest.raises(ValueError, match=r"hidden_size \(30\) must be divisible by num_heads \(4\)"):
+        LMRegressor(backbone=tiny_models["bert"], hidden_size=30, num_heads=4, max_time=None, max_epochs=1).fit(X, y)
