@@ -118,8 +118,8 @@ def to_frame(X, *, flatten_json: bool = True, json_columns=(), plain_columns=())
     frame = frame.reset_index(drop=True)
     for name in frame.columns[(frame.dtypes == object).to_numpy()]:
         values = frame[name].to_numpy()
-        bad = [i for i, v in enumerate(values) if isinstance(v, str) and not v.isascii() and _SURROGATE.search(v)]
-        if bad:   # a lone surrogate: pandas' string conversions refuse the whole column
+        bad = [i for i, v in enumerate(values) if _has_surrogate(v)]
+        if bad:   # a lone surrogate: pandas' string conversions (and the tokenizer) refuse it
             values = values.copy()
             values[bad] = [_clean(values[i]) for i in bad]
             frame[name] = pd.Series(values, dtype=object)
@@ -223,6 +223,22 @@ def _clean(x):
     if type(x) is tuple:   # a namedtuple's fields stay as given
         return tuple(_clean(v) for v in x)
     return x
+
+
+def _has_surrogate(x) -> bool:
+    """Whether a cell holds a lone surrogate: in its text, or in a list's or dict's (tags and
+    JSON objects from records), which :func:`_clean` replaces.
+
+    >>> _has_surrogate(["ok", "x\\ud83d"]), _has_surrogate({"k": ("a",)}), _has_surrogate("\\ud83d")
+    (True, False, True)
+    """
+    if isinstance(x, str):
+        return not x.isascii() and _SURROGATE.search(x) is not None
+    if isinstance(x, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in x.items())
+    if isinstance(x, (list, tuple)):
+        return any(map(_has_surrogate, x))
+    return False
 
 
 def _keys(record: dict):

@@ -144,6 +144,15 @@ def test_a_lone_surrogate_in_text_reads_as_a_replacement_character():
         s = Serializer().fit(X)
         txt = [c for c in s.transform(X).columns if c.name.endswith("txt") or c.name == "text"][0]
         assert txt.values[0] == "word0 \ufffd more 0"
+    # inside a list of tags or of objects it reached the tokenizer: "Input must be a List[...]"
+    # at fit, UnicodeEncodeError at predict
+    from lmreg import LMRegressor
+
+    cut = json.loads('"x \\ud83d"')
+    X = [{"genres": ["drama", cut if i % 3 == 0 else "comedy"], "cast": [{"n": cut}], "k": i % 4} for i in range(30)]
+    est = LMRegressor(max_time=None, max_epochs=1, hidden_size=16, num_layers=1, num_heads=2, random_state=0)
+    est.fit(X, np.arange(30.0) % 4)
+    assert est.predict(X[:3]).shape == (3,)
 
 
 def test_a_column_of_bytes_reads_as_its_text():
