@@ -237,6 +237,21 @@ def _numbers_but(col: pd.Series) -> tuple[object, list[str]] | None:
     return example, sorted(set(others))
 
 
+#: Scripts written without spaces between words (Han, kana, Hangul, Thai).
+_UNSPACED = re.compile("[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7a3]")
+
+
+def _words(text: str) -> float:
+    """About how many words ``text`` holds: those between spaces, and for scripts written
+    without them, one per two of their characters (a Chinese word's typical length), so a
+    sentence of Chinese is text, as its English translation is, not one long category.
+
+    >>> _words("a quiet room"), _words("\u623f\u95f4\u5f88\u5b89\u9759\uff0c\u670d\u52a1\u4e5f\u5f88\u597d"), _words("\u6771\u4eac")
+    (3, 6, 2)
+    """
+    return len(text.split()) + len(_UNSPACED.findall(text)) // 2
+
+
 def _infer_kind(col: pd.Series, max_categories: int) -> str:
     kind = _dtype_kind(col.dtype)
     if kind is not None:
@@ -265,7 +280,7 @@ def _infer_kind(col: pd.Series, max_categories: int) -> str:
     if sample.map(lambda s: bool(_ISO_DATE.match(s.strip()))).all():
         return "datetime"
     n_unique = present.astype(str).nunique()
-    mean_words = sample.str.split().str.len().mean()
+    mean_words = sample.map(_words).mean()
     # every value different (titles, names): as categories each would be unseen at predict
     distinct = n_unique == len(present) >= 10
     if n_unique <= max_categories and mean_words <= 4 and not distinct:

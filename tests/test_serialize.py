@@ -595,3 +595,12 @@ def test_numbers_with_a_missing_marker_warn_when_the_marker_makes_them_text():
         Serializer().fit(pd.DataFrame({"n": ["1", "2", "a", "b", "c", "d"] * 5}))       # words too many
         Serializer(categorical=("hp",)).fit(pd.DataFrame({"hp": pd.Series(hp, dtype=object)}))   # asked for
     assert clean.kinds_ == {"hp": "num"}
+
+
+def test_sentences_of_a_script_without_spaces_are_text_short_names_categories():
+    # each review counted as one word (split on spaces), so 30 distinct ones were categories:
+    # every new review then read as the unknown category
+    words = ["房间", "干净", "服务", "很好", "位置", "方便", "早餐", "一般", "价格", "便宜"]
+    reviews = ["".join(words[(i * k) % 10] for k in range(1, 7)) + "。" for i in range(30)]
+    s = Serializer().fit(pd.DataFrame({"review": reviews + reviews[:10], "city": ["東京", "서울특별시"] * 20}))
+    assert s.kinds_ == {"review": "text", "city": "cat"}
