@@ -127,7 +127,8 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
     numeric : {"embed", "text"}, default="embed"
         Numeric columns as value embeddings (one token each) or as digit text.
     vocab_size : int, default=4000
-        BPE vocabulary learnt on the text columns.
+        BPE vocabulary learnt on the text columns (at least every character the
+        text holds).
     max_length : int, default=384
         Input tokens per row at most (at least 3: ``<bos>``, one token of a field
         and the separator before the number).

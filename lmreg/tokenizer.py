@@ -121,7 +121,8 @@ class InputTokenizer:
     ----------
     vocab_size : int, default=4000
         Upper bound of the BPE vocabulary learnt on the text columns (field and
-        category tokens come on top).
+        category tokens come on top), except that every character of the text is
+        kept: an alphabet larger than it (Chinese, say) is the vocabulary.
     max_field_tokens : int, default=96
         BPE pieces kept per text field (the rest is truncated).
     max_length : int, default=384
