@@ -478,7 +478,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("lmreg: interrupted", file=sys.stderr)
         return 130
-    except (OSError, ValueError, TypeError, KeyError, ImportError, OverflowError) as err:   # ImportError: an optional package
+    # ImportError: an optional package; OverflowError: a parameter past what a library takes
+    except (OSError, ValueError, TypeError, KeyError, ImportError, OverflowError) as err:
         if os.environ.get("LMREG_DEBUG"):
             raise
         message = err.args[0] if isinstance(err, KeyError) and err.args else err

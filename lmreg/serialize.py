@@ -208,8 +208,8 @@ def _number_text(col: pd.Series) -> str | None:
 def _numbers_but(col: pd.Series) -> tuple[object, list[str]] | None:
     """``(a number, the other values)`` when the first 1,000 present values of ``col`` are
     numbers (or strings that read as numbers) but for at most a fifth of them, of at most
-    three distinct values, such as ``"?"`` or ``"n/a"`` marking missing ones, that made it categories or
-    text; else None.
+    three distinct values (``"?"`` or ``"n/a"`` marking missing ones), which made the column
+    categories or text; else None.
 
     >>> _numbers_but(pd.Series([130, 95.5, 88, "?"] + [102] * 20, dtype=object))
     (130, ['?'])
@@ -241,12 +241,13 @@ def _numbers_but(col: pd.Series) -> tuple[object, list[str]] | None:
 _UNSPACED = re.compile("[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7a3]")
 
 
-def _words(text: str) -> float:
+def _words(text: str) -> int:
     """About how many words ``text`` holds: those between spaces, and for scripts written
     without them, one per two of their characters (a Chinese word's typical length), so a
     sentence of Chinese is text, as its English translation is, not one long category.
 
-    >>> _words("a quiet room"), _words("\u623f\u95f4\u5f88\u5b89\u9759\uff0c\u670d\u52a1\u4e5f\u5f88\u597d"), _words("\u6771\u4eac")
+    >>> review = "\u623f\u95f4\u5f88\u5b89\u9759\uff0c\u670d\u52a1\u4e5f\u5f88\u597d"   # 10 characters and a comma
+    >>> _words("a quiet room"), _words(review), _words("\u6771\u4eac")
     (3, 6, 2)
     """
     return len(text.split()) + len(_UNSPACED.findall(text)) // 2
