@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from ._warnings import warn_user
+from .frames import to_frame
 from .tables import JSON_LINES
 
 __all__ = ["UNNAMED", "check_not_input", "check_target", "column_list", "input_columns", "lift_field",
@@ -55,44 +56,20 @@ def column_list(names) -> str:
 
 
 def lift_field(df, name):
-    """``df`` with the nested field ``name`` of JSON lines (``"label.y"``: the key ``y`` of
-    the dicts in column ``label``) as a column of its own, and taken out of those dicts (left
-    there, the target would be read as an input too); ``df`` itself when it has a column
-    ``name`` or no row has that field.
+    """``df`` read as its flattened fields (:func:`~lmreg.frames.to_frame`, as the estimator
+    reads records) when ``name`` is one of them but no column of its own: ``"label.y"`` of
+    JSON lines' ``{"label": {"y": 3.5}}``, a target or weight that must not stay an input;
+    ``df`` itself otherwise.
 
     >>> import pandas as pd
     >>> df = lift_field(pd.DataFrame({"x": [1, 2], "label": [{"y": 3.0, "n": 1}, {"y": 4.0}]}), "label.y")
-    >>> df.to_dict("list")
-    {'x': [1, 2], 'label': [{'n': 1}, {}], 'label.y': [3.0, 4.0]}
+    >>> df.columns.tolist(), df["label.y"].tolist()
+    (['x', 'label.y', 'label.n'], [3.0, 4.0])
     """
-    if name is None or name in df.columns or "." not in str(name):
+    if name is None or name in df.columns or "." not in str(name) or len(df) == 0:
         return df
-    parts = str(name).split(".")
-    for k in range(1, len(parts)):
-        column, path = ".".join(parts[:k]), parts[k:]
-        cells = df[column].tolist() if column in df.columns else []
-        if not any(isinstance(c, dict) for c in cells):
-            continue
-        values, rest = zip(*(_take(c, path) for c in cells))
-        if all(v is None for v in values):
-            continue
-        return df.assign(**{column: list(rest), str(name): list(values)})
-    return df
-
-
-def _take(cell, path):
-    """``(the value at path, cell without it)``; None and the cell itself where it has none."""
-    if not path:
-        return cell, None
-    if not isinstance(cell, dict) or path[0] not in cell:
-        return None, cell
-    value, inner = _take(cell[path[0]], path[1:])
-    if value is None:
-        return None, cell
-    rest = {k: v for k, v in cell.items() if k != path[0]}
-    if inner is not None and (not isinstance(inner, dict) or inner):
-        rest[path[0]] = inner
-    return value, rest
+    flat = to_frame(df)
+    return flat if str(name) in flat.columns else df
 
 
 def check_target(df, target: str, source: str, what: str = "target") -> None:
