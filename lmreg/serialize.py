@@ -218,23 +218,23 @@ def _numbers_but(col: pd.Series) -> tuple[object, list[str]] | None:
     >>> _numbers_but(pd.Series(["red", "?", "blue"] * 5)), _numbers_but(pd.Series(["02139", "?"] * 5))
     (None, None)
     """
+    if _dtype_kind(col.dtype) is not None:   # a declared category (or bool): the user's choice
+        return None
     present = col.dropna()
     present = present[~_blank(present)].iloc[:1000]
-    values = present.tolist()
-    number = [isinstance(v, (int, float, np.number, Decimal)) and not isinstance(v, (bool, np.bool_))
-              for v in values]
-    text = [str(v).strip() for v, n in zip(values, number) if not n and isinstance(v, str)]
-    if not any(number) and not text:
+    number = np.array([isinstance(v, (int, float, np.number, Decimal)) and not isinstance(v, (bool, np.bool_))
+                       for v in present], dtype=bool)
+    strings = present[~number]
+    if len(strings) == 0 or not all(isinstance(v, str) for v in strings):
         return None
-    read = pd.to_numeric(pd.Series(text, dtype=object), errors="coerce").notna().to_numpy()
-    codes = pd.Series(text, dtype=object).str.match(r"[+-]?0\d").to_numpy(dtype=bool) if text else read
-    others = [v for v, ok, code in zip(text, read, codes) if not ok or code]
-    n_numbers = sum(number) + int(read.sum())
-    if len(values) != n_numbers + len(others) or not others or n_numbers < 4 * len(others) \
-            or len(set(others)) > 3 or (codes & read).any():
+    text = strings.str.strip()
+    if text.str.match(r"[+-]?0\d").any():   # codes such as "02139": not quantities, markers or not
         return None
-    example = next(v for v, n in zip(values, number) if n) if any(number) else text[int(np.argmax(read))]
-    return example, sorted(set(others))
+    read = pd.to_numeric(text, errors="coerce").notna().to_numpy()
+    others = sorted(set(text[~read]))
+    if not others or len(others) > 3 or number.sum() + read.sum() < 4 * (~read).sum():
+        return None
+    return (present[number].iloc[0] if number.any() else strings[read].iloc[0]), others
 
 
 #: Scripts written without spaces between words (Han, kana, Hangul, Thai).
