@@ -117,9 +117,13 @@ def rank(pred, target):
     >>> rank(np.array([[1.0, 5.0, 2.0]]), np.array([1.2])).tolist()
     [[1.0, 0.0, 0.5]]
     """
+    x, y = _groups("rank", pred, target)
+    return _by_finite(_rank, x, y)
+
+
+def _rank(x, y):
     from scipy.stats import rankdata
 
-    x, y = _groups("rank", pred, target)
     err = np.abs(x - y[:, None])
     G = err.shape[1]
     if G == 1:
@@ -142,17 +146,40 @@ def crps_loo(pred, target, scale=1.0):
     """
     _check_positive("scale", scale)
     x, y = _groups("crps_loo", pred, target)
-    y = y[:, None]
-    B, G = x.shape
-    if G < 3:
+    if x.shape[1] < 3:
         raise ValueError("crps_loo needs groups of at least 3 samples.")
+    return _by_finite(_crps_loo, x, y) / scale
+
+
+def _crps_loo(x, y):
+    if x.shape[1] < 3:
+        return np.zeros_like(x)  # no spread to judge with fewer than three numbers
+    y = y[:, None]
+    G = x.shape[1]
     abs_y = np.abs(x - y)                                 # [B, G]
     pair = np.abs(x[:, :, None] - x[:, None, :])          # [B, G, G]
     full = abs_y.mean(1) - 0.5 * pair.sum((1, 2)) / G**2  # CRPS of the whole group
     loo_abs = (abs_y.sum(1, keepdims=True) - abs_y) / (G - 1)
     loo_pair = (pair.sum((1, 2))[:, None] - 2 * pair.sum(2)) / (G - 1) ** 2
     loo = loo_abs - 0.5 * loo_pair
-    return (loo - full[:, None]) / scale
+    return loo - full[:, None]
+
+
+def _by_finite(score, x, y):
+    """``score`` of each group over its finite samples: a NaN or infinite sample gets NaN and
+    is left out of its group's ranks and spread (not NaN for the whole group); a group whose
+    target is not finite gets NaN, as a pointwise reward does.
+
+    >>> _by_finite(_rank, np.array([[1.0, np.nan, 5.0]]), np.array([1.2])).tolist()
+    [[1.0, nan, 0.0]]
+    """
+    ok = np.isfinite(x) & np.isfinite(y)[:, None]
+    if ok.all():
+        return score(x, y)
+    out = np.full(x.shape, np.nan)
+    for b in np.flatnonzero(ok.any(1)):
+        out[b, ok[b]] = score(x[b, ok[b]][None, :], y[b:b + 1])[0]
+    return out
 
 
 def _groups(name, pred, target):
@@ -403,13 +430,7 @@ class TRLReward:
                     "are not one group. In TRL, make per_device_train_batch_size a multiple of "
                     "num_generations, and leave num_generations_eval unset (evaluation's groups "
                     "must be of num_generations too).")
-            ok = [i for i in block if np.isfinite(values[i])]
-            if not np.isfinite(targets[s]) or not ok:
-                continue
-            if self._base is crps_loo and len(ok) < 3:
-                out[ok] = 0.0  # no spread to judge with fewer than three numbers
-                continue
-            out[ok] = self.fn(values[ok][None, :], targets[s:s + 1], **self.params)[0]
+            out[block] = self.fn(values[block][None, :], targets[s:s + 1], **self.params)[0]
         return out
 
     def __call__(self, prompts, completions, **kwargs):

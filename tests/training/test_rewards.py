@@ -37,6 +37,20 @@ def test_crps_loo_matches_brute_force():
         R.crps_loo(x[:, :2], y)
 
 
+def test_group_rewards_leave_a_non_finite_sample_out_of_its_group():
+    # one NaN sample had made its whole group NaN; it is scored as missing, the others
+    # among themselves, as the TRL wrapper scores an unparsable completion's group
+    x = np.array([[10.0, np.nan, 0.0, 4.0, 4.0], [1.0, 2.0, 3.0, np.inf, 5.0]])
+    out = R.rank(x, np.array([5.0, 1.0]))
+    np.testing.assert_allclose(out[0], [1 / 6, np.nan, 1 / 6, 5 / 6, 5 / 6])
+    np.testing.assert_allclose(out[1], np.append(R.rank(x[1:, [0, 1, 2, 4]], [1.0])[0], np.nan)[[0, 1, 2, 4, 3]])
+    c = R.crps_loo(x, np.array([5.0, np.nan]), scale=2.0)
+    np.testing.assert_allclose(c[0, [0, 2, 3, 4]], R.crps_loo(x[:1, [0, 2, 3, 4]], [5.0], scale=2.0)[0])
+    assert np.isnan(c[0, 1]) and np.isnan(c[1]).all()  # a NaN target: the group has no reward
+    # fewer than three finite samples: no spread to judge, as inside TRL
+    assert R.crps_loo(np.array([[1.0, np.nan, np.nan]]), [0.0])[0, 0] == 0.0
+
+
 def test_trl_signature():
     f = R.trl_reward("squared", scale=1.0)
     # "x" does not parse: below the worst parsable reward (-4) by max(range 3, |-4|, 1) = 4
