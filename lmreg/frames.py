@@ -79,7 +79,7 @@ def to_frame(X, *, flatten_json: bool = True, json_columns=(), plain_columns=())
         if len(X) == 0:
             raise ValueError("X is empty: found 0 sample(s) while a minimum of 1 is required.")
         if is_records(X):   # a None row is a record with every field missing
-            frame = _normalize([{} if r is None else r for r in X], "X's record")
+            frame = _normalize([{} if r is None else r for r in X], "X's record", keep=plain_columns)
         elif any(isinstance(r, dict) for r in X):
             i, r = next((i, r) for i, r in enumerate(X) if not isinstance(r, dict))
             raise ValueError(f"X mixes records (dicts) with other rows: row {i} is a {type(r).__name__} "
@@ -167,9 +167,14 @@ def _check_unique_columns(frame: pd.DataFrame, what: str) -> None:
                          "has its own name.")
 
 
-def _normalize(records: list, what: str) -> pd.DataFrame:
+def _normalize(records: list, what: str, keep=()) -> pd.DataFrame:
     """``pd.json_normalize`` with ``.`` between the levels, refusing a record that names one
     field twice (``{"a": {"b": 1}, "a.b": 2}``: json_normalize kept one of them silently).
+    A dict under a field named in ``keep`` (one fitted as a field of its own) stays one
+    cell, as in a DataFrame's column, instead of fields that the model never saw.
+
+    >>> _normalize([{"m": {"a": 1}}, {"m": "hi"}], "record", keep={"m"})["m"].tolist()
+    [{'a': 1}, 'hi']
 
     >>> _normalize([{"a": {"b": 1}, "a.b": 2}], "record")
     Traceback (most recent call last):
@@ -191,7 +196,31 @@ def _normalize(records: list, what: str) -> pd.DataFrame:
                     raise ValueError(f"{what} {i} gives the field {field!r} twice (a nested field and a dotted "
                                      "name, or a number and its text); rename one of them.")
                 seen.add(field)
-    return _valid(lambda rs: pd.json_normalize(rs, sep="."), records)
+    held = {}
+    if keep:
+        records = [_hold(r, keep, held, i) for i, r in enumerate(records)]
+    frame = _valid(lambda rs: pd.json_normalize(rs, sep="."), records)
+    for name in {name for name, _ in held}:
+        values = frame[name].to_numpy(dtype=object, copy=True)
+        for (field, i), value in held.items():
+            if field == name:
+                values[i] = value
+        frame[name] = pd.Series(values, dtype=object)
+    return frame
+
+
+def _hold(record: dict, keep, held: dict, i: int, prefix: str = "") -> dict:
+    """``record`` with each dict under a field in ``keep`` taken out into ``held[field, i]``
+    (None in its place), so that json_normalize leaves it one cell."""
+    out = {}
+    for k, v in record.items():
+        field = f"{prefix}{k}"
+        if isinstance(v, dict) and field in keep:
+            held[field, i], v = v, None
+        elif isinstance(v, dict) and any(name.startswith(field + ".") for name in keep):
+            v = _hold(v, keep, held, i, field + ".")
+        out[k] = v
+    return out
 
 
 def _valid(build, data):

@@ -281,6 +281,19 @@ def test_record_cells_of_any_key_and_value_type_are_sorted_json_text():
     assert got == '{"2": "1.5", "a": "2020-01-02", "z": {"1": "x", "b": null}}'
 
 
+def test_a_dict_under_a_field_fitted_as_a_category_is_one_cell_in_a_record_as_in_a_frame():
+    s = Serializer().fit(pd.DataFrame({"m": ['{"a": 1}', "plain words here", "more words there"], "x": [1, 2, 3]}))
+    assert s.kinds_["m"] == "cat"   # one of its categories is the text {"a": 1}
+    frame = s.transform(pd.DataFrame({"m": [{"a": 1}], "x": [1]}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # the record had flattened into an unknown field "m.a"
+        record = s.transform([{"m": {"a": 1}, "x": 1}])
+        nested = Serializer().fit([{"p": {"m": "words", "k": 1}}, {"p": {"m": "other words", "k": 2}}])
+        assert nested.transform([{"p": {"m": {"a": 1}, "k": 3}}]).columns[0].values[0] == '{"a": 1}'
+    assert [c.values.tolist() for c in record.columns] == [c.values.tolist() for c in frame.columns]
+    assert record.columns[0].values[0] == '{"a": 1}'
+
+
 def test_categories_and_tags_are_one_name_in_composed_and_decomposed_unicode():
     composed, decomposed = "caf\u00e9", "cafe\u0301"
     s = Serializer().fit(pd.DataFrame({"c": [composed, "bar"] * 5, "t": [[composed], ["bar"]] * 5}))
