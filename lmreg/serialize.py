@@ -25,7 +25,7 @@ import pandas as pd
 
 from ._warnings import warn_user
 from .cells import _LISTS, _as_flag, _as_tags, _as_text, _is_flag, _is_missing, _json_list, category_names, cell_text
-from .frames import to_frame
+from .frames import is_records, to_frame
 
 KINDS = ("num", "cat", "tags", "text")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
@@ -395,12 +395,17 @@ class Serializer:
         frame = to_frame(X, flatten_json=self.flatten_json, json_columns=fitted_json - set(self.kinds_),
                          plain_columns=set(self.kinds_))
         n = len(frame)
+        # a record's value, not pandas' dtype for the batch, decides: [{"when": 5}] reads as a
+        # date that failed to read, alone as it does next to a row with a date
+        records = isinstance(X, dict) or is_records(X)
         table = Table()
         for name, kind in self.kinds_.items():
             col = frame[name] if name in frame.columns else pd.Series([None] * n, dtype=object)
             if kind in ("num", "datetime", "duration"):
                 if not col.notna().any():   # all missing (NaN, or pd.NaT, which pandas types as
                     col = pd.Series([None] * n, dtype=object)   # datetimes): read as absent
+                if records and _dtype_kind(col.dtype) != kind:
+                    col = col.astype(object)
                 _check_kind(name, kind, col)
                 convert = {"num": _to_float, "datetime": _to_year, "duration": _to_seconds}[kind]
                 values = convert(col)

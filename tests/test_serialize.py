@@ -383,6 +383,24 @@ def test_a_typed_column_refuses_values_of_another_kind(fitted, given, kinds):
     s.transform(pd.DataFrame({"a": [np.nan] * 3, "b": ["x"] * 3}))   # all missing: any column reads
 
 
+@pytest.mark.parametrize("fitted, value", [
+    (pd.to_datetime(["2020-01-01", "2021-01-01", "2022-06-01"]), 5),
+    (pd.to_datetime(["2020-01-01", "2021-01-01", "2022-06-01"]), True),
+    (pd.to_timedelta([1, 2, 3], unit="s"), pd.Timestamp("2020-01-01")),
+    (np.arange(3.0), pd.Timestamp("2020-01-01")),
+])
+def test_a_record_of_another_typed_kind_reads_as_missing_alone_as_in_a_batch(fitted, value):
+    # alone, pandas had typed the batch's column by its one value and refused it; next to a
+    # row of the fitted kind the same value read as missing, with a warning
+    s = Serializer().fit(pd.DataFrame({"a": fitted, "b": ["x", "y", "z"]}))
+    with pytest.warns(UserWarning, match="1 of 1 values of the .* column 'a' could not be read"):
+        alone = s.transform([{"a": value, "b": "x"}])
+    with pytest.warns(UserWarning, match="1 of 2 values"):
+        batch = s.transform([{"a": value, "b": "x"}, {"a": fitted[0], "b": "y"}])
+    assert np.isnan(alone.columns[0].values[0]) and np.isnan(batch.columns[0].values[0])
+    assert not np.isnan(batch.columns[0].values[1])
+
+
 @pytest.mark.parametrize("fitted", [np.arange(1.0, 4.0), pd.to_timedelta([1, 2, 3], unit="h"),
                                     pd.to_datetime(["2020-01-01", "2021-01-01", "2022-06-01"])])
 def test_a_record_with_nat_in_a_typed_field_reads_as_missing(fitted):
