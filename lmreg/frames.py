@@ -67,12 +67,12 @@ def to_frame(X, *, flatten_json: bool = True, json_columns=(), plain_columns=())
         if np.iscomplexobj(X):
             raise ValueError("Complex data not supported: X must hold real numbers, strings or objects.")
         if X.ndim == 1 and X.dtype.kind in "OUS":
-            frame = pd.DataFrame({"text": X})
+            frame = _valid(lambda a: pd.DataFrame({"text": a}), X)
         elif X.ndim == 1:
             raise ValueError("Expected 2D array, got 1D array instead. Reshape your data with "
                              "array.reshape(-1, 1) if it has a single feature, or pass strings for text.")
         elif X.ndim == 2:
-            frame = pd.DataFrame(X, columns=positional_names(X.shape[1]))
+            frame = _valid(lambda a: pd.DataFrame(a, columns=positional_names(a.shape[1])), X)
         else:
             raise ValueError(f"X must be 1-D (text) or 2-D, got an array with {X.ndim} dimensions.")
     elif isinstance(X, (list, tuple)):
@@ -116,13 +116,15 @@ def to_frame(X, *, flatten_json: bool = True, json_columns=(), plain_columns=())
     frame.columns = [str(c) for c in frame.columns]
     _check_unique_columns(frame, "X has")
     frame = frame.reset_index(drop=True)
-    for name in frame.columns[(frame.dtypes == object).to_numpy()]:
-        values = frame[name].to_numpy()
+    for name, dtype in frame.dtypes.items():
+        if not (dtype == object or (isinstance(dtype, pd.StringDtype) and dtype.storage == "python")):
+            continue   # Arrow strings are UTF-8: no lone surrogate in them
+        values = frame[name].to_numpy(dtype=object)
         bad = [i for i, v in enumerate(values) if _has_surrogate(v)]
         if bad:   # a lone surrogate: pandas' string conversions (and the tokenizer) refuse it
             values = values.copy()
             values[bad] = [_clean(values[i]) for i in bad]
-            frame[name] = pd.Series(values, dtype=object)
+            frame[name] = pd.Series(values, dtype=dtype)
         if pd.api.types.infer_dtype(frame[name], skipna=True) == "bytes":   # numpy "S" arrays, HDF5
             # their text, as a lone bytes row is: b"2020-01-05" a date, b"3.5" a number
             frame[name] = frame[name].map(lambda b: b.decode("utf-8", errors="replace"), na_action="ignore")
@@ -251,6 +253,8 @@ def _clean(x):
         return [_clean(v) for v in x]
     if type(x) is tuple:   # a namedtuple's fields stay as given
         return tuple(_clean(v) for v in x)
+    if isinstance(x, np.ndarray) and x.dtype.kind in "OU":   # an array of text cells
+        return np.array([_clean(v) for v in x.ravel().tolist()], dtype=object).reshape(x.shape)
     return x
 
 

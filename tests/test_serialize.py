@@ -140,9 +140,12 @@ def test_a_lone_surrogate_in_text_reads_as_a_replacement_character():
     rows = json.loads("[" + ",".join('{"name": "%s", "txt": "word%d \\ud800 more %d"}' % ("ab"[i % 2], i, i)
                                      for i in range(12)) + "]")
     texts = [r["txt"] for r in rows]
-    for X in (rows, texts, pd.DataFrame({"txt": pd.Series(texts, dtype=object)})):
+    # and in Python-stored pandas strings and numpy text arrays (a UnicodeEncodeError before)
+    for X in (rows, texts, pd.DataFrame({"txt": pd.Series(texts, dtype=object)}),
+              pd.DataFrame({"txt": pd.array(texts, dtype="string[python]")}), np.array(texts),
+              np.array([texts, ["a", "b"] * 6], dtype=object).T, np.array([texts, texts]).T):
         s = Serializer().fit(X)
-        txt = [c for c in s.transform(X).columns if c.name.endswith("txt") or c.name == "text"][0]
+        txt = [c for c in s.transform(X).columns if c.name.endswith("txt") or c.name in ("text", "x0")][0]
         assert txt.values[0] == "word0 \ufffd more 0"
     # inside a list of tags or of objects it reached the tokenizer: "Input must be a List[...]"
     # at fit, UnicodeEncodeError at predict
