@@ -33,7 +33,8 @@ def _pwl(x, xp, fp):
     non-decreasing in ``x`` even under float rounding (segments capped at their right knot)."""
     j = np.clip(np.searchsorted(xp, x, side="right") - 1, 0, len(xp) - 2)
     t = np.clip((x - xp[j]) / (xp[j + 1] - xp[j]), 0.0, 1.0)
-    return np.minimum(fp[j] + t * (fp[j + 1] - fp[j]), fp[j + 1])
+    # at a right knot its value exactly: fp[j] + 1.0 * (fp[j+1] - fp[j]) may round below it
+    return np.where(t == 1.0, fp[j + 1], np.minimum(fp[j] + t * (fp[j + 1] - fp[j]), fp[j + 1]))
 
 
 def _times_pow10(x, p):
@@ -394,12 +395,16 @@ class P10Codec(NumberCodec):
     def precision(self, y=None):
         """Worst case ``std * max(0.5 * 10**(1 - n_mantissa) * |z|, 0.5 * 10**min_exponent)``
         of ``|decode(encode(y)) - y|`` for in-range ``y`` (relative rounding; the floor is
-        the zero threshold). ``y=None``: the bound at ``|z| = zmax``."""
+        the zero threshold), plus float64's rounding of ``z`` and of ``z * std + mean``
+        (a few ulps of ``|mean| + std * |z|``: what is left of the bound for targets far
+        from zero next to their spread, such as timestamps). ``y=None``: the bound at
+        ``|z| = zmax``."""
         self._check_fitted("precision")
         a = self._zmax if y is None else np.minimum(
             np.abs((_as_finite(y, "precision()") - self._mean) / self._std), self._zmax)
         rel = 0.5 * 10.0 ** (1 - self.n_mantissa)
-        out = self._std * np.maximum(rel * a, 0.5 * 10.0 ** self.min_exponent)
+        fp = 4 * np.finfo(np.float64).eps * (abs(self._mean) + self._std * a)
+        out = self._std * np.maximum(rel * a, 0.5 * 10.0 ** self.min_exponent) + fp
         return float(out) if np.ndim(out) == 0 else out
 
 
