@@ -102,16 +102,29 @@ class QuantileNormal:
         """Store the quantiles of the finite values of ``x`` (NaN and inf are ignored)."""
         x = x[np.isfinite(x)]
         refs = np.linspace(0.0, 1.0, self.n_quantiles)
-        self.quantiles_ = np.quantile(x, refs) if len(x) else np.zeros_like(refs)
+        s = _pow2_scale(x)   # on x / s: knots 1e308 apart overflowed to a NaN (read as missing)
+        self.quantiles_ = s * np.quantile(x / s, refs) if len(x) else np.zeros_like(refs)
         self.references_ = refs
         return self
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Map ``x`` to z-scores in about ``[-3.72, 3.72]``; NaN stays NaN."""
         q, r = self.quantiles_, self.references_
-        x = np.clip(x, q[0], q[-1])  # also tames +-inf; NaN stays NaN
+        s = _pow2_scale(q[[0, -1]])   # a power of two: the same map, exactly, as on x itself
+        q, x = q / s, np.clip(x, q[0], q[-1]) / s  # the clip also tames +-inf; NaN stays NaN
         u = 0.5 * (np.interp(x, q, r) - np.interp(-x, -q[::-1], -r[::-1]))
         return ndtri(np.clip(u, 1e-4, 1 - 1e-4))
+
+
+def _pow2_scale(x: np.ndarray) -> float:
+    """The largest power of two not above ``max(|x|)`` (1 for no values or only zeros):
+    ``x`` divided by it lies in ``[-2, 2]``.
+
+    >>> _pow2_scale(np.array([-3.0, 1.0])), _pow2_scale(np.array([])), _pow2_scale(np.array([1e308])) == 2.0**1023
+    (2.0, 1.0, True)
+    """
+    m = float(np.abs(x).max()) if len(x) else 0.0
+    return float(np.ldexp(1.0, np.frexp(m)[1] - 1)) if 0.0 < m < np.inf else 1.0
 
 
 class InputTokenizer:

@@ -179,3 +179,13 @@ def test_predict_warns_when_most_of_a_categorical_column_is_unknown():
         with pytest.warns(UserWarning, match=r"60 of 60 values of the categorical column 'zip' have no token of "
                                              r"their own .* e\.g\. '2100'"):
             call(df.assign(zip=df["zip"].astype(int)))
+
+
+def test_quantile_map_of_numbers_near_the_float64_limit_reads_no_value_as_missing():
+    # knots 2e308 apart overflowed: -1e308 mapped to NaN (read as missing), 1e308 off its place
+    huge = QuantileNormal().fit(np.array([-1e308, 1e308] * 5)).transform(np.array([-1e308, 0.0, 1e308]))
+    small = QuantileNormal().fit(np.array([-1.0, 1.0] * 5)).transform(np.array([-1.0, 0.0, 1.0]))
+    np.testing.assert_array_equal(huge, small)
+    x = np.random.default_rng(0).lognormal(size=300) * 1e5   # a power-of-two scale: the same map, exactly
+    q = QuantileNormal().fit(x)
+    np.testing.assert_array_equal(q.quantiles_, np.quantile(x, q.references_))
