@@ -25,6 +25,9 @@ class Encoded:
         Normalised numeric value at each slot, 0 outside numeric slots.
     kinds : list of int8 arrays
         ``0`` ordinary token, ``1`` numeric value, ``2`` missing numeric value.
+    tasks : ndarray of str, optional
+        Each row's task, with ``task_column`` (a model that fell back predicts from the
+        training targets of the row's own task).
 
     Examples
     --------
@@ -40,6 +43,7 @@ class Encoded:
     ids: list
     values: list
     kinds: list
+    tasks: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -50,7 +54,8 @@ class Encoded:
 
     def subset(self, rows) -> "Encoded":
         """The rows ``rows`` (an index sequence), in that order; arrays are shared, not copied."""
-        return Encoded([self.ids[r] for r in rows], [self.values[r] for r in rows], [self.kinds[r] for r in rows])
+        return Encoded([self.ids[r] for r in rows], [self.values[r] for r in rows], [self.kinds[r] for r in rows],
+                       None if self.tasks is None else self.tasks[np.asarray(rows, dtype=np.int64)])
 
 
 @dataclass

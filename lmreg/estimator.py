@@ -232,7 +232,7 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         after RL kept its weights, judged again on the RL check's rows) or never took
         a training step; predictions are then that median (the training targets'
         mean or quantile when ``decision`` asks for one; samples come from the
-        training targets).
+        training targets; with ``task_column``, those of the row's task).
     pretrained_ : PretrainedSource or None
         Where the pretrained backbone was found and its kind (None from scratch).
     tasks_ : TaskScaler or None
@@ -396,10 +396,11 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
 
     def _encode(self, X, predicting: bool = False) -> Encoded:
         table = self.serializer_.transform(X)
+        tasks = None if getattr(self, "tasks_", None) is None else self.tasks_.tasks(X)
         if not (predicting and not self.fallback_ and isinstance(self.tokenizer_, InputTokenizer)):
-            return Encoded(*self.tokenizer_.encode(table))
+            return Encoded(*self.tokenizer_.encode(table), tasks=tasks)
         unseen = {}
-        enc = Encoded(*self.tokenizer_.encode(table, unseen))
+        enc = Encoded(*self.tokenizer_.encode(table, unseen), tasks=tasks)
         for name, (bad, total, example) in unseen.items():
             if 2 * bad > total:   # most of a column unknown: values read differently than at fit
                 warn_user(f"{bad} of {total} values of the categorical column {name!r} have no token of "

@@ -151,6 +151,8 @@ def save(est, path) -> None:
             "train_targets": est._train_targets.tolist(),
             "train_weighted": ([a.tolist() for a in est._train_weighted]
                                if getattr(est, "_train_weighted", None) is not None else None),
+            "train_tasks": (None if getattr(est, "_train_tasks", None) is None
+                            else [str(t) for t in est._train_tasks]),
             "fit_seconds_": est.fit_seconds_,
             "fit_result_": _result_state(est.fit_result_),
             "member_results_": [_result_state(r) for r in getattr(est, "member_results_", [])[1:]],
@@ -287,6 +289,8 @@ def _check_fitted(fitted: dict, where: Path) -> None:
                                     "null or a list of strings"),
               "baseline_": (is_numbers, "a number or a list of numbers"),
               "train_targets": (lambda v: isinstance(v, list) and is_numbers(v), "a list of numbers"),
+              "train_tasks": (lambda v: v is None or isinstance(v, list) and all(isinstance(x, str) for x in v),
+                              "null or a list of strings"),
               "fit_seconds_": (lambda v: is_numbers(v) and not isinstance(v, list), "a number"),
               "calibrator_": (lambda v: v is None or isinstance(v, dict) and is_table(v.get("samples"))
                               and is_list(v.get("y")) and (v.get("weights") is None or is_list(v["weights"])),
@@ -352,6 +356,11 @@ def _rebuild(config: dict, path: Path, device: str):
     est._train_targets = np.asarray(fitted["train_targets"], dtype=float)
     weighted = fitted.get("train_weighted")   # None: unweighted, or saved before it was kept
     est._train_weighted = None if weighted is None else tuple(np.asarray(a, dtype=float) for a in weighted)
+    tasks = fitted.get("train_tasks")   # None: no task_column, or saved before (a fallback pools the tasks)
+    est._train_tasks = None if tasks is None else np.asarray(tasks, dtype=object)
+    if tasks is not None and len(tasks) != len(est._train_targets):
+        raise ValueError(f"{str(path / CONFIG)!r} is not a complete lmreg model config: fitted.train_tasks has "
+                         f"{len(tasks)} entries for {len(est._train_targets)} training targets.")
     est.fit_seconds_ = fitted["fit_seconds_"]
     est.fit_result_ = SFTResult(**fitted["fit_result_"])
     est.rl_result_ = RLResult(**fitted["rl_result_"]) if fitted.get("rl_result_") else None

@@ -29,11 +29,20 @@ class PredictiveDistribution:
     def _draw(self, enc: Encoded, n_samples: int, seed: int) -> np.ndarray:
         """Samples in model units (from the training targets when ``fallback_``)."""
         if self.fallback_:
-            # one draw for every row: the fallback's distribution does not depend on the row,
-            # so neither do a row's samples on its batch (as for the model's own draws)
-            pick = np.random.default_rng(seed).integers(0, len(self._train_targets), size=n_samples)
-            draws = self._train_targets[pick]
-            return np.broadcast_to(draws, (len(enc),) + draws.shape).copy()
+            # one draw for every row (of a task): the fallback's distribution does not depend
+            # on the row, so neither do a row's samples on its batch (as for the model's own draws)
+            trained = getattr(self, "_train_tasks", None)
+            if enc.tasks is None or trained is None:
+                pick = np.random.default_rng(seed).integers(0, len(self._train_targets), size=n_samples)
+                draws = self._train_targets[pick]
+                return np.broadcast_to(draws, (len(enc),) + draws.shape).copy()
+            out = np.empty((len(enc), n_samples) + self._train_targets.shape[1:])
+            for k, task in enumerate(sorted(self.tasks_.center_)):   # a task's draws: of its seed alone
+                rows = enc.tasks == task
+                if rows.any():
+                    pool = self._train_targets[trained == task] if (trained == task).any() else self._train_targets
+                    out[rows] = pool[np.random.default_rng([seed, k]).integers(0, len(pool), size=n_samples)]
+            return out
         return self._model_samples(enc, n_samples, seed)
 
     def _check_predict_params(self) -> None:
@@ -119,33 +128,51 @@ class PredictiveDistribution:
             need = return_std or not self.fallback_ and self._tree_level(self.decision) is None
             samples = self._draw(enc, self.n_samples, self.seed_ + 1) if need else None
             if self.fallback_:
-                pred = self._constant(len(enc), self.decision)
+                pred = self._constant(len(enc), self.decision, enc.tasks)
             else:
                 pred = self._decide(enc, samples, self.decision)
         if not return_std:
             return self._unscale(X, pred)
         return self._unscale(X, pred), _std(self._unscale(X, samples))
 
-    def _constant(self, n: int, rule="median") -> np.ndarray:
+    def _constant(self, n: int, rule="median", tasks=None) -> np.ndarray:
         """The fallback's prediction for ``n`` rows: the training targets' median (also for
-        ``mode``), mean or quantile, as ``rule`` asks (weighted ones with ``sample_weight``)."""
+        ``mode``), mean or quantile, as ``rule`` asks (weighted ones with ``sample_weight``);
+        with each row's task (``tasks``), of that task's training targets (of all of them
+        for a task without training rows)."""
+        trained = getattr(self, "_train_tasks", None)
+        if tasks is None or trained is None:
+            value = self._statistic(rule)
+            return np.tile(value, (n,) + (1,) * np.ndim(value)).astype(float)
+        out = np.empty((n,) + np.shape(self.baseline_))   # one value per row (of a y of shape (n, 1): one column)
+        for task in np.unique(tasks):
+            rows = trained == task
+            out[tasks == task] = self._statistic(rule, rows if rows.any() else None)
+        return out
+
+    def _statistic(self, rule, rows=None):
+        """The fallback's ``rule`` of the training targets (of the training ``rows`` only, a mask)."""
         targets, weights = getattr(self, "_train_weighted", None) or (self._train_targets, None)
+        median = self.baseline_
+        if rows is not None:
+            targets, weights = targets[rows], None if weights is None else weights[rows]
+            median = np.median(targets, axis=0) if weights is None else np.quantile(
+                targets, 0.5, axis=0, weights=weights, method="inverted_cdf")
         if rule in ("median", "mode"):
-            value = self.baseline_
-        elif rule == "mean":
+            return median
+        if rule == "mean":
             # about the median: exact for a constant target (0.1 * 60 / 60 is 0.09999999999999996)
-            value = self.baseline_ + np.average(targets - self.baseline_, axis=0, weights=weights)
-        elif weights is None:
-            value = np.quantile(targets, float(rule), axis=0)
-        else:   # as the weighted median (baseline_) is taken
-            value = np.quantile(targets, float(rule), axis=0, weights=weights, method="inverted_cdf")
-        return np.tile(value, (n,) + (1,) * np.ndim(value)).astype(float)
+            return median + np.average(targets - median, axis=0, weights=weights)
+        if weights is None:
+            return np.quantile(targets, float(rule), axis=0)
+        # as the weighted median (baseline_) is taken
+        return np.quantile(targets, float(rule), axis=0, weights=weights, method="inverted_cdf")
 
     def _greedy(self, X) -> np.ndarray:
         X = self._check_X(X, reset=False)[1]
         enc = self._encode(X, predicting=True)
         if self.fallback_:
-            return self._unscale(X, self._constant(len(enc)))
+            return self._unscale(X, self._constant(len(enc), tasks=enc.tasks))
         with self._torch_scope():
             return self._unscale(X, self._greedy_values(enc))
 
@@ -196,8 +223,9 @@ class PredictiveDistribution:
             raise ValueError(f"quantiles must be a level or a sequence of levels in (0, 1); got {quantiles!r}.")
         self._check_predict_params()
         X = self._check_X(X, reset=False)[1]
+        enc = self._encode(X, predicting=True)
         with self._torch_scope():  # model units (per-task standardised); target units at the end
-            samples = self._draw(self._encode(X, predicting=True), self.n_samples, self.seed_ + 1)
+            samples = self._draw(enc, self.n_samples, self.seed_ + 1)
         # calibration=None set after fit means raw quantiles, as the parameter says
         calibrator = getattr(self, "calibrator_", None) if self.calibration is not None else None
         if calibrator is not None and not self.fallback_ and calibrator.samples_.shape[1] != self.n_samples:
@@ -210,7 +238,7 @@ class PredictiveDistribution:
                       f"are at temperature={self.temperature:g}: call calibrate(X, y) on the training rows "
                       "to refit it for the new temperature.")
         if self.fallback_:   # the training targets' own quantiles, not 16 draws' (calibrated or not)
-            out = self._unscale(X, np.stack([self._constant(len(samples), level) for level in q], axis=1))
+            out = self._unscale(X, np.stack([self._constant(len(samples), level, enc.tasks) for level in q], axis=1))
         elif calibrator is None:
             out = self._unscale(X, np.moveaxis(np.quantile(samples, q, axis=1), 0, 1))
         else:

@@ -87,12 +87,13 @@ def split_key(y: np.ndarray, weights, validation_fraction: float) -> dict:
             "w_sha1": None if weights is None else digest(weights)}
 
 
-def fallback_targets(y: np.ndarray, weights=None, seed: int = 0):
+def fallback_targets(y: np.ndarray, weights=None, seed: int = 0, tasks=None):
     """The fallback's median of training targets ``y`` and the targets its samples come from.
 
     With ``weights`` (one per row of ``y``) the median is the weighted one and the
     targets a weighted resample of the same size, so that drawing uniformly from
-    them draws by weight.
+    them draws by weight; with ``tasks`` (one per row) each row's resampled target is
+    one of its task's, so that the resample keeps every task's rows.
 
     Examples
     --------
@@ -106,7 +107,13 @@ def fallback_targets(y: np.ndarray, weights=None, seed: int = 0):
     if weights is None:
         return np.median(y, axis=0), y.copy()
     median = np.quantile(y, 0.5, axis=0, weights=weights, method="inverted_cdf")
-    pool = y[np.random.default_rng(seed).choice(len(y), size=len(y), p=weights / weights.sum())]
+    rng = np.random.default_rng(seed)
+    if tasks is None:
+        return median, y[rng.choice(len(y), size=len(y), p=weights / weights.sum())]
+    pool = np.empty_like(y)
+    for task in np.unique(tasks):
+        rows = np.flatnonzero(tasks == task)
+        pool[rows] = y[rng.choice(rows, size=len(rows), p=weights[rows] / weights[rows].sum())]
     return median, pool
 
 
@@ -289,7 +296,9 @@ class HeldOutStages:
         """``baseline_``, the (weighted) median of the training targets, and ``fallback_``
         (:meth:`_judge_fallback`)."""
         w_train = None if weights is None else weights[train_rows]
-        self.baseline_, self._train_targets = fallback_targets(y[train_rows], w_train, self.seed_)
+        # with task_column, each training row's task: a row falls back to its own task's targets
+        self._train_tasks = None if enc.tasks is None else enc.tasks[train_rows]
+        self.baseline_, self._train_targets = fallback_targets(y[train_rows], w_train, self.seed_, self._train_tasks)
         # the weighted mean and quantiles come from the rows and weights, not from the resample
         self._train_weighted = None if w_train is None else (y[train_rows].copy(), w_train.copy())
         self._judge_fallback(enc, y, val_rows, weights, check)
@@ -306,11 +315,12 @@ class HeldOutStages:
         beats it, or the other way round). A constant 1-D training target always falls
         back: its constant is exact."""
         w = (lambda rows: None) if weights is None else (lambda rows: weights[rows])
+        tasks = (lambda rows: None) if enc.tasks is None else (lambda rows: enc.tasks[rows])
         results = getattr(self, "member_rl_results_", None) or []
         self.fallback_ = self.fit_result_.steps == 0   # an untrained network is never used
         if check is not None and len(check) and any(r.kept for r in results):
             rule = "median" if self.decision == "mode" else self.decision
-            base = decision_errors(self._constant(len(check), rule), y[check], rule)
+            base = decision_errors(self._constant(len(check), rule, tasks(check)), y[check], rule)
             # the last stage ended on the weights that stay (each starts from the one before)
             self.fallback_ = not results[-1].val_mae < float(np.average(base, weights=w(check)))
         elif len(val_rows) and not self.fallback_:
@@ -323,8 +333,8 @@ class HeldOutStages:
                 sub = enc.subset(val_rows)
                 pred = self._greedy_values(sub) if level is None else self._decide(sub, None, self.decision)
                 error = target_error(pred, y[val_rows], target_scale(y), w(val_rows), level)
-            const = self.baseline_ if level in (None, 0.5) else self._constant(1, level)[0]
-            base = np.broadcast_to(const, y[val_rows].shape)
+            rule = "median" if level in (None, 0.5) else level
+            base = np.broadcast_to(self._constant(len(val_rows), rule, tasks(val_rows)), y[val_rows].shape)
             base_error = target_error(base, y[val_rows], target_scale(y), w(val_rows), level)
             self.fallback_ = not error < base_error
         trained = self._train_weighted[0] if getattr(self, "_train_weighted", None) else self._train_targets

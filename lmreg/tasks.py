@@ -60,7 +60,8 @@ class TaskScaler:
     def __init__(self, column: str):
         self.column = column
 
-    def _tasks(self, X) -> np.ndarray:
+    def tasks(self, X) -> np.ndarray:
+        """Each row's task name (a string), or a ValueError naming what is missing."""
         frame = to_frame(X, flatten_json=False)
         column = str(self.column)  # to_frame's column names are strings (a CSV header "2020" too)
         if column not in frame.columns and "." in column:   # "meta.task": a field of a dict or JSON column
@@ -80,7 +81,7 @@ class TaskScaler:
         if y.ndim != 1:
             raise ValueError(f"task_column supports one target per row (a 1-D y, or one column); "
                              f"got y of shape {y.shape}.")
-        tasks = self._tasks(X)
+        tasks = self.tasks(X)
         if len(tasks) != len(y):   # else numpy's boolean-index error from the loop below
             raise ValueError(f"X has {len(tasks)} rows but y has {len(y)}.")
         self.center_, self.scale_ = {}, {}
@@ -96,6 +97,13 @@ class TaskScaler:
         pooled = [v for v in self.scale_.values() if v > 0]
         fill = float(np.median(pooled)) if pooled else (_spread(y) or 1.0)
         self.scale_ = {t: v if v > 0 else fill for t, v in self.scale_.items()}
+        with np.errstate(over="ignore"):
+            z = (y - np.array([self.center_[t] for t in tasks])) / np.array([self.scale_[t] for t in tasks])
+        if not np.isfinite(z).all():   # else the codec's "non-finite value" for a finite y
+            t = tasks[np.flatnonzero(~np.isfinite(z))[0]]
+            raise ValueError(f"task {t!r}: its targets ({y[tasks == t].min():.3g} .. {y[tasks == t].max():.3g}) lie "
+                             f"too far from their median for their spread ({self.scale_[t]:.3g}): standardised, "
+                             "they overflow float64; rescale y.")
         return self
 
     def check(self, X) -> None:
@@ -103,7 +111,7 @@ class TaskScaler:
         self._params(X)
 
     def _params(self, X):
-        tasks = self._tasks(X)
+        tasks = self.tasks(X)
         unknown = sorted(set(tasks) - set(self.center_))
         if unknown:
             raise ValueError(f"unknown task(s) {unknown}; the model was fitted on {sorted(self.center_)}.")

@@ -40,6 +40,10 @@ def test_scaler_round_trip_and_errors():
     wide = np.array([-1e308, 1e308, 0.0, 2.0, 3.0])
     with pytest.raises(ValueError, match=r"task 'a': its targets \(-1e\+308 .. 1e\+308\) span more than float64"):
         TaskScaler("task").fit(X, wide)
+    # finite median and spread, but a target that standardised overflows: the codec had said
+    # "got 1 non-finite value(s)" of a y whose every value is finite
+    with pytest.raises(ValueError, match=r"task 'a': its targets \(1 .. 1e\+308\) lie too far from their median"):
+        TaskScaler("task").fit([{"task": t} for t in "aaaaab"], np.array([1.0, 1.1, 1.2, 1.3, 1e308, 5.0]))
 
 
 def test_integer_task_ids_and_column_names():
@@ -178,3 +182,33 @@ def test_a_task_label_that_is_no_string_saves_as_the_name_it_is_read_by(tmp_path
         assert back.task_column == str(label)
         np.testing.assert_array_equal(back.predict(X[:4]), est.predict(X[:4]))
         assert clone(back).fit(X, y).tasks_.center_ == est.tasks_.center_
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_a_model_that_fell_back_predicts_each_row_from_its_own_tasks_targets(weighted, tmp_path):
+    # pooled in standardised units, task a's mean had been 65 (its targets 0..39) and task b's
+    # 10% quantile -14.6 (its targets >= 0): another task's shape in this task's scale
+    X = [{"task": t, "x": "same"} for t in ["a"] * 40 + ["b"] * 40]
+    y = np.r_[np.arange(40.0), np.zeros(30), np.arange(1, 11) * 100.0]
+    w = np.r_[np.ones(40), np.arange(40) % 3 + 1.0] if weighted else None
+    est = LMRegressor(max_time=None, max_epochs=1, hidden_size=16, num_heads=2, num_layers=1, vocab_size=100,
+                      random_state=0, task_column="task", decision="mean")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y, sample_weight=w)
+    assert est.fallback_
+    train = est._split(len(y))[0]
+    new = [{"task": "a", "x": "same"}, {"task": "b", "x": "same"}]
+    by_task = [train[np.array([X[i]["task"] for i in train]) == t] for t in "ab"]
+    ww = np.ones(len(y)) if w is None else w
+    np.testing.assert_allclose(est.predict(new), [np.average(y[r], weights=ww[r]) for r in by_task])
+    q = est.predict_quantiles(new, [0.1, 0.5, 0.9])
+    for row, r in zip(q, by_task):
+        assert y[r].min() <= row.min() and row.max() <= y[r].max()
+    samples = est.sample(new, n_samples=200, random_state=1)
+    assert set(samples[0]) <= set(y[by_task[0]]) and set(samples[1]) <= set(y[by_task[1]])
+    assert np.array_equal(est.sample(new[1:], n_samples=200, random_state=1)[0], samples[1])   # any batch
+    est.save(tmp_path / "m")
+    loaded = lmreg.load(tmp_path / "m")
+    assert np.array_equal(loaded.predict(new), est.predict(new))
+    assert np.array_equal(loaded.predict_quantiles(new, [0.1, 0.9]), est.predict_quantiles(new, [0.1, 0.9]))
