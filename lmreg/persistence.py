@@ -31,6 +31,7 @@ from ._warnings import warn_user
 from .backbone import BackboneConfig, check_heads
 from .calibration import ConformalQuantiles
 from .codecs import codec_from_config
+from .members import member_seed
 from .model_folder import (CLI_FILE, CONFIG, WEIGHTS, _copy_permissions, _make_parents, _move_into_place,
                            _remove_new, _short, check_save_path)
 from .pretrained import LoraSettings, make_text_tokenizer, trainable_state
@@ -398,7 +399,8 @@ def _rebuild(config: dict, path: Path, device: str):
                              "the file is damaged or was edited (training never keeps such weights).")
         members[k][rest] = v
     with est._torch_scope(est.device_):   # building a network draws (and a pretrained one seeds) torch's
-        est.members_ = [_load_member(est, part, path).to(est.device_).eval() for part in members]   # generators
+        est.members_ = [_load_member(est, part, path, member_seed(est.seed_, k)).to(est.device_).eval()
+                        for k, part in enumerate(members)]   # generators
     est.model_ = est.members_[0]
     if config.get("encoder_padding", "legacy") == "legacy":   # read as it was trained
         for model in est.members_:
@@ -453,11 +455,13 @@ def _check_source(source: PretrainedSource, expected, weights: bool) -> None:
                          "put them back, or fit a new model on this backbone.")
 
 
-def _load_member(est, state: dict, path: Path):
-    """One network of ``est`` with ``state`` loaded (frozen pretrained tensors may be absent)."""
+def _load_member(est, state: dict, path: Path, seed: int):
+    """One network of ``est`` with ``state`` loaded (frozen pretrained tensors may be absent),
+    built from the member's ``seed``, as in ``fit``: a tensor the backbone's files lack gets the
+    random values it trained with."""
     partial = est.pretrained_ is not None and bool(est._fitted_lora().r)
     # every tensor saved (lora_r=0): the trunk's structure suffices, its weight files may be gone
-    model = est._build_model(pretrained_weights=partial)
+    model = est._build_model(seed, pretrained_weights=partial)
     try:
         missing, unexpected = model.load_state_dict(state, strict=not partial)
     except RuntimeError as err:

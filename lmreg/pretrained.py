@@ -321,12 +321,20 @@ def _load_weights(auto, source: PretrainedSource):
         raise ValueError(f"could not load the weights of the backbone at {source.path!r} "
                          f"({type(err).__name__}: {str(err)[:300]}); save the model there again "
                          "(model.save_pretrained(DIR)).") from err
-    missing = sorted(info["missing_keys"])
+    # an encoder's pooler is dropped (never read): its absence from the files is no loss
+    missing = sorted(k for k in info["missing_keys"] if not (source.kind != "causal" and _is_pooler(k)))
+    if missing and len(missing) >= len([k for k in model.state_dict() if not _is_pooler(k)]):
+        raise ValueError(f"the backbone at {source.path!r} holds none of its architecture's weights (a vocabulary "
+                         "or config file alone?): pass a file or folder with the model's tensors.")
     if missing:
         warn_user(f"the pretrained backbone at {source.path!r} lacks {len(missing)} tensor(s) of its architecture "
                   f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}): they start from random "
                   "values, not pretrained ones.")
     return model
+
+
+def _is_pooler(name: str) -> bool:
+    return name.startswith("pooler.") or ".pooler." in name
 
 
 def build_pretrained_model(source: PretrainedSource, tokenizer, symbols, number_tokens: str,
@@ -375,6 +383,7 @@ def _build(source, tokenizer, symbols, number_tokens, lora, decoder_config, seed
 
     def load(auto):
         if weights:
+            seed_torch(seed)   # a tensor the files lack starts random: the same values in fit and load
             return _load_weights(auto, source)
         return auto.from_config(load_config(source.path, source.gguf_file), dtype=torch.float32)
 

@@ -177,6 +177,9 @@ def resolve_backbone(backbone: str) -> PretrainedSource:
         config = load_config(path, gguf)
     except (OSError, ValueError) as err:
         raise ValueError(f"could not read a Hugging Face config from {path!r}: {err}") from None
+    except Exception as err:   # struct.error, EOFError, ...: a GGUF file cut short (an interrupted download)
+        raise ValueError(f"could not read a Hugging Face config from {path!r}{f' ({gguf})' if gguf else ''}: "
+                         f"{_name(err)}: {str(err)[:200]}; the file is damaged or incomplete.") from None
     if getattr(config, "is_encoder_decoder", False):
         kind = "encoder_decoder"
     elif any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in (config.architectures or [])) or gguf:
@@ -187,7 +190,32 @@ def resolve_backbone(backbone: str) -> PretrainedSource:
 
         kind = "causal" if (config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
                             and config.model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES) else "encoder"
+    _check_text_model(backbone, config, kind)
     return PretrainedSource(str(backbone), path, gguf, kind)
+
+
+def _name(err: Exception) -> str:
+    """``struct.error`` rather than ``error``: a builtin exception by its name alone."""
+    module = type(err).__module__
+    return type(err).__name__ if module == "builtins" else f"{module}.{type(err).__name__}"
+
+
+def _check_text_model(backbone, config, kind: str) -> None:
+    """Refuse a model that does not read token ids (images, audio) or reads images with its
+    text (CLIP, SigLIP) before any weight is loaded: it would fail deep inside transformers.
+    A model type transformers' auto classes do not know (remote code) is let through."""
+    from transformers import AutoModel, AutoModelForCausalLM
+
+    try:
+        cls = (AutoModelForCausalLM if kind == "causal" else AutoModel)._model_mapping[type(config)]
+    except (KeyError, ValueError):
+        return
+    reads = getattr(cls, "main_input_name", "input_ids")
+    if reads != "input_ids" or (kind != "causal" and getattr(config, "vision_config", None) is not None):
+        what = f"reads {reads}" if reads != "input_ids" else "pairs text with images"
+        raise ValueError(f"backbone={backbone!r} is a {config.model_type!r} model, which {what}: lmreg reads "
+                         "rows as text, with a text model (a causal LM, an encoder or an encoder-decoder; "
+                         "of a text-and-image model, its text encoder saved on its own).")
 
 
 # Reading a GGUF file's config or tokenizer parses the whole file (10-15 s for SmolLM2 on

@@ -570,8 +570,18 @@ def test_loading_warns_of_missing_trunk_tensors_and_drops_a_task_heads_quietly(s
     assert "LOAD REPORT" not in capfd.readouterr().err
     with pytest.warns(UserWarning, match=r"lacks 1 tensor\(s\) of its architecture "
                       r"\(model\.layers\.0\.mlp\.down_proj\.weight\): they start from random values"):
-        _fit(str(tmp_path / "llama"), _data(spelled_numbers, 32), max_epochs=1)
+        est = _fit(str(tmp_path / "llama"), _data(spelled_numbers, 32), max_epochs=1, n_members=2)
     assert "LOAD REPORT" not in capfd.readouterr().err
+    # that tensor is drawn from each network's seed in load as in fit: it had been new random
+    # values on every load, under the saved adapters
+    est.save(tmp_path / "m2")
+    with pytest.warns(UserWarning, match="lacks 1 tensor"):
+        loaded = lmreg.load(tmp_path / "m2")
+    assert len(loaded.members_) == len(est.members_) == 2
+    for fitted, again in zip(est.members_, loaded.members_):
+        assert torch.equal(fitted.backbone.layers[0].mlp.down_proj.weight, again.backbone.layers[0].mlp.down_proj.weight)
+    X = _data(spelled_numbers, 8)[0]
+    assert np.array_equal(loaded.sample(X), est.sample(X))
 
 
 def test_lora_parameters_set_after_fit_do_not_change_the_saved_adapters(tiny_models, spelled_numbers, tmp_path):
@@ -683,3 +693,67 @@ def test_an_encoders_number_decoder_heads_are_checked_before_loading_weights(tin
     X, y = _data(spelled_numbers, 16)
     with pytest.raises(ValueError, match=r"hidden_size \(30\) must be divisible by num_heads \(4\)"):
         LMRegressor(backbone=tiny_models["bert"], hidden_size=30, num_heads=4, max_time=None, max_epochs=1).fit(X, y)
+
+
+def test_a_model_that_reads_no_text_is_refused_before_loading(tmp_path):
+    # a ViT had failed at the first training step inside transformers, a CLIP while it was built
+    from transformers import CLIPConfig, CLIPModel, ViTConfig, ViTModel
+
+    tok = _tokenizer()
+    small = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    ViTModel(ViTConfig(**small, image_size=32, patch_size=16)).save_pretrained(tmp_path / "vit")
+    CLIPModel(CLIPConfig(text_config=dict(vocab_size=len(tok), **small, pad_token_id=0, bos_token_id=0,
+                                          eos_token_id=1),
+                         vision_config=dict(**small, image_size=32, patch_size=16),
+                         projection_dim=16)).save_pretrained(tmp_path / "clip")
+    for name, what in (("vit", "reads pixel_values"), ("clip", "pairs text with images")):
+        tok.save_pretrained(tmp_path / name)
+        with pytest.raises(ValueError, match=f"is a '{name}' model, which {what}: lmreg reads rows as text"):
+            LMRegressor(backbone=str(tmp_path / name), max_time=None, max_epochs=1).fit(["a: 1", "a: 2"], [1.0, 2.0])
+
+
+def test_a_gguf_file_without_weights_or_cut_short_is_refused(tmp_path):
+    gguf = pytest.importorskip("gguf")
+    writer = gguf.GGUFWriter(str(tmp_path / "vocab.gguf"), "llama")
+    for add, value in ((writer.add_context_length, 64), (writer.add_embedding_length, 32), (writer.add_block_count, 1),
+                       (writer.add_feed_forward_length, 64), (writer.add_head_count, 2),
+                       (writer.add_head_count_kv, 2), (writer.add_layer_norm_rms_eps, 1e-5)):
+        add(value)
+    tokens = ["<unk>", "<s>", "</s>"] + list("abcdefghijklmnopqrstuvwxyz0123456789:|.+-\u2581")
+    writer.add_tokenizer_model("llama")
+    writer.add_token_list(tokens)
+    writer.add_token_scores([0.0] * len(tokens))
+    writer.add_token_types([2, 3, 3] + [1] * (len(tokens) - 3))
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(2)
+    writer.add_unk_token_id(0)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    X, y = [f"x: {i}" for i in range(16)], np.arange(16.0)
+    # a vocabulary file (llama.cpp's ggml-vocab-*.gguf) had trained as a "pretrained" model of random values
+    with pytest.raises(ValueError, match="holds none of its architecture's weights"):
+        LMRegressor(backbone=str(tmp_path / "vocab.gguf"), max_time=None, max_epochs=1).fit(X, y)
+    # an interrupted download: struct.error from transformers' GGUF reader before
+    (tmp_path / "cut.gguf").write_bytes((tmp_path / "vocab.gguf").read_bytes()[:200])
+    with pytest.raises(ValueError, match=r"\(cut.gguf\): struct.error: .*the file is damaged or incomplete"):
+        LMRegressor(backbone=str(tmp_path / "cut.gguf"), max_time=None, max_epochs=1).fit(X, y)
+
+
+def test_a_masked_lm_checkpoint_loads_without_a_warning_for_the_pooler_it_lacks(spelled_numbers, tmp_path):
+    import warnings
+
+    from transformers import RobertaConfig, RobertaForMaskedLM
+
+    tok = _tokenizer()
+    RobertaForMaskedLM(RobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                     intermediate_size=64, max_position_embeddings=130,
+                                     pad_token_id=0)).save_pretrained(tmp_path / "mlm")
+    tok.save_pretrained(tmp_path / "mlm")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # "lacks 2 tensor(s) (pooler.dense.bias, ...)" on every fit and load
+        est = _fit(str(tmp_path / "mlm"), _data(spelled_numbers, 32), max_epochs=1)
+        est.save(tmp_path / "m")
+        lmreg.load(tmp_path / "m")
+    assert est.model_.encoder.pooler is None
