@@ -60,7 +60,11 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         grow with the vocabulary). Two layers beat four under a CPU time budget
         (more updates per second; see docs/benchmarks.md).
     dropout : float, default=0.1
-        Dropout on input embeddings and attention weights.
+        Dropout on input embeddings and attention weights of the networks lmreg
+        builds from a config: the default backbone, and the number decoder over a
+        pretrained encoder. A pretrained trunk keeps its own config's dropout
+        (``lora_dropout`` acts on its adapters), so with a causal backbone it has
+        no effect.
     batch_size : int, default=32
     learning_rate : float or None, default=None
         AdamW peak learning rate; None: 2e-3 from scratch, 5e-4 with a pretrained

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -280,6 +281,13 @@ def _apply_lora(trunk: nn.Module, lora: LoraSettings) -> nn.Module:
                          f"regular expression matched against whole module names, such as {linear[0]!r}); its "
                          f"linear layers end in {', '.join(sorted({n.rsplit('.', 1)[-1] for n in linear}))}; "
                          "pass a list of those names, or 'all-linear'.") from None
+    except ValueError as err:
+        # the default all linear layers may hold some peft refuses (a Mamba's out_proj): left out
+        refused = re.search(r"Incompatible modules: \{([^}]*)\}", str(err))
+        if lora.target_modules is not None or targets != "all-linear" or not refused:
+            raise
+        config.exclude_modules = sorted(re.findall(r"'([^']+)'", refused.group(1)))
+        return inject_adapter_in_model(config, trunk)
 
 
 @contextlib.contextmanager

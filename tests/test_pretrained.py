@@ -757,3 +757,23 @@ def test_a_masked_lm_checkpoint_loads_without_a_warning_for_the_pooler_it_lacks(
         est.save(tmp_path / "m")
         lmreg.load(tmp_path / "m")
     assert est.model_.encoder.pooler is None
+
+
+def test_default_lora_leaves_out_the_layers_peft_refuses_on_a_mamba(spelled_numbers, tmp_path):
+    # all linear layers (peft has no default for Mamba) include out_proj, which peft refuses there:
+    # the defaults had raised peft's error for target_modules the user never set
+    from transformers import MambaConfig, MambaForCausalLM
+
+    tok = _tokenizer()
+    MambaForCausalLM(MambaConfig(vocab_size=len(tok), hidden_size=32, state_size=4, num_hidden_layers=1,
+                                 pad_token_id=0, bos_token_id=2, eos_token_id=2)).save_pretrained(tmp_path / "mamba")
+    tok.save_pretrained(tmp_path / "mamba")
+    data = _data(spelled_numbers, 16)
+    est = LMRegressor(backbone=str(tmp_path / "mamba"), max_time=None, max_epochs=1, random_state=0).fit(*data)
+    adapted = {n.split(".lora_")[0].rsplit(".", 1)[-1] for n, p in est.model_.named_parameters() if ".lora_" in n}
+    assert adapted == {"in_proj", "x_proj", "dt_proj"}
+    est.save(tmp_path / "m")
+    assert np.array_equal(lmreg.load(tmp_path / "m").predict(data[0][:4]), est.predict(data[0][:4]))
+    with pytest.raises(ValueError, match="incompatible with Mamba"):   # named by the user: peft's own error
+        LMRegressor(backbone=str(tmp_path / "mamba"), lora_target_modules=["out_proj"], max_time=None,
+                    max_epochs=1).fit(*data)
