@@ -171,7 +171,8 @@ def run_benchmark(datasets=None, models=MODELS, *, max_time=600.0, threads=1, se
                   verbose=True) -> list:
     """Run ``models`` on ``datasets`` (default: all bundled); returns the records.
 
-    ``train_rows`` / ``test_rows`` keep only the first rows of each split (quick runs).
+    ``datasets`` and ``models`` are names, or lists of them. ``train_rows`` / ``test_rows``
+    keep only the first rows of each split (quick runs).
 
     Examples
     --------
@@ -185,6 +186,9 @@ def run_benchmark(datasets=None, models=MODELS, *, max_time=600.0, threads=1, se
     """
     from .datasets import list_datasets, load_dataset
 
+    # one name is that dataset or model (a string's letters were read as names)
+    datasets = [datasets] if isinstance(datasets, str) else datasets
+    models = [models] if isinstance(models, str) else models
     if datasets is not None and len(datasets) == 0:
         raise ValueError("no datasets given; pass names from list_datasets() (None runs them all).")
     names = list(dict.fromkeys(datasets or list_datasets()))   # in order, each once

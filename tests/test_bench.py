@@ -349,6 +349,12 @@ def test_run_refuses_no_datasets_and_a_missing_psutil(monkeypatch):
         run_benchmark(["diabetes"], models=("mean",), verbose=False)
 
 
+def test_one_dataset_or_model_may_be_named_alone():
+    # a string had been read letter by letter: "unknown dataset(s) ['d', 'i', 'a', ...]"
+    records = run_benchmark("diabetes", models="mean", out=None, verbose=False, test_rows=5)
+    assert [(r["dataset"], r["model"]) for r in records] == [("diabetes", "mean")]
+
+
 def test_bench_repeated_options_add_up(tmp_path):
     import json
 
