@@ -106,8 +106,9 @@ class TextTokenizer:
                 for i, head in zip(cut, self._ids([rows[i] for i in cut], self.max_length - len(tail))):
                     ids[i] = head + tail
         if cut:   # the model never sees what was cut: say so rather than lose it silently
+            side = "start" if getattr(self.hf, "truncation_side", "right") == "left" else "end"
             warn_user(f"{len(cut)} of {len(rows)} rows are longer than max_length={self.max_length} tokens "
-                      "(the backbone's context caps it) and were cut, so the model does not see their end.")
+                      f"(the backbone's context caps it) and were cut, so the model does not see their {side}.")
         ids = [np.asarray(i, dtype=np.int64) for i in ids]
         return ids, [np.zeros(len(i), np.float32) for i in ids], [np.zeros(len(i), np.int8) for i in ids]
 

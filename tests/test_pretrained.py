@@ -425,6 +425,10 @@ def test_a_long_causal_prompt_is_cut_before_its_suffix_and_warns():
     suffix = hf(CAUSAL_PROMPT_SUFFIX, add_special_tokens=False)["input_ids"]
     assert len(ids[0]) == 12 and ids[0][-len(suffix):].tolist() == suffix   # the number still follows "value:"
     assert ids[1][-len(suffix):].tolist() == suffix and len(ids[1]) < 12
+    hf.truncation_side = "left"   # a tokenizer saved so loses a row's start, and the warning says so
+    with pytest.warns(UserWarning, match="so the model does not see their start"):
+        ids, _, _ = tok.encode(tok.serializer.transform(rows))
+    assert len(ids[0]) == 12 and ids[0][-len(suffix):].tolist() == suffix
 
 
 def test_a_tokenizer_larger_than_the_embeddings_is_refused(tiny_models, tmp_path):
