@@ -280,15 +280,24 @@ def _apply_lora(trunk: nn.Module, lora: LoraSettings) -> nn.Module:
                              "(a full fine-tune).") from None
         raise ValueError(f"lora_target_modules={targets!r} matches no layer of the backbone (a string is a "
                          f"regular expression matched against whole module names, such as {linear[0]!r}); its "
-                         f"linear layers end in {', '.join(sorted({n.rsplit('.', 1)[-1] for n in linear}))}; "
-                         "pass a list of those names, or 'all-linear'.") from None
+                         f"{_linear_ends(trunk)}; pass a list of those names, or 'all-linear'.") from None
     except ValueError as err:
+        block = re.match(r"Target module (\w+)", str(err))
+        if block and "is not supported" in str(err):   # a block or a norm: peft printed its whole module tree
+            raise ValueError(f"lora_target_modules={targets!r} selects a {block.group(1)}, which LoRA does not adapt "
+                             f"(it adapts linear and embedding layers); the backbone's {_linear_ends(trunk)}.") from None
         # the default all linear layers may hold some peft refuses (a Mamba's out_proj): left out
         refused = re.search(r"Incompatible modules: \{([^}]*)\}", str(err))
         if lora.target_modules is not None or targets != "all-linear" or not refused:
             raise
         config.exclude_modules = sorted(re.findall(r"'([^']+)'", refused.group(1)))
         return inject_adapter_in_model(config, trunk)
+
+
+def _linear_ends(trunk: nn.Module) -> str:
+    ends = {n.rsplit(".", 1)[-1] for n, m in trunk.named_modules()
+            if isinstance(m, nn.Linear) or type(m).__name__ == "Conv1D"}
+    return f"linear layers end in {', '.join(sorted(ends))}"
 
 
 @contextlib.contextmanager

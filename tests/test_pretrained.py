@@ -528,6 +528,9 @@ def test_files_loading_does_not_read_are_no_change_of_the_backbone(tiny_models, 
     (["nonexistent"], r"matches no layer of the backbone .* such as 'layers.0.self_attn.q_proj'.* end in "
                       r"down_proj, gate_proj, k_proj"),
     ("q_proj", "matches no layer"),   # peft's full-match regular expression: ".*q_proj" would match
+    # a block or a norm: peft's error had printed the whole module tree under it
+    (["layers"], r"selects a ModuleList, which LoRA does not adapt .* linear layers end in down_proj"),
+    (["self_attn"], r"selects a LlamaAttention, which LoRA does not adapt"),
     ([], "non-empty list of module names"), (["q_proj", 3], "non-empty list"), ([""], "non-empty list")])
 def test_lora_target_modules_that_select_nothing_are_named(tiny_models, targets, match):
     with pytest.raises(ValueError, match=match):   # were peft's error, or AttributeError: 'int' ... 'split'
