@@ -165,7 +165,7 @@ _TYPED = {"num": "numbers", "datetime": "datetimes", "duration": "durations", "b
 
 def _dtype_kind(dtype) -> str | None:
     """The kind ``dtype`` alone decides (None for object and string columns: their values do)."""
-    if pd.api.types.is_bool_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
+    if pd.api.types.is_bool_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype) or _arrow_dictionary(dtype):
         return "cat"    # a declared category dtype stays categorical, however many categories
     if pd.api.types.is_numeric_dtype(dtype):
         return "num"
@@ -175,6 +175,16 @@ def _dtype_kind(dtype) -> str | None:
             isinstance(dtype, pd.ArrowDtype) and pd.api.types.is_timedelta64_dtype(dtype.numpy_dtype)):
         return "duration"   # an Arrow duration is none for pandas' own test
     return None
+
+
+def _arrow_dictionary(dtype) -> bool:
+    """Whether ``dtype`` is an Arrow dictionary: a category column read with
+    ``dtype_backend="pyarrow"`` (``read_parquet``, ``read_csv``)."""
+    if not isinstance(dtype, pd.ArrowDtype):
+        return False
+    import pyarrow as pa
+
+    return pa.types.is_dictionary(dtype.pyarrow_dtype)
 
 
 def _blank(col: pd.Series) -> np.ndarray:

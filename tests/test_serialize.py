@@ -245,6 +245,15 @@ def test_pandas_category_dtype_is_categorical():
     # the same names as plain columns of those values at predict
     later = s.transform(pd.DataFrame({"ints": [1.0], "floats": [2.0], "many": ["z3"]}))
     assert [c.values.tolist() for c in later.columns] == [["1"], ["2"], ["z3"]]
+    # read back with pandas' pyarrow backend a category column is an Arrow dictionary: fit had
+    # failed inside pandas ("Can only use .str accessor with string values")
+    import pyarrow as pa
+
+    plain = pd.DataFrame({"city": pd.Categorical(["Oslo", "Rome", None, "Oslo"]), "n": [1.0, 2.0, 3.0, 4.0]})
+    arrow = plain.astype({"city": pd.ArrowDtype(pa.dictionary(pa.int8(), pa.string()))})
+    s = Serializer().fit(arrow)
+    assert s.kinds_ == {"city": "cat", "n": "num"}
+    assert s.to_text(arrow) == Serializer().fit(plain).to_text(plain)
 
 
 def test_set_cells_are_sorted_tags():
