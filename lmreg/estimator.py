@@ -21,6 +21,7 @@ from .backbone import BackboneConfig, RegressionLM, build_backbone, check_heads,
 from .batching import Encoded
 from .codecs import MultiTargetCodec, make_codec
 from .decoding import NumberGrammar
+from .frames import is_records
 from .members import MemberEnsemble, member_deadline
 from .prediction import PredictiveDistribution
 from .pretrained import LoraSettings, build_pretrained_model, make_text_tokenizer
@@ -463,6 +464,8 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
             n_rows, X = self._check_X(X, reset=True)
             y = check_targets(y, n_rows)
             X, y, weights, self._weighted = weighted_rows(X, y, sample_weight)
+            if is_records(X) and len(X) < n_rows:   # the fields of the records kept, as if alone
+                self._check_X(X, reset=True)
             if self.rl_steps:
                 self._check_rl_weights(weights)
             with self._torch_scope(resolve_device(self.device)):   # the device this fit uses, not the last one's

@@ -174,7 +174,8 @@ def weighted_rows(X, y: np.ndarray, sample_weight):
     the fit depends on ``sample_weight``.
 
     The weights come back None when there are none or all are equal (the
-    unweighted fit); dropping rows turns ``X`` into a DataFrame (:func:`to_frame`).
+    unweighted fit); dropping rows turns ``X`` into a DataFrame (:func:`to_frame`), but
+    leaves records a list of the records kept.
     The fit depends on ``sample_weight`` when its weights differ or its zeros dropped
     rows (equal weights left after dropping included): the train/validation split
     does, so every later stage must get the same weights.
@@ -197,7 +198,10 @@ def weighted_rows(X, y: np.ndarray, sample_weight):
         raise ValueError(f"sample_weight leaves {int(keep.sum())} row(s) with a positive weight; "
                          "at least 2 are required to fit.")
     dropped = not keep.all()
-    if dropped:
+    if dropped and is_records(X):   # records stay records: a field of dropped rows alone is no field
+        X = [X[i] for i in np.flatnonzero(keep)]
+        y, weights = y[keep], weights[keep]
+    elif dropped:
         X = to_frame(X, flatten_json=False).iloc[np.flatnonzero(keep)].reset_index(drop=True)
         y, weights = y[keep], weights[keep]
     equal = np.all(weights == weights[0])

@@ -82,6 +82,20 @@ def test_a_zero_weight_is_the_row_left_out():
     np.testing.assert_array_equal(dropped.calibrator_.weights_, left_out.calibrator_.weights_)
 
 
+def test_a_field_of_zero_weight_records_alone_is_no_field():
+    # the records had become a DataFrame with the dropped record's fields as all-missing columns
+    rng = np.random.default_rng(0)
+    recs = [{"num": float(v), "c": f"k{i % 3}"} for i, v in enumerate(rng.normal(size=60))]
+    ys = np.array([r["num"] * 2 for r in recs])
+    kw = dict(hidden_size=16, num_layers=1, num_heads=2, max_time=None, max_epochs=2, random_state=0)
+    left_out = LMRegressor(**kw).fit(recs, ys)
+    extra = recs + [{"num": 0.0, "c": "k0", "zz": 5.0, "meta": {"c": 1}}]
+    dropped = LMRegressor(**kw).fit(extra, np.r_[ys, 0.0], sample_weight=np.r_[np.ones(60), 0.0])
+    assert dropped.serializer_.kinds_ == left_out.serializer_.kinds_ == {"num": "num", "c": "cat"}
+    assert dropped.n_features_in_ == left_out.n_features_in_ == 2
+    np.testing.assert_array_equal(dropped.predict(recs[:20]), left_out.predict(recs[:20]))
+
+
 @pytest.mark.parametrize("heavy, low", [(3.0, True), (1 / 3, False)])
 def test_weights_move_the_predicted_median(heavy, low):
     """Identical rows, targets 100 or 300: the weighted cross-entropy alone (no validation
