@@ -257,10 +257,13 @@ def _words(text: str) -> int:
     sentence of Chinese is text, as its English translation is, not one long category.
 
     >>> review = "\u623f\u95f4\u5f88\u5b89\u9759\uff0c\u670d\u52a1\u4e5f\u5f88\u597d"   # 10 characters and a comma
-    >>> _words("a quiet room"), _words(review), _words("\u6771\u4eac")
-    (3, 6, 2)
+    >>> _words("a quiet room"), _words(review), _words("\u6771\u4eac"), _words("\u6771\u4eac tower")
+    (3, 5, 1, 2)
     """
-    return len(text.split()) + len(_UNSPACED.findall(text)) // 2
+    if text.isascii():
+        return len(text.split())
+    # a run without spaces is one word per two of its characters, not one more on top of them
+    return sum(max(1, (n + 1) // 2) for n in (len(_UNSPACED.findall(w)) for w in text.split()))
 
 
 def _infer_kind(col: pd.Series, max_categories: int) -> str:

@@ -647,3 +647,10 @@ def test_sentences_of_a_script_without_spaces_are_text_short_names_categories():
     reviews = ["".join(words[(i * k) % 10] for k in range(1, 7)) + "。" for i in range(30)]
     s = Serializer().fit(pd.DataFrame({"review": reviews + reviews[:10], "city": ["東京", "서울특별시"] * 20}))
     assert s.kinds_ == {"review": "text", "city": "cat"}
+
+
+def test_a_name_of_eight_han_characters_counts_as_four_words_as_four_english_ones():
+    # a run without spaces had counted once as a word and again per two characters: 5 words
+    cjk = pd.DataFrame({"c": ["東京都港区芝公園", "大阪府大阪市北区", "京都府京都市左京"] * 4})
+    english = pd.DataFrame({"c": ["tokyo minato shiba park", "osaka city kita ward", "kyoto city sakyo ward"] * 4})
+    assert Serializer().fit(cjk).kinds_ == Serializer().fit(english).kinds_ == {"c": "cat"}
