@@ -173,10 +173,14 @@ def _normalize(records: list, what: str, keep=()) -> pd.DataFrame:
     """``pd.json_normalize`` with ``.`` between the levels, refusing a record that names one
     field twice (``{"a": {"b": 1}, "a.b": 2}``: json_normalize kept one of them silently).
     A dict under a field named in ``keep`` (one fitted as a field of its own) stays one
-    cell, as in a DataFrame's column, instead of fields that the model never saw.
+    cell, as in a DataFrame's column, instead of fields that the model never saw; so does one
+    under a field that holds a dict in some records and another value in others (a DataFrame
+    column of dicts and strings is one field, too).
 
     >>> _normalize([{"m": {"a": 1}}, {"m": "hi"}], "record", keep={"m"})["m"].tolist()
     [{'a': 1}, 'hi']
+    >>> _normalize([{"m": {"a": 1}}, {"m": "hi"}], "record").columns.tolist()
+    ['m']
 
     >>> _normalize([{"a": {"b": 1}, "a.b": 2}], "record")
     Traceback (most recent call last):
@@ -199,9 +203,16 @@ def _normalize(records: list, what: str, keep=()) -> pd.DataFrame:
                                      "name, or a number and its text); rename one of them.")
                 seen.add(field)
     held = {}
+    keep = set(keep) | _mixed_fields(records)
     if keep:
         records = [_hold(r, keep, held, i) for i, r in enumerate(records)]
     frame = _valid(lambda rs: pd.json_normalize(rs, sep="."), records)
+    # a field that is a dict where present (None elsewhere) is its sub-fields, as a column of
+    # dicts is: json_normalize also kept the None rows as a field of their own
+    names = set(frame.columns)
+    empty = [c for c in frame.columns if c not in keep and any(n.startswith(f"{c}.") for n in names)
+             and all(map(_absent, frame[c]))]
+    frame = frame.drop(columns=empty)
     for name in {name for name, _ in held}:
         values = frame[name].to_numpy(dtype=object, copy=True)
         for (field, i), value in held.items():
@@ -209,6 +220,32 @@ def _normalize(records: list, what: str, keep=()) -> pd.DataFrame:
                 values[i] = value
         frame[name] = pd.Series(values, dtype=object)
     return frame
+
+
+def _absent(v) -> bool:
+    """A missing value or a blank string (missing, as in a column whose kind is chosen)."""
+    if isinstance(v, str):
+        return not v.strip()
+    return v is None or pd.api.types.is_scalar(v) and bool(pd.isna(v))
+
+
+def _mixed_fields(records: list) -> set:
+    """The fields that hold a dict in some records and another present value in others."""
+    seen = {}   # field -> 1: a dict seen, 2: another value seen
+
+    def walk(record, prefix):
+        for k, v in record.items():
+            field = f"{prefix}{k}"
+            if isinstance(v, dict):
+                seen[field] = seen.get(field, 0) | 1
+                walk(v, field + ".")
+            elif not _absent(v):
+                seen[field] = seen.get(field, 0) | 2
+
+    if any(isinstance(v, dict) for r in records for v in r.values()):
+        for r in records:
+            walk(r, "")
+    return {field for field, got in seen.items() if got == 3}
 
 
 def _hold(record: dict, keep, held: dict, i: int, prefix: str = "") -> dict:

@@ -306,6 +306,18 @@ def test_a_dict_under_a_field_fitted_as_a_category_is_one_cell_in_a_record_as_in
     assert record.columns[0].values[0] == '{"a": 1}'
 
 
+def test_a_field_that_is_a_dict_in_some_records_only_is_one_field_as_in_a_frame():
+    # records had flattened the dicts into fields missing in every other row (x.a, x.b) next to a
+    # category x; the same rows as a DataFrame are one text field
+    recs = [{"x": {"b": i, "a": 2 * i}, "n": i} if i % 2 else {"x": f"s{i}", "n": i} for i in range(12)]
+    from_records, from_frame = Serializer().fit(recs), Serializer().fit(pd.DataFrame(recs))
+    assert from_records.kinds_ == from_frame.kinds_ == {"x": "text", "n": "num"}
+    assert from_records.to_text(recs[:2]) == from_frame.to_text(pd.DataFrame(recs[:2])) == [
+        "x: s0 | n: 0", 'x: {"a": 2, "b": 1} | n: 1']
+    # dicts next to missing values only are fields, as a column of dicts is
+    assert Serializer().fit([{"m": {"a": i}} if i % 2 else {"m": None} for i in range(8)]).kinds_ == {"m.a": "num"}
+
+
 def test_categories_and_tags_are_one_name_in_composed_and_decomposed_unicode():
     composed, decomposed = "caf\u00e9", "cafe\u0301"
     s = Serializer().fit(pd.DataFrame({"c": [composed, "bar"] * 5, "t": [[composed], ["bar"]] * 5}))
