@@ -37,7 +37,7 @@ from ._warnings import warn_user
 from .members import member_seed
 from .metrics import crps_per_row
 from .training import rewards as R
-from .training.rl_config import RLConfig, stage_reward
+from .training.rl_config import RLConfig, RLResult, stage_reward
 from .training.rl_stage import WEIGHTED_RANK_TEST, run_stage, stage_rows
 from .training.sft import decision_errors, target_error, target_scale
 from .validation import check_targets, weighted_rows
@@ -49,6 +49,8 @@ CALIBRATION_SHARE = 0.02
 CALIBRATION_CHUNK = 1024
 #: Fewer validation rows than this leave the quantiles uncalibrated.
 MIN_CALIBRATION_ROWS = 10
+#: The RL check is timed on this many judging rows before a stage starts.
+PROBE_ROWS = 16
 
 
 def stage_deadline(max_time):
@@ -273,6 +275,10 @@ class HeldOutStages:
 
         guard = config.variant != "median" if config.guard_crps is None else bool(config.guard_crps)
         self.member_rl_results_, samples, base = [], None, None
+        if self._check_outlasts(enc, y, check, deadline, weights):   # scoring alone would overrun the budget
+            members = []
+            self.member_rl_results_ = [RLResult(kept=False, best_step=0, prompt_rows=config.prompt_rows)
+                                       for _ in self._members()]
         for k, model in enumerate(members):
             now = time.monotonic()
             stage_end = None if deadline is None else now + (deadline - now) / (len(members) - k)
@@ -291,6 +297,18 @@ class HeldOutStages:
             warn_user(f"rl_steps={self.rl_steps} but the RL stage took no step before its deadline; the "
                       "weights stay as they were. Raise max_time (of fit, or of reinforce).")
         return check, samples
+
+    def _check_outlasts(self, enc, y, check, deadline, weights=None) -> bool:
+        """Whether two RL checks on ``check`` (the starting weights' and a closing one,
+        ``n_samples`` per row) would end after ``deadline``, timed on its first
+        :data:`PROBE_ROWS` rows: a slow model or a large ``n_samples`` had run a stage of
+        no step several times past its budget."""
+        if deadline is None or len(check) <= PROBE_ROWS:
+            return False
+        t = time.monotonic()
+        self._rl_check(enc, y, check[:PROBE_ROWS], weights)
+        now = time.monotonic()
+        return now + 2 * (now - t) * len(check) / PROBE_ROWS > deadline
 
     def _fit_fallback(self, enc, y, train_rows, val_rows, weights=None, check=None) -> None:
         """``baseline_``, the (weighted) median of the training targets, and ``fallback_``

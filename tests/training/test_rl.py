@@ -641,6 +641,29 @@ def test_a_stage_with_no_time_left_does_not_score_its_start():
     assert scored == [] and samples is None and result.steps == 0 and not result.kept
 
 
+def test_a_stage_whose_checks_would_outlast_the_budget_is_skipped(monkeypatch):
+    """A slow check (a large n_samples, a pretrained trunk on a CPU) had scored the starting
+    weights in full past the deadline, for a stage that then took no step."""
+    import time
+
+    from lmreg.stages import HeldOutStages
+
+    check = HeldOutStages._rl_check
+
+    def slow(self, enc, y, rows, weights=None):
+        time.sleep(0.04 * len(rows))
+        return check(self, enc, y, rows, weights)
+
+    monkeypatch.setattr(HeldOutStages, "_rl_check", slow)
+    X, y = [f"n {i % 7}" for i in range(200)], (np.arange(200) % 7).astype(float)
+    LMRegressor(max_epochs=1, **TINY).fit(X[:20], y[:20])   # transformers' lazy imports: not the budget's
+    est = LMRegressor(**{**TINY, "max_time": 4}, rl_steps=100, validation_fraction=0.5, n_samples=4)
+    with pytest.warns(UserWarning, match="the RL stage took no step before its deadline"):
+        est.fit(X, y)   # 100 judging rows: 4 s a check
+    assert [r.steps for r in est.member_rl_results_] == [0] * len(est.members_)
+    assert est.fit_seconds_ < 4 + 1.5
+
+
 def test_a_stage_that_took_no_step_warns(monkeypatch, capsys):
     """A deadline SFT used up leaves RL no step: a warning, and "no step" rather than "reverted"."""
     import lmreg.stages
