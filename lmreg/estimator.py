@@ -238,6 +238,19 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         a training step; predictions are then that median (the training targets'
         mean or quantile when ``decision`` asks for one; samples come from the
         training targets; with ``task_column``, those of the row's task).
+    baseline_ : float or ndarray
+        The (weighted) median of the training targets in model units (per-task
+        standardised with ``task_column``; one per column for a 2-D ``y``): the
+        constant the fallback predicts and is judged against.
+    seed_ : int
+        The seed drawn from ``random_state`` that seeds the fit (initialisation,
+        batches, sampling at predict).
+    fit_seconds_ : float
+        Wall-clock seconds of ``fit``.
+    device_ : torch.device
+        The device the networks live on (``device`` resolved).
+    backbone_config_ : BackboneConfig
+        The from-scratch network's configuration (the number decoder's over an encoder).
     pretrained_ : PretrainedSource or None
         Where the pretrained backbone was found and its kind (None from scratch).
     tasks_ : TaskScaler or None

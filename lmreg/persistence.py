@@ -234,6 +234,19 @@ def _member_prefix(k: int) -> str:
 def load(path, device: str = "cpu"):
     """Rebuild a fitted :class:`~lmreg.LMRegressor` from a directory written by ``save``.
 
+    Parameters
+    ----------
+    path : str or path-like
+        The model's directory.
+    device : str, default="cpu"
+        Where the networks are loaded (``"cuda"``, ``"cuda:1"``, ``"auto"``: a GPU when
+        one is available); the saved model records none, so a model fitted on a GPU
+        loads on a machine without one.
+
+    Returns
+    -------
+    LMRegressor
+
     Examples
     --------
     >>> import tempfile, lmreg

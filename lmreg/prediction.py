@@ -115,8 +115,8 @@ class PredictiveDistribution:
 
         Returns
         -------
-        y_pred : ndarray of shape (n_rows,)
-        y_std : ndarray of shape (n_rows,), only when ``return_std``
+        y_pred : ndarray of shape (n_rows,) (``(n_rows, n_targets)`` for a 2-D ``y``)
+        y_std : ndarray of the same shape, only when ``return_std``
         """
         self._check_predict_params()
         if self.decision == "mode":

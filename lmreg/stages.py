@@ -490,6 +490,21 @@ class HeldOutStages:
         stage with prompts from validation rows, the half no prompt came from, as in
         ``fit``).
 
+        Parameters
+        ----------
+        X, y : the training rows and targets, as in ``fit``
+        max_time : float or None, default=None
+            Wall-clock budget of this call in seconds: the rows are sampled chunk by
+            chunk while the next chunk is expected to end in time (the first 10 always).
+            None: every validation row (at most 512).
+        sample_weight : array-like of shape (n_samples,), default=None
+            The weights of ``fit`` (needed exactly when ``fit`` had them): weighted
+            conformal shifts.
+
+        Returns
+        -------
+        self
+
         Examples
         --------
         >>> from lmreg import LMRegressor
