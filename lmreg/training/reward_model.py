@@ -8,7 +8,7 @@ import inspect
 import numpy as np
 
 from .._warnings import warn_user
-from .rewards import _text
+from .trl_rewards import _text
 
 __all__ = ["ModelReward", "model_reward"]
 
