@@ -79,7 +79,8 @@ def to_frame(X, *, flatten_json: bool = True, json_columns=(), plain_columns=())
         if len(X) == 0:
             raise ValueError("X is empty: found 0 sample(s) while a minimum of 1 is required.")
         if is_records(X):   # a None row is a record with every field missing
-            frame = _normalize([{} if r is None else r for r in X], "X's record", keep=plain_columns)
+            frame = _normalize([{} if r is None else r for r in X], "X's record", keep=plain_columns,
+                               detect=not plain_columns)
         elif any(isinstance(r, dict) for r in X):
             i, r = next((i, r) for i, r in enumerate(X) if not isinstance(r, dict))
             raise ValueError(f"X mixes records (dicts) with other rows: row {i} is a {type(r).__name__} "
@@ -169,13 +170,14 @@ def _check_unique_columns(frame: pd.DataFrame, what: str) -> None:
                          "has its own name.")
 
 
-def _normalize(records: list, what: str, keep=()) -> pd.DataFrame:
+def _normalize(records: list, what: str, keep=(), detect: bool = True) -> pd.DataFrame:
     """``pd.json_normalize`` with ``.`` between the levels, refusing a record that names one
     field twice (``{"a": {"b": 1}, "a.b": 2}``: json_normalize kept one of them silently).
     A dict under a field named in ``keep`` (one fitted as a field of its own) stays one
-    cell, as in a DataFrame's column, instead of fields that the model never saw; so does one
-    under a field that holds a dict in some records and another value in others (a DataFrame
-    column of dicts and strings is one field, too).
+    cell, as in a DataFrame's column, instead of fields that the model never saw; with
+    ``detect`` (at fit: nothing is fitted yet) so does one under a field that holds a dict in
+    some records and another value in others (a DataFrame column of dicts and strings is one
+    field, too). At predict only ``keep`` decides: a row reads the same in any batch.
 
     >>> _normalize([{"m": {"a": 1}}, {"m": "hi"}], "record", keep={"m"})["m"].tolist()
     [{'a': 1}, 'hi']
@@ -202,24 +204,33 @@ def _normalize(records: list, what: str, keep=()) -> pd.DataFrame:
                     raise ValueError(f"{what} {i} gives the field {field!r} twice (a nested field and a dotted "
                                      "name, or a number and its text); rename one of them.")
                 seen.add(field)
-    held = {}
-    keep = set(keep) | _mixed_fields(records)
-    if keep:
-        records = [_hold(r, keep, held, i) for i, r in enumerate(records)]
-    frame = _valid(lambda rs: pd.json_normalize(rs, sep="."), records)
-    # a field that is a dict where present (None elsewhere) is its sub-fields, as a column of
-    # dicts is: json_normalize also kept the None rows as a field of their own
-    names = set(frame.columns)
-    empty = [c for c in frame.columns if c not in keep and any(n.startswith(f"{c}.") for n in names)
-             and all(map(_absent, frame[c]))]
-    frame = frame.drop(columns=empty)
-    for name in {name for name, _ in held}:
+    frame, held = _valid(lambda rs: pd.json_normalize(rs, sep="."), records), {}
+    # Fields that got sub-fields from json_normalize (dicts in some records): one of keep is one
+    # cell (its dicts held out, then put back). One that also holds a value elsewhere is both a
+    # field and sub-fields: at fit (detect) one field too, and its sub-fields alone where that
+    # value is only ever None or blank, as a DataFrame column of such values reads.
+    split = {c.rsplit(".", k)[0] for c in frame.columns for k in range(1, c.count(".") + 1)}
+    both = (split & set(frame.columns)) - set(keep)
+    empty = [c for c in both if all(map(_absent, frame[c]))]
+    hold = (split & set(keep)) | (both - set(empty) if detect else set())
+    if hold:   # the rare case: flattened again, with those fields held out
+        frame, held = _flatten(records, hold)
+    frame = frame.drop(columns=[c for c in empty if c in frame.columns])
+    for name, cells in held.items():
         values = frame[name].to_numpy(dtype=object, copy=True)
-        for (field, i), value in held.items():
-            if field == name:
-                values[i] = value
+        for i, value in cells:
+            values[i] = value
         frame[name] = pd.Series(values, dtype=object)
     return frame
+
+
+def _flatten(records: list, keep: set):
+    """json_normalize of ``records`` with the dicts under the fields in ``keep`` taken out
+    (``held``: field -> ``[(row, dict)]``), to be put back as cells."""
+    held = {}
+    if keep:
+        records = [_hold(r, keep, held, i) for i, r in enumerate(records)]
+    return _valid(lambda rs: pd.json_normalize(rs, sep="."), records), held
 
 
 def _absent(v) -> bool:
@@ -229,33 +240,15 @@ def _absent(v) -> bool:
     return v is None or pd.api.types.is_scalar(v) and bool(pd.isna(v))
 
 
-def _mixed_fields(records: list) -> set:
-    """The fields that hold a dict in some records and another present value in others."""
-    seen = {}   # field -> 1: a dict seen, 2: another value seen
-
-    def walk(record, prefix):
-        for k, v in record.items():
-            field = f"{prefix}{k}"
-            if isinstance(v, dict):
-                seen[field] = seen.get(field, 0) | 1
-                walk(v, field + ".")
-            elif not _absent(v):
-                seen[field] = seen.get(field, 0) | 2
-
-    if any(isinstance(v, dict) for r in records for v in r.values()):
-        for r in records:
-            walk(r, "")
-    return {field for field, got in seen.items() if got == 3}
-
-
 def _hold(record: dict, keep, held: dict, i: int, prefix: str = "") -> dict:
-    """``record`` with each dict under a field in ``keep`` taken out into ``held[field, i]``
-    (None in its place), so that json_normalize leaves it one cell."""
+    """``record`` (row ``i``) with each dict under a field in ``keep`` taken out into
+    ``held[field]`` (None in its place), so that json_normalize leaves it one cell."""
     out = {}
     for k, v in record.items():
         field = f"{prefix}{k}"
         if isinstance(v, dict) and field in keep:
-            held[field, i], v = v, None
+            held.setdefault(field, []).append((i, v))
+            v = None
         elif isinstance(v, dict) and any(name.startswith(field + ".") for name in keep):
             v = _hold(v, keep, held, i, field + ".")
         out[k] = v
@@ -369,7 +362,8 @@ def _expand_json_columns(frame: pd.DataFrame, force=(), keep=()) -> pd.DataFrame
         rows = [{}] * len(col)
         for i, p in zip(present.index, parsed):
             rows[i] = p or {}
-        sub = _normalize(rows, f"the JSON column {name!r} in row")
+        inner = {c[len(name) + 1:] for c in keep if c.startswith(f"{name}.")}   # its fitted fields
+        sub = _normalize(rows, f"the JSON column {name!r} in row", keep=inner, detect=not keep)
         sub.columns = [f"{name}.{c}" for c in sub.columns]
         out.extend(sub[c] for c in sub.columns)
     return pd.concat(out, axis=1) if out else frame

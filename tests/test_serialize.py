@@ -318,6 +318,23 @@ def test_a_field_that_is_a_dict_in_some_records_only_is_one_field_as_in_a_frame(
     assert Serializer().fit([{"m": {"a": i}} if i % 2 else {"m": None} for i in range(8)]).kinds_ == {"m.a": "num"}
 
 
+def test_a_json_row_reads_the_same_alone_and_next_to_a_row_whose_field_is_no_dict():
+    # what fit saw decides, not the batch: a sub-field fitted as fields had read as missing next
+    # to a row whose value there is a string, and one fitted as one field the other way round
+    cfg = lambda o: json.dumps({"level": 3, "opts": o})   # noqa: E731
+    row = pd.DataFrame({"cfg": [cfg({"fast": 1})], "x": [1.0]})
+    batch = pd.DataFrame({"cfg": [cfg({"fast": 1}), cfg("none")], "x": [1.0, 2.0]})
+    fields = Serializer().fit(pd.DataFrame({"cfg": [cfg({"fast": i % 2}) for i in range(40)], "x": np.arange(40.0)}))
+    one = Serializer().fit(pd.DataFrame({"cfg": [cfg({"fast": 1}) if i % 2 else cfg("none") for i in range(40)],
+                                         "x": np.arange(40.0)}))
+    assert "cfg.opts.fast" in fields.kinds_ and one.kinds_["cfg.opts"] == "text"
+    for s in (fields, one):
+        assert s.to_text(row) == s.to_text(batch)[:1]
+    records = [{"x": {"b": 1}}, {"x": "s"}]
+    fitted = Serializer().fit([{"x": {"b": i}} for i in range(8)])
+    assert fitted.to_text(records[:1]) == fitted.to_text(records)[:1]
+
+
 def test_categories_and_tags_are_one_name_in_composed_and_decomposed_unicode():
     composed, decomposed = "caf\u00e9", "cafe\u0301"
     s = Serializer().fit(pd.DataFrame({"c": [composed, "bar"] * 5, "t": [[composed], ["bar"]] * 5}))
