@@ -177,6 +177,8 @@ def resolve_backbone(backbone: str) -> PretrainedSource:
         config = load_config(path, gguf)
     except (OSError, ValueError) as err:
         raise ValueError(f"could not read a Hugging Face config from {path!r}: {err}") from None
+    except ImportError:   # a package the reader needs (gguf: pip install 'lmreg[pretrained]'): it says which
+        raise
     except Exception as err:   # struct.error, EOFError, ...: a GGUF file cut short (an interrupted download)
         raise ValueError(f"could not read a Hugging Face config from {path!r}{f' ({gguf})' if gguf else ''}: "
                          f"{_name(err)}: {str(err)[:200]}; the file is damaged or incomplete.") from None

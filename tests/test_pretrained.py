@@ -746,6 +746,18 @@ def test_a_gguf_file_without_weights_or_cut_short_is_refused(tmp_path):
     (tmp_path / "cut.gguf").write_bytes((tmp_path / "vocab.gguf").read_bytes()[:200])
     with pytest.raises(ValueError, match=r"\(cut.gguf\): struct.error: .*the file is damaged or incomplete"):
         LMRegressor(backbone=str(tmp_path / "cut.gguf"), max_time=None, max_epochs=1).fit(X, y)
+    # without the gguf package, transformers' ImportError says what to install, not "damaged"
+    from unittest import mock
+
+    from transformers import modeling_gguf_pytorch_utils
+
+    from lmreg.pretrained_source import _cached_config
+
+    _cached_config.cache_clear()
+    with mock.patch.object(modeling_gguf_pytorch_utils, "is_gguf_available", lambda *a, **k: False):
+        with pytest.raises(ImportError, match="gguf"):
+            LMRegressor(backbone=str(tmp_path / "vocab.gguf"), max_time=None, max_epochs=1).fit(X, y)
+    _cached_config.cache_clear()
 
 
 def test_a_masked_lm_checkpoint_loads_without_a_warning_for_the_pooler_it_lacks(spelled_numbers, tmp_path):
