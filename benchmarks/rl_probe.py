@@ -1,10 +1,11 @@
-"""What timing the RL check on a few rows costs before a stage (``HeldOutStages._check_outlasts``).
+"""What timing the RL check on one decoding batch costs before a stage (``HeldOutStages._check_seconds``).
 
-For each dataset: fit without RL for ``--fit-time`` seconds, then time the RL check
-(``n_samples`` samples per judging row, the decision rule, the CRPS) on its first
-``PROBE_ROWS`` judging rows and on all of them, ``--repeats`` times each, as
-``tests/training/test_rl.py::test_a_stage_whose_checks_would_outlast_the_budget_is_skipped``
-exercises it. Prints medians and the probe's share of an RL stage of ``--stage`` seconds.
+For each dataset: fit without RL for ``--fit-time`` seconds, then time the probe (the RL
+check, ``n_samples`` samples per judging row with the decision rule and the CRPS, on one
+decoding batch of the judging rows) and the check on all of them, ``--repeats`` times
+each, as ``tests/training/test_rl.py::test_the_check_is_timed_on_a_whole_decoding_batch``
+exercises it. Prints medians, the probe's estimate of the check against its time, and the
+probe's share of an RL stage of ``--stage`` seconds.
 
 Usage::
 
@@ -46,18 +47,23 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), PROBE_ROWS={PROBE_ROWS}")
-    print("| dataset | judging rows | probe s | full check s | probe / check | probe / stage |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| dataset | judging rows | probe rows | probe s | estimated check s | check s | probe / stage |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name in args.datasets:
         X, y = load_dataset(name)
         est = LMRegressor(max_time=args.fit_time, n_threads=args.threads, random_state=0).fit(X, y)
         y_model = np.asarray(y, dtype=float)
         enc = est._encode(X)
         check = est._judging_rows(*est._split(len(y_model)))[1]
+        rows = max(PROBE_ROWS, min(64, 1024 // est.n_samples))   # as _check_seconds
         with est._torch_scope():
-            probe = _median_seconds(lambda: est._rl_check(enc, y_model, check[:PROBE_ROWS]), args.repeats)
+            estimates = []
+            probe = _median_seconds(lambda: estimates.append(est._check_seconds(enc, y_model, check, 1e18)),
+                                    args.repeats)
             full = _median_seconds(lambda: est._rl_check(enc, y_model, check), args.repeats)
-        print(f"| {name} | {len(check)} | {probe:.3f} | {full:.3f} | {probe / full:.1%} | {probe / args.stage:.2%} |")
+        estimate = statistics.median(e for e in estimates if e is not None) if any(estimates) else float("nan")
+        print(f"| {name} | {len(check)} | {min(rows, len(check))} | {probe:.3f} | {estimate:.3f} | {full:.3f} "
+              f"| {probe / args.stage:.2%} |")
 
 
 if __name__ == "__main__":

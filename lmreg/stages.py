@@ -49,7 +49,7 @@ CALIBRATION_SHARE = 0.02
 CALIBRATION_CHUNK = 1024
 #: Fewer validation rows than this leave the quantiles uncalibrated.
 MIN_CALIBRATION_ROWS = 10
-#: The RL check is timed on this many judging rows before a stage starts.
+#: The RL check is timed on at least this many judging rows (one decoding batch) before a stage.
 PROBE_ROWS = 16
 
 
@@ -275,10 +275,16 @@ class HeldOutStages:
 
         guard = config.variant != "median" if config.guard_crps is None else bool(config.guard_crps)
         self.member_rl_results_, samples, base = [], None, None
-        if self._check_outlasts(enc, y, check, deadline, weights):   # scoring alone would overrun the budget
-            members = []
+        seconds = self._check_seconds(enc, y, check, deadline, weights)
+        if seconds is not None and time.monotonic() + 2 * seconds > deadline:   # scoring alone would overrun
+            warn_user(f"rl_steps={self.rl_steps} but two RL checks (of the starting weights and a closing one, "
+                      f"n_samples={self.n_samples} on {len(check)} validation rows, about {seconds:.2g} s each) "
+                      "would not end before the deadline: the RL stage was skipped. Raise max_time (of fit, "
+                      "or of reinforce), or lower n_samples.")
             self.member_rl_results_ = [RLResult(kept=False, best_step=0, prompt_rows=config.prompt_rows)
-                                       for _ in self._members()]
+                                       for _ in members]
+            self.rl_result_ = self.member_rl_results_[0]
+            return check, None
         for k, model in enumerate(members):
             now = time.monotonic()
             stage_end = None if deadline is None else now + (deadline - now) / (len(members) - k)
@@ -298,17 +304,17 @@ class HeldOutStages:
                       "weights stay as they were. Raise max_time (of fit, or of reinforce).")
         return check, samples
 
-    def _check_outlasts(self, enc, y, check, deadline, weights=None) -> bool:
-        """Whether two RL checks on ``check`` (the starting weights' and a closing one,
-        ``n_samples`` per row) would end after ``deadline``, timed on its first
-        :data:`PROBE_ROWS` rows: a slow model or a large ``n_samples`` had run a stage of
-        no step several times past its budget."""
-        if deadline is None or len(check) <= PROBE_ROWS:
-            return False
+    def _check_seconds(self, enc, y, check, deadline, weights=None):
+        """About how long an RL check on ``check`` takes (``n_samples`` per row), timed on
+        one decoding batch of it (at least :data:`PROBE_ROWS` rows), or None: no deadline,
+        or ``check`` is one batch (the probe would be the check). A slow model or a large
+        ``n_samples`` had run a stage of no step several times past its budget."""
+        rows = max(PROBE_ROWS, min(64, CALIBRATION_CHUNK // self.n_samples))   # sample_tokens' rows per batch
+        if deadline is None or len(check) <= rows:
+            return None
         t = time.monotonic()
-        self._rl_check(enc, y, check[:PROBE_ROWS], weights)
-        now = time.monotonic()
-        return now + 2 * (now - t) * len(check) / PROBE_ROWS > deadline
+        self._rl_check(enc, y, check[:rows], weights)
+        return (time.monotonic() - t) * len(check) / rows
 
     def _fit_fallback(self, enc, y, train_rows, val_rows, weights=None, check=None) -> None:
         """``baseline_``, the (weighted) median of the training targets, and ``fallback_``
