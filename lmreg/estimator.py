@@ -414,7 +414,9 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
 
     def _encode(self, X, predicting: bool = False) -> Encoded:
         table = self.serializer_.transform(X)
-        tasks = None if getattr(self, "tasks_", None) is None else self.tasks_.tasks(X)
+        # each row's task: only a model that fell back reads it at predict (one more pass over X)
+        tasks = (None if getattr(self, "tasks_", None) is None or predicting and not self.fallback_
+                 else self.tasks_.tasks(X))
         if not (predicting and not self.fallback_ and isinstance(self.tokenizer_, InputTokenizer)):
             return Encoded(*self.tokenizer_.encode(table), tasks=tasks)
         unseen = {}

@@ -501,7 +501,8 @@ class HeldOutStages:
         X, y : the training rows and targets, as in ``fit``
         max_time : float or None, default=None
             Wall-clock budget of this call in seconds: the rows are sampled chunk by
-            chunk while the next chunk is expected to end in time (the first 10 always).
+            chunk (1,024 sequences: 64 rows at ``n_samples=16``, at least 10) while the next
+            chunk is expected to end in time; the first chunk always.
             None: every validation row (at most 512).
         sample_weight : array-like of shape (n_samples,), default=None
             The weights of ``fit`` (needed exactly when ``fit`` had them): weighted
