@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import io
 import json
 import os
 import stat
@@ -478,6 +479,12 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("lmreg: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:   # `lmreg ... | head`: the reader has what it wanted, nothing to report
+        try:   # what is still buffered for stdout would fail again when Python exits
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, io.UnsupportedOperation):
+            pass
+        return 141   # as a shell reports a writer stopped by SIGPIPE
     # ImportError: an optional package; OverflowError: a parameter past what a library takes
     except (OSError, ValueError, TypeError, KeyError, ImportError, OverflowError) as err:
         if os.environ.get("LMREG_DEBUG"):

@@ -83,12 +83,18 @@ def read_table(path, sep=None, encoding=None, decimal=None, na_values=None):
     """
     import pandas as pd
 
+    if str(path) == "-":   # a file name, not standard input
+        raise ValueError("'-': tables are read from files (their format follows the extension); write the "
+                         "input to a .csv, .parquet or .jsonl file first.")
     path = Path(path).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"{str(path)!r}: no such file.")
-    if path.is_dir():
-        raise ValueError(f"{str(path)!r} is a directory, expected a data file.")
     kind = READERS.get(path.suffix.lower())
+    if path.is_dir() and not (kind == "parquet" or kind is None and any(path.rglob("*.parquet"))):
+        raise ValueError(f"{str(path)!r} is a directory, expected a data file (or a folder of parquet "
+                         "files, as partition_cols or Spark write one).")
+    if path.is_dir():   # a partitioned parquet dataset: pyarrow reads its files and partition columns
+        kind = "parquet"
     if kind is None:
         raise ValueError(f"{str(path)!r}: unsupported file extension {path.suffix or '(none)'!r}; "
                          "use .csv/.tsv, .parquet/.pq, or JSON lines (.jsonl/.ndjson/.json).")
@@ -136,15 +142,22 @@ def read_table(path, sep=None, encoding=None, decimal=None, na_values=None):
         except UnicodeDecodeError as whole:
             reason, where = whole.reason, whole.start
         shown = "UTF-8" if encoding in (None, "utf-8-sig") else encoding   # JSON's default reads a BOM too
-        with open(path, "rb") as f:   # UTF-16's byte-order mark (Excel's "Unicode text")
-            guess = "utf-16" if f.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "latin-1"
+        data = path.read_bytes()
+        # UTF-16's byte-order mark (Excel's "Unicode text"); Windows' cp1252 puts quotes, dashes
+        # and the euro sign in 0x80-0x9f, which latin-1 reads as invisible control characters
+        guess = ("utf-16" if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+                 else "cp1252" if re.search(rb"[\x80-\x9f]", data) else "latin-1")
         raise ValueError(f"could not read {str(path)!r}: it is not {shown} text ({reason} "
                          f"at byte {where}); pass its encoding, e.g. --encoding {guess}.") from None
     except LookupError as err:  # an unknown encoding name
         raise ValueError(f"--encoding {encoding!r}: {err}") from None
     except Exception as err:  # pandas / pyarrow parser errors of many types
         hint = " (expected JSON lines, one object per line, one array of objects, or one object)" if kind == "json" else ""
-        raise ValueError(f"could not read {str(path)!r} as {kind}{hint}: {err}") from None
+        if kind == "parquet" and "Multiple matches for FieldRef" in str(err):   # pyarrow's schema dump
+            raise ValueError(f"{str(path)!r} has duplicate column names; give every column its own name.") from None
+        if kind == "csv":   # a ';' or tab file with a comma in a field fails to parse before the check
+            hint = _separator_hint(path, sep, encoding)
+        raise ValueError(f"could not read {str(path)!r} as {kind}{hint}: {str(err).strip()}") from None
     if kind == "csv":
         _check_separator(frame, path, sep)
         frame = _check_fields(frame, path, sep, encoding, lambda **kw: pd.read_csv(
@@ -244,6 +257,20 @@ def _check_not_columns(frame, path) -> None:
         raise ValueError(f"{str(path)!r} holds one JSON object of columns ({len(cells)} columns of {n} values "
                          "each), which would read as a single row; write one record per row, e.g. "
                          "df.to_json(path, orient='records', lines=True), or a .json array of records.")
+
+
+def _separator_hint(path, sep: str, encoding) -> str:
+    """`` (its header looks separated by ';': pass --sep ';')``, or "" when it does not."""
+    try:
+        with open(path, encoding=encoding or "utf-8-sig") as f:
+            header = f.readline()
+    except (OSError, UnicodeDecodeError, LookupError):
+        return ""
+    for other, flag in ((",", "','"), (";", "';'"), ("\t", "tab"), ("|", "'|'")):
+        if other != sep and other in header and sep not in header:
+            decimal = " and --decimal ',' if its numbers have decimal commas" if other == ";" else ""
+            return f" (its header looks separated by {other!r}, not {sep!r}: pass --sep {flag}{decimal})"
+    return ""
 
 
 def _check_separator(frame, path, sep: str) -> None:

@@ -291,6 +291,50 @@ def test_read_table_formats(tmp_path):
             read_table(tmp_path / "a.pq", **kw)
 
 
+def test_read_table_hints_and_folders(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # a ';' file with a comma inside a field failed in pandas' tokenizer, before the separator check
+    (tmp_path / "eu.csv").write_text("name;note;y\nitem 1;plain;1.5\nitem 2;red, large;2.5\n")
+    with pytest.raises(ValueError, match=r"its header looks separated by ';', not ',': pass --sep ';'"):
+        read_table(tmp_path / "eu.csv")
+    # Windows quotes and the euro sign: latin-1, the hint before, reads them as control characters
+    (tmp_path / "cp1252.csv").write_bytes(b"note,y\n\x93quoted\x94 \x80 5,1\nplain,2\n")
+    with pytest.raises(ValueError, match=r"--encoding cp1252\."):
+        read_table(tmp_path / "cp1252.csv")
+    assert read_table(tmp_path / "cp1252.csv", encoding="cp1252")["note"][0] == "\u201cquoted\u201d \u20ac 5"
+    # a partitioned parquet dataset (partition_cols, Spark) is a folder: refused as "a directory"
+    frame = pd.DataFrame({"a": [1, 2, 3, 4], "g": ["x", "y", "x", "y"]})
+    frame.to_parquet(tmp_path / "part.parquet", partition_cols=["g"])
+    got = read_table(tmp_path / "part.parquet").sort_values("a", ignore_index=True)
+    assert got["a"].tolist() == [1, 2, 3, 4] and got["g"].astype(str).tolist() == ["x", "y", "x", "y"]
+    (tmp_path / "spark").mkdir()
+    frame.to_parquet(tmp_path / "spark" / "part-00000.parquet")
+    assert read_table(tmp_path / "spark").shape == (4, 2)
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(ValueError, match="is a directory, expected a data file"):
+        read_table(tmp_path / "plain")
+    # duplicate parquet names: pyarrow's whole schema printed before
+    pq.write_table(pa.Table.from_arrays([pa.array([1.0, 2.0])] * 3, names=["x", "x", "y"]), tmp_path / "dup.parquet")
+    with pytest.raises(ValueError, match=r"^'.*dup.parquet' has duplicate column names; give every column"):
+        read_table(tmp_path / "dup.parquet")
+    with pytest.raises(ValueError, match="'-': tables are read from files"):   # was "no such file"
+        read_table("-")
+
+
+def test_a_closed_pipe_ends_quietly(monkeypatch, capsys):
+    # `lmreg bench ... | head -n1` had printed "lmreg: error: [Errno 32] Broken pipe" with status 2
+    import lmreg.bench
+
+    def closed(argv):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(lmreg.bench, "main", closed)
+    assert main(["bench"]) == 141
+    assert capsys.readouterr().err == ""
+
+
 def test_read_table_separators_and_encodings(tmp_path):
     frame = pd.DataFrame({"city": ["Zürich", "Oslo"], "price": [1.5, 2.0]})
     frame.to_csv(tmp_path / "semi.csv", sep=";", index=False)
