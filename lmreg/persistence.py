@@ -394,7 +394,7 @@ def _rebuild(config: dict, path: Path, device: str):
     est.device_ = resolve_device(device)
     est._grammar = None
     try:
-        state = load_file(str(path / WEIGHTS), device="cpu")
+        state = _read_weights(path / WEIGHTS)
     except Exception as err:  # safetensors raises its own error types
         raise ValueError(f"could not read weights from {str(path / WEIGHTS)!r}: {err}") from None
     results = fitted.get("member_results_", [])
@@ -466,6 +466,18 @@ def _check_source(source: PretrainedSource, expected, weights: bool) -> None:
         raise ValueError(f"the pretrained backbone at {source.path!r} changed since this model was saved "
                          f"({', '.join(changed)} differ): the model was trained on the files that were there; "
                          "put them back, or fit a new model on this backbone.")
+
+
+def _read_weights(file: Path) -> dict:
+    """The tensors of a safetensors ``file``: memory-mapped, or read whole when its path is
+    not valid UTF-8 (a folder name of Latin-1 bytes), which safetensors' path argument refuses."""
+    try:
+        str(file).encode("utf-8")
+    except UnicodeEncodeError:
+        from safetensors.torch import load
+
+        return load(file.read_bytes())
+    return load_file(str(file), device="cpu")
 
 
 def _load_member(est, state: dict, path: Path, seed: int):

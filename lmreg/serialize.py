@@ -215,6 +215,25 @@ def _number_text(col: pd.Series) -> str | None:
     return present.iloc[0]
 
 
+def _comma_number(col: pd.Series) -> str | None:
+    """An example, when the first 1,000 present values of ``col`` are all strings of digits
+    with a comma in them (``"6,37"``, ``"1.234,5"``: a decimal comma, or ``"1,234"``); else None.
+
+    >>> _comma_number(pd.Series(["6,37", "-0,5", None])), _comma_number(pd.Series(["6,37", "red"]))
+    ('6,37', None)
+    """
+    if _dtype_kind(col.dtype) is not None:   # a declared category stays one, as asked
+        return None
+    present = col.dropna()
+    present = present[~_blank(present)].iloc[:1000].tolist()
+    if not present or not all(isinstance(v, str) and _COMMA_NUMBER.fullmatch(v) for v in present):
+        return None
+    return present[0]
+
+
+_COMMA_NUMBER = re.compile(r"\s*[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+\s*")
+
+
 def _numbers_but(col: pd.Series) -> tuple[object, list[str]] | None:
     """``(a number, the other values)`` when the first 1,000 present values of ``col`` are
     numbers (or strings that read as numbers) but for at most a fifth of them, of at most
@@ -389,6 +408,12 @@ class Serializer:
                 warn_user(f"column {name!r} holds numbers written as strings (e.g. {example!r}); it is read "
                           "as text, digit pieces the model cannot compare by size. If they are quantities, "
                           "convert it (pd.to_numeric) to read them as numbers.")
+            comma = _comma_number(frame[name]) if kind in ("cat", "text") and name not in categorical else None
+            if comma is not None:
+                warn_user(f"column {name!r} holds numbers written with a comma (e.g. {comma!r}); it is read as "
+                          f"{'categories' if kind == 'cat' else 'text'}, not as numbers. If the comma is the "
+                          "decimal mark, read the file with decimal=',' (pd.read_csv; the command line's "
+                          "--decimal ','); if it groups thousands, with thousands=','.")
             mixed = _numbers_but(frame[name]) if kind in ("cat", "text") and name not in categorical else None
             if mixed is not None:
                 (example, others), read = mixed, "categories" if kind == "cat" else "text"

@@ -17,6 +17,7 @@ from .backbone import check_heads
 from .codecs import _MAX_DIGITS as MAX_DIGITS, CODECS
 from .decoding import DECISION_RULES
 from .frames import as_pandas, is_records, positional_names, to_frame
+from .serialize import _COMMA_NUMBER
 from .training.rewards import REWARDS
 from .training.rl_config import TREE_VARIANTS, VARIANTS
 
@@ -100,7 +101,10 @@ def check_targets(y, n_rows: int) -> np.ndarray:
     try:
         y = np.asarray(y, dtype=np.float64)
     except (TypeError, ValueError) as err:
-        raise TypeError(f"y must be numeric; could not convert it to float ({err}).") from None
+        comma = next((v for v in y.flat if isinstance(v, str) and _COMMA_NUMBER.fullmatch(v)), None)
+        hint = (f"; {comma!r} reads as a number with a decimal comma: read the file with decimal=',' "
+                "(the command line's --decimal ',')" if comma is not None else "")
+        raise TypeError(f"y must be numeric; could not convert it to float ({err}){hint}.") from None
     if y.ndim not in (1, 2) or (y.ndim == 2 and y.shape[1] == 0):
         raise ValueError(f"y must be 1-D (one target per row) or 2-D (several targets per row); "
                          f"got shape {y.shape}.")

@@ -408,3 +408,15 @@ def test_a_boolean_format_version_is_refused_and_older_nan_literals_load(fitted,
     config["fitted"]["fit_result_"]["best_val_mae"] = float("inf")   # as saves before strict JSON wrote it
     path.write_text(json.dumps(config))
     assert "Infinity" in path.read_text() and load(tmp_path / "m").fit_result_.best_val_mae == float("inf")
+
+
+def test_a_model_saved_under_a_path_of_non_utf8_bytes_loads(tmp_path):
+    # save succeeded, and load failed: safetensors refuses a path that is not valid UTF-8
+    import os
+
+    folder = tmp_path / os.fsdecode(b"caf\xe9")
+    folder.mkdir()
+    est = LMRegressor(max_time=None, max_epochs=1, hidden_size=16, num_layers=1, num_heads=2,
+                      random_state=0).fit([f"n {i}" for i in range(20)], np.arange(20.0))
+    est.save(folder / "m")
+    np.testing.assert_array_equal(lmreg.load(folder / "m").predict(["n 3"]), est.predict(["n 3"]))

@@ -683,3 +683,23 @@ def test_a_name_of_eight_han_characters_counts_as_four_words_as_four_english_one
     cjk = pd.DataFrame({"c": ["東京都港区芝公園", "大阪府大阪市北区", "京都府京都市左京"] * 4})
     english = pd.DataFrame({"c": ["tokyo minato shiba park", "osaka city kita ward", "kyoto city sakyo ward"] * 4})
     assert Serializer().fit(cjk).kinds_ == Serializer().fit(english).kinds_ == {"c": "cat"}
+
+
+def test_numbers_with_a_decimal_comma_warn_and_name_the_reading_that_makes_them_numbers():
+    # a ';' CSV read without decimal=',' made its numbers categories or text, silently
+    with pytest.warns(UserWarning, match=r"column 'size' holds numbers written with a comma \(e.g. '6,37'\); it "
+                                         r"is read as categories.*decimal=','"):
+        s = Serializer().fit(pd.DataFrame({"size": ["6,37", "1,2", "-0,5", "1.234,5"] * 4}))
+    assert s.kinds_ == {"size": "cat"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # words with commas, and a declared category, are no numbers
+        Serializer().fit(pd.DataFrame({"a": ["red, large", "1,5", "x"] * 4,
+                                       "b": pd.Series(["6,37", "1,2"] * 6, dtype="category")}))
+
+
+def test_a_target_with_a_decimal_comma_names_the_reading_that_makes_it_numbers():
+    from lmreg.validation import check_targets
+
+    with pytest.raises(TypeError, match=r"'1,5' reads as a number with a decimal comma: read the file with "
+                                        r"decimal=','"):
+        check_targets(np.array(["4", "1,5"], dtype=object), 2)
