@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from lmreg import LMRegressor, load_dataset  # noqa: E402
+from lmreg.decoding import rows_per_batch  # noqa: E402
 from lmreg.stages import PROBE_ROWS  # noqa: E402
 
 
@@ -55,7 +56,7 @@ def main(argv=None) -> None:
         y_model = np.asarray(y, dtype=float)
         enc = est._encode(X)
         check = est._judging_rows(*est._split(len(y_model)))[1]
-        rows = max(PROBE_ROWS, min(64, 1024 // est.n_samples))   # as _check_seconds
+        rows = max(PROBE_ROWS, rows_per_batch(est.n_samples))   # as _check_seconds
         with est._torch_scope():
             estimates = []
             probe = _median_seconds(lambda: estimates.append(est._check_seconds(enc, y_model, check, 1e18)),

@@ -395,6 +395,17 @@ def row_keys(enc: Encoded) -> torch.Tensor:
                         dtype=torch.int64)
 
 
+def rows_per_batch(S: int, max_sequences: int = 1024, max_rows: int = 64) -> int:
+    """Rows decoded together with ``S`` sequences each (the defaults of :func:`sample_tokens`):
+    few rows per prefill keep length-sorted batches tight (padding is wasted compute); many
+    samples per row fill the decode steps instead.
+
+    >>> rows_per_batch(16), rows_per_batch(1), rows_per_batch(4000)
+    (64, 64, 1)
+    """
+    return max(1, min(max_rows, max_sequences // S))
+
+
 def _by_length(model, enc: Encoded, pad_id: int, S: int, length: int, decode, max_sequences: int,
                max_rows: int, device) -> np.ndarray:
     """Run ``decode(batch, rows) -> LongTensor [len(rows), S, length]`` over length-sorted batches.
@@ -404,11 +415,8 @@ def _by_length(model, enc: Encoded, pad_id: int, S: int, length: int, decode, ma
     was_training = model.training
     model.eval()
     out = np.zeros((len(enc), S, length), dtype=np.int64)
-    # Few rows per prefill keep length-sorted batches tight (padding is wasted
-    # compute); many samples per row fill the decode steps instead.
-    rows_per_batch = max(1, min(max_rows, max_sequences // S))
     try:
-        for rows in length_batches(enc.lengths(), rows_per_batch):
+        for rows in length_batches(enc.lengths(), rows_per_batch(S, max_sequences, max_rows)):
             out[rows] = decode(collate(enc, rows, pad_id).to(device), rows).cpu().numpy()
     finally:
         model.train(was_training)

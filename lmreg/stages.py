@@ -33,6 +33,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from .calibration import ConformalQuantiles
+from .decoding import rows_per_batch
 from ._warnings import warn_user
 from .members import member_seed
 from .metrics import crps_per_row
@@ -309,7 +310,7 @@ class HeldOutStages:
         one decoding batch of it (at least :data:`PROBE_ROWS` rows), or None: no deadline,
         or ``check`` is one batch (the probe would be the check). A slow model or a large
         ``n_samples`` had run a stage of no step several times past its budget."""
-        rows = max(PROBE_ROWS, min(64, CALIBRATION_CHUNK // self.n_samples))   # sample_tokens' rows per batch
+        rows = max(PROBE_ROWS, rows_per_batch(self.n_samples))
         if deadline is None or len(check) <= rows:
             return None
         t = time.monotonic()
