@@ -18,20 +18,9 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
-from .frames import _json_text
+from .frames import _is_missing, _json_text
 
 _LISTS = (list, tuple, np.ndarray, set, frozenset)  # cells that hold several values
-
-
-def _is_missing(v) -> bool:
-    """None, pd.NA, and NaN or NaT of any type (a float32 NaN, numpy's NaT inside a list).
-
-    >>> [_is_missing(v) for v in (None, np.float32("nan"), np.datetime64("NaT"), "nan", [None])]
-    [True, True, True, False, False]
-    """
-    if isinstance(v, str):   # the common element: no pandas call
-        return False
-    return pd.api.types.is_scalar(v) and bool(pd.isna(v))
 
 
 def _elements(v) -> list:

@@ -233,11 +233,20 @@ def _flatten(records: list, keep: set):
     return _valid(lambda rs: pd.json_normalize(rs, sep="."), records), held
 
 
+def _is_missing(v) -> bool:
+    """None, pd.NA, and NaN or NaT of any type (a float32 NaN, numpy's NaT inside a list).
+
+    >>> [_is_missing(v) for v in (None, np.float32("nan"), np.datetime64("NaT"), "nan", [None])]
+    [True, True, True, False, False]
+    """
+    if isinstance(v, str):   # the common element: no pandas call
+        return False
+    return pd.api.types.is_scalar(v) and bool(pd.isna(v))
+
+
 def _absent(v) -> bool:
     """A missing value or a blank string (missing, as in a column whose kind is chosen)."""
-    if isinstance(v, str):
-        return not v.strip()
-    return v is None or pd.api.types.is_scalar(v) and bool(pd.isna(v))
+    return not v.strip() if isinstance(v, str) else _is_missing(v)
 
 
 def _hold(record: dict, keep, held: dict, i: int, prefix: str = "") -> dict:

@@ -274,18 +274,18 @@ def _apply_lora(trunk: nn.Module, lora: LoraSettings) -> nn.Module:
     try:
         return inject_adapter_in_model(config, trunk)  # freezes everything but the adapters
     except NoMatchingPeftModuleError:
-        linear = [n for n, m in trunk.named_modules() if isinstance(m, nn.Linear) or type(m).__name__ == "Conv1D"]
+        linear = _linear(trunk)
         if not linear:
             raise ValueError("the backbone has no linear layer for LoRA adapters; use lora_r=0 "
                              "(a full fine-tune).") from None
         raise ValueError(f"lora_target_modules={targets!r} matches no layer of the backbone (a string is a "
                          f"regular expression matched against whole module names, such as {linear[0]!r}); its "
-                         f"{_linear_ends(trunk)}; pass a list of those names, or 'all-linear'.") from None
+                         f"{_ends(linear)}; pass a list of those names, or 'all-linear'.") from None
     except ValueError as err:
         block = re.match(r"Target module (\w+)", str(err))
         if block and "is not supported" in str(err):   # a block or a norm: peft printed its whole module tree
             raise ValueError(f"lora_target_modules={targets!r} selects a {block.group(1)}, which LoRA does not adapt "
-                             f"(it adapts linear and embedding layers); the backbone's {_linear_ends(trunk)}.") from None
+                             f"(it adapts linear and embedding layers); the backbone's {_ends(_linear(trunk))}.") from None
         # the default all linear layers may hold some peft refuses (a Mamba's out_proj): left out
         refused = re.search(r"Incompatible modules: \{([^}]*)\}", str(err))
         if lora.target_modules is not None or targets != "all-linear" or not refused:
@@ -294,10 +294,13 @@ def _apply_lora(trunk: nn.Module, lora: LoraSettings) -> nn.Module:
         return inject_adapter_in_model(config, trunk)
 
 
-def _linear_ends(trunk: nn.Module) -> str:
-    ends = {n.rsplit(".", 1)[-1] for n, m in trunk.named_modules()
-            if isinstance(m, nn.Linear) or type(m).__name__ == "Conv1D"}
-    return f"linear layers end in {', '.join(sorted(ends))}"
+def _linear(trunk: nn.Module) -> list[str]:
+    """The names of the trunk's linear layers (GPT-2's Conv1D too)."""
+    return [n for n, m in trunk.named_modules() if isinstance(m, nn.Linear) or type(m).__name__ == "Conv1D"]
+
+
+def _ends(names) -> str:
+    return f"linear layers end in {', '.join(sorted({n.rsplit('.', 1)[-1] for n in names}))}"
 
 
 @contextlib.contextmanager

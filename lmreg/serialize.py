@@ -198,6 +198,12 @@ def _blank(col: pd.Series) -> np.ndarray:
     return np.array([isinstance(v, str) and not v.strip() for v in col.tolist()], dtype=bool).reshape(-1)
 
 
+def _present(col: pd.Series) -> pd.Series:
+    """The values of ``col`` that are neither missing nor blank (what its kind is read from)."""
+    present = col.dropna()
+    return present[~_blank(present)]
+
+
 def _number_text(col: pd.Series) -> str | None:
     """An example, when the first 1,000 present values of ``col`` are all strings that read as
     numbers (JSON's ``"3.5"``), none a code with a leading zero (``"02139"``); else None.
@@ -205,8 +211,7 @@ def _number_text(col: pd.Series) -> str | None:
     >>> _number_text(pd.Series(["3.5", " 12", None, "1e3"])), _number_text(pd.Series(["02139", "10001"]))
     ('3.5', None)
     """
-    present = col.dropna()
-    present = present[~_blank(present)].iloc[:1000]
+    present = _present(col).iloc[:1000]
     if len(present) == 0 or not all(isinstance(v, str) for v in present):
         return None
     text = present.str.strip()
@@ -224,8 +229,7 @@ def _comma_number(col: pd.Series) -> str | None:
     """
     if _dtype_kind(col.dtype) is not None:   # a declared category stays one, as asked
         return None
-    present = col.dropna()
-    present = present[~_blank(present)].iloc[:1000].tolist()
+    present = _present(col).iloc[:1000].tolist()
     if not present or not all(isinstance(v, str) and _COMMA_NUMBER.fullmatch(v) for v in present):
         return None
     return present[0]
@@ -249,8 +253,7 @@ def _numbers_but(col: pd.Series) -> tuple[object, list[str]] | None:
     """
     if _dtype_kind(col.dtype) is not None:   # a declared category (or bool): the user's choice
         return None
-    present = col.dropna()
-    present = present[~_blank(present)].iloc[:1000]
+    present = _present(col).iloc[:1000]
     number = np.array([isinstance(v, (int, float, np.number, Decimal)) and not isinstance(v, (bool, np.bool_))
                        for v in present], dtype=bool)
     strings = present[~number]
@@ -289,8 +292,7 @@ def _infer_kind(col: pd.Series, max_categories: int) -> str:
     kind = _dtype_kind(col.dtype)
     if kind is not None:
         return kind
-    present = col.dropna()
-    present = present[~_blank(present)]   # "" (JSON's "missing") does not make numbers or dates text
+    present = _present(col)   # "" (JSON's "missing") does not make numbers or dates text
     if len(present) == 0:
         return "cat"
     head = present.iloc[:1000]

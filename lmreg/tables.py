@@ -266,11 +266,19 @@ def _separator_hint(path, sep: str, encoding) -> str:
             header = f.readline()
     except (OSError, UnicodeDecodeError, LookupError):
         return ""
-    for other, flag in ((",", "','"), (";", "';'"), ("\t", "tab"), ("|", "'|'")):
+    for other, flag in _SEPARATORS:
         if other != sep and other in header and sep not in header:
-            decimal = " and --decimal ',' if its numbers have decimal commas" if other == ";" else ""
-            return f" (its header looks separated by {other!r}, not {sep!r}: pass --sep {flag}{decimal})"
+            return f" (its header looks separated by {other!r}, not {sep!r}: pass --sep {flag}){_decimal(other)}"
     return ""
+
+
+#: The separators a CSV read with another one is checked for, with the flag that reads them.
+_SEPARATORS = ((",", "','"), (";", "';'"), ("\t", "tab"), ("|", "'|'"))
+
+
+def _decimal(sep: str) -> str:
+    """A ';' file usually writes decimal commas too."""
+    return " (and --decimal ',' if its numbers have decimal commas)" if sep == ";" else ""
 
 
 def _check_separator(frame, path, sep: str) -> None:
@@ -283,8 +291,7 @@ def _check_separator(frame, path, sep: str) -> None:
     first = str(frame.iloc[0, 0]) if len(frame) else None
     # rows with more fields than the header (decimal commas in a ';' file) put the extra ones in the index
     shifted = frame.index.nlevels > 1 or not is_numeric_dtype(frame.index.dtype)   # pandas 3: dtype str
-    for other, flag in ((",", "','"), (";", "';'"), ("\t", "tab"), ("|", "'|'")):
+    for other, flag in _SEPARATORS:
         if other != sep and other in header and (first is None or other in first or shifted):
-            decimal = " (and --decimal ',' if its numbers have decimal commas)" if other == ";" else ""
             raise ValueError(f"{str(path)!r} read as one column named {header[:60]!r}: its fields look "
-                             f"separated by {other!r}, not {sep!r}; pass --sep {flag}{decimal}.")
+                             f"separated by {other!r}, not {sep!r}; pass --sep {flag}{_decimal(other)}.")

@@ -98,7 +98,8 @@ class TaskScaler:
         fill = float(np.median(pooled)) if pooled else (_spread(y) or 1.0)
         self.scale_ = {t: v if v > 0 else fill for t, v in self.scale_.items()}
         with np.errstate(over="ignore"):
-            z = (y - np.array([self.center_[t] for t in tasks])) / np.array([self.scale_[t] for t in tasks])
+            center, scale = self._params_of(tasks)
+            z = (y - center) / scale
         if not np.isfinite(z).all():   # else the codec's "non-finite value" for a finite y
             t = tasks[np.flatnonzero(~np.isfinite(z))[0]]
             raise ValueError(f"task {t!r}: its targets ({y[tasks == t].min():.3g} .. {y[tasks == t].max():.3g}) lie "
@@ -115,9 +116,11 @@ class TaskScaler:
         unknown = sorted(set(tasks) - set(self.center_))
         if unknown:
             raise ValueError(f"unknown task(s) {unknown}; the model was fitted on {sorted(self.center_)}.")
-        center = np.array([self.center_[t] for t in tasks])
-        scale = np.array([self.scale_[t] for t in tasks])
-        return center, scale
+        return self._params_of(tasks)
+
+    def _params_of(self, tasks):
+        """Each row's centre and scale, for its task name in ``tasks``."""
+        return np.array([self.center_[t] for t in tasks]), np.array([self.scale_[t] for t in tasks])
 
     def transform(self, X, y) -> np.ndarray:
         """Targets ``[n]`` or ``[n, 1]`` in task units -> standardised units."""
