@@ -38,9 +38,9 @@ class PredictiveDistribution:
                 return np.broadcast_to(draws, (len(enc),) + draws.shape).copy()
             out = np.empty((len(enc), n_samples) + self._train_targets.shape[1:])
             for k, task in enumerate(sorted(self.tasks_.center_)):   # a task's draws: of its seed alone
-                rows = enc.tasks == task
+                rows, own = enc.tasks == task, trained == task
                 if rows.any():
-                    pool = self._train_targets[trained == task] if (trained == task).any() else self._train_targets
+                    pool = self._train_targets[own] if own.any() else self._train_targets
                     out[rows] = pool[np.random.default_rng([seed, k]).integers(0, len(pool), size=n_samples)]
             return out
         return self._model_samples(enc, n_samples, seed)
