@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ._warnings import each_once
 from .table_columns import check_not_input, check_target, input_columns, lift_field, without_unnamed
-from .tables import WRITERS, read_table
+from .tables import COMPRESSIONS, WRITERS, needs_zstandard, read_table, table_suffix
 
 
 def _demo(args) -> int:
@@ -149,9 +149,15 @@ def _output_path(out: str, formats: dict) -> Path:
     from .model_folder import is_saved_model
 
     path = Path(out).expanduser()
-    if path.suffix.lower() not in formats:
-        raise ValueError(f"--out {out!r}: unsupported file extension {path.suffix or '(none)'!r}; "
-                         f"use {', '.join(formats)}.")
+    kind, compression = formats.get(table_suffix(path)), COMPRESSIONS.get(path.suffix.lower())
+    if kind is None:
+        raise ValueError(f"--out {out!r}: unsupported file extension {table_suffix(path) or '(none)'!r}; "
+                         f"use {', '.join(formats)} (.csv optionally compressed: .csv.gz, .csv.xz, ...).")
+    if kind == "parquet" and compression:
+        raise ValueError(f"--out {out!r}: parquet compresses its own columns; name the file "
+                         f"{path.with_suffix('').name!r}.")
+    if compression == "zstd":
+        needs_zstandard(f"--out {out!r}: writing .zst", "write .csv.gz")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"--out {out!r}: folder {str(path.parent)!r} does not exist.")
     real = Path(os.path.realpath(path))   # a link is written through: its target's folder must exist
@@ -165,17 +171,20 @@ def _output_path(out: str, formats: dict) -> Path:
 
 
 def _write_table(frame, out: Path) -> None:
-    """Write ``frame`` to ``out`` (CSV or parquet by extension) through a temporary file in the
-    same folder, renamed into place: an interrupted or failed write leaves no partial file
-    and an earlier ``out`` untouched. A link is written through, as a plain write would."""
+    """Write ``frame`` to ``out`` (CSV, compressed as its last extension says, or parquet) through
+    a temporary file in the same folder, renamed into place: an interrupted or failed write leaves
+    no partial file and an earlier ``out`` untouched. A link is written through, as a plain write
+    would."""
     from .model_folder import process_umask
 
     out = Path(os.path.realpath(out))
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=out.suffix, dir=out.parent)
     os.close(fd)
     try:
-        if WRITERS[out.suffix.lower()] == "csv":
-            frame.to_csv(tmp, index=False)
+        if WRITERS[table_suffix(out)] == "csv":   # a .zip holds the file by its own name
+            compression = COMPRESSIONS.get(out.suffix.lower())
+            frame.to_csv(tmp, index=False, compression={"method": compression, "archive_name": out.stem}
+                         if compression == "zip" else compression)
         else:
             frame.to_parquet(tmp, index=False)
         # mkstemp makes the file 0600: keep the mode a write in place would keep, or give a new
@@ -380,7 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="random_state (default: 0)")
     demo.add_argument("--verbose", action="store_true", help="progress bar and training log")
 
-    data_help = "table: .csv/.tsv, .parquet/.pq, or JSON lines (.jsonl/.ndjson/.json)"
+    data_help = ("table: .csv/.tsv, .parquet/.pq, or JSON lines (.jsonl/.ndjson/.json); text ones may be "
+                 "compressed (.csv.gz, .bz2, .xz, .zip, .zst)")
 
     def add_text_options(command):
         command.add_argument("--sep", metavar="S", help="field separator of a .csv/.tsv DATA "
@@ -412,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Write a 'prediction' column (and quantile columns) for DATA.")
     predict.add_argument("model", metavar="DIR", help="model directory written by 'lmreg fit'")
     predict.add_argument("data", metavar="DATA", help=data_help)
-    predict.add_argument("--out", required=True, metavar="FILE", help="output .csv or .parquet/.pq")
+    predict.add_argument("--out", required=True, metavar="FILE", help="output .csv (or .csv.gz, .bz2, .xz, .zip, .zst) or .parquet/.pq")
     predict.add_argument("--quantiles", metavar="Q1,Q2", help="also write columns qQ1, qQ2, e.g. 0.1,0.9")
     predict.add_argument("--threads", type=int, metavar="N", help="torch CPU threads")
     predict.add_argument("--quiet", action="store_true", help="no summary line")

@@ -8,11 +8,10 @@ header written ``a, b`` names its second column ``" b"``).
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from ._warnings import warn_user
 from .frames import to_frame
-from .tables import JSON_LINES
+from .tables import JSON_LINES, table_suffix
 
 __all__ = ["UNNAMED", "check_not_input", "check_target", "column_list", "input_columns", "lift_field",
            "without_unnamed"]
@@ -124,7 +123,7 @@ def input_columns(est, df, drop, source: str):
     # a fitted column none of whose fields is given is named as itself, else its absent fields
     missing = [n for n in names if not theirs[n] & given] + sorted(
         f for n in names if theirs[n] & given for f in theirs[n] - given)
-    if Path(source).suffix.lower() in JSON_LINES and known & given:
+    if table_suffix(source) in JSON_LINES and known & given:
         warn_misspelled(extra, missing, f"{source!r}'s records")
         df = df.drop(columns=extra).assign(**{n: None for n in missing})
     elif missing:

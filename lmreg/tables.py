@@ -1,8 +1,8 @@
 """Table files of the command line: CSV/TSV, parquet and JSON lines in, CSV or parquet out.
 
-:func:`read_table` picks the reader from the file's extension and turns what the parsers
-report (a wrong separator, encoding or JSON layout) into one error naming the file and the
-option that fixes it.
+:func:`read_table` picks the reader from the file's extension (text formats may be compressed:
+``rows.csv.gz``) and turns what the parsers report (a wrong separator, encoding or JSON layout)
+into one error naming the file and the option that fixes it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 import re
 from pathlib import Path
 
-__all__ = ["READERS", "JSON_LINES", "WRITERS", "read_table"]
+__all__ = ["READERS", "JSON_LINES", "WRITERS", "COMPRESSIONS", "needs_zstandard", "read_table", "table_suffix"]
 
 #: Table readers by file extension (``.json`` is read as JSON lines, one object per line, or as
 #: one array of objects when it starts with ``[``).
@@ -24,14 +24,34 @@ READERS = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"
 JSON_LINES = (".jsonl", ".ndjson", ".json")
 #: Output formats of ``predict`` by file extension.
 WRITERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+#: Compressions of CSV and JSON lines files, by the extension after the format's (``.csv.gz``),
+#: as pandas names them; parquet compresses its own columns.
+COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip", ".zst": "zstd"}
+
+
+def table_suffix(path) -> str:
+    """The extension naming a table's format, before a compression's: ``".csv"`` for
+    ``rows.CSV.gz``, ``".gz"`` for ``rows.gz``.
+
+    Examples
+    --------
+    >>> table_suffix("data/rows.csv.gz"), table_suffix("model.v2.parquet")
+    ('.csv', '.parquet')
+    """
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    if len(suffixes) >= 2 and suffixes[-1] in COMPRESSIONS:
+        return suffixes[-2]
+    return suffixes[-1] if suffixes else ""
 
 
 def read_table(path, sep=None, encoding=None, decimal=None, na_values=None):
     """Read a CSV/TSV, parquet (.parquet/.pq) or JSON lines (.jsonl/.ndjson/.json) file into a DataFrame.
 
-    The format follows the extension (see ``READERS``); a .json file may also hold one
-    array of records, or one record over several lines. JSON strings stay strings: no
-    dates are guessed from the values or the column names.
+    The format follows the extension (see ``READERS``); a CSV or JSON file may be
+    compressed, named by a second extension (``rows.csv.gz``, ``.bz2``, ``.xz``, ``.zst``
+    with the ``zstandard`` package, or a ``.zip`` holding that one file). A .json file may
+    also hold one array of records, or one record over several lines. JSON strings stay
+    strings: no dates are guessed from the values or the column names.
 
     Parameters
     ----------
@@ -89,15 +109,22 @@ def read_table(path, sep=None, encoding=None, decimal=None, na_values=None):
     path = Path(path).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"{str(path)!r}: no such file.")
-    kind = READERS.get(path.suffix.lower())
+    suffix, compression = table_suffix(path), COMPRESSIONS.get(path.suffix.lower())
+    kind = READERS.get(suffix)
     if path.is_dir() and not (kind == "parquet" or kind is None and any(path.rglob("*.parquet"))):
         raise ValueError(f"{str(path)!r} is a directory, expected a data file (or a folder of parquet "
                          "files, as partition_cols or Spark write one).")
     if path.is_dir():   # a partitioned parquet dataset: pyarrow reads its files and partition columns
         kind = "parquet"
     if kind is None:
-        raise ValueError(f"{str(path)!r}: unsupported file extension {path.suffix or '(none)'!r}; "
-                         "use .csv/.tsv, .parquet/.pq, or JSON lines (.jsonl/.ndjson/.json).")
+        raise ValueError(f"{str(path)!r}: unsupported file extension {suffix or '(none)'!r}; "
+                         "use .csv/.tsv, .parquet/.pq, or JSON lines (.jsonl/.ndjson/.json), the text "
+                         f"ones optionally compressed ({', '.join(f'.csv{c}' for c in COMPRESSIONS)}).")
+    if kind == "parquet" and compression:
+        raise ValueError(f"{str(path)!r}: parquet compresses its own columns and is read uncompressed; "
+                         f"decompress the file, or write it with to_parquet(compression=...).")
+    if compression == "zstd":
+        needs_zstandard(f"{str(path)!r}: reading .zst", "decompress it first")
     if kind != "csv" and (sep is not None or decimal is not None or na_values is not None):   # else unused
         raise ValueError(f"--sep, --decimal and --na apply to .csv/.tsv files; {str(path)!r} is {kind}.")
     if kind == "parquet" and encoding is not None:   # parquet stores its own (UTF-8) strings
@@ -105,7 +132,7 @@ def read_table(path, sep=None, encoding=None, decimal=None, na_values=None):
     if sep == "":
         raise ValueError("--sep must not be empty; give the field separator, e.g. --sep ';' or --sep tab.")
     if sep is None:
-        sep = "\t" if path.suffix.lower() == ".tsv" else ","
+        sep = "\t" if suffix == ".tsv" else ","
     sep = {"\\t": "\t", "tab": "\t"}.get(sep, sep)  # a tab typed on a command line
     if decimal is not None and decimal == sep:
         raise ValueError(f"--sep and --decimal are both {sep!r}: a number such as 1{sep}5 would split into "
@@ -124,25 +151,25 @@ def read_table(path, sep=None, encoding=None, decimal=None, na_values=None):
             extra = {} if int(pd.__version__.split(".")[0]) >= 3 else {"convert_dates": False}
             if encoding is None or codecs.lookup(encoding).name == "utf-8":   # utf-8, UTF8, ...
                 encoding = "utf-8-sig"   # UTF-8, with or without a byte-order mark (as CSV reads it)
-            with open(path, encoding=encoding) as f:   # a .json file may hold one array of records
+            with _open_text(path, encoding) as f:   # a .json file may hold one array of records
                 array = f.read(4096).lstrip().startswith("[")
             # precise_float: the float Python's json and the CSV reader give (the default is 1 ulp off)
             read = functools.partial(pd.read_json, dtype=False, precise_float=True, **extra)
             try:
                 frame = read(path, lines=not array, orient="records" if array else None, encoding=encoding)
             except ValueError:   # one record written over several lines (json.dump(record, f, indent=2))?
-                record = None if array or path.suffix.lower() != ".json" else _one_object(path, encoding)
+                record = None if array or suffix != ".json" else _one_object(path, encoding)
                 if record is None:
                     raise
                 frame = read(io.StringIO(json.dumps(record) + "\n"), lines=True)
     except UnicodeDecodeError as err:
+        data = _read_bytes(path)
         try:   # the parser's offset is into its read buffer: decode the file itself for the file's
-            path.read_bytes().decode(encoding or "utf-8")
+            data.decode(encoding or "utf-8")
             reason, where = err.reason, err.start
         except UnicodeDecodeError as whole:
             reason, where = whole.reason, whole.start
         shown = "UTF-8" if encoding in (None, "utf-8-sig") else encoding   # JSON's default reads a BOM too
-        data = path.read_bytes()
         # UTF-16's byte-order mark (Excel's "Unicode text"); Windows' cp1252 puts quotes, dashes
         # and the euro sign in 0x80-0x9f, which latin-1 reads as invisible control characters
         guess = ("utf-16" if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
@@ -162,10 +189,49 @@ def read_table(path, sep=None, encoding=None, decimal=None, na_values=None):
         _check_separator(frame, path, sep)
         frame = _check_fields(frame, path, sep, encoding, lambda **kw: pd.read_csv(
             path, encoding=encoding, decimal=decimal or ".", **csv, **kw))
-    elif path.suffix.lower() == ".json" and not array:
+    elif suffix == ".json" and not array:
         _check_not_columns(frame, path)
     frame.columns = [str(c) for c in frame.columns]   # JSON keys "1", "2" read as integers
     return frame
+
+
+def _open_binary(path):
+    """``path``'s bytes as a file, decompressed as its extension says (as pandas reads it)."""
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+
+    compression = COMPRESSIONS.get(path.suffix.lower())
+    if compression == "zip":   # pandas reads the archive's one file
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if not n.endswith("/")]
+            if len(names) != 1:
+                raise ValueError(f"{str(path)!r} holds {len(names)} files; a .zip table holds one.")
+            return io.BytesIO(archive.read(names[0]))
+    if compression == "zstd":
+        return needs_zstandard(f"{str(path)!r}: reading .zst", "decompress it first").open(path, "rb")
+    return {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}.get(compression, open)(path, "rb")
+
+
+def _open_text(path, encoding):
+    """``path`` as text in ``encoding``, decompressed; line ends kept, as the csv module reads them."""
+    return io.TextIOWrapper(_open_binary(path), encoding=encoding or "utf-8", newline="")
+
+
+def _read_bytes(path) -> bytes:
+    with _open_binary(path) as f:
+        return f.read()
+
+
+def needs_zstandard(what: str, otherwise: str):
+    """The ``zstandard`` module pandas reads and writes .zst files with, or an error saying
+    ``what`` needs it."""
+    try:
+        import zstandard
+    except ImportError:
+        raise ValueError(f"{what} needs the zstandard package (pip install zstandard); or {otherwise}.") from None
+    return zstandard
 
 
 def _check_fields(frame, path, sep, encoding, read):
@@ -210,7 +276,7 @@ def _check_fields(frame, path, sep, encoding, read):
 def _one_object(path, encoding):
     """The one JSON object a .json file holds, or None when it holds something else."""
     try:
-        with open(path, encoding=encoding) as f:
+        with _open_text(path, encoding) as f:
             value = json.load(f)
     except ValueError:
         return None
@@ -228,7 +294,7 @@ def _raw_rows(path, sep, encoding, n=1):
     limit = csv.field_size_limit()
     try:
         csv.field_size_limit(2**31 - 1)   # a long text field is a field, not an error
-        with open(path, encoding=encoding or "utf-8-sig", newline="") as f:
+        with _open_text(path, encoding or "utf-8-sig") as f:
             if len(sep) == 1:
                 rows = csv.reader(f, delimiter=sep)
             else:
@@ -262,9 +328,9 @@ def _check_not_columns(frame, path) -> None:
 def _separator_hint(path, sep: str, encoding) -> str:
     """`` (its header looks separated by ';': pass --sep ';')``, or "" when it does not."""
     try:
-        with open(path, encoding=encoding or "utf-8-sig") as f:
+        with _open_text(path, encoding or "utf-8-sig") as f:
             header = f.readline()
-    except (OSError, UnicodeDecodeError, LookupError):
+    except (OSError, EOFError, UnicodeDecodeError, LookupError, ValueError):
         return ""
     for other, flag in _SEPARATORS:
         if other != sep and other in header and sep not in header:

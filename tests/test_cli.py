@@ -90,6 +90,22 @@ def test_predict_csv_ignores_the_training_target(data, fitted, capsys):
     np.testing.assert_allclose(pred["prediction"], expected)
 
 
+def test_predict_reads_and_writes_compressed_csv(data, fitted, capsys):
+    # --out pred.csv.gz had been "unsupported file extension '.gz'"; the input too
+    model, _, _ = fitted
+    pd.read_csv(data / "data.csv").to_csv(data / "data.csv.gz", index=False)
+    expected = lmreg.load(model).predict(pd.read_csv(data / "data.csv").drop(columns=[TARGET]))
+    for out in (data / "pred.csv.gz", data / "pred.csv.zip"):
+        assert main(["predict", str(model), str(data / "data.csv.gz"), "--out", str(out), "--quiet"]) == 0
+        np.testing.assert_allclose(pd.read_csv(out)["prediction"], expected)
+    assert (data / "pred.csv.gz").read_bytes()[:2] == b"\x1f\x8b"   # gzip's magic number
+    import zipfile
+    assert zipfile.ZipFile(data / "pred.csv.zip").namelist() == ["pred.csv"]
+    assert main(["predict", str(model), str(data / "data.csv"), "--out", str(data / "p.parquet.gz")]) == 2
+    assert "parquet compresses its own columns; name the file 'p.parquet'" in capsys.readouterr().err
+    assert not (data / "p.parquet.gz").exists()
+
+
 def test_predict_parquet_with_quantiles(data, fitted):
     if not hasattr(LMRegressor, "predict_quantiles"):
         pytest.skip("LMRegressor.predict_quantiles is not available yet")
@@ -291,6 +307,70 @@ def test_read_table_formats(tmp_path):
             read_table(tmp_path / "a.pq", **kw)
 
 
+@pytest.mark.parametrize("ext", [".gz", ".bz2", ".xz", ".zip"])
+def test_read_table_compressed_files(tmp_path, ext):
+    # rows.csv.gz had been "unsupported file extension '.gz'"; pandas reads it by the extension
+    frame = pd.DataFrame({"a": [1.5, 2.0], "t": ["x, y", "caf\u00e9"], "y": [1, 2]})
+    frame.to_csv(tmp_path / f"r.csv{ext}", index=False)
+    frame.to_csv(tmp_path / f"r.tsv{ext}", index=False, sep="\t")
+    frame.to_json(tmp_path / f"r.jsonl{ext}", orient="records", lines=True)
+    for name in ("r.csv", "r.tsv", "r.jsonl"):
+        pd.testing.assert_frame_equal(read_table(tmp_path / f"{name}{ext}"), frame)
+    # the checks that read the file's text see it decompressed: separator, encoding, trailing separator
+    frame.to_csv(tmp_path / f"semi.csv{ext}", index=False, sep=";")
+    with pytest.raises(ValueError, match="its fields look separated by ';', not ','; pass --sep ';'"):
+        read_table(tmp_path / f"semi.csv{ext}")
+    frame.to_csv(tmp_path / f"latin.csv{ext}", index=False, encoding="latin-1")
+    with pytest.raises(ValueError, match=r"is not UTF-8 text .* at byte 26\); pass its encoding, e.g. --encoding latin-1"):
+        read_table(tmp_path / f"latin.csv{ext}")
+    pd.testing.assert_frame_equal(read_table(tmp_path / f"latin.csv{ext}", encoding="latin-1"), frame)
+    (tmp_path / "trail.csv").write_text("a,b\n1,2,\n3,4,\n")
+    _compress((tmp_path / "trail.csv").read_bytes(), tmp_path / f"trail.csv{ext}", ext)
+    with pytest.warns(UserWarning, match="rows end with a separator"):
+        plain = read_table(tmp_path / "trail.csv")
+    with pytest.warns(UserWarning, match="rows end with a separator"):
+        pd.testing.assert_frame_equal(read_table(tmp_path / f"trail.csv{ext}"), plain)
+    assert plain.columns.tolist() == ["a", "b"] and plain["b"].tolist() == [2, 4]
+
+
+def _compress(data: bytes, path, ext):
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+
+    if ext == ".zip":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr(Path(path).stem, data)
+    else:
+        path.write_bytes({".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}[ext](data))
+
+
+def test_read_table_compressed_refusals(tmp_path, monkeypatch):
+    import zipfile
+
+    pd.DataFrame({"a": [1]}).to_parquet(tmp_path / "p.parquet")
+    _compress((tmp_path / "p.parquet").read_bytes(), tmp_path / "p.parquet.gz", ".gz")
+    with pytest.raises(ValueError, match="parquet compresses its own columns"):
+        read_table(tmp_path / "p.parquet.gz")
+    (tmp_path / "r.gz").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"unsupported file extension '.gz'; .* optionally compressed \(.csv.gz"):
+        read_table(tmp_path / "r.gz")
+    (tmp_path / "bad.csv.gz").write_bytes(b"not gzip at all")
+    with pytest.raises(ValueError, match="could not read .*bad.csv.gz' as csv: Not a gzipped file"):
+        read_table(tmp_path / "bad.csv.gz")
+    with zipfile.ZipFile(tmp_path / "two.csv.zip", "w") as archive:
+        archive.writestr("a.csv", "a\n1\n")
+        archive.writestr("b.csv", "a\n2\n")
+    with pytest.raises(ValueError, match="could not read .*two.csv.zip' as csv: Multiple files"):
+        read_table(tmp_path / "two.csv.zip")
+    monkeypatch.setitem(sys.modules, "zstandard", None)   # as where it is not installed
+    (tmp_path / "r.csv.zst").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"reading .zst needs the zstandard package \(pip install zstandard\); or "
+                                         "decompress it first"):
+        read_table(tmp_path / "r.csv.zst")
+
+
 def test_read_table_hints_and_folders(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -454,6 +534,10 @@ def test_json_lines_are_records_at_predict(tmp_path, capsys):
     pd.DataFrame([{"Text": "item 2", "info": {"a": 1}}]).to_json(tmp_path / "typo.jsonl", orient="records", lines=True)
     with pytest.warns(UserWarning, match=r"typo.jsonl'.s records have field.*'Text' \(did you mean 'text'\?\)"):
         main(["predict", str(tmp_path / "m"), str(tmp_path / "typo.jsonl"), "--out", str(tmp_path / "q.csv")])
+    # compressed JSON lines are records too (new.jsonl.gz without "opt": no "lacks column(s)")
+    pd.DataFrame(new).to_json(tmp_path / "new.jsonl.gz", orient="records", lines=True)
+    assert main(["predict", str(tmp_path / "m"), str(tmp_path / "new.jsonl.gz"), "--out", str(tmp_path / "z.csv")]) == 0
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "z.csv")["prediction"], pred)
 
 
 def test_nested_and_flat_fields_are_one_input_across_files(tmp_path, capsys):
