@@ -297,19 +297,43 @@ def _check_fitted(fitted: dict, where: Path) -> None:
     def is_table(v):   # rows of numbers of one length (numpy makes a ragged list an object array)
         return is_list(v) and all(isinstance(r, list) for r in v) and len({len(r) for r in v}) <= 1
 
-    checks = {"n_features_in_": (is_int, "an integer"), "seed_": (is_int, "an integer"),
+    def is_strings(v):
+        return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+    def is_number(v):
+        return is_numbers(v) and not isinstance(v, list)
+
+    def rectangular(v):   # numbers in lists of one shape (a ragged list is numpy's object array)
+        try:
+            return is_numbers(v) and np.asarray(v, dtype=float) is not None
+        except ValueError:
+            return False
+
+    def is_split(v):
+        return isinstance(v, dict) and split.keys() >= v.keys() >= split.keys() - {"w_sha1"} and all(
+            split[k](x) for k, x in v.items())
+
+    split = {"rows": is_int, "validation_fraction": is_number, "y_sha1": lambda v: isinstance(v, str),
+             "w_sha1": lambda v: v is None or isinstance(v, str)}
+    checks = {"n_features_in_": (is_int, "an integer"),
+              "seed_": (lambda v: is_int(v) and 0 <= v < 2**31, "an integer in [0, 2**31)"),
               "fallback_": (lambda v: isinstance(v, bool), "true or false"),
-              "feature_names_in_": (lambda v: v is None or isinstance(v, list) and all(isinstance(x, str) for x in v),
-                                    "null or a list of strings"),
-              "baseline_": (is_numbers, "a number or a list of numbers"),
+              "feature_names_in_": (lambda v: v is None or is_strings(v), "null or a list of strings"),
+              "baseline_": (rectangular, "a number or a list of numbers"),
+              "input_columns": (lambda v: v is None or is_strings(v), "null or a list of strings"),
+              "input_kind": (lambda v: v is None or v in ("frame", "series", "records", "unnamed"),
+                             'null or one of "frame", "series", "records", "unnamed"'),
+              "split_key": (lambda v: v is None or is_split(v),
+                            'null or {"rows": an integer, "validation_fraction": a number, "y_sha1": a '
+                            'string, "w_sha1": null or a string}'),
               "train_targets": (lambda v: isinstance(v, list) and is_numbers(v), "a list of numbers"),
-              "train_tasks": (lambda v: v is None or isinstance(v, list) and all(isinstance(x, str) for x in v),
-                              "null or a list of strings"),
-              "fit_seconds_": (lambda v: is_numbers(v) and not isinstance(v, list), "a number"),
+              "train_tasks": (lambda v: v is None or is_strings(v), "null or a list of strings"),
+              "fit_seconds_": (is_number, "a number"),
               "calibrator_": (lambda v: v is None or isinstance(v, dict) and is_table(v.get("samples"))
-                              and is_list(v.get("y")) and (v.get("weights") is None or is_list(v["weights"])),
+                              and is_list(v.get("y")) and (v.get("weights") is None or is_list(v["weights"]))
+                              and (v.get("temperature") is None or is_number(v["temperature"])),
                               'null or {"samples": rows of numbers of one length, "y": numbers, '
-                              '"weights": null or numbers}')}
+                              '"weights": null or numbers, "temperature": null or a number}')}
     for key, (ok, expected) in checks.items():
         if key in fitted and not ok(fitted[key]):
             raise ValueError(f"{str(where)!r} is not a complete lmreg model config: fitted.{key} must be "
@@ -390,7 +414,11 @@ def _rebuild(config: dict, path: Path, device: str):
     est._weighted = fitted.get("sample_weighted", False)
     est._split_key = fitted.get("split_key")   # None: saved before it was kept (the split is not checked)
     cli_meta = path / CLI_FILE   # the CLI's column names, kept if this model is saved again
-    est._cli_meta = cli_meta.read_text() if cli_meta.is_file() else None
+    try:
+        est._cli_meta = cli_meta.read_text(encoding="utf-8") if cli_meta.is_file() else None
+    except UnicodeDecodeError as err:   # a ValueError: it would pass load's handler unnamed
+        raise ValueError(f"{str(cli_meta)!r} is not UTF-8 text ({err.reason} at byte {err.start}): the "
+                         "file is damaged or was edited.") from None
     est.device_ = resolve_device(device)
     est._grammar = None
     try:

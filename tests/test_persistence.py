@@ -385,16 +385,32 @@ def test_a_hand_edited_tokenizer_section_is_checked_against_the_columns(tmp_path
     ("n_features_in_", "3", "fitted.n_features_in_ must be an integer, got '3'"),
     ("feature_names_in_", "text", "fitted.feature_names_in_ must be null or a list of strings"),
     ("seed_", "a", "fitted.seed_ must be an integer"),       # loaded, and failed at predict_quantiles
-    ("fallback_", 1, "fitted.fallback_ must be true or false")])
+    ("fallback_", 1, "fitted.fallback_ must be true or false"),
+    # these loaded and failed at predict, calibrate or load with Python's or numpy's words alone
+    ("seed_", 2**70, "fitted.seed_ must be an integer in [0, 2**31)"),
+    ("baseline_", [[1.0], [1.0, 2.0]], "fitted.baseline_ must be a number or a list of numbers"),
+    ("input_columns", 3, "fitted.input_columns must be null or a list of strings, got 3"),
+    ("input_kind", "table", 'fitted.input_kind must be null or one of "frame", "series"'),
+    ("split_key", [1], 'fitted.split_key must be null or {"rows": an integer'),
+    ("split_key", {"rows": "60", "validation_fraction": 0.2, "y_sha1": "ab"}, "fitted.split_key must be null"),
+    ("calibrator_", {"samples": [[1.0, 2.0]] * 2, "y": [1.0, 2.0], "weights": None, "temperature": "1.0"},
+     'fitted.calibrator_ must be null or {"samples"')])
 def test_a_hand_edited_fitted_value_names_its_key(fitted, tmp_path, key, value, expected):
     """They reached the user as numpy's words ("could not convert string to float", "X has 3
     features, but LMRegressor is expecting 3") without the file, or loaded and failed later."""
     fitted.save(tmp_path / "m")
     path = tmp_path / "m" / "config.json"
     config = json.loads(path.read_text())
-    config["fitted"][key] = value
+    _edit(config["fitted"], key, value)
     path.write_text(json.dumps(config))
     with pytest.raises(ValueError, match=re.escape(f"config.json' is not a complete lmreg model config: {expected}")):
+        load(tmp_path / "m")
+
+
+def test_a_cli_file_not_in_utf8_is_named(fitted, tmp_path):
+    fitted.save(tmp_path / "m")
+    (tmp_path / "m" / "cli.json").write_bytes(b'{"target": "pr\xe9"}')   # a bare UnicodeDecodeError before
+    with pytest.raises(ValueError, match=r"cli.json' is not UTF-8 text \(invalid continuation byte at byte 14\)"):
         load(tmp_path / "m")
 
 
