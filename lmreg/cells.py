@@ -74,7 +74,7 @@ def _scalar_text(x) -> str:
         return t.date().isoformat() if t == t.normalize() else t.isoformat(sep=" ")
     if isinstance(x, dict):   # a record: the same text whatever its key order or types
         return json.dumps(_sorted_keys(x), ensure_ascii=False, default=_scalar_text)
-    if isinstance(x, (bytes, np.bytes_)):   # text, not its repr b'...'
+    if isinstance(x, (bytes, bytearray, memoryview, np.bytes_)):   # text, not its repr b'...' (or an address)
         return bytes(x).decode("utf-8", errors="replace")
     return str(x)
 
@@ -172,8 +172,10 @@ def category_names(values: pd.Series) -> np.ndarray:
     Mixed cells are named as tags name them (:func:`_name`): a datetime its ISO date,
     whatever else its batch holds.
     """
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        values = values.astype(object)      # its categories' own values, not their dtype's text
+    if isinstance(values.dtype, pd.CategoricalDtype):   # its categories named by their own dtype
+        # (as objects, float32 0.1 would print as 0.10000000149011612)
+        names = category_names(pd.Series(values.cat.categories))
+        return np.array([*names, _name(np.nan)], dtype=object)[values.cat.codes.to_numpy()]   # -1: missing
     if values.dtype == object or pd.api.types.is_datetime64_any_dtype(values.dtype):
         names = np.empty(len(values), dtype=object)   # filled one by one: names stay str
         names[:] = [_name(v) for v in values.astype(object).tolist()]

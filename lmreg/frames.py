@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -52,8 +53,8 @@ def to_frame(X, *, flatten_json: bool = True, json_columns=(), plain_columns=())
     if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
         raise TypeError("Sparse data was passed for X, but dense data is required. Use '.toarray()' "
                         "to convert to a dense numpy array.")
-    if isinstance(X, (str, bytes)):
-        X = [X.decode() if isinstance(X, bytes) else X]
+    if isinstance(X, (str, bytes, bytearray)):
+        X = [X]
     X = as_pandas(X)
     if not isinstance(X, _NATIVE) and hasattr(X, "__array__"):
         X = np.asarray(X)
@@ -64,6 +65,9 @@ def to_frame(X, *, flatten_json: bool = True, json_columns=(), plain_columns=())
     elif isinstance(X, pd.DataFrame):
         frame = X.copy()
     elif isinstance(X, np.ndarray):
+        if X.dtype.names:
+            raise ValueError(f"X is a structured array of shape {X.shape}: pass it 1-D, one record per row "
+                             "(its fields are the columns), or as a DataFrame.")
         if np.iscomplexobj(X):
             raise ValueError("Complex data not supported: X must hold real numbers, strings or objects.")
         if X.ndim == 1 and X.dtype.kind in "OUS":
@@ -85,8 +89,8 @@ def to_frame(X, *, flatten_json: bool = True, json_columns=(), plain_columns=())
             i, r = next((i, r) for i, r in enumerate(X) if not isinstance(r, dict))
             raise ValueError(f"X mixes records (dicts) with other rows: row {i} is a {type(r).__name__} "
                              f"({r!r:.60}); pass every row as a dict (None for a row with no fields).")
-        elif all(isinstance(r, (str, bytes)) or r is None for r in X):   # bytes decoded, as a lone one is
-            frame = _valid(pd.DataFrame, {"text": [r.decode() if isinstance(r, bytes) else r for r in X]})
+        elif all(isinstance(r, (str,) + _BYTES) or r is None for r in X):   # bytes read as a column's are
+            frame = _valid(pd.DataFrame, {"text": [_decoded(r) for r in X]})
         else:   # rows of values, cell by cell (a cell may hold a list: tags)
             rows = [list(r) if isinstance(r, (list, tuple)) or (isinstance(r, (np.ndarray, pd.Series)) and r.ndim == 1)
                     else [r] for r in X]   # a Series from iterrows() is a row too; a 0-d array one cell
@@ -110,8 +114,9 @@ def to_frame(X, *, flatten_json: bool = True, json_columns=(), plain_columns=())
     if frame.shape[1] == 0:
         raise ValueError(f"X has no columns: 0 feature(s) (shape={frame.shape}) while a minimum of 1 "
                          "is required.")
-    complex_cols = [str(c) for c, t in frame.dtypes.items() if pd.api.types.is_complex_dtype(t)]
-    if complex_cols:
+    complex_cols = [str(c) for c, t in frame.dtypes.items() if pd.api.types.is_complex_dtype(t) or t == object
+                    and frame[c].map(lambda v: isinstance(v, (complex, np.complexfloating))).any()]
+    if complex_cols:   # complex cells of a list of rows or an object column too (they had read as categories)
         raise ValueError(f"Complex data not supported: column(s) {complex_cols} of X hold complex numbers; "
                          "pass their real and imaginary parts as two columns.")
     frame.columns = [str(c) for c in frame.columns]
@@ -121,14 +126,15 @@ def to_frame(X, *, flatten_json: bool = True, json_columns=(), plain_columns=())
         if not (dtype == object or (isinstance(dtype, pd.StringDtype) and dtype.storage == "python")):
             continue   # Arrow strings are UTF-8: no lone surrogate in them
         values = frame[name].to_numpy(dtype=object)
-        bad = [i for i, v in enumerate(values) if _has_surrogate(v)]
-        if bad:   # a lone surrogate: pandas' string conversions (and the tokenizer) refuse it
+        bad = [i for i, v in enumerate(values) if _has_surrogate(v) or isinstance(v, Decimal) and v.is_snan()]
+        if bad:   # a lone surrogate: pandas' string conversions (and the tokenizer) refuse it; a
+            # signalling NaN makes pd.isna raise (decimal.InvalidOperation): the quiet one, missing
             values = values.copy()
-            values[bad] = [_clean(values[i]) for i in bad]
+            values[bad] = [Decimal("NaN") if isinstance(values[i], Decimal) else _clean(values[i]) for i in bad]
             frame[name] = pd.Series(values, dtype=dtype)
-        if pd.api.types.infer_dtype(frame[name], skipna=True) == "bytes":   # numpy "S" arrays, HDF5
+        if any(isinstance(v, _BYTES) for v in values):   # numpy "S" arrays, HDF5, a database's bytea
             # their text, as a lone bytes row is: b"2020-01-05" a date, b"3.5" a number
-            frame[name] = frame[name].map(lambda b: b.decode("utf-8", errors="replace"), na_action="ignore")
+            frame[name] = frame[name].map(_decoded, na_action="ignore")
     if flatten_json:
         frame = _expand_json_columns(frame, force=json_columns, keep=plain_columns)
         _check_unique_columns(frame, "Expanding X's JSON columns gives")
@@ -136,6 +142,13 @@ def to_frame(X, *, flatten_json: bool = True, json_columns=(), plain_columns=())
 
 
 _NATIVE = (list, tuple, dict, pd.DataFrame, pd.Series, np.ndarray)
+#: Cells read as the UTF-8 text they hold (a memoryview is how psycopg2 returns a bytea).
+_BYTES = (bytes, bytearray, memoryview, np.bytes_)
+
+
+def _decoded(x):
+    """A bytes-like cell as its UTF-8 text (U+FFFD where it is not UTF-8); anything else as is."""
+    return bytes(x).decode("utf-8", errors="replace") if isinstance(x, _BYTES) else x
 
 
 def positional_names(n: int) -> list:
@@ -148,6 +161,8 @@ def as_pandas(X):
     column names and types are kept (``np.asarray`` would drop both); anything else as is."""
     if not isinstance(X, _NATIVE) and callable(getattr(X, "to_pandas", None)):
         return X.to_pandas()
+    if isinstance(X, np.ndarray) and X.dtype.names and X.ndim == 1:   # a record array: its fields are columns
+        return pd.DataFrame(X)
     return X
 
 
@@ -241,6 +256,8 @@ def _is_missing(v) -> bool:
     """
     if isinstance(v, str):   # the common element: no pandas call
         return False
+    if isinstance(v, Decimal):   # pd.isna raises on a signalling NaN
+        return v.is_nan()
     return pd.api.types.is_scalar(v) and bool(pd.isna(v))
 
 
@@ -336,7 +353,7 @@ def _json_text(value, opener: str):
         return None
     try:
         return json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):   # nested past what json reads: text, not JSON
         return None
 
 

@@ -16,6 +16,7 @@ Column kinds are inferred once in :meth:`Serializer.fit` and reused by
 from __future__ import annotations
 
 import datetime as dt
+import numbers
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -28,6 +29,8 @@ from .cells import _LISTS, _as_flag, _as_tags, _as_text, _is_flag, _is_missing, 
 from .frames import is_records, to_frame
 
 KINDS = ("num", "cat", "tags", "text")
+#: Cells that are numbers: int, float, numpy's, Fraction (numbers.Real) and Decimal; bools are not.
+_NUMBERS = (numbers.Real, Decimal)
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 
 
@@ -105,7 +108,7 @@ def _to_datetime(values: pd.Series) -> pd.Series:
     if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) not in ("string", "datetime", "date"):
         # a number or a bool is no date (pandas reads 20200105 as a day, 5 as 1970); a column of
         # strings (the usual case) skips this per-value pass
-        values = values.where(values.map(lambda v: not isinstance(v, (bool, int, float, np.number, Decimal))))
+        values = values.where(values.map(lambda v: not isinstance(v, _NUMBERS + (np.bool_,))))
     # one unit for both parses (pandas refuses to put ns values into a us column)
     ts = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601").dt.as_unit("us")
     missed = ts.isna() & values.notna()
@@ -254,7 +257,7 @@ def _numbers_but(col: pd.Series) -> tuple[object, list[str]] | None:
     if _dtype_kind(col.dtype) is not None:   # a declared category (or bool): the user's choice
         return None
     present = _present(col).iloc[:1000]
-    number = np.array([isinstance(v, (int, float, np.number, Decimal)) and not isinstance(v, (bool, np.bool_))
+    number = np.array([isinstance(v, _NUMBERS) and not isinstance(v, (bool, np.bool_))
                        for v in present], dtype=bool)
     strings = present[~number]
     if len(strings) == 0 or not all(isinstance(v, str) for v in strings):
@@ -309,7 +312,7 @@ def _infer_kind(col: pd.Series, max_categories: int) -> str:
     inferred = pd.api.types.infer_dtype(head, skipna=True)
     if inferred in ("timedelta", "period"):   # objects from a database cursor or a list of rows
         return "duration" if inferred == "timedelta" else "datetime"
-    if all(isinstance(v, (int, float, np.number, Decimal)) and not isinstance(v, bool) for v in present.iloc[:1000]):
+    if all(isinstance(v, _NUMBERS) and not isinstance(v, bool) for v in present.iloc[:1000]):
         return "num"
     sample = present.astype(str).iloc[:200]
     if sample.map(lambda s: bool(_ISO_DATE.match(s.strip()))).all():
@@ -557,5 +560,29 @@ def _to_float(col: pd.Series) -> np.ndarray:
         return col.astype(float).to_numpy()
     if isinstance(col.dtype, pd.ArrowDtype) and pd.api.types.is_numeric_dtype(col.dtype):
         return col.astype("float64").to_numpy(dtype=float, na_value=np.nan)   # to_numeric drops an Arrow decimal's nulls
+    if col.dtype == object:   # cell by cell (Series.map would type a batch of one Timestamp as dates)
+        cells = col.to_numpy(dtype=object)
+        odd = [i for i, v in enumerate(cells) if _plain_number(v) is not v]
+        if odd:
+            cells = cells.copy()
+            for i in odd:
+                cells[i] = _plain_number(cells[i])
+            col = pd.Series(cells, index=col.index, dtype=object)
     values = pd.to_numeric(col, errors="coerce")
     return values.to_numpy(dtype=float, na_value=np.nan)
+
+
+def _plain_number(v):
+    """A Fraction (any ``numbers.Real`` pandas does not know) or a Python int past int64 as
+    its float, infinite past float64's range as Decimal("1e400") reads: pandas coerces the
+    first to NaN and overflows on the second. A signalling NaN Decimal (on which pandas
+    raises) as NaN. Anything else as is."""
+    if isinstance(v, Decimal) and v.is_snan():
+        return np.nan
+    if isinstance(v, (bool, float, np.number, Decimal)) or not isinstance(v, numbers.Real) or (
+            isinstance(v, int) and -2**63 <= v < 2**64):
+        return v
+    try:
+        return float(v)
+    except OverflowError:
+        return np.inf if v > 0 else -np.inf

@@ -17,7 +17,7 @@ from .backbone import check_heads
 from .codecs import _MAX_DIGITS as MAX_DIGITS, CODECS
 from .decoding import DECISION_RULES
 from .frames import as_pandas, is_records, positional_names, to_frame
-from .serialize import _COMMA_NUMBER
+from .serialize import _COMMA_NUMBER, _plain_number
 from .training.rewards import REWARDS
 from .training.rl_config import TREE_VARIANTS, VARIANTS
 
@@ -86,6 +86,8 @@ def check_targets(y, n_rows: int) -> np.ndarray:
             raise ValueError("y's rows have different lengths; give every row the same number of "
                              "targets.") from None
     if y.dtype == object and y.size:   # pd.NA (a nullable boolean or object y) is missing, as None is
+        # (a Fraction, an int past float64's range and a signalling NaN as float64 reads them)
+        y = np.vectorize(_plain_number, otypes=[object])(y)
         y = np.where(pd.isna(y), np.nan, y)
     if np.iscomplexobj(y):
         raise ValueError("Complex data not supported: y must be real numbers.")

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lmreg.cells import category_names
 from lmreg.frames import to_frame
 from lmreg.serialize import Serializer
 
@@ -703,3 +704,71 @@ def test_a_target_with_a_decimal_comma_names_the_reading_that_makes_it_numbers()
     with pytest.raises(TypeError, match=r"'1,5' reads as a number with a decimal comma: read the file with "
                                         r"decimal=','"):
         check_targets(np.array(["4", "1,5"], dtype=object), 2)
+
+
+def test_bytearray_and_memoryview_cells_read_as_their_text():
+    """A bytea column from psycopg2 (memoryview) had been the category '<memory at 0x...>', a new
+    one each run; bytearray read as "bytearray(b'red')"."""
+    X = pd.DataFrame({"color": [memoryview(b"red"), memoryview(b"blue")] * 3,
+                      "raw": [bytearray(b"red"), bytearray(b"caf\xe9")] * 3})
+    s = Serializer().fit(X)
+    color, raw = s.transform(pd.DataFrame({"color": [memoryview(b"red")], "raw": [bytearray(b"red")]})).columns
+    assert color.values.tolist() == raw.values.tolist() == ["red"]
+    assert s.transform(X.head(2)).columns[1].values.tolist() == ["red", "caf\ufffd"]
+    # a list of bytes (or a lone one) that is not UTF-8 reads as a column's does, not UnicodeDecodeError
+    texts = Serializer().fit([b"caf\xe9 cr\xe8me", b"th\xe9 vert"] * 3).transform([b"th\xe9 vert"]).columns
+    assert texts[0].values.tolist() == ["th\ufffd vert"]
+    assert to_frame(b"caf\xe9").iloc[0, 0] == to_frame(bytearray(b"caf\xe9")).iloc[0, 0] == "caf\ufffd"
+
+
+def test_complex_cells_in_rows_or_object_columns_are_an_error():
+    """As lists of rows or object columns they had read as categories '(1+2j)'."""
+    for X in ([[1 + 2j, 1.0], [3j, 2.0]], pd.DataFrame({"z": pd.Series([1 + 2j, 3j], dtype=object)})):
+        with pytest.raises(ValueError, match=r"Complex data not supported: column\(s\) \['(x0|z)'\] of X"):
+            to_frame(X)
+
+
+def test_a_float32_category_is_named_as_its_value():
+    """float32 categories had been named by their float64 expansion ('0.10000000149011612'), so
+    the same 0.1 at predict was an unseen category."""
+    rates = np.array([0.1, 0.25, 3.0] * 4, dtype=np.float32)
+    s = Serializer().fit(pd.DataFrame({"rate": pd.Categorical(rates)}))
+    want = ["0.1", "0.25", "3"]
+    assert s.transform(pd.DataFrame({"rate": pd.Categorical(rates[:3])})).columns[0].values.tolist() == want
+    assert s.transform([{"rate": 0.1}]).columns[0].values.tolist() == ["0.1"]
+    assert Serializer(categorical=("rate",)).fit(pd.DataFrame({"rate": rates})).transform(
+        pd.DataFrame({"rate": rates[:3]})).columns[0].values.tolist() == want
+    missing = pd.Series(pd.Categorical([np.nan, 2.0], categories=[2.0]))
+    assert category_names(missing).tolist() == ["nan", "2"] == category_names(missing.astype(object)).tolist()
+    assert category_names(pd.Series(pd.Categorical([None, None], categories=[]))).tolist() == ["nan", "nan"]
+
+
+def test_numbers_pandas_does_not_convert_read_as_numbers():
+    """Fractions read as text; a JSON int past float64's range (10**309) failed with OverflowError
+    inside pandas; a signalling NaN Decimal with decimal.InvalidOperation."""
+    from fractions import Fraction
+
+    rows = [{"f": Fraction(i, 7), "big": 10**309 if i == 0 else -10**400 if i == 1 else i,
+             "d": Decimal("sNaN") if i == 2 else Decimal(i)} for i in range(20)]
+    s = Serializer().fit(rows)
+    assert s.kinds_ == {"f": "num", "big": "num", "d": "num"}
+    f, big, d = s.transform(rows[:3]).columns
+    np.testing.assert_allclose(f.values, [0, 1 / 7, 2 / 7])
+    assert big.values[0] == np.inf and big.values[1] == -np.inf and big.values[2] == 2
+    assert np.isnan(d.values[2]) and d.values[1] == 1
+    assert Serializer().fit(pd.DataFrame(rows)).kinds_ == s.kinds_
+
+
+def test_a_deeply_nested_json_string_stays_text():
+    deep = '{"a":' * 3000 + "1" + "}" * 3000   # a RecursionError from json before
+    frame = to_frame(pd.DataFrame({"t": [deep, "plain text"]}))
+    assert frame["t"].tolist() == [deep, "plain text"]
+    assert to_frame(pd.DataFrame({"t": ["[" * 3000 + "]" * 3000, "x"]})).shape == (2, 1)
+
+
+def test_a_record_array_reads_its_fields_as_columns():
+    st = np.array([(1, 2.0, b"Oslo"), (3, 4.0, b"Rome")], dtype=[("rooms", "i4"), ("area", "f8"), ("city", "S8")])
+    frame = to_frame(st)
+    assert frame.columns.tolist() == ["rooms", "area", "city"] and frame["city"].tolist() == ["Oslo", "Rome"]
+    with pytest.raises(ValueError, match=r"X is a structured array of shape \(2, 1\): pass it 1-D"):
+        to_frame(st.reshape(-1, 1))   # "Data must be 1-dimensional" from inside pandas before
