@@ -772,3 +772,16 @@ def test_a_record_array_reads_its_fields_as_columns():
     assert frame.columns.tolist() == ["rooms", "area", "city"] and frame["city"].tolist() == ["Oslo", "Rome"]
     with pytest.raises(ValueError, match=r"X is a structured array of shape \(2, 1\): pass it 1-D"):
         to_frame(st.reshape(-1, 1))   # "Data must be 1-dimensional" from inside pandas before
+
+
+def test_targets_pandas_cannot_convert_are_read_as_numbers():
+    """y = [10**400, ...] failed with OverflowError, a signalling NaN Decimal with InvalidOperation."""
+    from fractions import Fraction
+
+    from lmreg.validation import check_targets
+
+    with pytest.raises(ValueError, match=r"y contains 1 infinite value\(s\) \(first at row 0\)"):
+        check_targets(np.array([10**400, 1.0], dtype=object), 2)
+    with pytest.raises(ValueError, match=r"y contains 1 NaN value\(s\) \(first at row 1\)"):
+        check_targets([Decimal(1), Decimal("sNaN")], 2)
+    np.testing.assert_allclose(check_targets([Fraction(1, 4), 2**70], 2), [0.25, 2.0**70])
