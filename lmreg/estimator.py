@@ -8,6 +8,7 @@ constrained decoding -> decision rule. Each stage lives in its own module.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 
 import numpy as np
@@ -36,6 +37,9 @@ from .validation import (PARAMETER_CONSTRAINTS, check_features, check_targets, r
 
 #: Share of ``max_time`` given to the RL stage when ``rl_steps > 0``.
 RL_TIME_SHARE = 0.25
+#: Held by fits, RL stages, calibrations and loads: they seed and draw from torch's process-wide
+#: generators, so in threads of one process they take turns (reentrant: a fit calibrates).
+_SEEDED = threading.RLock()
 
 
 class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
@@ -205,7 +209,7 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         torch's setting). On 2 busy cores, 1 thread can beat 2.
     random_state : int, RandomState or None, default=None
         Seeds initialisation, batching and sampling. With ``max_time=None`` a CPU
-        fit is bit-for-bit reproducible.
+        fit is bit-for-bit reproducible (fits in threads of one process take turns).
     verbose : bool, default=False
         Show a progress bar (of SFT: its steps, or under ``max_time`` its
         progress in % as the schedule counts it, the larger of steps and time).
@@ -341,18 +345,25 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         validate_params(self)
 
     @contextlib.contextmanager
-    def _torch_scope(self, device: torch.device | None = None):
-        """Inside the block: ``n_threads`` torch threads, and a torch random state of its own.
+    def _torch_scope(self, device: torch.device | None = None, seeded: bool = True):
+        """Inside the block: ``n_threads`` torch threads and, when ``seeded``, a torch random
+        state of its own.
 
         ``fit`` seeds torch's generators (initialisation, dropout: the CPU's and the
         ``device``'s, default the fitted one); the caller's random stream goes on after the
         block as if lmreg had not run, as scikit-learn estimators leave numpy's global
-        state alone.
+        state alone. The generators are the process's: seeded blocks in threads (a
+        threading-backend search) take turns, so each fit draws its own stream. Prediction
+        draws nothing from them (its noise is hashed from counters): ``seeded=False`` runs at
+        once, and leaves a fit in another thread alone.
         """
-        previous = torch.get_num_threads()
         device = device or getattr(self, "device_", None) or resolve_device(self.device)
         cuda = [] if device.type != "cuda" else [torch.cuda.current_device() if device.index is None else device.index]
-        with torch.random.fork_rng(devices=cuda):
+        with contextlib.ExitStack() as scope:
+            if seeded:
+                scope.enter_context(_SEEDED)
+                scope.enter_context(torch.random.fork_rng(devices=cuda))
+            previous = torch.get_num_threads()
             if self.n_threads is not None:
                 torch.set_num_threads(int(self.n_threads))
             try:

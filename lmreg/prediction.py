@@ -96,7 +96,7 @@ class PredictiveDistribution:
         X = self._check_X(X, reset=False)[1]
         S = self.n_samples if n_samples is None else check_n_samples(n_samples)
         seed = self.seed_ + 1 if random_state is None else int(check_random_state(random_state).randint(2**31 - 1))
-        with self._torch_scope():
+        with self._torch_scope(seeded=False):
             return self._unscale(X, self._draw(self._encode(X, predicting=True), S, seed))
 
     def _unscale(self, X, values: np.ndarray) -> np.ndarray:
@@ -124,7 +124,7 @@ class PredictiveDistribution:
             return (pred, _std(self.sample(X))) if return_std else pred
         X = self._check_X(X, reset=False)[1]
         enc = self._encode(X, predicting=True)
-        with self._torch_scope():  # model units until the end
+        with self._torch_scope(seeded=False):  # model units until the end
             need = return_std or not self.fallback_ and self._tree_level(self.decision) is None
             samples = self._draw(enc, self.n_samples, self.seed_ + 1) if need else None
             if self.fallback_:
@@ -173,7 +173,7 @@ class PredictiveDistribution:
         enc = self._encode(X, predicting=True)
         if self.fallback_:
             return self._unscale(X, self._constant(len(enc), tasks=enc.tasks))
-        with self._torch_scope():
+        with self._torch_scope(seeded=False):
             return self._unscale(X, self._greedy_values(enc))
 
     def predict_quantiles(self, X, quantiles=(0.1, 0.5, 0.9), return_samples=False):
@@ -224,7 +224,7 @@ class PredictiveDistribution:
         self._check_predict_params()
         X = self._check_X(X, reset=False)[1]
         enc = self._encode(X, predicting=True)
-        with self._torch_scope():  # model units (per-task standardised); target units at the end
+        with self._torch_scope(seeded=False):  # model units (per-task standardised); target units at the end
             samples = self._draw(enc, self.n_samples, self.seed_ + 1)
         # calibration=None set after fit means raw quantiles, as the parameter says
         calibrator = getattr(self, "calibrator_", None) if self.calibration is not None else None
