@@ -164,8 +164,9 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         a pointwise reward), ``"tree"`` and ``"median"``.
     rl_variant : {"median", "grpo", "dr_grpo", "remax", "tree"}, default="median"
         How the reward's gradient is estimated. ``"median"``: the reward of the
-        exact median (what ``predict`` returns, so ``decision="median"``) through the
-        policy's CDF at it; ``"tree"``: the expected reward summed over the digit
+        exact median (what ``predict`` returns, so ``decision="median"``; with
+        ``quantile_decoding="samples"`` it returns the median of ``n_samples``
+        samples, an estimate of it) through the policy's CDF at it; ``"tree"``: the expected reward summed over the digit
         tree at the first digit off each target's path. These two draw no samples
         and need ``codec="digits"`` and a pointwise reward
         (:mod:`lmreg.training.tree_rl`). ``"grpo"``, ``"dr_grpo"``, ``"remax"``:
