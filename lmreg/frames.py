@@ -219,17 +219,19 @@ def _normalize(records: list, what: str, keep=(), detect: bool = True) -> pd.Dat
                     raise ValueError(f"{what} {i} gives the field {field!r} twice (a nested field and a dotted "
                                      "name, or a number and its text); rename one of them.")
                 seen.add(field)
-    frame, held = _valid(lambda rs: pd.json_normalize(rs, sep="."), records), {}
-    # Fields that got sub-fields from json_normalize (dicts in some records): one of keep is one
-    # cell (its dicts held out, then put back). One that also holds a value elsewhere is both a
-    # field and sub-fields: at fit (detect) one field too, and its sub-fields alone where that
-    # value is only ever None or blank, as a DataFrame column of such values reads.
+    # A dict under a field of keep is one cell: held out, then put back ({} too, which
+    # json_normalize would drop with its field)
+    frame, held = _flatten(records, set(keep))
+    # Fields that got sub-fields from json_normalize (dicts in some records) and also hold a
+    # value elsewhere are both a field and sub-fields: at fit (detect) one field too, and their
+    # sub-fields alone where that value is only ever None or blank, as a DataFrame column of
+    # such values reads.
     split = {c.rsplit(".", k)[0] for c in frame.columns for k in range(1, c.count(".") + 1)}
-    both = (split & set(frame.columns)) - set(keep)
+    both = split & set(frame.columns)
     empty = [c for c in both if all(map(_absent, frame[c]))]
-    hold = (split & set(keep)) | (both - set(empty) if detect else set())
-    if hold:   # the rare case: flattened again, with those fields held out
-        frame, held = _flatten(records, hold)
+    hold = both - set(empty) if detect else set()
+    if hold:   # the rare case: flattened again, with those fields held out too
+        frame, held = _flatten(records, hold | set(keep))
     frame = frame.drop(columns=[c for c in empty if c in frame.columns])
     for name, cells in held.items():
         values = frame[name].to_numpy(dtype=object, copy=True)
@@ -244,7 +246,8 @@ def _flatten(records: list, keep: set):
     (``held``: field -> ``[(row, dict)]``), to be put back as cells."""
     held = {}
     if keep:
-        records = [_hold(r, keep, held, i) for i, r in enumerate(records)]
+        parents = {name.rsplit(".", k)[0] for name in keep for k in range(1, name.count(".") + 1)}
+        records = [_hold(r, keep, parents, held, i) for i, r in enumerate(records)]
     return _valid(lambda rs: pd.json_normalize(rs, sep="."), records), held
 
 
@@ -266,19 +269,28 @@ def _absent(v) -> bool:
     return not v.strip() if isinstance(v, str) else _is_missing(v)
 
 
-def _hold(record: dict, keep, held: dict, i: int, prefix: str = "") -> dict:
+def _hold(record: dict, keep, parents, held: dict, i: int, prefix: str = "") -> dict:
     """``record`` (row ``i``) with each dict under a field in ``keep`` taken out into
-    ``held[field]`` (None in its place), so that json_normalize leaves it one cell."""
-    out = {}
+    ``held[field]`` (None in its place), so that json_normalize leaves it one cell; ``parents``
+    are the fields above those of ``keep``. A record with none is returned as it is."""
+    out = None
     for k, v in record.items():
+        if not isinstance(v, dict):
+            continue
         field = f"{prefix}{k}"
-        if isinstance(v, dict) and field in keep:
+        if field in keep:
             held.setdefault(field, []).append((i, v))
             v = None
-        elif isinstance(v, dict) and any(name.startswith(field + ".") for name in keep):
-            v = _hold(v, keep, held, i, field + ".")
+        elif field in parents:
+            inner = _hold(v, keep, parents, held, i, field + ".")
+            if inner is v:
+                continue
+            v = inner
+        else:
+            continue
+        out = dict(record) if out is None else out
         out[k] = v
-    return out
+    return record if out is None else out
 
 
 def _valid(build, data):

@@ -317,6 +317,11 @@ def test_a_field_that_is_a_dict_in_some_records_only_is_one_field_as_in_a_frame(
         "x: s0 | n: 0", 'x: {"a": 2, "b": 1} | n: 1']
     # dicts next to missing values only are fields, as a column of dicts is
     assert Serializer().fit([{"m": {"a": i}} if i % 2 else {"m": None} for i in range(8)]).kinds_ == {"m.a": "num"}
+    # an empty dict there is the text {} too, alone or in any batch (it had read as missing)
+    empty = [{"x": {}, "n": 1}]
+    assert from_records.to_text(empty) == from_frame.to_text(pd.DataFrame(empty)) == ["x: {} | n: 1"]
+    assert from_records.to_text(empty + recs[:1]) == ["x: {} | n: 1", "x: s0 | n: 0"]
+    assert from_records.to_text([{"n": 1}]) == ["x: <missing> | n: 1"]
 
 
 def test_a_json_row_reads_the_same_alone_and_next_to_a_row_whose_field_is_no_dict():
