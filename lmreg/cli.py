@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ._warnings import each_once
 from .table_columns import check_not_input, check_target, input_columns, lift_field, without_unnamed
-from .tables import COMPRESSIONS, WRITERS, needs_zstandard, read_table, table_suffix
+from .tables import COMPRESSIONS, WRITERS, check_compression, read_table, table_suffix
 
 
 def _demo(args) -> int:
@@ -149,15 +149,11 @@ def _output_path(out: str, formats: dict) -> Path:
     from .model_folder import is_saved_model
 
     path = Path(out).expanduser()
-    kind, compression = formats.get(table_suffix(path)), COMPRESSIONS.get(path.suffix.lower())
+    kind = formats.get(table_suffix(path))
     if kind is None:
         raise ValueError(f"--out {out!r}: unsupported file extension {table_suffix(path) or '(none)'!r}; "
                          f"use {', '.join(formats)} (.csv optionally compressed: .csv.gz, .csv.xz, ...).")
-    if kind == "parquet" and compression:
-        raise ValueError(f"--out {out!r}: parquet compresses its own columns; name the file "
-                         f"{path.with_suffix('').name!r}.")
-    if compression == "zstd":
-        needs_zstandard(f"--out {out!r}: writing .zst", "write .csv.gz")
+    check_compression(path, kind, f"--out {out!r}", writing=True)
     if not path.parent.is_dir():
         raise FileNotFoundError(f"--out {out!r}: folder {str(path.parent)!r} does not exist.")
     real = Path(os.path.realpath(path))   # a link is written through: its target's folder must exist

@@ -14,7 +14,8 @@ import json
 import re
 from pathlib import Path
 
-__all__ = ["READERS", "JSON_LINES", "WRITERS", "COMPRESSIONS", "needs_zstandard", "read_table", "table_suffix"]
+__all__ = ["READERS", "JSON_LINES", "WRITERS", "COMPRESSIONS", "check_compression", "read_table",
+           "table_suffix"]
 
 #: Table readers by file extension (``.json`` is read as JSON lines, one object per line, or as
 #: one array of objects when it starts with ``[``).
@@ -109,7 +110,7 @@ def read_table(path, sep=None, encoding=None, decimal=None, na_values=None):
     path = Path(path).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"{str(path)!r}: no such file.")
-    suffix, compression = table_suffix(path), COMPRESSIONS.get(path.suffix.lower())
+    suffix = table_suffix(path)
     kind = READERS.get(suffix)
     if path.is_dir() and not (kind == "parquet" or kind is None and any(path.rglob("*.parquet"))):
         raise ValueError(f"{str(path)!r} is a directory, expected a data file (or a folder of parquet "
@@ -120,11 +121,7 @@ def read_table(path, sep=None, encoding=None, decimal=None, na_values=None):
         raise ValueError(f"{str(path)!r}: unsupported file extension {suffix or '(none)'!r}; "
                          "use .csv/.tsv, .parquet/.pq, or JSON lines (.jsonl/.ndjson/.json), the text "
                          f"ones optionally compressed ({', '.join(f'.csv{c}' for c in COMPRESSIONS)}).")
-    if kind == "parquet" and compression:
-        raise ValueError(f"{str(path)!r}: parquet compresses its own columns and is read uncompressed; "
-                         f"decompress the file, or write it with to_parquet(compression=...).")
-    if compression == "zstd":
-        needs_zstandard(f"{str(path)!r}: reading .zst", "decompress it first")
+    check_compression(path, kind, f"{str(path)!r}", writing=False)
     if kind != "csv" and (sep is not None or decimal is not None or na_values is not None):   # else unused
         raise ValueError(f"--sep, --decimal and --na apply to .csv/.tsv files; {str(path)!r} is {kind}.")
     if kind == "parquet" and encoding is not None:   # parquet stores its own (UTF-8) strings
@@ -222,6 +219,19 @@ def _open_text(path, encoding):
 def _read_bytes(path) -> bytes:
     with _open_binary(path) as f:
         return f.read()
+
+
+def check_compression(path: Path, kind: str, name: str, writing: bool) -> None:
+    """Refuse a compressed parquet file (parquet compresses its own columns) and a .zst one
+    without the ``zstandard`` package; ``name`` is how the error names the file."""
+    if kind == "parquet" and COMPRESSIONS.get(path.suffix.lower()):
+        fix = f"name the file {path.with_suffix('').name!r}" if writing else (
+            "decompress the file, or write it with to_parquet(compression=...)")
+        raise ValueError(f"{name}: parquet compresses its own columns and is {'written' if writing else 'read'} "
+                         f"uncompressed; {fix}.")
+    if COMPRESSIONS.get(path.suffix.lower()) == "zstd":
+        needs_zstandard(f"{name}: {'writing' if writing else 'reading'} .zst",
+                        "write .csv.gz" if writing else "decompress it first")
 
 
 def needs_zstandard(what: str, otherwise: str):

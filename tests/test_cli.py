@@ -102,7 +102,7 @@ def test_predict_reads_and_writes_compressed_csv(data, fitted, capsys):
     import zipfile
     assert zipfile.ZipFile(data / "pred.csv.zip").namelist() == ["pred.csv"]
     assert main(["predict", str(model), str(data / "data.csv"), "--out", str(data / "p.parquet.gz")]) == 2
-    assert "parquet compresses its own columns; name the file 'p.parquet'" in capsys.readouterr().err
+    assert "parquet compresses its own columns and is written uncompressed; name the file 'p.parquet'" in capsys.readouterr().err
     assert not (data / "p.parquet.gz").exists()
 
 
