@@ -142,7 +142,8 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         Input tokens per row at most (at least 3: ``<bos>``, one token of a field
         and the separator before the number).
     max_field_tokens : int, default=48
-        BPE tokens kept per text field (the rest of a long field is cut).
+        BPE tokens kept per text field (the rest of a long field is cut; with
+        ``numeric="text"`` numbers too), and element tokens per list (tags) field.
     rl_steps : int, default=0
         Steps of the RL stage after SFT (0: no RL). With RL on and a ``max_time``,
         SFT may use the first 75% of the budget and RL runs from SFT's end to the

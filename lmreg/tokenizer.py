@@ -16,7 +16,10 @@ information:
   ``<c:name=value>`` token per element seen at least ``min_tag_count`` times in
   training (at most ``max_tag_values`` values per column, the most frequent), in the
   list's order, and one ``<c:name=?>`` when any element is rarer or unseen;
-* text is the field token followed by at most ``max_field_tokens`` BPE pieces.
+* text is the field token followed by at most ``max_field_tokens`` BPE pieces (the
+  characters of a number written out, ``NUMBER_CHARS``, are in the vocabulary whatever the
+  training text holds: ``numeric="text"`` writes numbers there);
+* a list longer than ``max_field_tokens`` keeps its first ``max_field_tokens`` tokens.
 
 Every row starts with ``<bos>`` and ends with ``<sep>``, after which the model emits
 the number tokens.
@@ -36,6 +39,9 @@ from .serialize import Table
 
 PAD, UNK, BOS, SEP, MISSING = "<pad>", "<unk>", "<bos>", "<sep>", "<missing>"
 SPECIALS = [PAD, UNK, BOS, SEP, MISSING]
+#: Characters of a number written out (``-1.5e+07``, ``inf``), in every vocabulary: a sign or an
+#: exponent the training text lacked would read as ``<unk>``.
+NUMBER_CHARS = "0123456789+-.einf"
 
 # Slot kinds in the parallel ``kind`` array: 0 = ordinary token, 1 = numeric value
 # present, 2 = numeric value missing.
@@ -137,7 +143,9 @@ class InputTokenizer:
         category tokens come on top), except that every character of the text is
         kept: an alphabet larger than it (Chinese, say) is the vocabulary.
     max_field_tokens : int, default=96
-        BPE pieces kept per text field (the rest is truncated).
+        BPE pieces kept per text field (the rest is truncated; numbers written as text
+        too), and tokens per ``tags`` field (its first known elements, ``<c:name=?>``
+        counted).
     max_length : int, default=384
         Tokens per row at most, ``<bos>`` and ``<sep>`` included; a longer row is cut
         (its later fields lost) and :meth:`encode` warns.
@@ -181,7 +189,7 @@ class InputTokenizer:
         tok.pre_tokenizer = pre_tokenizers.Sequence(
             [pre_tokenizers.Whitespace(), pre_tokenizers.Digits(individual_digits=True)])
         trainer = trainers.BpeTrainer(vocab_size=self.vocab_size, special_tokens=SPECIALS,
-                                      min_frequency=2, show_progress=False)
+                                      min_frequency=2, show_progress=False, initial_alphabet=list(NUMBER_CHARS))
         texts = (v for c in table.columns if c.kind == "text" for v in c.values if v)
         tok.train_from_iterator(texts, trainer=trainer)
 

@@ -189,3 +189,14 @@ def test_quantile_map_of_numbers_near_the_float64_limit_reads_no_value_as_missin
     x = np.random.default_rng(0).lognormal(size=300) * 1e5   # a power-of-two scale: the same map, exactly
     q = QuantileNormal().fit(x)
     np.testing.assert_array_equal(q.quantiles_, np.quantile(x, q.references_))
+
+
+def test_the_characters_of_a_number_are_in_every_vocabulary():
+    """numeric="text" writes -1.5e-07: a sign, point or exponent the fit's text lacked had
+    read as <unk> ("?1?5")."""
+    df = pd.DataFrame({"x": np.arange(40.0) * 37, "note": ["short words here"] * 40})
+    s = Serializer(numeric="text").fit(df)
+    tok = InputTokenizer().fit(s.transform(df))
+    new = pd.DataFrame({"x": [-5.0, 2.5, -1.5e-7, np.inf], "note": ["a"] * 4})
+    rows = [tok.decode(r).split()[2:-2] for r in tok.encode(s.transform(new))[0]]
+    assert rows == [["-", "5"], ["2", ".", "5"], ["-", "1", ".", "5", "e", "-", "0", "7"], ["i", "n", "f"]]
