@@ -181,8 +181,9 @@ def category_names(values: pd.Series) -> np.ndarray:
         names[:] = [_name(v) for v in values.astype(object).tolist()]
         return names
     names = values.astype(str).to_numpy(dtype=object)
-    if pd.api.types.is_string_dtype(values.dtype):
-        return np.array([_name(v) for v in names], dtype=object).reshape(-1)
+    if pd.api.types.is_string_dtype(values.dtype):   # each distinct text named once (missing: its own code)
+        codes, distinct = pd.factorize(names, use_na_sentinel=False)
+        return np.array([_name(v) for v in distinct], dtype=object)[codes].reshape(-1)
     if pd.api.types.is_float_dtype(values.dtype):
         whole = (np.isfinite(values) & (values % 1 == 0)).to_numpy(dtype=bool, na_value=False)
         if whole.any():   # Python ints: exact however large (int64 overflows past 2**63)

@@ -376,6 +376,23 @@ def _parse_json_object(value):
     return obj if isinstance(obj, dict) else None
 
 
+def _json_rows(values: list, forced: bool):
+    """``(rows, bad)``: each value's JSON object ({} where it is missing or blank, JSON's usual
+    "missing", which neither stops nor counts against expansion) and how many present values
+    hold none. None, unless ``forced``, when one holds none (a column of text stops at its
+    first value) or none is present."""
+    rows, present, bad = [{}] * len(values), 0, 0
+    for i, v in enumerate(values):
+        if _absent(v):
+            continue
+        value = _parse_json_object(v)
+        if value is None and not forced:
+            return None
+        present, bad = present + 1, bad + (value is None)
+        rows[i] = value or {}
+    return None if present == 0 and not forced else (rows, bad)
+
+
 def _expand_json_columns(frame: pd.DataFrame, force=(), keep=()) -> pd.DataFrame:
     """Replace columns whose non-missing values all parse as JSON objects (or are dicts) by
     their fields; the columns in ``force`` (fitted as JSON) are expanded whatever their values,
@@ -386,20 +403,14 @@ def _expand_json_columns(frame: pd.DataFrame, force=(), keep=()) -> pd.DataFrame
         if name in keep or (col.dtype.kind not in "OUS" and not isinstance(col.dtype, pd.StringDtype)):
             out.append(col)
             continue
-        present = col.dropna()
-        # "" is JSON's usual "missing" (as in Serializer): it neither stops nor counts against expansion
-        present = present[[not (isinstance(v, str) and not v.strip()) for v in present]]
-        parsed = [_parse_json_object(v) for v in present]
-        bad = sum(p is None for p in parsed)
-        if name not in force and (len(parsed) == 0 or bad):
+        found = _json_rows(col.tolist(), forced=name in force)
+        if found is None:
             out.append(col)
             continue
+        rows, bad = found
         if bad:
             warn_user(f"{bad} of {len(col)} values of the JSON column {name!r} are not JSON objects; "
                       "their fields read as missing.")
-        rows = [{}] * len(col)
-        for i, p in zip(present.index, parsed):
-            rows[i] = p or {}
         inner = {c[len(name) + 1:] for c in keep if c.startswith(f"{name}.")}   # its fitted fields
         sub = _normalize(rows, f"the JSON column {name!r} in row", keep=inner, detect=not keep)
         sub.columns = [f"{name}.{c}" for c in sub.columns]

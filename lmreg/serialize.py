@@ -201,10 +201,18 @@ def _blank(col: pd.Series) -> np.ndarray:
     return np.array([isinstance(v, str) and not v.strip() for v in col.tolist()], dtype=bool).reshape(-1)
 
 
-def _present(col: pd.Series) -> pd.Series:
-    """The values of ``col`` that are neither missing nor blank (what its kind is read from)."""
+def _present(col: pd.Series, head: int | None = None) -> pd.Series:
+    """The values of ``col`` that are neither missing nor blank (what its kind is read from);
+    the first ``head`` of them only, read from as few of its values as give them."""
     present = col.dropna()
-    return present[~_blank(present)]
+    if head is None:
+        return present[~_blank(present)]
+    start, parts, found = 0, [], 0
+    while start < len(present) and found < head:   # one slice, unless blanks fill it
+        part = present.iloc[start:start + head]
+        part = part[~_blank(part)]
+        parts, found, start = parts + [part], found + len(part), start + head
+    return pd.concat(parts).iloc[:head] if parts else present
 
 
 def _number_text(col: pd.Series) -> str | None:
@@ -214,7 +222,7 @@ def _number_text(col: pd.Series) -> str | None:
     >>> _number_text(pd.Series(["3.5", " 12", None, "1e3"])), _number_text(pd.Series(["02139", "10001"]))
     ('3.5', None)
     """
-    present = _present(col).iloc[:1000]
+    present = _present(col, 1000)
     if len(present) == 0 or not all(isinstance(v, str) for v in present):
         return None
     text = present.str.strip()
@@ -232,7 +240,7 @@ def _comma_number(col: pd.Series) -> str | None:
     """
     if _dtype_kind(col.dtype) is not None:   # a declared category stays one, as asked
         return None
-    present = _present(col).iloc[:1000].tolist()
+    present = _present(col, 1000).tolist()
     if not present or not all(isinstance(v, str) and _COMMA_NUMBER.fullmatch(v) for v in present):
         return None
     return present[0]
@@ -256,7 +264,7 @@ def _numbers_but(col: pd.Series) -> tuple[object, list[str]] | None:
     """
     if _dtype_kind(col.dtype) is not None:   # a declared category (or bool): the user's choice
         return None
-    present = _present(col).iloc[:1000]
+    present = _present(col, 1000)
     number = np.array([isinstance(v, _NUMBERS) and not isinstance(v, (bool, np.bool_))
                        for v in present], dtype=bool)
     strings = present[~number]
@@ -490,11 +498,15 @@ class Serializer:
         """Render a :class:`Table` (from :meth:`transform`) as one text line per row."""
         parts = []
         for col in table.columns:
-            if col.kind == "num":
-                vals = [self.missing if np.isnan(v) else self._fmt(v) for v in col.values]
-            else:
-                vals = [self.missing if v is None else cell_text(v) for v in col.values]
-            parts.append([self.template.format(name=col.name, value=v) for v in vals])
+            if col.kind not in ("num", "cat"):   # text and tags: mostly distinct, written one by one
+                parts.append([self.template.format(name=col.name, value=self.missing if v is None else cell_text(v))
+                              for v in col.values])
+                continue
+            # numbers and categories repeat: each distinct one written once (missing: code -1, last)
+            codes, distinct = pd.factorize(np.asarray(col.values, dtype=float if col.kind == "num" else object))
+            texts = [self._fmt(v) if col.kind == "num" else cell_text(v) for v in distinct] + [self.missing]
+            parts.append(np.array([self.template.format(name=col.name, value=t) for t in texts],
+                                  dtype=object)[codes].tolist())
         return [self.separator.join(row) for row in zip(*parts)]
 
     def _fmt(self, v: float) -> str:
