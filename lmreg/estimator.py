@@ -391,17 +391,18 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         lora = getattr(self, "_lora_settings", None)   # None: a model pickled before they were kept
         return self._lora() if lora is None else lora
 
-    def _setup_inputs(self, X) -> None:
-        """Fit the serializer and the input tokenizer (learnt BPE, or the pretrained one)."""
+    def _setup_inputs(self, X):
+        """Fit the serializer and the input tokenizer (learnt BPE, or the pretrained one); the
+        table of ``X`` the BPE was learnt on (None for a pretrained one), which fit encodes."""
         # Task ids are names, even when they are 1, 2, 3.
         categorical = () if self.task_column is None else (str(self.task_column),)
         if self.backbone is None:
             self.pretrained_, self._source_files, self._lora_settings = None, None, None
             self.serializer_ = Serializer(numeric=self.numeric, categorical=categorical).fit(X)
+            table = self.serializer_.transform(X)
             self.tokenizer_ = InputTokenizer(vocab_size=self.vocab_size, max_length=self.max_length,
-                                             max_field_tokens=self.max_field_tokens
-                                             ).fit(self.serializer_.transform(X))
-            return
+                                             max_field_tokens=self.max_field_tokens).fit(table)
+            return table
         self.pretrained_ = resolve_backbone(self.backbone)
         if self.pretrained_.kind != "causal":   # an encoder's number decoder is lmreg's own, of that size
             check_heads(self.hidden_size, self.num_heads)
@@ -425,8 +426,8 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
                                       self.number_tokens, self._fitted_lora(), self.backbone_config_,
                                       self.seed_ if seed is None else seed, weights=pretrained_weights)
 
-    def _encode(self, X, predicting: bool = False) -> Encoded:
-        table = self.serializer_.transform(X)
+    def _encode(self, X, predicting: bool = False, table=None) -> Encoded:
+        table = self.serializer_.transform(X) if table is None else table   # fit's, already read
         # each row's task: only a model that fell back reads it at predict (one more pass over X)
         tasks = (None if getattr(self, "tasks_", None) is None or predicting and not self.fallback_
                  else self.tasks_.tasks(X))
@@ -516,8 +517,8 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         else:  # several targets, decoded natively one after another
             self.codec_ = MultiTargetCodec([make_codec(self.codec, **kw) for _ in range(y.shape[1])]).fit(y)
         targets = self.codec_.encode(y)
-        self._setup_inputs(X)  # after the codec: a causal backbone's prompt leaves room for its tokens
-        enc = self._encode(X)
+        table = self._setup_inputs(X)  # after the codec: a causal backbone's prompt leaves room for its tokens
+        enc = self._encode(X, table=table)
 
         n = len(y)
         train_rows, val_rows = self._split(n)

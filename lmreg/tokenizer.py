@@ -31,6 +31,7 @@ import json
 from collections import Counter
 
 import numpy as np
+import pandas as pd
 from scipy.special import ndtri
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
@@ -260,13 +261,15 @@ class InputTokenizer:
                 per_col.append((col.name, "num", fid, z))
             elif kind == "cat":
                 unk = t2i(self._token(col.name, None))
-                ids = [t2i(self._token(col.name, v)) if v is not None else None for v in col.values]
-                if unseen is not None:   # values that got no token of their own, from this one lookup
-                    bad = [v for v, i in zip(col.values, ids) if v is not None and i in (None, unk)]
-                    if bad:
-                        unseen[col.name] = (len(bad), sum(v is not None for v in col.values), bad[0])
-                ids = [unk if i is None else i for i in ids]
-                per_col.append((col.name, "cat", fid, np.asarray(ids, dtype=np.int64)))
+                # each distinct value looked up once (None, missing: code -1, the unknown token)
+                codes, distinct = pd.factorize(np.asarray(col.values, dtype=object))
+                found = [t2i(self._token(col.name, v)) for v in distinct]
+                ids = np.array([unk if i is None else i for i in found] + [unk], dtype=np.int64)[codes]
+                if unseen is not None:   # values that got no token of their own
+                    bad = np.array([i in (None, unk) for i in found] + [False])[codes]
+                    if bad.any():
+                        unseen[col.name] = (int(bad.sum()), int((codes >= 0).sum()), distinct[codes[bad.argmax()]])
+                per_col.append((col.name, "cat", fid, ids))
             elif kind == "tags":
                 per_col.append((col.name, "text", fid, [self._tag_ids(col.name, v) for v in col.values]))
             else:
@@ -279,37 +282,10 @@ class InputTokenizer:
                           for e, v in zip(enc, col.values)]
                 per_col.append((col.name, "text", fid, pieces))
 
-        bos, sep = t2i(BOS), t2i(SEP)
         keep = self.max_length - 1
-        ids_out, vals_out, kinds_out = [], [], []
-        n_cut, lost = 0, {}   # rows cut at max_length; fields cut off whole (name -> None, in order)
-        for r in range(n):
-            ids, vals, kinds = [bos], [0.0], [TOKEN]
-            for name, kind, fid, data in per_col:
-                if len(ids) >= keep:
-                    lost[name] = None
-                if kind == "num":
-                    v = data[r]
-                    ids.append(fid)
-                    vals.append(0.0 if np.isnan(v) else float(v))
-                    kinds.append(NUMBER_MISSING if np.isnan(v) else NUMBER)
-                elif kind == "cat":
-                    ids.append(int(data[r]))
-                    vals.append(0.0)
-                    kinds.append(TOKEN)
-                else:
-                    piece = data[r]
-                    ids.append(fid)
-                    ids.extend(piece)
-                    vals.extend([0.0] * (len(piece) + 1))
-                    kinds.extend([TOKEN] * (len(piece) + 1))
-            n_cut += len(ids) > keep
-            ids, vals, kinds = ids[:keep] + [sep], vals[:keep] + [0.0], kinds[:keep] + [TOKEN]
-            ids_out.append(np.asarray(ids, dtype=np.int32))
-            vals_out.append(np.asarray(vals, dtype=np.float32))
-            kinds_out.append(np.asarray(kinds, dtype=np.int8))
+        ids_out, vals_out, kinds_out, n_cut, lost = _assemble(per_col, n, t2i(BOS), t2i(SEP), keep)
         if n_cut:   # the model never sees what was cut: say so rather than lose it silently
-            names = list(lost)
+            names = lost
             shown = ", ".join(map(repr, names[:5])) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
             fields = f" (fields lost whole in some rows: {shown})" if names else ""
             warn_user(f"{n_cut} of {n} rows are longer than max_length={self.max_length} tokens and were cut, "
@@ -364,3 +340,61 @@ class InputTokenizer:
             tok.numeric_[name] = q
         tok.tokenizer_ = Tokenizer.from_str(json.dumps(config["tokenizer"]))
         return tok
+
+
+def _assemble(per_col, n: int, bos: int, sep: int, keep: int):
+    """Rows of ``<bos>``, each column's tokens, ``<sep>``: ``per_col`` holds ``(name, kind,
+    field id, data)``, ``data`` a float array of z-scores (``num``: the field token carries
+    them), an id array (``cat``) or each row's pieces (``text``, tags included, after the field
+    token). A row longer than ``keep`` tokens is cut there. Runs of ``num`` and ``cat``
+    columns are one block of fixed width, so a row is put together from a few arrays.
+
+    Returns the ids, values and kinds per row, how many rows were cut, and the columns lost
+    whole in some row (in the order the rows lose them)."""
+    if n == 0:
+        return [], [], [], 0, []
+    lengths = np.ones((n, len(per_col)), dtype=np.int64)
+    segments, block = [], []   # blocks: (ids, values, kinds) arrays of shape (n, width); text: (fid, pieces)
+
+    def close():
+        if block:
+            segments.append(tuple(np.stack(parts, axis=1) for parts in zip(*block)))
+            block.clear()
+
+    for j, (name, kind, fid, data) in enumerate(per_col):
+        if kind == "num":
+            missing = np.isnan(data)
+            block.append((np.full(n, fid, dtype=np.int32), np.where(missing, 0.0, data).astype(np.float32),
+                          np.where(missing, NUMBER_MISSING, NUMBER).astype(np.int8)))
+        elif kind == "cat":
+            block.append((np.asarray(data, dtype=np.int32), np.zeros(n, np.float32), np.zeros(n, np.int8)))
+        else:
+            close()
+            segments.append((fid, data))
+            lengths[:, j] += np.fromiter((len(piece) for piece in data), dtype=np.int64, count=n)
+    close()
+    starts = 1 + np.cumsum(lengths, axis=1) - lengths   # each column's first position in its row
+    out_of_room = starts >= keep
+    first = np.where(out_of_room.any(axis=0), out_of_room.argmax(axis=0), n)
+    lost = [per_col[j][0] for j in sorted(np.flatnonzero(first < n), key=lambda j: (first[j], j))]
+    n_cut = int((1 + lengths.sum(axis=1) > keep).sum())
+    head = (np.array([bos], np.int32), np.zeros(1, np.float32), np.zeros(1, np.int8))
+    tail = (np.array([sep], np.int32), np.zeros(1, np.float32), np.zeros(1, np.int8))
+    ids_out, vals_out, kinds_out = [], [], []
+    for r in range(n):
+        ids, vals, kinds = [head[0]], [head[1]], [head[2]]
+        for segment in segments:
+            if len(segment) == 3:
+                ids.append(segment[0][r])
+                vals.append(segment[1][r])
+                kinds.append(segment[2][r])
+            else:
+                fid, pieces = segment
+                row = np.array([fid, *pieces[r]], dtype=np.int32)
+                ids.append(row)
+                vals.append(np.zeros(len(row), np.float32))
+                kinds.append(np.zeros(len(row), np.int8))
+        for out, parts, end in ((ids_out, ids, tail[0]), (vals_out, vals, tail[1]), (kinds_out, kinds, tail[2])):
+            row = np.concatenate(parts)
+            out.append(np.concatenate([row[:keep], end]))
+    return ids_out, vals_out, kinds_out, n_cut, lost
