@@ -189,8 +189,9 @@ class InputTokenizer:
         tok.normalizer = normalizers.Sequence(norm)
         tok.pre_tokenizer = pre_tokenizers.Sequence(
             [pre_tokenizers.Whitespace(), pre_tokenizers.Digits(individual_digits=True)])
-        trainer = trainers.BpeTrainer(vocab_size=self.vocab_size, special_tokens=SPECIALS,
-                                      min_frequency=2, show_progress=False, initial_alphabet=list(NUMBER_CHARS))
+        has_text = any(c.kind == "text" for c in table.columns)   # else no text to read, at predict too
+        trainer = trainers.BpeTrainer(vocab_size=self.vocab_size, special_tokens=SPECIALS, min_frequency=2,
+                                      show_progress=False, initial_alphabet=list(NUMBER_CHARS) if has_text else [])
         texts = (v for c in table.columns if c.kind == "text" for v in c.values if v)
         tok.train_from_iterator(texts, trainer=trainer)
 
