@@ -27,6 +27,7 @@ the number tokens.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 
@@ -40,8 +41,8 @@ from .serialize import Table
 
 PAD, UNK, BOS, SEP, MISSING = "<pad>", "<unk>", "<bos>", "<sep>", "<missing>"
 SPECIALS = [PAD, UNK, BOS, SEP, MISSING]
-#: Characters of a number written out (``-1.5e+07``, ``inf``), in every vocabulary: a sign or an
-#: exponent the training text lacked would read as ``<unk>``.
+#: Characters of a number written out (``-1.5e+07``, ``inf``), in the alphabet of every tokenizer
+#: with a text column: a sign or an exponent the training text lacked would read as ``<unk>``.
 NUMBER_CHARS = "0123456789+-.einf"
 
 # Slot kinds in the parallel ``kind`` array: 0 = ordinary token, 1 = numeric value
@@ -286,9 +287,8 @@ class InputTokenizer:
         keep = self.max_length - 1
         ids_out, vals_out, kinds_out, n_cut, lost = _assemble(per_col, n, t2i(BOS), t2i(SEP), keep)
         if n_cut:   # the model never sees what was cut: say so rather than lose it silently
-            names = lost
-            shown = ", ".join(map(repr, names[:5])) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-            fields = f" (fields lost whole in some rows: {shown})" if names else ""
+            shown = ", ".join(map(repr, lost[:5])) + (f" and {len(lost) - 5} more" if len(lost) > 5 else "")
+            fields = f" (fields lost whole in some rows: {shown})" if lost else ""
             warn_user(f"{n_cut} of {n} rows are longer than max_length={self.max_length} tokens and were cut, "
                       f"so the model does not see their end{fields}. Raise max_length, or lower "
                       "max_field_tokens to leave room for the later fields.")
@@ -347,55 +347,49 @@ def _assemble(per_col, n: int, bos: int, sep: int, keep: int):
     """Rows of ``<bos>``, each column's tokens, ``<sep>``: ``per_col`` holds ``(name, kind,
     field id, data)``, ``data`` a float array of z-scores (``num``: the field token carries
     them), an id array (``cat``) or each row's pieces (``text``, tags included, after the field
-    token). A row longer than ``keep`` tokens is cut there. Runs of ``num`` and ``cat``
-    columns are one block of fixed width, so a row is put together from a few arrays.
+    token). A row longer than ``keep`` tokens is cut there. Every column is written into flat
+    arrays of all rows at once (its tokens' positions from the lengths before it), then the
+    rows are cut and split apart.
 
     Returns the ids, values and kinds per row, how many rows were cut, and the columns lost
     whole in some row (in the order the rows lose them)."""
     if n == 0:
         return [], [], [], 0, []
     lengths = np.ones((n, len(per_col)), dtype=np.int64)
-    segments, block = [], []   # blocks: (ids, values, kinds) arrays of shape (n, width); text: (fid, pieces)
-
-    def close():
-        if block:
-            segments.append(tuple(np.stack(parts, axis=1) for parts in zip(*block)))
-            block.clear()
-
-    for j, (name, kind, fid, data) in enumerate(per_col):
-        if kind == "num":
-            missing = np.isnan(data)
-            block.append((np.full(n, fid, dtype=np.int32), np.where(missing, 0.0, data).astype(np.float32),
-                          np.where(missing, NUMBER_MISSING, NUMBER).astype(np.int8)))
-        elif kind == "cat":
-            block.append((np.asarray(data, dtype=np.int32), np.zeros(n, np.float32), np.zeros(n, np.int8)))
-        else:
-            close()
-            segments.append((fid, data))
+    for j, (_, kind, _, data) in enumerate(per_col):
+        if kind == "text":
             lengths[:, j] += np.fromiter((len(piece) for piece in data), dtype=np.int64, count=n)
-    close()
     starts = 1 + np.cumsum(lengths, axis=1) - lengths   # each column's first position in its row
     out_of_room = starts >= keep
     first = np.where(out_of_room.any(axis=0), out_of_room.argmax(axis=0), n)
     lost = [per_col[j][0] for j in sorted(np.flatnonzero(first < n), key=lambda j: (first[j], j))]
-    n_cut = int((1 + lengths.sum(axis=1) > keep).sum())
-    head = (np.array([bos], np.int32), np.zeros(1, np.float32), np.zeros(1, np.int8))
-    tail = (np.array([sep], np.int32), np.zeros(1, np.float32), np.zeros(1, np.int8))
-    ids_out, vals_out, kinds_out = [], [], []
-    for r in range(n):
-        ids, vals, kinds = [head[0]], [head[1]], [head[2]]
-        for segment in segments:
-            if len(segment) == 3:
-                ids.append(segment[0][r])
-                vals.append(segment[1][r])
-                kinds.append(segment[2][r])
-            else:
-                fid, pieces = segment
-                row = np.array([fid, *pieces[r]], dtype=np.int32)
-                ids.append(row)
-                vals.append(np.zeros(len(row), np.float32))
-                kinds.append(np.zeros(len(row), np.int8))
-        for out, parts, end in ((ids_out, ids, tail[0]), (vals_out, vals, tail[1]), (kinds_out, kinds, tail[2])):
-            row = np.concatenate(parts)
-            out.append(np.concatenate([row[:keep], end]))
-    return ids_out, vals_out, kinds_out, n_cut, lost
+    total = 1 + lengths.sum(axis=1)   # a row's tokens before the cut
+    n_cut = int((total > keep).sum())
+    row_at = np.cumsum(total) - total
+    ids = np.empty(int(total.sum()), np.int32)
+    vals, kinds = np.zeros(len(ids), np.float32), np.full(len(ids), TOKEN, np.int8)
+    ids[row_at] = bos
+    for j, (_, kind, fid, data) in enumerate(per_col):
+        at = row_at + starts[:, j]
+        ids[at] = data if kind == "cat" else fid
+        if kind == "num":
+            missing = np.isnan(data)
+            vals[at] = np.where(missing, 0.0, data)
+            kinds[at] = np.where(missing, NUMBER_MISSING, NUMBER)
+        elif kind == "text":   # piece k of row r goes k + 1 after the row's field token
+            counts = lengths[:, j] - 1
+            pieces = np.fromiter(itertools.chain.from_iterable(data), dtype=np.int64, count=int(counts.sum()))
+            ids[np.repeat(at + 1 - (np.cumsum(counts) - counts), counts) + np.arange(len(pieces))] = pieces
+    # cut each row at keep tokens and close it with <sep>
+    kept = np.minimum(total, keep) + 1
+    out_at = np.cumsum(kept) - kept
+    position = np.arange(len(ids)) - np.repeat(row_at, total)
+    inside = position < keep
+    target = (np.repeat(out_at, total) + position)[inside]
+    rows = []
+    for flat, end in ((ids, sep), (vals, 0.0), (kinds, TOKEN)):
+        out = np.empty(int(kept.sum()), flat.dtype)
+        out[target] = flat[inside]
+        out[out_at + kept - 1] = end
+        rows.append(np.split(out, (out_at + kept)[:-1]))
+    return rows[0], rows[1], rows[2], n_cut, lost
