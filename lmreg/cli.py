@@ -277,8 +277,9 @@ def _predict(args) -> int:
     import pandas as pd
 
     quantiles = _parse_quantiles(args.quantiles) if args.quantiles is not None else []   # '' is an error too
-    out = _output_path(args.out, WRITERS)
-    if Path(args.data).expanduser().exists() and out.resolve() == Path(args.data).expanduser().resolve():
+    out = None if args.out == "-" else _output_path(args.out, WRITERS)   # "-": CSV on standard output
+    data = Path(args.data).expanduser()
+    if out is not None and data.exists() and out.resolve() == data.resolve():
         raise ValueError(f"--out {args.out!r} is the DATA file; writing there would replace the rows read.")
     est, meta = _load_model(args.model)
     if args.threads is not None:
@@ -295,9 +296,14 @@ def _predict(args) -> int:
             qp = np.asarray(est.predict_quantiles(X, quantiles), dtype=float).reshape(len(X), len(quantiles))
             for j, q in enumerate(quantiles):
                 result[f"q{q}"] = qp[:, j]
-    _write_table(result, out)
-    if not args.quiet:
-        print(f"lmreg: wrote {len(result)} predictions to {args.out} ({time.perf_counter() - t:.1f} s)")
+    if out is None:
+        result.to_csv(sys.stdout, index=False)
+        sys.stdout.flush()
+    else:
+        _write_table(result, out)
+    if not args.quiet:   # on standard error when the predictions are on standard output
+        print(f"lmreg: wrote {len(result)} predictions to {'standard output' if out is None else args.out} "
+              f"({time.perf_counter() - t:.1f} s)", file=sys.stderr if out is None else sys.stdout)
     return 0
 
 
@@ -418,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Write a 'prediction' column (and quantile columns) for DATA.")
     predict.add_argument("model", metavar="DIR", help="model directory written by 'lmreg fit'")
     predict.add_argument("data", metavar="DATA", help=data_help)
-    predict.add_argument("--out", required=True, metavar="FILE", help="output .csv (or .csv.gz, .bz2, .xz, .zip, .zst) or .parquet/.pq")
+    predict.add_argument("--out", required=True, metavar="FILE", help="output .csv (or .csv.gz, .bz2, .xz, .zip, .zst) or .parquet/.pq; - writes CSV to standard output")
     predict.add_argument("--quantiles", metavar="Q1,Q2", help="also write columns qQ1, qQ2, e.g. 0.1,0.9")
     predict.add_argument("--threads", type=int, metavar="N", help="torch CPU threads")
     predict.add_argument("--quiet", action="store_true", help="no summary line")

@@ -106,6 +106,18 @@ def test_predict_reads_and_writes_compressed_csv(data, fitted, capsys):
     assert not (data / "p.parquet.gz").exists()
 
 
+def test_predict_to_standard_output(data, fitted, capsys):
+    # "--out -" had been "unsupported file extension '(none)'"
+    model, _, _ = fitted
+    assert main(["predict", str(model), str(data / "data.csv"), "--out", "-", "--quantiles", "0.1,0.9"]) == 0
+    captured = capsys.readouterr()
+    pred = pd.read_csv(io.StringIO(captured.out))
+    assert list(pred.columns) == ["prediction", "q0.1", "q0.9"] and len(pred) == 60
+    expected = lmreg.load(model).predict(pd.read_csv(data / "data.csv").drop(columns=[TARGET]))
+    np.testing.assert_allclose(pred["prediction"], expected)
+    assert "wrote 60 predictions to standard output" in captured.err and not (Path.cwd() / "-").exists()
+
+
 def test_predict_parquet_with_quantiles(data, fitted):
     if not hasattr(LMRegressor, "predict_quantiles"):
         pytest.skip("LMRegressor.predict_quantiles is not available yet")
