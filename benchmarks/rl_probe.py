@@ -56,7 +56,7 @@ def main(argv=None) -> None:
         y_model = np.asarray(y, dtype=float)
         enc = est._encode(X)
         check = est._judging_rows(*est._split(len(y_model)))[1]
-        rows = max(PROBE_ROWS, rows_per_batch(est.n_samples))   # as _check_seconds
+        rows = max(PROBE_ROWS, rows_per_batch(est.n_samples, device=est.device_))   # as _check_seconds
         with est._torch_scope():
             estimates = []
             probe = _median_seconds(lambda: estimates.append(est._check_seconds(enc, y_model, check, 1e18)),

@@ -133,7 +133,7 @@ def _quantile_walk(model, grammar: NumberGrammar, batch, levels, temperature: fl
 
 @torch.no_grad()
 def quantile_tokens(model, enc: Encoded, grammar: NumberGrammar, pad_id: int, levels, temperature: float = 1.0,
-                    max_sequences: int = 1024, max_rows: int = 64, device="cpu") -> np.ndarray:
+                    max_sequences: int | None = None, max_rows: int = 64, device="cpu") -> np.ndarray:
     """:func:`quantile_batch` over every encoded row, batched by length like :func:`sample_tokens`.
 
     Returns

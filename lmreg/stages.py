@@ -310,7 +310,7 @@ class HeldOutStages:
         one decoding batch of it (at least :data:`PROBE_ROWS` rows), or None: no deadline,
         or ``check`` is one batch (the probe would be the check). A slow model or a large
         ``n_samples`` had run a stage of no step several times past its budget."""
-        rows = max(PROBE_ROWS, rows_per_batch(self.n_samples))
+        rows = max(PROBE_ROWS, rows_per_batch(self.n_samples, device=self.device_))
         if deadline is None or len(check) <= rows:
             return None
         t = time.monotonic()

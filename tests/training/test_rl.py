@@ -642,16 +642,17 @@ def test_a_stage_with_no_time_left_does_not_score_its_start():
 
 
 def _batched_check(monkeypatch, seconds):
-    """The RL check made to cost ``seconds`` per decoding batch (64 rows at n_samples=16, 16 at 64)."""
+    """The RL check made to cost ``seconds`` per decoding batch (on a CPU 16 rows at n_samples=16, 4 at 64)."""
     import math
     import time
 
+    from lmreg.decoding import rows_per_batch
     from lmreg.stages import HeldOutStages
 
     check = HeldOutStages._rl_check
 
     def slow(self, enc, y, rows, weights=None):
-        time.sleep(seconds * math.ceil(len(rows) / min(64, 1024 // self.n_samples)))
+        time.sleep(seconds * math.ceil(len(rows) / rows_per_batch(self.n_samples, device=self.device_)))
         return check(self, enc, y, rows, weights)
 
     monkeypatch.setattr(HeldOutStages, "_rl_check", slow)
@@ -660,13 +661,13 @@ def _batched_check(monkeypatch, seconds):
 def test_a_stage_whose_checks_would_outlast_the_budget_is_skipped(monkeypatch):
     """A slow check (a large n_samples, a pretrained trunk on a CPU) had scored the starting
     weights in full past the deadline, for a stage that then took no step."""
-    _batched_check(monkeypatch, 1.0)
+    _batched_check(monkeypatch, 0.25)
     X, y = [f"n {i % 7}" for i in range(200)], (np.arange(200) % 7).astype(float)
     LMRegressor(max_epochs=1, **TINY).fit(X[:20], y[:20])   # transformers' lazy imports: not the budget's
     est = LMRegressor(**{**TINY, "max_time": 4}, rl_steps=100, validation_fraction=0.5, n_samples=64)
     with pytest.warns(UserWarning, match=r"two RL checks .* n_samples=64 on 100 validation rows, about [0-9.]+ s "
                                          r"each\) would not end before the deadline: the RL stage was skipped"):
-        est.fit(X, y)   # 100 judging rows: 7 batches of 16, 7 s a check
+        est.fit(X, y)   # 100 judging rows: 25 batches of 4, 6.25 s a check (its probe: 16 rows, 1 s)
     assert [r.steps for r in est.member_rl_results_] == [0] * len(est.members_)
     assert est.fit_seconds_ < 4 + 1.0
 
@@ -674,8 +675,8 @@ def test_a_stage_whose_checks_would_outlast_the_budget_is_skipped(monkeypatch):
 def test_the_check_is_timed_on_a_whole_decoding_batch(monkeypatch):
     # timed on 16 rows of a 64-row batch, a check of 200 rows had read as 12.5 batches, not 4
     X, y = [f"n {i % 7}" for i in range(400)], (np.arange(400) % 7).astype(float)
-    est = LMRegressor(max_epochs=1, validation_fraction=0.5, **TINY).fit(X, y)
-    _batched_check(monkeypatch, 0.2)
+    est = LMRegressor(max_epochs=1, validation_fraction=0.5, **TINY).fit(X, y).set_params(n_samples=4)
+    _batched_check(monkeypatch, 0.2)   # 64 rows a batch at 4 samples each
     enc, check = est._encode(X), np.arange(200)
     with est._torch_scope():
         seconds = est._check_seconds(enc, y, check, deadline=1e18)
