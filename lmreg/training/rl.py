@@ -307,7 +307,7 @@ def train_rl(model, enc: Encoded, y: np.ndarray, codec, grammar: NumberGrammar, 
     scale = _reward_scale(y[rows], None if w is None else w[rows])
     reward = reward_function(stage_reward(config), scale)
     reference = frozen_copy(model)   # the frozen trunk shared, not copied
-    opt = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0, foreach=True)   # as SFT
     model.eval()  # no dropout: sampler and learner are the same policy
     result, t0 = RLResult(), time.monotonic()
     # Intermediate checkpoints at equal shares of the budget; the estimator scores the last one.

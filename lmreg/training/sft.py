@@ -391,7 +391,7 @@ def train_sft(model, enc: Encoded, targets: np.ndarray, y: np.ndarray, codec, gr
     t0 = time.monotonic()
     budget = None if deadline is None else max(deadline - t0, 1e-6)
     opt = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, betas=tuple(config.betas),
-                            weight_decay=config.weight_decay)
+                            weight_decay=config.weight_decay, foreach=True)   # multi-tensor: torch picks it on CUDA only
     lengths = enc.lengths()[train_rows]
     steps_per_epoch = math.ceil(len(train_rows) / config.batch_size)
     max_steps = config.max_epochs * steps_per_epoch
