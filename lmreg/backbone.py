@@ -19,8 +19,10 @@ the number tokens sit at the tail and positions come from the attention mask.
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import math
+import threading
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -295,6 +297,21 @@ class RegressionLM(nn.Module):
     def number_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Logits over the number sub-vocabulary only."""
         return self.head(hidden)
+
+
+#: Held by whatever seeds and draws from torch's process-wide generators (fit, RL stages,
+#: calibration, load): in threads of one process they take turns (reentrant: a fit calibrates).
+TORCH_RANDOM_LOCK = threading.RLock()
+
+
+def takes_turns(method):
+    """``method`` run holding :data:`TORCH_RANDOM_LOCK` from its first line, so that a call
+    waiting for another thread's turn starts its clock (``max_time``) when its own begins."""
+    @functools.wraps(method)
+    def held(*args, **kwargs):
+        with TORCH_RANDOM_LOCK:
+            return method(*args, **kwargs)
+    return held
 
 
 def seed_torch(seed: int, device=None) -> None:

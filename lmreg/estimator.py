@@ -8,7 +8,6 @@ constrained decoding -> decision rule. Each stage lives in its own module.
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 
 import numpy as np
@@ -18,7 +17,8 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_random_state
 
 from ._warnings import warn_user
-from .backbone import BackboneConfig, RegressionLM, build_backbone, check_heads, seed_torch
+from .backbone import (TORCH_RANDOM_LOCK, BackboneConfig, RegressionLM, build_backbone, check_heads, seed_torch,
+                       takes_turns)
 from .batching import Encoded
 from .codecs import MultiTargetCodec, make_codec
 from .decoding import NumberGrammar
@@ -37,9 +37,6 @@ from .validation import (PARAMETER_CONSTRAINTS, check_features, check_targets, r
 
 #: Share of ``max_time`` given to the RL stage when ``rl_steps > 0``.
 RL_TIME_SHARE = 0.25
-#: Held by fits, RL stages, calibrations and loads: they seed and draw from torch's process-wide
-#: generators, so in threads of one process they take turns (reentrant: a fit calibrates).
-_SEEDED = threading.RLock()
 
 
 class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, RegressorMixin, BaseEstimator):
@@ -363,7 +360,7 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         cuda = [] if device.type != "cuda" else [torch.cuda.current_device() if device.index is None else device.index]
         with contextlib.ExitStack() as scope:
             if seeded:
-                scope.enter_context(_SEEDED)
+                scope.enter_context(TORCH_RANDOM_LOCK)
                 scope.enter_context(torch.random.fork_rng(devices=cuda))
             previous = torch.get_num_threads()
             if self.n_threads is not None:
@@ -457,6 +454,7 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
         return n, X
 
     # -- fit / predict -----------------------------------------------------------
+    @takes_turns   # with other threads' fits: torch's generators are the process's
     def fit(self, X, y, sample_weight=None):
         """Train on rows ``X`` and numeric targets ``y``.
 

@@ -35,6 +35,7 @@ from sklearn.utils.validation import check_is_fitted
 from .calibration import ConformalQuantiles
 from .decoding import rows_per_batch
 from ._warnings import warn_user
+from .backbone import takes_turns
 from .members import member_seed
 from .metrics import crps_per_row
 from .training import rewards as R
@@ -439,6 +440,7 @@ class HeldOutStages:
         # the split fit made: a validation_fraction set since then is for the next fit
         return self._encode(X), y, self._split(len(y), fitted["validation_fraction"]), weights
 
+    @takes_turns
     def reinforce(self, X, y, max_time=None, sample_weight=None):
         """Run the RL stage on an already fitted model (SFT is not repeated).
 
@@ -486,6 +488,7 @@ class HeldOutStages:
             self._calibrate(enc, y, check, deadline, samples, weights)
         return self
 
+    @takes_turns
     def calibrate(self, X, y, max_time=None, sample_weight=None):
         """Refit the quantile calibration on the validation rows of the training data.
 

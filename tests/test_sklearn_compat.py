@@ -393,3 +393,24 @@ def test_fits_in_threads_draw_their_own_random_streams():
     reader.join()
     for est in fits:
         np.testing.assert_array_equal(est.predict(X), ref)
+
+
+def test_a_threaded_fit_starts_its_clock_on_its_turn():
+    """A fit waiting for another thread's turn had spent its max_time waiting: it fell back to the
+    median without a training step, the warning blaming the data's preparation."""
+    import threading
+    import warnings
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2))
+    y = 3 * X[:, 0] + X[:, 1]
+    LMRegressor(**TINY).fit(X[:20], y[:20])   # transformers' lazy imports: not the budget's
+    fits = [LMRegressor(**dict(TINY, max_time=2, max_epochs=10_000, validation_fraction=0.0)) for _ in range(2)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # "used up before the first training step" among them
+        threads = [threading.Thread(target=est.fit, args=(X, y)) for est in fits]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert all(est.fit_result_.steps > 10 and est.fit_result_.stopped == "time" and not est.fallback_ for est in fits)
