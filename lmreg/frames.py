@@ -227,7 +227,7 @@ def _normalize(records: list, what: str, keep=(), detect: bool = True) -> pd.Dat
     # sub-fields alone where that value is only ever None or blank, as a DataFrame column of
     # such values reads.
     split = {c.rsplit(".", k)[0] for c in frame.columns for k in range(1, c.count(".") + 1)}
-    both = split & set(frame.columns)
+    both = (split & set(frame.columns)) - set(keep)
     empty = [c for c in both if all(map(_absent, frame[c]))]
     hold = both - set(empty) if detect else set()
     if hold:   # the rare case: flattened again, with those fields held out too

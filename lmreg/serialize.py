@@ -29,7 +29,8 @@ from .cells import _LISTS, _as_flag, _as_tags, _as_text, _is_flag, _is_missing, 
 from .frames import is_records, to_frame
 
 KINDS = ("num", "cat", "tags", "text")
-#: Cells that are numbers: int, float, numpy's, Fraction (numbers.Real) and Decimal; bools are not.
+#: Cells that are numbers: int, float, numpy's, Fraction (numbers.Real) and Decimal (a bool
+#: is an int to isinstance: the callers leave bools out).
 _NUMBERS = (numbers.Real, Decimal)
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 

@@ -322,6 +322,9 @@ def test_a_field_that_is_a_dict_in_some_records_only_is_one_field_as_in_a_frame(
     assert from_records.to_text(empty) == from_frame.to_text(pd.DataFrame(empty)) == ["x: {} | n: 1"]
     assert from_records.to_text(empty + recs[:1]) == ["x: {} | n: 1", "x: s0 | n: 0"]
     assert from_records.to_text([{"n": 1}]) == ["x: <missing> | n: 1"]
+    # next to a record that writes the field's sub-field as a dotted key (a KeyError had followed)
+    assert from_records.to_text([{"x": {"b": 1}, "n": 1}, {"x.b": 2, "n": 2}]) == [
+        'x: {"b": 1} | n: 1', "x: <missing> | n: 2"]
 
 
 def test_a_json_row_reads_the_same_alone_and_next_to_a_row_whose_field_is_no_dict():
