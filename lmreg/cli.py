@@ -170,16 +170,16 @@ def _write_table(frame, out: Path) -> None:
     """Write ``frame`` to ``out`` (CSV, compressed as its last extension says, or parquet) through
     a temporary file in the same folder, renamed into place: an interrupted or failed write leaves
     no partial file and an earlier ``out`` untouched. A link is written through, as a plain write
-    would."""
+    would, in the format its own name says."""
     from .model_folder import process_umask
 
-    out = Path(os.path.realpath(out))
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=out.suffix, dir=out.parent)
+    kind, compression = WRITERS[table_suffix(out)], COMPRESSIONS.get(out.suffix.lower())
+    name, out = out.stem, Path(os.path.realpath(out))
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
     os.close(fd)
     try:
-        if WRITERS[table_suffix(out)] == "csv":   # a .zip holds the file by its own name
-            compression = COMPRESSIONS.get(out.suffix.lower())
-            frame.to_csv(tmp, index=False, compression={"method": compression, "archive_name": out.stem}
+        if kind == "csv":   # a .zip holds the file by its own name
+            frame.to_csv(tmp, index=False, compression={"method": compression, "archive_name": name}
                          if compression == "zip" else compression)
         else:
             frame.to_parquet(tmp, index=False)

@@ -101,6 +101,10 @@ def test_predict_reads_and_writes_compressed_csv(data, fitted, capsys):
     assert (data / "pred.csv.gz").read_bytes()[:2] == b"\x1f\x8b"   # gzip's magic number
     import zipfile
     assert zipfile.ZipFile(data / "pred.csv.zip").namelist() == ["pred.csv"]
+    (data / "plain.csv").write_text("")   # a link named .csv.gz is written as its name says
+    (data / "link.csv.gz").symlink_to(data / "plain.csv")
+    assert main(["predict", str(model), str(data / "data.csv.gz"), "--out", str(data / "link.csv.gz"), "--quiet"]) == 0
+    assert (data / "plain.csv").read_bytes()[:2] == b"\x1f\x8b"
     assert main(["predict", str(model), str(data / "data.csv"), "--out", str(data / "p.parquet.gz")]) == 2
     assert "parquet compresses its own columns and is written uncompressed; name the file 'p.parquet'" in capsys.readouterr().err
     assert not (data / "p.parquet.gz").exists()
