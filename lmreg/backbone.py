@@ -18,6 +18,7 @@ the number tokens sit at the tail and positions come from the attention mask.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import inspect
@@ -312,6 +313,33 @@ def takes_turns(method):
         with TORCH_RANDOM_LOCK:
             return method(*args, **kwargs)
     return held
+
+
+@contextlib.contextmanager
+def torch_scope(n_threads: int | None, device: torch.device, seeded: bool = True):
+    """Inside the block: ``n_threads`` torch threads (None: torch's setting), restored after,
+    and when ``seeded`` :data:`TORCH_RANDOM_LOCK` and a torch random state of its own (the
+    CPU's generator and ``device``'s), so that the caller's stream goes on after it as if the
+    block had not run, as scikit-learn estimators leave numpy's global state alone.
+
+    >>> _ = torch.manual_seed(5); expected = torch.rand(1); _ = torch.manual_seed(5)
+    >>> with torch_scope(1, torch.device("cpu")):
+    ...     seed_torch(0); _ = torch.rand(3)
+    >>> bool(torch.rand(1) == expected)   # the stream goes on as if the block had not drawn
+    True
+    """
+    cuda = [] if device.type != "cuda" else [torch.cuda.current_device() if device.index is None else device.index]
+    with contextlib.ExitStack() as scope:
+        if seeded:
+            scope.enter_context(TORCH_RANDOM_LOCK)
+            scope.enter_context(torch.random.fork_rng(devices=cuda))
+        previous = torch.get_num_threads()
+        if n_threads is not None:
+            torch.set_num_threads(int(n_threads))
+        try:
+            yield
+        finally:
+            torch.set_num_threads(previous)
 
 
 def seed_torch(seed: int, device=None) -> None:

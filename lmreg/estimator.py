@@ -7,7 +7,6 @@ constrained decoding -> decision rule. Each stage lives in its own module.
 
 from __future__ import annotations
 
-import contextlib
 import time
 
 import numpy as np
@@ -17,8 +16,8 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_random_state
 
 from ._warnings import warn_user
-from .backbone import (TORCH_RANDOM_LOCK, BackboneConfig, RegressionLM, build_backbone, check_heads, seed_torch,
-                       takes_turns)
+from .backbone import (BackboneConfig, RegressionLM, build_backbone, check_heads, seed_torch, takes_turns,
+                       torch_scope)
 from .batching import Encoded
 from .codecs import MultiTargetCodec, make_codec
 from .decoding import NumberGrammar
@@ -343,32 +342,13 @@ class LMRegressor(PredictiveDistribution, MemberEnsemble, HeldOutStages, Regress
             super()._validate_params()
         validate_params(self)
 
-    @contextlib.contextmanager
     def _torch_scope(self, device: torch.device | None = None, seeded: bool = True):
-        """Inside the block: ``n_threads`` torch threads and, when ``seeded``, a torch random
-        state of its own.
-
-        ``fit`` seeds torch's generators (initialisation, dropout: the CPU's and the
-        ``device``'s, default the fitted one); the caller's random stream goes on after the
-        block as if lmreg had not run, as scikit-learn estimators leave numpy's global
-        state alone. The generators are the process's: seeded blocks in threads (a
-        threading-backend search) take turns, so each fit draws its own stream. Prediction
-        draws nothing from them (its noise is hashed from counters): ``seeded=False`` runs at
-        once, and leaves a fit in another thread alone.
-        """
-        device = device or getattr(self, "device_", None) or resolve_device(self.device)
-        cuda = [] if device.type != "cuda" else [torch.cuda.current_device() if device.index is None else device.index]
-        with contextlib.ExitStack() as scope:
-            if seeded:
-                scope.enter_context(TORCH_RANDOM_LOCK)
-                scope.enter_context(torch.random.fork_rng(devices=cuda))
-            previous = torch.get_num_threads()
-            if self.n_threads is not None:
-                torch.set_num_threads(int(self.n_threads))
-            try:
-                yield
-            finally:
-                torch.set_num_threads(previous)
+        """:func:`~lmreg.backbone.torch_scope` with ``n_threads`` on ``device`` (default the
+        fitted one): ``fit`` seeds torch's generators inside it, and the caller's random stream
+        goes on after the block as if lmreg had not run (``seeded=False``: prediction, which
+        draws nothing from them)."""
+        return torch_scope(self.n_threads, device or getattr(self, "device_", None) or resolve_device(self.device),
+                           seeded)
 
     def _learning_rate(self) -> float:
         if self.learning_rate is not None:
