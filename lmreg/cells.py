@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import json
+import numbers
 import unicodedata
 from decimal import Decimal
 
@@ -189,3 +190,19 @@ def category_names(values: pd.Series) -> np.ndarray:
         if whole.any():   # Python ints: exact however large (int64 overflows past 2**63)
             names[whole] = [str(int(v)) for v in values[whole].astype(float)]
     return names
+
+
+def _plain_number(v):
+    """A Fraction (any ``numbers.Real`` pandas does not know) or a Python int past int64 as
+    its float, infinite past float64's range as Decimal("1e400") reads: pandas coerces the
+    first to NaN and overflows on the second. A signalling NaN Decimal (on which pandas
+    raises) as NaN. Anything else as is."""
+    if isinstance(v, Decimal) and v.is_snan():
+        return np.nan
+    if isinstance(v, (bool, float, np.number, Decimal)) or not isinstance(v, numbers.Real) or (
+            isinstance(v, int) and -2**63 <= v < 2**64):
+        return v
+    try:
+        return float(v)
+    except OverflowError:
+        return np.inf if v > 0 else -np.inf

@@ -17,7 +17,8 @@ from .backbone import check_heads
 from .codecs import _MAX_DIGITS as MAX_DIGITS, CODECS
 from .decoding import DECISION_RULES
 from .frames import as_pandas, is_records, positional_names, to_frame
-from .serialize import _COMMA_NUMBER, _plain_number
+from .cells import _plain_number
+from .column_kinds import _COMMA_NUMBER
 from .training.rewards import REWARDS
 from .training.rl_config import TREE_VARIANTS, VARIANTS
 
