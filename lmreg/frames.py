@@ -114,27 +114,30 @@ def to_frame(X, *, flatten_json: bool = True, json_columns=(), plain_columns=())
     if frame.shape[1] == 0:
         raise ValueError(f"X has no columns: 0 feature(s) (shape={frame.shape}) while a minimum of 1 "
                          "is required.")
-    complex_cols = [str(c) for c, t in frame.dtypes.items() if pd.api.types.is_complex_dtype(t) or t == object
-                    and frame[c].map(lambda v: isinstance(v, (complex, np.complexfloating))).any()]
-    if complex_cols:   # complex cells of a list of rows or an object column too (they had read as categories)
-        raise ValueError(f"Complex data not supported: column(s) {complex_cols} of X hold complex numbers; "
-                         "pass their real and imaginary parts as two columns.")
     frame.columns = [str(c) for c in frame.columns]
     _check_unique_columns(frame, "X has")
     frame = frame.reset_index(drop=True)
+    complex_cols = {name for name, t in frame.dtypes.items() if pd.api.types.is_complex_dtype(t)}
     for name, dtype in frame.dtypes.items():
         if not (dtype == object or (isinstance(dtype, pd.StringDtype) and dtype.storage == "python")):
             continue   # Arrow strings are UTF-8: no lone surrogate in them
         values = frame[name].to_numpy(dtype=object)
-        bad = [i for i, v in enumerate(values) if _has_surrogate(v) or isinstance(v, Decimal) and v.is_snan()]
+        types = set(map(type, values))   # one pass says which of the rarer cells below to look for
+        if any(issubclass(t, (complex, np.complexfloating)) for t in types):   # a list of rows' cells
+            complex_cols.add(name)
+        snan = any(issubclass(t, Decimal) for t in types)
+        bad = [i for i, v in enumerate(values) if _has_surrogate(v) or snan and isinstance(v, Decimal) and v.is_snan()]
         if bad:   # a lone surrogate: pandas' string conversions (and the tokenizer) refuse it; a
             # signalling NaN makes pd.isna raise (decimal.InvalidOperation): the quiet one, missing
             values = values.copy()
             values[bad] = [Decimal("NaN") if isinstance(values[i], Decimal) else _clean(values[i]) for i in bad]
             frame[name] = pd.Series(values, dtype=dtype)
-        if any(isinstance(v, _BYTES) for v in values):   # numpy "S" arrays, HDF5, a database's bytea
+        if any(issubclass(t, _BYTES) for t in types):   # numpy "S" arrays, HDF5, a database's bytea
             # their text, as a lone bytes row is: b"2020-01-05" a date, b"3.5" a number
             frame[name] = frame[name].map(_decoded, na_action="ignore")
+    if complex_cols:   # complex cells of a list of rows or an object column too (they had read as categories)
+        raise ValueError(f"Complex data not supported: column(s) {[c for c in frame.columns if c in complex_cols]} "
+                         "of X hold complex numbers; pass their real and imaginary parts as two columns.")
     if flatten_json:
         frame = _expand_json_columns(frame, force=json_columns, keep=plain_columns)
         _check_unique_columns(frame, "Expanding X's JSON columns gives")
